@@ -1,0 +1,1 @@
+"""Operating Danbao: the danbao command."""

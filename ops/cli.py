@@ -1,0 +1,175 @@
+"""The ``danbao`` command: run the platform locally, run one service, send and tail messages."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.contracts import CONTRACTS
+
+app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
+console = Console(stderr=True)
+
+SERVICE_MODULES = {
+    "onboarding": "services.onboarding.app",
+    "payments": "services.payments.app",
+    "escrow": "services.escrow.app",
+    "disputes": "services.disputes.app",
+    "notifications": "services.notifications.app",
+}
+KEY_FIELDS = ("order_id", "merchant_id", "case_id", "hold_id", "application_id")
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path, typer.Option(help="Where the services keep their SQLite files and logs.")] = Path(".danbao"),
+    broker_port: Annotated[int, typer.Option(help="Broker port; 0 picks a free one.")] = 0,
+    fixed_ports: Annotated[bool, typer.Option(help="Serve health on 8101-8110 instead of free ports.")] = True,
+) -> None:
+    """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here."""
+    from ops.platform import LocalPlatform
+
+    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports)
+    stopping = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        started = time.monotonic()
+        platform.start()
+        assert platform.broker is not None
+        table = Table(title=f"Danbao is up in {time.monotonic() - started:.1f}s")
+        table.add_column("process")
+        table.add_column("health")
+        table.add_column("log")
+        table.add_row("broker (Tansu)", platform.broker.bootstrap, str(data_dir / "logs" / "broker.log"))
+        for proc in platform.processes.values():
+            table.add_row(proc.name, proc.health_url, str(proc.log_path))
+        console.print(table)
+        console.print(f"export DANBAO_KAFKA_BOOTSTRAP={platform.broker.bootstrap}   # for danbao send / tail")
+        console.print("Press Ctrl-C to stop.")
+        while not stopping:
+            for proc in platform.processes.values():
+                if not proc.running():
+                    console.print(f"[red]{proc.name} exited; restarting (log: {proc.log_path})[/red]")
+                    platform.start_service(proc.name)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping…")
+        platform.stop()
+
+
+@app.command()
+def serve(service: Annotated[str, typer.Argument(help="onboarding, payments, escrow, disputes, notifications or psp-simulator")]) -> None:
+    """Run one service in the foreground (health on its port, see DANBAO_<SERVICE>_HTTP_PORT)."""
+    if service == "psp-simulator":
+        from services.simulators import psp
+
+        psp.run()
+        return
+    if service not in SERVICE_MODULES:
+        raise typer.BadParameter(f"unknown service {service!r}")
+    importlib.import_module(SERVICE_MODULES[service]).build().run()
+
+
+def _bootstrap() -> str:
+    from shared.settings import PlatformSettings
+
+    return PlatformSettings().kafka_bootstrap
+
+
+@app.command()
+def send(
+    topic: Annotated[str, typer.Argument(help="Topic, e.g. danbao.payments.commands")],
+    file: Annotated[str, typer.Argument(help="JSON envelope file, or - for standard input")],
+    key: Annotated[str | None, typer.Option(help="Kafka key; default: the aggregate id in data")] = None,
+    check: Annotated[bool, typer.Option(help="Validate against the topic's contract before sending.")] = True,
+) -> None:
+    """Publish one envelope (JSON) to a topic."""
+    text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    document = json.loads(text)
+    if check and topic in CONTRACTS:
+        CONTRACTS[topic].parse(document)
+    if key is None and isinstance(document.get("data"), dict):
+        key = next((document["data"][f] for f in KEY_FIELDS if f in document["data"]), None)
+
+    async def _send() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=_bootstrap())
+        await producer.start()
+        try:
+            meta = await producer.send_and_wait(topic, json.dumps(document).encode(), key=key.encode() if key else None)
+            console.print(f"sent to {topic} partition {meta.partition} offset {meta.offset} key {key}")
+        finally:
+            await producer.stop()
+
+    asyncio.run(_send())
+
+
+@app.command()
+def tail(
+    topic: Annotated[str, typer.Argument(help="Topic to print, e.g. danbao.escrow.events")],
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest message.")] = True,
+    count: Annotated[int, typer.Option(help="Stop after this many messages (0: never).")] = 0,
+    timeout: Annotated[float, typer.Option(help="Stop after this many idle seconds (0: never).")] = 0,
+) -> None:
+    """Print a topic's messages as JSON lines: partition, offset, key, then the envelope."""
+
+    async def _tail() -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(), enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            if not partitions:
+                await consumer.force_metadata_update() if hasattr(consumer, "force_metadata_update") else None
+                partitions = consumer.partitions_for_topic(topic) or set()
+            assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(assigned)
+            if from_beginning:
+                await consumer.seek_to_beginning(*assigned)
+            seen, idle_since = 0, time.monotonic()
+            while True:
+                batch = await consumer.getmany(timeout_ms=200)
+                records = [r for rs in batch.values() for r in rs]
+                for record in records:
+                    try:
+                        value: Any = json.loads(record.value)
+                    except (TypeError, ValueError):
+                        value = (record.value or b"").decode("utf-8", "replace")
+                    line = {"partition": record.partition, "offset": record.offset,
+                            "key": record.key.decode() if record.key else None, "message": value}
+                    sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+                    seen += 1
+                    if count and seen >= count:
+                        return
+                if records:
+                    idle_since = time.monotonic()
+                elif timeout and time.monotonic() - idle_since > timeout:
+                    return
+        finally:
+            await consumer.stop()
+
+    asyncio.run(_tail())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,130 @@
+"""Runs the whole platform locally: the broker, the five services and the simulators, each a process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops.broker import TansuBroker, create_topics, free_port
+
+SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
+SIMULATORS = ("psp-simulator",)
+DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
+                 "psp-simulator": 8110}
+
+
+def port_env(name: str) -> str:
+    return {"psp-simulator": "DANBAO_SIM_PSP_HTTP_PORT"}.get(name, f"DANBAO_{name.upper()}_HTTP_PORT")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/health/ready"
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class LocalPlatform:
+    """The broker and every process, started and stopped by this object only (by process id)."""
+
+    data_dir: Path
+    names: tuple[str, ...] = SERVICES + SIMULATORS
+    fixed_ports: bool = False
+    broker_port: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    broker: TansuBroker | None = None
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        assert self.broker is not None
+        env = {**os.environ, "DANBAO_KAFKA_BOOTSTRAP": self.broker.bootstrap, "DANBAO_DATA_DIR": str(self.data_dir),
+               "PYTHONUNBUFFERED": "1", **self.extra_env}
+        for p in self.processes.values():
+            env[port_env(p.name)] = str(p.port)
+        return env
+
+    def start(self, ready_timeout: float = 60.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log")
+        self.broker.start()
+        asyncio.run(create_topics(self.broker.bootstrap))
+        for name in self.names:
+            port = DEFAULT_PORTS[name] if self.fixed_ports else free_port()
+            self.processes[name] = ServiceProcess(name, port, self.data_dir / "logs" / f"{name}.log")
+        for name in self.names:
+            self.start_service(name)
+        self.wait_ready(ready_timeout)
+
+    def start_service(self, name: str) -> None:
+        proc = self.processes[name]
+        out = open(proc.log_path, "ab")  # noqa: SIM115 - the child owns it
+        proc.process = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "serve", name], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_service(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.processes[name]
+        if proc.running():
+            assert proc.process is not None
+            os.kill(proc.process.pid, sig)
+            proc.process.wait(timeout=15)
+
+    def restart_service(self, name: str, ready_timeout: float = 60.0) -> None:
+        self.kill_service(name, signal.SIGTERM)
+        self.start_service(name)
+        self.wait_ready(ready_timeout, [name])
+
+    def wait_ready(self, timeout: float, names: list[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = set(names or self.processes)
+        while waiting:
+            for name in list(waiting):
+                proc = self.processes[name]
+                if not proc.running():
+                    raise RuntimeError(f"{name} exited; see {proc.log_path}")
+                if ready(proc.health_url):
+                    waiting.discard(name)
+            if waiting and time.monotonic() > deadline:
+                raise TimeoutError(f"not ready after {timeout}s: {sorted(waiting)}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.running():
+                assert proc.process is not None
+                os.kill(proc.process.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            if proc.process is not None:
+                try:
+                    proc.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.process.pid, signal.SIGKILL)
+                    proc.process.wait(timeout=5)
+        if self.broker:
+            self.broker.stop()
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback health URL
+            return bool(response.status == 200)
+    except OSError:
+        return False

@@ -1,0 +1,1 @@
+"""The five Danbao services and the outside-system simulators."""

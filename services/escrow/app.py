@@ -1,0 +1,38 @@
+"""Escrow: holds, release, refunds and the double-entry ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from services.escrow import handlers
+from services.escrow.config import EscrowSettings
+from services.escrow.store import TABLES, HoldRow
+from shared.contracts import escrow, payments
+from shared.db import Database
+from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
+from shared.settings import PlatformSettings
+
+DEFAULT_PORT = 8103
+
+
+async def open_holds(db: Database) -> float:
+    async with db.transaction() as session:
+        return float((await session.exec(
+            select(func.count()).select_from(HoldRow).where(col(HoldRow.status) == "held"))).one())
+
+
+def build(settings: EscrowSettings | None = None, platform: PlatformSettings | None = None) -> ServiceRuntime:
+    definition = ServiceDefinition(
+        name="escrow",
+        default_port=DEFAULT_PORT,
+        events=escrow.EVENTS,
+        tables=TABLES,
+        subscriptions=[
+            Subscription(escrow.COMMANDS, {}),
+            Subscription(payments.EVENTS, {payments.PaymentSucceeded.TYPE: handlers.payment_succeeded},
+                         group_suffix="payments-events", ignore_unknown_types=True),
+        ],
+        gauges={"danbao_open_holds": open_holds},
+    )
+    return ServiceRuntime(definition, settings or EscrowSettings(), platform)

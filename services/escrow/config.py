@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class EscrowSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DANBAO_ESCROW_", extra="ignore")

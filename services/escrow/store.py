@@ -1,0 +1,98 @@
+"""The escrow service's tables: holds and the journal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, UniqueConstraint, func
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.escrow.domain import Hold, HoldStatus, JournalEntry
+
+
+class HoldRow(SQLModel, table=True):
+    __tablename__ = "escrow_hold"
+
+    hold_id: str = Field(primary_key=True, max_length=80)
+    order_id: str = Field(unique=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    buyer_id: str = Field(index=True, max_length=64)
+    captured: int
+    released: int = 0
+    refunded: int = 0
+    currency: str = Field(max_length=3)
+    fee: int
+    auto_confirm_days: int
+    status: str = Field(max_length=32, index=True)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    def to_domain(self) -> Hold:
+        return Hold(
+            hold_id=self.hold_id, order_id=self.order_id, merchant_id=self.merchant_id, buyer_id=self.buyer_id,
+            captured=self.captured, currency=self.currency, fee=self.fee, auto_confirm_days=self.auto_confirm_days,
+            status=HoldStatus(self.status), released=self.released, refunded=self.refunded,
+        )
+
+
+class JournalEntryRow(SQLModel, table=True):
+    __tablename__ = "journal_entry"
+    __table_args__ = (UniqueConstraint("order_id", "kind", name="uq_journal_order_kind"),)
+
+    entry_id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=40)
+    order_id: str | None = Field(default=None, max_length=64, index=True)
+    currency: str = Field(max_length=3)
+    posted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class JournalLineRow(SQLModel, table=True):
+    __tablename__ = "journal_line"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: str = Field(foreign_key="journal_entry.entry_id", index=True, max_length=40)
+    account: str = Field(index=True, max_length=120)
+    currency: str = Field(max_length=3)
+    amount: int
+
+
+async def order_captured(session: AsyncSession, order_id: str) -> bool:
+    found = await session.exec(
+        select(JournalEntryRow.entry_id).where(JournalEntryRow.order_id == order_id)
+        .where(col(JournalEntryRow.kind).in_(["payment_held", "direct_payment"]))
+    )
+    return found.first() is not None
+
+
+def post(session: AsyncSession, journal: JournalEntry, now: datetime) -> str:
+    entry_id = f"JE-{uuid.uuid4().hex[:20]}"
+    session.add(JournalEntryRow(entry_id=entry_id, kind=journal.kind, order_id=journal.order_id,
+                                currency=journal.currency, posted_at=now))
+    for line in journal.lines:
+        session.add(JournalLineRow(entry_id=entry_id, account=line.account, currency=journal.currency, amount=line.amount))
+    return entry_id
+
+
+def add_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
+    session.add(HoldRow(
+        hold_id=hold.hold_id, order_id=hold.order_id, merchant_id=hold.merchant_id, buyer_id=hold.buyer_id,
+        captured=hold.captured, released=hold.released, refunded=hold.refunded, currency=hold.currency,
+        fee=hold.fee, auto_confirm_days=hold.auto_confirm_days, status=hold.status.value, created_at=now,
+    ))
+
+
+async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Every account's balance by (account, currency)."""
+    rows = await session.exec(
+        select(JournalLineRow.account, JournalLineRow.currency, func.sum(JournalLineRow.amount))
+        .group_by(JournalLineRow.account, JournalLineRow.currency)
+    )
+    return {(account, currency): int(total) for account, currency, total in rows.all()}
+
+
+async def holds_for_order(session: AsyncSession, order_id: str) -> list[HoldRow]:
+    return list((await session.exec(select(HoldRow).where(HoldRow.order_id == order_id))).all())
+
+
+TABLES: list[type[SQLModel]] = [HoldRow, JournalEntryRow, JournalLineRow]

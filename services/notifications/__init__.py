@@ -1,0 +1,1 @@
+"""Danbao notifications service."""

@@ -1,0 +1,128 @@
+"""Orders and their payment, as a pure state machine: (order, command, now) -> (order, events).
+
+    AWAITING_PAYMENT --pay--> PAYMENT_PENDING --provider succeeded--> PAID
+           ^                        |
+           +---provider failed------+   (the buyer may pay again)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from shared.contracts.payments import (
+    CreateOrder,
+    OrderCreated,
+    OrderItem,
+    PaymentFailed,
+    PaymentIntentCreated,
+    PaymentMethod,
+    PaymentSucceeded,
+    PayOrder,
+)
+from shared.contracts.psp import ChargeCallback, ChargeRequested, ChargeStatus
+from shared.envelope import Actor, ActorKind, Payload
+from shared.money import Money, fee_for
+from shared.unit_of_work import Rejected
+
+
+class OrderStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAYMENT_PENDING = "payment_pending"
+    PAID = "paid"
+
+
+FAILURE_MESSAGES = {
+    "insufficient_balance": "余额不足，请更换支付方式后重试 / Insufficient balance: try another payment method",
+    "network_error": "网络异常，请稍后重试 / Network error: please try again",
+    "wrong_details": "支付信息有误，请核对后重试 / Payment details are wrong: check them and try again",
+}
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    merchant_id: str
+    buyer_id: str
+    items: tuple[OrderItem, ...]
+    amount: Money
+    guaranteed: bool
+    auto_confirm_days: int
+    status: OrderStatus = OrderStatus.AWAITING_PAYMENT
+    attempts: int = 0
+    intent_id: str | None = None
+    method: PaymentMethod | None = None
+    provider_txn_id: str | None = None
+    fee: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    order: Order | None
+    events: list[Payload]
+
+
+def create_order(existing: Order | None, command: CreateOrder, actor: Actor) -> Decision:
+    if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
+        raise Rejected("wrong_actor", "only the order's merchant may create it", command.order_id)
+    order = Order(
+        order_id=command.order_id, merchant_id=command.merchant_id, buyer_id=command.buyer_id,
+        items=tuple(command.items), amount=command.amount, guaranteed=command.guaranteed,
+        auto_confirm_days=command.auto_confirm_days,
+    )
+    if existing is not None:
+        if _terms(existing) == _terms(order):
+            return Decision(existing, [])  # the same order again: the first outcome stands
+        raise Rejected("order_exists", f"order {command.order_id} already exists with different terms", command.order_id)
+    event = OrderCreated(
+        order_id=order.order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id, amount=order.amount,
+        guaranteed=order.guaranteed, auto_confirm_days=order.auto_confirm_days, items=list(order.items),
+    )
+    return Decision(order, [event])
+
+
+def pay(order: Order | None, command: PayOrder, actor: Actor, pay_base_url: str) -> Decision:
+    if order is None:
+        raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
+    if actor.kind is not ActorKind.BUYER or actor.id != order.buyer_id:
+        raise Rejected("wrong_actor", "only the order's buyer may pay it", order.order_id)
+    if order.status is OrderStatus.PAID:
+        raise Rejected("already_paid", "the order is already paid", order.order_id)
+    if order.status is OrderStatus.PAYMENT_PENDING:
+        raise Rejected("payment_in_progress", "a payment for this order is awaiting the provider", order.order_id)
+    attempt = order.attempts + 1
+    intent_id = f"PI-{order.order_id}-{attempt}"
+    paid = replace(order, status=OrderStatus.PAYMENT_PENDING, attempts=attempt, intent_id=intent_id, method=command.method)
+    qr = f"{pay_base_url}?intent={intent_id}" if command.method is PaymentMethod.QR_CODE else None
+    return Decision(paid, [
+        PaymentIntentCreated(intent_id=intent_id, order_id=order.order_id, method=command.method,
+                             amount=order.amount, qr_payload=qr, attempt=attempt),
+        ChargeRequested(intent_id=intent_id, order_id=order.order_id, method=command.method,
+                        amount=order.amount, buyer_ref=order.buyer_id),
+    ])
+
+
+def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: int) -> Decision:
+    """Apply the provider's answer. Answers for another attempt, or repeated answers, change nothing."""
+    if order is None or callback.intent_id != order.intent_id or order.status is not OrderStatus.PAYMENT_PENDING:
+        return Decision(order, [])
+    if callback.status is ChargeStatus.FAILED:
+        reason = callback.failure_reason or "unknown"
+        failed = replace(order, status=OrderStatus.AWAITING_PAYMENT)
+        message = FAILURE_MESSAGES.get(reason, "支付失败，请重试 / Payment failed: please try again")
+        return Decision(failed, [PaymentFailed(order_id=order.order_id, intent_id=callback.intent_id,
+                                               buyer_id=order.buyer_id, reason=reason, message=message)])
+    if callback.amount != order.amount:
+        raise Rejected("amount_mismatch", f"provider captured {callback.amount}, order is {order.amount}", order.order_id)
+    fee = fee_for(order.amount.amount, fee_rate_bp)
+    paid = replace(order, status=OrderStatus.PAID, provider_txn_id=callback.provider_txn_id, fee=fee)
+    assert order.method is not None
+    return Decision(paid, [PaymentSucceeded(
+        order_id=order.order_id, intent_id=callback.intent_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,
+        amount=order.amount, fee=fee, guaranteed=order.guaranteed, auto_confirm_days=order.auto_confirm_days,
+        method=order.method, provider_txn_id=callback.provider_txn_id,
+    )])
+
+
+def _terms(order: Order) -> tuple[object, ...]:
+    return (order.merchant_id, order.buyer_id, order.items, order.amount, order.guaranteed, order.auto_confirm_days)

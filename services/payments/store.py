@@ -1,0 +1,71 @@
+"""The payments service's tables."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.payments.domain import Order, OrderStatus
+from shared.contracts.payments import OrderItem, PaymentMethod
+from shared.money import Money
+
+
+class PaymentOrder(SQLModel, table=True):
+    __tablename__ = "payment_order"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    buyer_id: str = Field(index=True, max_length=64)
+    items: str = Field(description="JSON list of order lines")
+    amount: int
+    currency: str = Field(max_length=3)
+    guaranteed: bool
+    auto_confirm_days: int
+    status: str = Field(max_length=32, index=True)
+    attempts: int = 0
+    intent_id: str | None = Field(default=None, max_length=100)
+    method: str | None = Field(default=None, max_length=32)
+    provider_txn_id: str | None = Field(default=None, max_length=100)
+    fee: int = 0
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    def to_domain(self) -> Order:
+        return Order(
+            order_id=self.order_id, merchant_id=self.merchant_id, buyer_id=self.buyer_id,
+            items=tuple(OrderItem.model_validate(i) for i in json.loads(self.items)),
+            amount=Money(amount=self.amount, currency=self.currency), guaranteed=self.guaranteed,
+            auto_confirm_days=self.auto_confirm_days, status=OrderStatus(self.status), attempts=self.attempts,
+            intent_id=self.intent_id, method=PaymentMethod(self.method) if self.method else None,
+            provider_txn_id=self.provider_txn_id, fee=self.fee,
+        )
+
+
+async def load_order(session: AsyncSession, order_id: str) -> tuple[PaymentOrder | None, Order | None]:
+    """The order row, locked for this transaction, and its domain value."""
+    row = (await session.exec(select(PaymentOrder).where(PaymentOrder.order_id == order_id).with_for_update())).first()
+    return row, row.to_domain() if row else None
+
+
+def save_order(session: AsyncSession, row: PaymentOrder | None, order: Order, now: datetime) -> None:
+    values = dict(
+        order_id=order.order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,
+        items=json.dumps([i.model_dump() for i in order.items], ensure_ascii=False),
+        amount=order.amount.amount, currency=order.amount.currency, guaranteed=order.guaranteed,
+        auto_confirm_days=order.auto_confirm_days, status=order.status.value, attempts=order.attempts,
+        intent_id=order.intent_id, method=order.method.value if order.method else None,
+        provider_txn_id=order.provider_txn_id, fee=order.fee, updated_at=now,
+    )
+    if row is None:
+        row = PaymentOrder(created_at=now, **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+
+
+TABLES: list[type[SQLModel]] = [PaymentOrder]

@@ -1,0 +1,1 @@
+"""Danbao simulators service."""

@@ -1,0 +1,1 @@
+"""Code that two or more Danbao services truly share: contracts, messaging, storage, runtime."""

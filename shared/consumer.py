@@ -1,0 +1,213 @@
+"""The one consumer path every service uses.
+
+For a batch of Kafka records, in ONE database transaction:
+decode → deduplicate (inbox) → decide (the handler) → save + outbox + inbox;
+then the subscriber commits the offsets. A crash before the commit redelivers the batch and
+the inbox makes the redelivery harmless.
+
+- Undecodable input (not JSON, unknown ``type``, newer ``version``, schema failure) and
+  handler bugs go to the service's dead-letter topic with the reason.
+- Event topics may grow new types: a consumer that does not know one ignores it.
+- A business ``Rejected`` becomes a ``<service>.command.rejected`` event; the message is done.
+- A database error is transient: the whole batch is rolled back and raised, so the
+  subscriber rewinds and the batch is retried after a pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.clock import Clock
+from shared.contracts.catalog import TopicContract, UnknownType, UnsupportedVersion
+from shared.contracts.common import CommandRejected, DeadLetter
+from shared.db import Database
+from shared.envelope import Envelope
+from shared.logs import correlation_id
+from shared.messaging import InboxMessage
+from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
+
+log = logging.getLogger("danbao.consumer")
+
+Handler = Callable[[UnitOfWork, Envelope], Awaitable[None]]
+
+
+class Record(Protocol):
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
+    duplicates: int = 0
+    retries: int = 0
+
+
+@dataclass
+class MessageConsumer:
+    """Consumes one topic for one service."""
+
+    service: str
+    name: str
+    contract: TopicContract
+    handlers: dict[str, Handler]
+    db: Database
+    clock: Clock
+    events: TopicContract
+    rejection: type[CommandRejected]
+    dead_letters: TopicContract
+    ignore_unknown_types: bool = False
+    on_commit: Callable[[], None] = lambda: None
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+    retry_pause: float = 0.5
+    _failures: int = 0
+
+    async def consume(self, records: Sequence[Record]) -> None:
+        after_commit: list[Callable[[], None]] = []
+        try:
+            async with self.db.transaction() as session:
+                for record in records:
+                    await self._one(session, record, after_commit)
+        except DBAPIError:
+            self._failures += 1
+            self.stats.retries += 1
+            pause = min(self.retry_pause * 2 ** (self._failures - 1), 10.0)
+            log.exception("database error; batch of %d will be retried in %.1fs", len(records), pause)
+            await asyncio.sleep(pause)
+            raise
+        self._failures = 0
+        for callback in after_commit:
+            callback()
+        self.on_commit()
+
+    async def _one(self, session: AsyncSession, record: Record, after_commit: list[Callable[[], None]]) -> None:
+        now = self.clock.now()
+        document, problem = _decode(record.value)
+        message_id = _message_id(record, document)
+        if await session.get(InboxMessage, (self.name, message_id)) is not None:
+            self.stats.duplicates += 1
+            log.info("duplicate %s ignored", message_id)
+            return
+        envelope: Envelope | None = None
+        outcome = "processed"
+        if problem is None:
+            try:
+                envelope = self.contract.parse(document)
+            except UnknownType as exc:
+                if self.ignore_unknown_types and isinstance(document, dict) and isinstance(document.get("type"), str):
+                    outcome = "ignored"
+                else:
+                    problem = ("unknown_type", str(exc))
+            except UnsupportedVersion as exc:
+                problem = ("unsupported_version", str(exc))
+            except ValidationError as exc:
+                problem = ("invalid_payload", _describe(exc))
+        if envelope is not None and envelope.type not in self.handlers:
+            outcome = "ignored"
+        elif envelope is not None:
+            token = correlation_id.set(envelope.correlation_id)
+            try:
+                outcome, problem = await self._decide(session, envelope, now, after_commit)
+            finally:
+                correlation_id.reset(token)
+        if problem is not None:
+            outcome = "dead_lettered"
+            self._dead_letter(session, record, now, *problem)
+        session.add(InboxMessage(
+            consumer=self.name, message_id=message_id, topic=record.topic, partition=record.partition,
+            offset=record.offset, type=envelope.type if envelope else None, outcome=outcome, received_at=now,
+        ))
+        await session.flush()
+
+    async def _decide(
+        self, session: AsyncSession, envelope: Envelope, now: datetime, after_commit: list[Callable[[], None]]
+    ) -> tuple[str, tuple[str, str] | None]:
+        handler = self.handlers[envelope.type]
+        uow = UnitOfWork(session, self.service, now, cause=envelope)
+        try:
+            async with session.begin_nested():
+                await handler(uow, envelope)
+        except Rejected as rejection:
+            session.expunge_all()
+            self.stats.rejected += 1
+            log.info("rejected %s: %s", envelope.type, rejection)
+            UnitOfWork(session, self.service, now, cause=envelope).emit(
+                self.events, rejection.aggregate_id, self.rejection(
+                    command_type=envelope.type, command_event_id=str(envelope.event_id),
+                    aggregate_id=rejection.aggregate_id, reason=rejection.reason, detail=rejection.detail,
+                ),
+            )
+            return "rejected", None
+        except Undeliverable as undeliverable:
+            session.expunge_all()
+            return "dead_lettered", (undeliverable.reason, undeliverable.detail)
+        except DBAPIError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition; it is dead-lettered
+            session.expunge_all()
+            log.exception("handler for %s failed", envelope.type)
+            return "dead_lettered", ("handler_error", f"{type(exc).__name__}: {exc}")
+        self.stats.processed += 1
+        after_commit.extend(uow.after_commit)
+        return "processed", None
+
+    def _dead_letter(self, session: AsyncSession, record: Record, now: datetime, reason: str, detail: str) -> None:
+        self.stats.dead_lettered += 1
+        log.warning("dead letter from %s/%d@%d: %s: %s", record.topic, record.partition, record.offset, reason, detail[:300])
+        value = record.value or b""
+        try:
+            original, encoding = value.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            original, encoding = base64.b64encode(value).decode(), "base64"
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        UnitOfWork(session, self.service, now).emit(self.dead_letters, key, DeadLetter(
+            reason=reason, detail=detail[:4000], consumer=self.name, source_topic=record.topic,
+            source_partition=record.partition, source_offset=record.offset, source_key=key,
+            original=original, original_encoding=encoding,
+        ))
+
+
+def _decode(value: bytes | None) -> tuple[Any, tuple[str, str] | None]:
+    if not value:
+        return None, ("malformed_json", "empty message")
+    try:
+        return json.loads(value), None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, ("malformed_json", str(exc))
+    except RecursionError:
+        return None, ("malformed_json", "nested too deeply")
+
+
+def _message_id(record: Record, document: Any) -> str:
+    """The inbox key: the envelope's ``event_id`` when there is one, else the record's position."""
+    if isinstance(document, dict):
+        event_id = document.get("event_id")
+        if isinstance(event_id, str):
+            try:
+                return str(uuid.UUID(event_id))
+            except ValueError:
+                pass
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(message)'}: {err['msg']}" for err in exc.errors()[:20]
+    )

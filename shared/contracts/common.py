@@ -1,0 +1,48 @@
+"""Payloads more than one service emits."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared import topics
+from shared.contracts.catalog import TopicContract
+from shared.envelope import Payload
+
+
+class CommandRejected(Payload):
+    """A command was refused: illegal transition, wrong actor or invalid field. Nothing changed."""
+
+    TYPE: ClassVar[str] = "command.rejected"
+
+    command_type: str = Field(description="Type of the refused command.", examples=["payments.order.pay"])
+    command_event_id: str = Field(description="`event_id` of the refused command.", examples=["7f1c1f0e-2f0a-4a7e-9a57-2b0c6b1f9f10"])
+    aggregate_id: str | None = Field(default=None, description="The order, hold, merchant or case concerned.", examples=["O-20261123-0001"])
+    reason: str = Field(description="Machine-readable reason code.", examples=["wrong_actor"])
+    detail: str = Field(description="Human-readable explanation (en).", examples=["only the order's buyer may pay it"])
+
+
+def rejection_payload(service: str) -> type[CommandRejected]:
+    """The rejection payload class a service emits, typed ``<service>.command.rejected``."""
+    return type(f"{service.capitalize()}CommandRejected", (CommandRejected,), {"TYPE": f"{service}.command.rejected", "__doc__": CommandRejected.__doc__})
+
+
+class DeadLetter(Payload):
+    """A message the service could never process, kept with the reason and the original bytes."""
+
+    TYPE: ClassVar[str] = "deadletter.recorded"
+
+    reason: str = Field(description="Reason code: malformed_json, unknown_type, unsupported_version, invalid_payload, bad_signature, handler_error.", examples=["invalid_payload"])
+    detail: str = Field(description="What exactly was wrong.", examples=["data.amount.amount: Input should be greater than or equal to 0"])
+    consumer: str = Field(description="The consumer that gave up on it.", examples=["payments"])
+    source_topic: str = Field(description="Where it was read.", examples=["danbao.payments.commands"])
+    source_partition: int = Field(description="Partition it was read from.", examples=[0])
+    source_offset: int = Field(description="Offset it was read at.", examples=[42])
+    source_key: str | None = Field(default=None, description="Its Kafka key, if any.", examples=["O-20261123-0001"])
+    original: str = Field(description="The original message value, as text or base64.", examples=['{"type": "payments.order.create", ...}'])
+    original_encoding: str = Field(description="`utf-8` or `base64`.", examples=["utf-8"])
+
+
+def dead_letter_contract(service: str) -> TopicContract:
+    return TopicContract(topics.dead_letters(service), f"Messages the {service} service could never process.", [DeadLetter])

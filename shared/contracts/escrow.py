@@ -1,0 +1,68 @@
+"""Contracts of the escrow service: holds and the double-entry ledger."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared import topics
+from shared.contracts.catalog import TopicContract
+from shared.contracts.common import rejection_payload
+from shared.envelope import Payload
+from shared.money import Money
+
+
+class HoldCreated(Payload):
+    """A guaranteed payment is held by the platform until receipt is confirmed."""
+
+    TYPE: ClassVar[str] = "escrow.hold.created"
+
+    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    amount: Money = Field(description="Held amount.")
+    fee: int = Field(description="Fee in fen taken when the hold is released.", examples=[77])
+    auto_confirm_days: int = Field(description="Days after shipment until auto-confirm.", examples=[7])
+
+
+class LedgerLine(Payload):
+    """One side of a journal entry: positive debits, negative credits."""
+
+    account: str = Field(description="Account code, e.g. `escrow_holding` or `merchant_available:M-1001`.", examples=["escrow_holding"])
+    amount: int = Field(description="Signed amount in fen: debit > 0, credit < 0.", examples=[-12900])
+
+
+class LedgerEntryPosted(Payload):
+    """A balanced journal entry was posted: its lines sum to zero."""
+
+    TYPE: ClassVar[str] = "escrow.ledger.entry_posted"
+
+    entry_id: str = Field(description="Journal entry id.", examples=["JE-1f2e3d"])
+    order_id: str | None = Field(default=None, description="Order the movement belongs to.", examples=["O-20261123-0001"])
+    kind: str = Field(description="What moved the money.", examples=["payment_captured"])
+    currency: str = Field(description="ISO 4217 currency.", examples=["CNY"])
+    lines: list[LedgerLine] = Field(description="The entry's lines.")
+
+
+class MerchantCredited(Payload):
+    """A direct (non-guaranteed) payment went straight to the merchant's available balance, less the fee."""
+
+    TYPE: ClassVar[str] = "escrow.merchant.credited"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    gross: Money = Field(description="Amount paid by the buyer.")
+    fee: int = Field(description="Platform fee in fen.", examples=[77])
+    net: int = Field(description="Credited to the merchant, in fen.", examples=[12823])
+
+
+EscrowCommandRejected = rejection_payload("escrow")
+
+COMMANDS = TopicContract(topics.commands("escrow"), "Commands to the escrow service.", [])
+EVENTS = TopicContract(
+    topics.events("escrow"),
+    "Holds, releases, refunds and every ledger movement.",
+    [HoldCreated, MerchantCredited, LedgerEntryPosted, EscrowCommandRejected],
+)

@@ -1,0 +1,133 @@
+"""Contracts of the payments service: orders, payment intents, payment outcomes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field, model_validator
+
+from shared import topics
+from shared.contracts.catalog import TopicContract
+from shared.contracts.common import rejection_payload
+from shared.envelope import Payload
+from shared.money import Money
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class PaymentMethod(StrEnum):
+    QR_CODE = "qr_code"
+    PAYMENT_LINK = "payment_link"
+    IN_APP = "in_app"
+
+
+class OrderItem(Payload):
+    """One line of an order."""
+
+    sku: str = Field(min_length=1, max_length=64, description="Merchant's item code.", examples=["SKU-SHOE-42"])
+    name: str = Field(min_length=1, max_length=200, description="Item name shown to the buyer.", examples=["跑步鞋 Running shoes"])
+    quantity: int = Field(ge=1, le=10_000, description="How many.", examples=[1])
+    unit_price: int = Field(ge=0, le=10**10, description="Price of one, in fen.", examples=[12900])
+
+
+class CreateOrder(Payload):
+    """A merchant creates an order for a buyer. The merchant chooses the order id (unique on the platform)."""
+
+    TYPE: ClassVar[str] = "payments.order.create"
+
+    order_id: str = Field(pattern=ID_PATTERN, description="Order id, also the Kafka key.", examples=["O-20261123-0001"])
+    merchant_id: str = Field(pattern=ID_PATTERN, description="The selling merchant.", examples=["M-1001"])
+    buyer_id: str = Field(pattern=ID_PATTERN, description="The paying buyer.", examples=["B-2001"])
+    items: list[OrderItem] = Field(min_length=1, max_length=200, description="Order lines.")
+    amount: Money = Field(description="Total; must equal the sum of the lines.")
+    guaranteed: bool = Field(default=True, description="一键担保: hold the money until the buyer confirms receipt.", examples=[True])
+    auto_confirm_days: int = Field(default=7, ge=1, le=30, description="Days after shipment until receipt is confirmed automatically.", examples=[7])
+
+    @model_validator(mode="after")
+    def _total_matches_lines(self) -> CreateOrder:
+        total = sum(i.quantity * i.unit_price for i in self.items)
+        if total != self.amount.amount:
+            raise ValueError(f"amount {self.amount.amount} does not equal the sum of the items {total}")
+        if self.amount.amount == 0:
+            raise ValueError("amount must be positive")
+        return self
+
+
+class PayOrder(Payload):
+    """The buyer chooses a payment method for an order; the platform creates a payment intent."""
+
+    TYPE: ClassVar[str] = "payments.order.pay"
+
+    order_id: str = Field(pattern=ID_PATTERN, description="The order to pay.", examples=["O-20261123-0001"])
+    method: PaymentMethod = Field(description="QR code, payment link or in-app.", examples=["qr_code"])
+
+
+class OrderCreated(Payload):
+    """An order exists and awaits payment."""
+
+    TYPE: ClassVar[str] = "payments.order.created"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    amount: Money = Field(description="Total.")
+    guaranteed: bool = Field(description="Whether the payment is held in escrow.", examples=[True])
+    auto_confirm_days: int = Field(description="Auto-confirm days after shipment.", examples=[7])
+    items: list[OrderItem] = Field(description="Order lines.")
+
+
+class PaymentIntentCreated(Payload):
+    """A payment intent awaits the buyer: scan the QR payload, open the link, or hand the token to the app SDK."""
+
+    TYPE: ClassVar[str] = "payments.intent.created"
+
+    intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    method: PaymentMethod = Field(description="Payment method.", examples=["qr_code"])
+    amount: Money = Field(description="Amount to pay.")
+    qr_payload: str | None = Field(default=None, description="Text to render as a QR code (method qr_code).", examples=["danbao://pay?intent=PI-O-20261123-0001-1"])
+    attempt: int = Field(description="1 for the first attempt, 2 after one failure, and so on.", examples=[1])
+
+
+class PaymentSucceeded(Payload):
+    """The payment provider confirmed the buyer's payment."""
+
+    TYPE: ClassVar[str] = "payments.payment.succeeded"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    amount: Money = Field(description="Captured amount.")
+    fee: int = Field(ge=0, description="Platform fee in fen, charged when the money reaches the merchant.", examples=[77])
+    guaranteed: bool = Field(description="Held in escrow until receipt is confirmed.", examples=[True])
+    auto_confirm_days: int = Field(description="Auto-confirm days after shipment.", examples=[7])
+    method: PaymentMethod = Field(description="Payment method.", examples=["qr_code"])
+    provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-7d2a9c"])
+
+
+class PaymentFailed(Payload):
+    """The provider declined or failed the payment; the buyer may pay again."""
+
+    TYPE: ClassVar[str] = "payments.payment.failed"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    reason: str = Field(description="Failure reason code.", examples=["insufficient_balance"])
+    message: str = Field(description="What the buyer is told, zh-CN then en.", examples=["余额不足 / Insufficient balance"])
+
+
+PaymentsCommandRejected = rejection_payload("payments")
+
+COMMANDS = TopicContract(
+    topics.commands("payments"),
+    "Commands to the payments service from merchants' storefronts and buyers' apps.",
+    [CreateOrder, PayOrder],
+)
+EVENTS = TopicContract(
+    topics.events("payments"),
+    "What happened to orders and payments.",
+    [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, PaymentsCommandRejected],
+)

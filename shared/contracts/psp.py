@@ -1,0 +1,65 @@
+"""Contracts with the outside payment provider (PSP): charge requests out, signed callbacks in."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared import topics
+from shared.contracts.catalog import TopicContract
+from shared.contracts.payments import PaymentMethod
+from shared.envelope import Payload
+from shared.money import Money
+
+
+class ChargeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ChargeRequested(Payload):
+    """The platform asks the provider to collect a payment intent from the buyer."""
+
+    TYPE: ClassVar[str] = "psp.charge.requested"
+
+    intent_id: str = Field(description="Payment intent id; the provider echoes it.", examples=["PI-O-20261123-0001-1"])
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    method: PaymentMethod = Field(description="Payment method.", examples=["qr_code"])
+    amount: Money = Field(description="Amount to collect.")
+    buyer_ref: str = Field(description="Opaque buyer reference for the provider.", examples=["B-2001"])
+
+
+class ChargeCallback(Payload):
+    """The provider's answer to a charge, signed with the shared callback secret."""
+
+    TYPE: ClassVar[str] = "psp.charge.completed"
+
+    intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    status: ChargeStatus = Field(description="Outcome.", examples=["succeeded"])
+    amount: Money = Field(description="Amount collected (succeeded) or attempted (failed).")
+    provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-7d2a9c"])
+    failure_reason: str | None = Field(default=None, description="Why it failed.", examples=["insufficient_balance"])
+    signature: str = Field(description="Hex HMAC-SHA256 of `signing_text()` with the shared callback secret.", examples=["9f86d081884c7d65..."])
+
+    def signing_text(self) -> bytes:
+        parts = [self.intent_id, self.order_id, self.status.value, str(self.amount.amount), self.amount.currency,
+                 self.provider_txn_id, self.failure_reason or ""]
+        return "|".join(parts).encode()
+
+    def expected_signature(self, secret: str) -> str:
+        return hmac.new(secret.encode(), self.signing_text(), hashlib.sha256).hexdigest()
+
+    def signed(self, secret: str) -> ChargeCallback:
+        return self.model_copy(update={"signature": self.expected_signature(secret)})
+
+    def signature_valid(self, secret: str) -> bool:
+        return hmac.compare_digest(self.signature, self.expected_signature(secret))
+
+
+REQUESTS = TopicContract(topics.PSP_REQUESTS, "Charge requests from the platform to the payment provider.", [ChargeRequested])
+CALLBACKS = TopicContract(topics.PSP_CALLBACKS, "Signed charge outcomes from the payment provider.", [ChargeCallback])

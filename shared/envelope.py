@@ -1,0 +1,101 @@
+"""The one JSON envelope every Danbao message travels in.
+
+Any Kafka client can read and write it: it is plain JSON with the fields below, and
+``data`` holds the typed payload named by ``type``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+
+class ActorKind(StrEnum):
+    BUYER = "buyer"
+    MERCHANT = "merchant"
+    ARBITRATOR = "arbitrator"
+    REVIEWER = "reviewer"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+class Actor(BaseModel):
+    """Who asked for this: a person or a system, with its id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ActorKind = Field(description="The actor's role.", examples=["buyer"])
+    id: str = Field(description="The actor's id within its role.", examples=["B-1001"], min_length=1, max_length=64)
+
+    @classmethod
+    def system(cls, service: str) -> Actor:
+        return cls(kind=ActorKind.SYSTEM, id=service)
+
+
+class Payload(BaseModel):
+    """Base of every message payload. Unknown fields are ignored (schemas evolve additively)."""
+
+    model_config = ConfigDict(extra="ignore")
+    VERSION: ClassVar[int] = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Envelope(BaseModel):
+    """Fields every message carries, whatever its type."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    event_id: uuid.UUID = Field(
+        default_factory=uuid.uuid4,
+        description="Unique id of this message; consumers deduplicate on it.",
+        examples=["7f1c1f0e-2f0a-4a7e-9a57-2b0c6b1f9f10"],
+    )
+    type: str = Field(description="Message type, e.g. `escrow.hold.created`.", examples=["escrow.hold.created"])
+    version: int = Field(default=1, ge=1, description="Payload schema version of this type.", examples=[1])
+    occurred_at: datetime = Field(
+        default_factory=utcnow,
+        description="When it happened, UTC ISO 8601.",
+        examples=["2026-11-23T08:30:00Z"],
+    )
+    producer: str = Field(description="Service or system that wrote the message.", examples=["payments"])
+    correlation_id: str = Field(
+        default_factory=lambda: str(uuid.uuid4()),
+        description="Id shared by every message of one business flow.",
+        examples=["c0ffee00-0000-4000-8000-000000000001"],
+    )
+    causation_id: str | None = Field(
+        default=None,
+        description="`event_id` of the message that caused this one.",
+        examples=["7f1c1f0e-2f0a-4a7e-9a57-2b0c6b1f9f10"],
+    )
+    actor: Actor = Field(description="Who asked for it.")
+    idempotency_key: str | None = Field(
+        default=None,
+        max_length=128,
+        description="For commands: repeating a key returns the first outcome instead of acting twice.",
+        examples=["create-order-O-20261123-0001"],
+    )
+    data: Any = Field(description="The typed payload named by `type`.")
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def envelope_model(type_name: str, payload: type[Payload]) -> type[Envelope]:
+    """Build the envelope class whose ``type`` is ``type_name`` and whose ``data`` is ``payload``."""
+    name = payload.__name__ + "Message"
+    model = create_model(
+        name,
+        __base__=Envelope,
+        __doc__=payload.__doc__,
+        type=(Literal[type_name], Field(description="Message type.", examples=[type_name])),  # type: ignore[valid-type]
+        data=(payload, Field(description=payload.__doc__ or "Payload.")),
+    )
+    return model

@@ -1,0 +1,62 @@
+"""The reliable-messaging tables every service keeps in its own database.
+
+- ``outbox_message``: events written in the same transaction as the state change; a relay publishes them.
+- ``inbox_message``: ids of messages already processed, per consumer, written in the same transaction.
+- ``relay_lease``: which relay instance may publish, so one service's events keep their order.
+- ``clock_state``: the test clock's offset, so a restart keeps the time a test moved to.
+
+Modelled on eventuate-tram's ``message`` and ``received_messages`` tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary
+from sqlmodel import Field, SQLModel
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64)
+    topic: str = Field(max_length=200)
+    key: str | None = Field(default=None, max_length=200)
+    type: str = Field(max_length=200)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: str = Field(default="{}", description="JSON object of Kafka headers.")
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class InboxMessage(SQLModel, table=True):
+    __tablename__ = "inbox_message"
+
+    consumer: str = Field(primary_key=True, max_length=100)
+    message_id: str = Field(primary_key=True, max_length=200)
+    topic: str = Field(max_length=200)
+    partition: int
+    offset: int
+    type: str | None = Field(default=None, max_length=200)
+    outcome: str = Field(max_length=32, description="processed, rejected or dead_lettered")
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class RelayLease(SQLModel, table=True):
+    __tablename__ = "relay_lease"
+
+    name: str = Field(primary_key=True, max_length=100)
+    owner: str = Field(max_length=100)
+    expires_at: float = Field(description="Unix time (real, not the test clock) the lease ends.")
+
+
+class ClockState(SQLModel, table=True):
+    __tablename__ = "clock_state"
+
+    service: str = Field(primary_key=True, max_length=100)
+    offset_seconds: int = 0
+
+
+MESSAGING_TABLES: list[type[SQLModel]] = [OutboxMessage, InboxMessage, RelayLease, ClockState]

@@ -1,0 +1,117 @@
+"""The outbox relay: publishes committed outbox rows in order, a batch at a time.
+
+No database transaction is open while publishing: rows are read, published (every send
+awaited together), then marked published in a second short transaction. A crash in between
+republishes the batch; consumers' inboxes drop the duplicates. One relay per service holds a
+lease at a time, so a service's events keep their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from shared.db import Database
+from shared.messaging import OutboxMessage, RelayLease
+
+log = logging.getLogger("danbao.relay")
+
+Publish = Callable[[OutboxMessage], Awaitable[Any]]
+
+
+class OutboxRelay:
+    def __init__(
+        self, db: Database, publish: Publish, *, name: str, batch_size: int = 500,
+        poll_seconds: float = 0.25, lease_seconds: float = 10.0, owner: str | None = None,
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.name = name
+        # A restarted instance on the same host (or pod) takes its lease back at once.
+        self.owner = owner or f"{name}@{socket.gethostname()}"
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                sent = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - broker or database down: keep trying
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent < self.batch_size:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        """Publish up to one batch; returns how many rows were published."""
+        if not await self._hold_lease():
+            return 0
+        async with self.db.transaction() as session:
+            rows = list((await session.exec(
+                select(OutboxMessage).where(col(OutboxMessage.published_at).is_(None))
+                .order_by(col(OutboxMessage.id)).limit(self.batch_size)
+            )).all())
+        if not rows:
+            return 0
+        pending = [await self.publish(row) for row in rows]
+        await asyncio.gather(*(p for p in pending if asyncio.isfuture(p) or asyncio.iscoroutine(p)))
+        async with self.db.transaction() as session:
+            await session.exec(  # type: ignore[call-overload]
+                update(OutboxMessage).where(col(OutboxMessage.id).in_([r.id for r in rows])).values(published_at=func.now())
+            )
+        self.published += len(rows)
+        return len(rows)
+
+    async def _hold_lease(self) -> bool:
+        now = time.time()
+        expires = now + self.lease_seconds
+        try:
+            async with self.db.transaction() as session:
+                result = await session.exec(  # type: ignore[call-overload]
+                    update(RelayLease)
+                    .where(col(RelayLease.name) == self.name)
+                    .where((col(RelayLease.owner) == self.owner) | (col(RelayLease.expires_at) < now))
+                    .values(owner=self.owner, expires_at=expires)
+                )
+                if result.rowcount == 1:
+                    return True
+                if await session.get(RelayLease, self.name) is None:
+                    session.add(RelayLease(name=self.name, owner=self.owner, expires_at=expires))
+                    return True
+                return False
+        except IntegrityError:
+            return False
+
+
+async def outbox_backlog(db: Database) -> float:
+    """Rows committed but not yet published."""
+    async with db.transaction() as session:
+        return float((await session.exec(
+            select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.published_at).is_(None))
+        )).one())

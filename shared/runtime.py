@@ -1,0 +1,237 @@
+"""A service's process: broker, subscribers, outbox relay, test clock and the ASGI health app.
+
+Each service's ``app.py`` describes what it consumes; this module wires the rest the same way
+for all five, so every subscriber has an explicit group id, consumes in batches, and commits
+offsets only after its unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from faststream import Context
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.specification import AsyncAPI
+from faststream.asgi.response import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.middlewares import AckPolicy
+from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
+from pydantic import WithJsonSchema, TypeAdapter
+from sqlmodel import SQLModel
+
+from shared import logs
+from shared.clock import TestableClock
+from shared.consumer import Handler, MessageConsumer
+from shared.contracts import control
+from shared.contracts.catalog import TopicContract
+from shared.contracts.common import dead_letter_contract, rejection_payload
+from shared.db import Database, sqlite_file_url
+from shared.envelope import Envelope
+from shared.messaging import MESSAGING_TABLES, ClockState, OutboxMessage
+from shared.relay import OutboxRelay, outbox_backlog
+from shared.settings import PlatformSettings, ServiceSettings
+from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger("danbao.runtime")
+
+
+@dataclass
+class Subscription:
+    """One topic a service consumes, and the handler for each message type on it."""
+
+    contract: TopicContract
+    handlers: dict[str, Handler]
+    group_suffix: str = ""
+    ignore_unknown_types: bool = False  # True for other services' event topics, which grow additively
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    default_port: int
+    events: TopicContract
+    tables: Sequence[type[SQLModel]] = ()
+    subscriptions: Sequence[Subscription] = ()
+    gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
+
+
+def _raw_records(message: Any) -> Any:
+    """Hand the subscriber the raw Kafka records: decoding is the consumer path's job."""
+    return message.raw_message
+
+
+def _documented(contract: TopicContract) -> Any:
+    """The handler's parameter type: raw records at run time, the topic's union in AsyncAPI."""
+    schema = TypeAdapter(contract.union).json_schema()
+    return Annotated[Any, WithJsonSchema(_inline_refs(schema, schema.pop("$defs", {})))]
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace ``$ref``s to ``$defs`` by the definitions themselves (the contracts are not recursive)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+class ServiceRuntime:
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings, platform: PlatformSettings | None = None) -> None:
+        self.definition = definition
+        self.name = definition.name
+        self.platform = platform or PlatformSettings()
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.broker = KafkaBroker(
+            self.platform.kafka_bootstrap,
+            client_id=f"danbao-{self.name}",
+            middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=f"danbao_{self.name}")],
+            request_timeout_ms=10_000,
+            logger=logging.getLogger(f"faststream.{self.name}"),
+            log_level=logging.DEBUG,  # one line per message only when debugging
+        )
+        self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, self.name))
+        self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
+        self.relay = OutboxRelay(self.db, self._publish, name=self.name)
+        self.consumers: list[MessageConsumer] = []
+        self._relay_task: asyncio.Task[None] | None = None
+        self._gauges = {
+            name: (Gauge(name, f"{name} of {self.name}", registry=self.registry), probe)
+            for name, probe in {"danbao_outbox_backlog": outbox_backlog, **definition.gauges}.items()
+        }
+        for subscription in [*definition.subscriptions, self._control_subscription()]:
+            self._subscribe(subscription)
+
+    @property
+    def port(self) -> int:
+        return self.settings.http_port or self.definition.default_port
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def _subscribe(self, subscription: Subscription) -> None:
+        contract = subscription.contract
+        suffix = f"-{subscription.group_suffix}" if subscription.group_suffix else ""
+        consumer = MessageConsumer(
+            service=self.name, name=f"{self.name}{suffix}", contract=contract, handlers=subscription.handlers,
+            db=self.db, clock=self.clock, events=self.definition.events,
+            rejection=rejection_payload(self.name), dead_letters=dead_letter_contract(self.name),
+            ignore_unknown_types=subscription.ignore_unknown_types, on_commit=self.relay.wake,
+        )
+        self.consumers.append(consumer)
+        async def handle(records: Any, message: Any = Context("message")) -> None:
+            await consumer.consume(message.raw_message)
+
+        handle.__annotations__ = {"records": _documented(contract), "message": Any, "return": None}
+
+        self.broker.subscriber(
+            contract.topic,
+            group_id=f"danbao-{self.name}{suffix}",
+            batch=True,
+            max_records=self.settings.batch_size,
+            batch_timeout_ms=50,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            decoder=_raw_records,
+            title=f"{contract.topic}:{self.name}{suffix}",
+            description=contract.description,
+        )(handle)
+
+    def _control_subscription(self) -> Subscription:
+        async def advance_clock(uow: UnitOfWork, envelope: Envelope) -> None:
+            if not self.clock.allowed:
+                uow.emit(control.EVENTS, self.name, control.ClockAdvanceRefused(
+                    service=self.name, reason="the test clock is disabled in production mode"))
+                return
+            state = await uow.session.get(ClockState, self.name) or ClockState(service=self.name)
+            state.offset_seconds += envelope.data.seconds
+            uow.session.add(state)
+            offset = state.offset_seconds
+            uow.after_commit.append(lambda: self.clock.restore(offset))
+            uow.now = datetime.now(timezone.utc) + timedelta(seconds=offset)
+            uow.emit(control.EVENTS, self.name, control.ClockAdvanced(service=self.name, offset_seconds=offset, now=uow.now))
+
+        return Subscription(control.COMMANDS, {control.AdvanceClock.TYPE: advance_clock}, group_suffix="control")
+
+    async def _publish(self, row: OutboxMessage) -> Any:
+        return await self.broker.publish(
+            row.payload, topic=row.topic, key=row.key.encode() if row.key else None,
+            headers=json.loads(row.headers), no_confirm=True,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start_storage(self) -> None:
+        await self.db.create_tables([*MESSAGING_TABLES, *self.definition.tables])
+        async with self.db.transaction() as session:
+            state = await session.get(ClockState, self.name)
+        if state and self.clock.allowed:
+            self.clock.restore(state.offset_seconds)
+
+    async def start_relay(self) -> None:
+        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+
+    async def stop(self) -> None:
+        self.relay.stop()
+        if self._relay_task:
+            self._relay_task.cancel()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
+        await self.db.dispose()
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def asgi(self) -> AsgiFastStream:
+        runtime = self
+
+        @get(include_in_schema=False)
+        async def live(scope: Any) -> AsgiResponse:
+            return JSONResponse({"status": "live", "service": runtime.name})
+
+        @get(include_in_schema=False)
+        async def ready(scope: Any) -> AsgiResponse:
+            database = await runtime.db.ping()
+            broker = await runtime.broker.ping(timeout=2.0)
+            relay = runtime._relay_task is not None and not runtime._relay_task.done()
+            ok = database and broker and relay
+            body = {"status": "ready" if ok else "not ready", "service": runtime.name,
+                    "database": database, "broker": broker, "relay": relay}
+            return JSONResponse(body, status_code=200 if ok else 503)
+
+        metrics_app = make_asgi_app(registry=self.registry)
+
+        async def metrics(scope: Any, receive: Any, send: Any) -> None:
+            for gauge, probe in runtime._gauges.values():
+                try:
+                    gauge.set(await probe(runtime.db))
+                except Exception:  # noqa: BLE001 - a scrape never fails on one gauge
+                    log.exception("gauge probe failed")
+            await metrics_app(scope, receive, send)
+
+        return AsgiFastStream(
+            self.broker,
+            asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
+            asyncapi_path="/docs/asyncapi",
+            on_startup=[self.start_storage],
+            after_startup=[self.start_relay],
+            on_shutdown=[self.stop],
+            specification=AsyncAPI(
+                title=f"Danbao {self.name}",
+                version="1.0.0",
+                description=f"Topics the Danbao {self.name} service consumes and publishes. Every message is one JSON envelope.",
+            ),
+        )
+
+    def run(self) -> None:
+        logs.configure(self.name, self.platform.log_level)
+        app = self.asgi()
+        asyncio.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))
+

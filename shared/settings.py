@@ -1,0 +1,56 @@
+"""Settings shared by every service (``DANBAO_`` prefix); each service adds its own class."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+DEV_SECRET_PREFIX = "dev-only-"
+
+
+class PlatformSettings(BaseSettings):
+    """What every service reads: ``DANBAO_MODE``, ``DANBAO_KAFKA_BOOTSTRAP``, ``DANBAO_DATA_DIR``."""
+
+    model_config = SettingsConfigDict(env_prefix="DANBAO_", extra="ignore")
+
+    mode: Mode = Field(default=Mode.DEV, description="dev and test allow the test clock and dev secrets.")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    data_dir: Path = Field(default=Path(".danbao"), description="Where SQLite files live on the embedded default.")
+    log_level: str = Field(default="INFO")
+    http_host: str = Field(default="127.0.0.1", description="Address the health/metrics server binds.")
+
+    @property
+    def test_clock_allowed(self) -> bool:
+        return self.mode is not Mode.PRODUCTION
+
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's own settings class; subclasses set ``env_prefix`` to ``DANBAO_<SERVICE>_``."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; empty means a SQLite file in the data dir.")
+    http_port: int = Field(default=0, description="Health/metrics port; 0 picks the service's default.")
+    batch_size: int = Field(default=500, ge=1, le=5000, description="Most records consumed per batch.")
+
+    def secrets(self) -> dict[str, str]:
+        """Names and values of this service's secrets, checked at start-up."""
+        return {}
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> ServiceSettings:
+        if PlatformSettings().mode is Mode.PRODUCTION:
+            for name, value in self.secrets().items():
+                if value.startswith(DEV_SECRET_PREFIX):
+                    raise ValueError(f"{name} still has its development default; set it for production")
+        return self

@@ -1,0 +1,34 @@
+"""Topic names. Keys are always the aggregate id (order id, merchant id, case id)."""
+
+from __future__ import annotations
+
+SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
+
+
+def commands(service: str) -> str:
+    return f"danbao.{service}.commands"
+
+
+def events(service: str) -> str:
+    return f"danbao.{service}.events"
+
+
+def dead_letters(service: str) -> str:
+    return f"danbao.{service}.dlq"
+
+
+PSP_REQUESTS = "danbao.psp.requests"
+PSP_CALLBACKS = "danbao.psp.callbacks"
+CONTROL_COMMANDS = "danbao.control.commands"
+CONTROL_EVENTS = "danbao.control.events"
+
+PARTITIONS = 4
+
+
+def all_topics() -> list[str]:
+    """Every topic the platform uses, for creating them up front with a known partition count."""
+    names: list[str] = []
+    for service in SERVICES:
+        names += [commands(service), events(service), dead_letters(service)]
+    names += [PSP_REQUESTS, PSP_CALLBACKS, CONTROL_COMMANDS, CONTROL_EVENTS]
+    return names

@@ -1,0 +1,72 @@
+"""A unit of work: one transaction holding a state change and the messages it causes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.contracts.catalog import TopicContract
+from shared.envelope import Actor, Envelope, Payload
+from shared.messaging import OutboxMessage
+
+
+class Rejected(Exception):
+    """A business rejection: illegal transition, wrong actor or invalid field. Nothing changes."""
+
+    def __init__(self, reason: str, detail: str, aggregate_id: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.aggregate_id = aggregate_id
+
+
+class Undeliverable(Exception):
+    """The message can never be processed (e.g. a forged signature): it goes to the dead letters."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class UnitOfWork:
+    """What a handler sees: the session, the time, and ``emit`` to queue an event in the outbox."""
+
+    def __init__(self, session: AsyncSession, service: str, now: datetime, cause: Envelope | None = None) -> None:
+        self.session = session
+        self.service = service
+        self.now = now
+        self.cause = cause
+        self.emitted: list[Envelope] = []
+        self.after_commit: list[Callable[[], None]] = []
+
+    def emit(self, contract: TopicContract, key: str | None, payload: Payload, *, actor: Actor | None = None) -> Envelope:
+        type_name = payload.TYPE  # type: ignore[attr-defined]
+        if contract.payloads.get(type_name) is not type(payload):
+            raise TypeError(f"{type_name} is not a message of {contract.topic}")
+        envelope = Envelope(
+            type=type_name,
+            version=payload.VERSION,
+            occurred_at=self.now,
+            producer=self.service,
+            correlation_id=self.cause.correlation_id if self.cause else Envelope.model_fields["correlation_id"].default_factory(),  # type: ignore[misc]
+            causation_id=str(self.cause.event_id) if self.cause else None,
+            actor=actor or Actor.system(self.service),
+            data=payload,
+        )
+        self.session.add(
+            OutboxMessage(
+                event_id=str(envelope.event_id),
+                topic=contract.topic,
+                key=key,
+                type=type_name,
+                payload=envelope.to_json(),
+                headers=json.dumps({"content-type": "application/json", "type": type_name}),
+                created_at=self.now,
+            )
+        )
+        self.emitted.append(envelope)
+        return envelope
