@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import ClassVar
 
 from pydantic import Field
@@ -23,6 +24,7 @@ class CommandRejected(Payload):
     detail: str = Field(description="Human-readable explanation (en).", examples=["only the order's buyer may pay it"])
 
 
+@cache
 def rejection_payload(service: str) -> type[CommandRejected]:
     """The rejection payload class a service emits, typed ``<service>.command.rejected``."""
     return type(f"{service.capitalize()}CommandRejected", (CommandRejected,), {"TYPE": f"{service}.command.rejected", "__doc__": CommandRejected.__doc__})
@@ -44,5 +46,6 @@ class DeadLetter(Payload):
     original_encoding: str = Field(description="`utf-8` or `base64`.", examples=["utf-8"])
 
 
+@cache
 def dead_letter_contract(service: str) -> TopicContract:
     return TopicContract(topics.dead_letters(service), f"Messages the {service} service could never process.", [DeadLetter])

@@ -1,0 +1,63 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when DANBAO_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_URL = os.environ.get("DANBAO_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+
+
+def _admin_url() -> str:
+    assert POSTGRES_URL
+    return POSTGRES_URL.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def create_pg_database() -> str:
+    """A fresh, empty PostgreSQL database; returns its plain URL."""
+    import asyncpg
+
+    assert POSTGRES_URL
+    name = f"danbao_t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    assert POSTGRES_URL
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url = await create_pg_database()
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("DANBAO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DANBAO_MODE", "test")
+    yield tmp_path

@@ -1,0 +1,40 @@
+"""Builders for test messages, as any outside client would write them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+
+def envelope(type_: str, data: dict[str, Any], *, actor: tuple[str, str], correlation_id: str | None = None,
+             event_id: str | None = None, version: int = 1) -> dict[str, Any]:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "type": type_,
+        "version": version,
+        "occurred_at": "2026-11-23T08:30:00Z",
+        "producer": "test-client",
+        "correlation_id": correlation_id or str(uuid.uuid4()),
+        "actor": {"kind": actor[0], "id": actor[1]},
+        "data": data,
+    }
+
+
+def create_order(order_id: str, *, merchant: str = "M-1001", buyer: str = "B-2001", unit_price: int = 12900,
+                 quantity: int = 1, guaranteed: bool = True, actor: tuple[str, str] | None = None) -> dict[str, Any]:
+    return envelope("payments.order.create", {
+        "order_id": order_id, "merchant_id": merchant, "buyer_id": buyer,
+        "items": [{"sku": "SKU-1", "name": "跑步鞋 Running shoes", "quantity": quantity, "unit_price": unit_price}],
+        "amount": {"amount": unit_price * quantity, "currency": "CNY"},
+        "guaranteed": guaranteed, "auto_confirm_days": 7,
+    }, actor=actor or ("merchant", merchant), correlation_id=f"flow-{order_id}")
+
+
+def pay_order(order_id: str, *, buyer: str = "B-2001", method: str = "qr_code") -> dict[str, Any]:
+    return envelope("payments.order.pay", {"order_id": order_id, "method": method},
+                    actor=("buyer", buyer), correlation_id=f"flow-{order_id}")
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode()

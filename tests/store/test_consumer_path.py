@@ -1,0 +1,170 @@
+"""The consumer path and the outbox relay against a real database: SQLite, and PostgreSQL when
+DANBAO_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlmodel import select
+
+from services.payments.config import PaymentsSettings
+from services.payments.handlers import PaymentsHandlers
+from services.payments.store import TABLES, PaymentOrder
+from shared.clock import TestableClock
+from shared.consumer import MessageConsumer
+from shared.contracts import payments
+from shared.contracts.common import dead_letter_contract, rejection_payload
+from shared.db import Database
+from shared.messaging import MESSAGING_TABLES, InboxMessage, OutboxMessage
+from shared.relay import OutboxRelay
+from tests.factories import create_order, encode, pay_order
+
+
+@dataclass
+class FakeRecord:
+    value: bytes | None
+    offset: int
+    topic: str = "danbao.payments.commands"
+    partition: int = 0
+    key: bytes | None = b"O-1"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.create_tables([*MESSAGING_TABLES, *TABLES])
+    yield database
+    await database.dispose()
+
+
+def _consumer(db: Database, handlers: dict[str, Any] | None = None) -> MessageConsumer:
+    h = PaymentsHandlers(PaymentsSettings())
+    return MessageConsumer(
+        service="payments", name="payments", contract=payments.COMMANDS,
+        handlers=handlers or {payments.CreateOrder.TYPE: h.create_order, payments.PayOrder.TYPE: h.pay_order},
+        db=db, clock=TestableClock(allowed=True), events=payments.EVENTS,
+        rejection=rejection_payload("payments"), dead_letters=dead_letter_contract("payments"), retry_pause=0.01,
+    )
+
+
+async def _outbox(db: Database) -> list[OutboxMessage]:
+    async with db.transaction() as session:
+        return list((await session.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+
+async def _count(db: Database, model: Any) -> int:
+    async with db.transaction() as session:
+        return len((await session.exec(select(model))).all())
+
+
+async def test_a_redelivered_batch_changes_nothing_twice(db: Database) -> None:
+    consumer = _consumer(db)
+    batch = [FakeRecord(encode(create_order("O-1")), 0), FakeRecord(encode(pay_order("O-1")), 1)]
+    await consumer.consume(batch)
+    await consumer.consume(batch)  # the offsets were not committed: Kafka delivers it again
+    assert await _count(db, PaymentOrder) == 1
+    assert [m.type for m in await _outbox(db)] == [
+        "payments.order.created", "payments.intent.created", "psp.charge.requested"]
+    assert consumer.stats.duplicates == 2
+
+
+async def test_every_kind_of_bad_input_is_dead_lettered_once_with_its_reason(db: Database) -> None:
+    good = create_order("O-1")
+    newer = {**create_order("O-2"), "version": 9}
+    unknown = {**create_order("O-3"), "type": "payments.order.teleport"}
+    invalid = create_order("O-4")
+    invalid["data"]["amount"]["amount"] = -5
+    batch = [
+        FakeRecord(b"{oops", 0), FakeRecord(b"\xff\xfe\x00", 1), FakeRecord(encode(newer), 2),
+        FakeRecord(encode(unknown), 3), FakeRecord(encode(invalid), 4), FakeRecord(None, 5), FakeRecord(encode(good), 6),
+    ]
+    consumer = _consumer(db)
+    await consumer.consume(batch)
+    await consumer.consume(batch)
+    dead = [json.loads(m.payload)["data"] for m in await _outbox(db) if m.topic == "danbao.payments.dlq"]
+    assert [d["reason"] for d in dead] == [
+        "malformed_json", "malformed_json", "unsupported_version", "unknown_type", "invalid_payload", "malformed_json"]
+    assert dead[1]["original_encoding"] == "base64"
+    assert "data.amount.amount" in dead[4]["detail"]
+    assert dead[0]["source_offset"] == 0 and dead[0]["source_topic"] == "danbao.payments.commands"
+    assert await _count(db, PaymentOrder) == 1  # the good one went through; the bad changed nothing
+
+
+async def test_a_business_rejection_is_published_and_its_partial_changes_are_undone(db: Database) -> None:
+    consumer = _consumer(db)
+    await consumer.consume([FakeRecord(encode(create_order("O-1", actor=("merchant", "M-IMPOSTOR"))), 0)])
+    (rejection,) = await _outbox(db)
+    body = json.loads(rejection.payload)
+    assert body["type"] == "payments.command.rejected" and body["data"]["reason"] == "wrong_actor"
+    assert await _count(db, PaymentOrder) == 0
+
+
+async def test_a_transient_database_error_rolls_back_the_whole_batch_for_a_retry(db: Database) -> None:
+    h = PaymentsHandlers(PaymentsSettings())
+    calls = {"n": 0}
+
+    async def flaky_pay(uow: Any, message: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("SELECT 1", {}, Exception("connection reset"))
+        await h.pay_order(uow, message)
+
+    consumer = _consumer(db, {payments.CreateOrder.TYPE: h.create_order, payments.PayOrder.TYPE: flaky_pay})
+    batch = [FakeRecord(encode(create_order("O-1")), 0), FakeRecord(encode(pay_order("O-1")), 1)]
+    with pytest.raises(OperationalError):
+        await consumer.consume(batch)
+    assert await _outbox(db) == [] and await _count(db, InboxMessage) == 0
+    await consumer.consume(batch)
+    assert len(await _outbox(db)) == 3
+
+
+async def test_a_handler_bug_dead_letters_that_message_only(db: Database) -> None:
+    h = PaymentsHandlers(PaymentsSettings())
+
+    async def buggy_pay(uow: Any, message: Any) -> None:
+        raise KeyError("boom")
+
+    consumer = _consumer(db, {payments.CreateOrder.TYPE: h.create_order, payments.PayOrder.TYPE: buggy_pay})
+    await consumer.consume([FakeRecord(encode(create_order("O-1")), 0), FakeRecord(encode(pay_order("O-1")), 1)])
+    types = [(m.topic, m.type) for m in await _outbox(db)]
+    assert types == [("danbao.payments.events", "payments.order.created"), ("danbao.payments.dlq", "deadletter.recorded")]
+
+
+async def test_the_relay_publishes_in_order_once_and_holds_a_lease(db: Database) -> None:
+    consumer = _consumer(db)
+    await consumer.consume([FakeRecord(encode(create_order(f"O-{n}")), n) for n in range(5)])
+    sent: list[str] = []
+
+    async def publish(row: OutboxMessage) -> None:
+        sent.append(json.loads(row.payload)["data"]["order_id"])
+
+    relay = OutboxRelay(db, publish, name="payments", owner="a", batch_size=3)
+    other = OutboxRelay(db, publish, name="payments", owner="b")
+    assert await relay.relay_once() == 3
+    assert await other.relay_once() == 0  # "a" holds the lease
+    assert await relay.relay_once() == 2
+    assert await relay.relay_once() == 0
+    assert sent == [f"O-{n}" for n in range(5)]
+
+
+async def test_a_relay_that_dies_before_marking_republishes_the_batch(db: Database) -> None:
+    await _consumer(db).consume([FakeRecord(encode(create_order("O-1")), 0)])
+    sent: list[str] = []
+
+    async def publish_then_die(row: OutboxMessage) -> None:
+        sent.append(row.event_id)
+        raise ConnectionError("broker went away")
+
+    with pytest.raises(ConnectionError):
+        await OutboxRelay(db, publish_then_die, name="payments", owner="a").relay_once()
+
+    async def publish(row: OutboxMessage) -> None:
+        sent.append(row.event_id)
+
+    assert await OutboxRelay(db, publish, name="payments", owner="a").relay_once() == 1
+    assert len(sent) == 2 and sent[0] == sent[1]  # same event id: consumers' inboxes drop the copy
