@@ -61,26 +61,35 @@ class ConsumerStats:
 
 
 @dataclass
-class MessageConsumer:
-    """Consumes one topic for one service."""
+class Route:
+    """One topic a service consumes: its contract, a handler per message type, and its inbox name."""
 
-    service: str
-    name: str
     contract: TopicContract
     handlers: dict[str, Handler]
+    inbox: str
+    ignore_unknown_types: bool = False  # True for other services' event topics, which grow additively
+
+
+@dataclass
+class MessageConsumer:
+    """Consumes a service's topics; a batch may mix them and is handled in one transaction."""
+
+    service: str
+    routes: dict[str, Route]
     db: Database
     clock: Clock
     events: TopicContract
     rejection: type[CommandRejected]
     dead_letters: TopicContract
-    ignore_unknown_types: bool = False
     on_commit: Callable[[], None] = lambda: None
+    after_batch: Callable[[int], None] = lambda processed: None  # after the commit, before the offsets are acked
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     retry_pause: float = 0.5
     _failures: int = 0
 
     async def consume(self, records: Sequence[Record]) -> None:
         after_commit: list[Callable[[], None]] = []
+        processed_before = self.stats.processed
         try:
             async with self.db.transaction() as session:
                 for record in records:
@@ -96,12 +105,14 @@ class MessageConsumer:
         for callback in after_commit:
             callback()
         self.on_commit()
+        self.after_batch(self.stats.processed - processed_before)
 
     async def _one(self, session: AsyncSession, record: Record, after_commit: list[Callable[[], None]]) -> None:
         now = self.clock.now()
+        route = self.routes[record.topic]
         document, problem = _decode(record.value)
         message_id = _message_id(record, document)
-        if await session.get(InboxMessage, (self.name, message_id)) is not None:
+        if await session.get(InboxMessage, (route.inbox, message_id)) is not None:
             self.stats.duplicates += 1
             log.info("duplicate %s ignored", message_id)
             return
@@ -109,9 +120,9 @@ class MessageConsumer:
         outcome = "processed"
         if problem is None:
             try:
-                envelope = self.contract.parse(document)
+                envelope = route.contract.parse(document)
             except UnknownType as exc:
-                if self.ignore_unknown_types and isinstance(document, dict) and isinstance(document.get("type"), str):
+                if route.ignore_unknown_types and isinstance(document, dict) and isinstance(document.get("type"), str):
                     outcome = "ignored"
                 else:
                     problem = ("unknown_type", str(exc))
@@ -119,27 +130,27 @@ class MessageConsumer:
                 problem = ("unsupported_version", str(exc))
             except ValidationError as exc:
                 problem = ("invalid_payload", _describe(exc))
-        if envelope is not None and envelope.type not in self.handlers:
+        if envelope is not None and envelope.type not in route.handlers:
             outcome = "ignored"
         elif envelope is not None:
             token = correlation_id.set(envelope.correlation_id)
             try:
-                outcome, problem = await self._decide(session, envelope, now, after_commit)
+                outcome, problem = await self._decide(session, route.handlers[envelope.type], envelope, now, after_commit)
             finally:
                 correlation_id.reset(token)
         if problem is not None:
             outcome = "dead_lettered"
-            self._dead_letter(session, record, now, *problem)
+            self._dead_letter(session, route, record, now, *problem)
         session.add(InboxMessage(
-            consumer=self.name, message_id=message_id, topic=record.topic, partition=record.partition,
+            consumer=route.inbox, message_id=message_id, topic=record.topic, partition=record.partition,
             offset=record.offset, type=envelope.type if envelope else None, outcome=outcome, received_at=now,
         ))
         await session.flush()
 
     async def _decide(
-        self, session: AsyncSession, envelope: Envelope, now: datetime, after_commit: list[Callable[[], None]]
+        self, session: AsyncSession, handler: Handler, envelope: Envelope, now: datetime,
+        after_commit: list[Callable[[], None]],
     ) -> tuple[str, tuple[str, str] | None]:
-        handler = self.handlers[envelope.type]
         uow = UnitOfWork(session, self.service, now, cause=envelope)
         try:
             async with session.begin_nested():
@@ -168,7 +179,7 @@ class MessageConsumer:
         after_commit.extend(uow.after_commit)
         return "processed", None
 
-    def _dead_letter(self, session: AsyncSession, record: Record, now: datetime, reason: str, detail: str) -> None:
+    def _dead_letter(self, session: AsyncSession, route: Route, record: Record, now: datetime, reason: str, detail: str) -> None:
         self.stats.dead_lettered += 1
         log.warning("dead letter from %s/%d@%d: %s: %s", record.topic, record.partition, record.offset, reason, detail[:300])
         value = record.value or b""
@@ -178,7 +189,7 @@ class MessageConsumer:
             original, encoding = base64.b64encode(value).decode(), "base64"
         key = record.key.decode("utf-8", "replace") if record.key else None
         UnitOfWork(session, self.service, now).emit(self.dead_letters, key, DeadLetter(
-            reason=reason, detail=detail[:4000], consumer=self.name, source_topic=record.topic,
+            reason=reason, detail=detail[:4000], consumer=route.inbox, source_topic=record.topic,
             source_partition=record.partition, source_offset=record.offset, source_key=key,
             original=original, original_encoding=encoding,
         ))

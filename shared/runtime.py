@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
 from datetime import datetime, timedelta, timezone
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 from faststream import Context
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -28,7 +30,7 @@ from sqlmodel import SQLModel
 
 from shared import logs
 from shared.clock import TestableClock
-from shared.consumer import Handler, MessageConsumer
+from shared.consumer import Handler, MessageConsumer, Route
 from shared.contracts import control
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
@@ -36,7 +38,7 @@ from shared.db import Database, sqlite_file_url
 from shared.envelope import Envelope
 from shared.messaging import MESSAGING_TABLES, ClockState, OutboxMessage
 from shared.relay import OutboxRelay, outbox_backlog
-from shared.settings import PlatformSettings, ServiceSettings
+from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger("danbao.runtime")
@@ -48,7 +50,7 @@ class Subscription:
 
     contract: TopicContract
     handlers: dict[str, Handler]
-    group_suffix: str = ""
+    group_suffix: str = ""  # names the topic's inbox: <service>-<suffix>
     ignore_unknown_types: bool = False  # True for other services' event topics, which grow additively
 
 
@@ -67,9 +69,10 @@ def _raw_records(message: Any) -> Any:
     return message.raw_message
 
 
-def _documented(contract: TopicContract) -> Any:
-    """The handler's parameter type: raw records at run time, the topic's union in AsyncAPI."""
-    schema = TypeAdapter(contract.union).json_schema()
+def _documented(contracts: Sequence[TopicContract]) -> Any:
+    """The handler's parameter type: raw records at run time, the topics' unions in AsyncAPI."""
+    members = tuple(c.union for c in contracts)
+    schema = TypeAdapter(Union[members] if len(members) > 1 else members[0]).json_schema()  # noqa: UP007
     return Annotated[Any, WithJsonSchema(_inline_refs(schema, schema.pop("$defs", {})))]
 
 
@@ -103,14 +106,12 @@ class ServiceRuntime:
         self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, self.name))
         self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
         self.relay = OutboxRelay(self.db, self._publish, name=self.name)
-        self.consumers: list[MessageConsumer] = []
         self._relay_task: asyncio.Task[None] | None = None
         self._gauges = {
             name: (Gauge(name, f"{name} of {self.name}", registry=self.registry), probe)
             for name, probe in {"danbao_outbox_backlog": outbox_backlog, **definition.gauges}.items()
         }
-        for subscription in [*definition.subscriptions, self._control_subscription()]:
-            self._subscribe(subscription)
+        self._subscribe([*definition.subscriptions, self._control_subscription()])
 
     @property
     def port(self) -> int:
@@ -118,33 +119,49 @@ class ServiceRuntime:
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def _subscribe(self, subscription: Subscription) -> None:
-        contract = subscription.contract
-        suffix = f"-{subscription.group_suffix}" if subscription.group_suffix else ""
-        consumer = MessageConsumer(
-            service=self.name, name=f"{self.name}{suffix}", contract=contract, handlers=subscription.handlers,
-            db=self.db, clock=self.clock, events=self.definition.events,
+    def _subscribe(self, subscriptions: Sequence[Subscription]) -> None:
+        """One consumer (one group join) for all the service's topics; offsets commit after the unit of work."""
+        routes = {
+            sub.contract.topic: Route(
+                sub.contract, sub.handlers, f"{self.name}-{sub.group_suffix}" if sub.group_suffix else self.name,
+                sub.ignore_unknown_types,
+            )
+            for sub in subscriptions
+        }
+        self.consumer = MessageConsumer(
+            service=self.name, routes=routes, db=self.db, clock=self.clock, events=self.definition.events,
             rejection=rejection_payload(self.name), dead_letters=dead_letter_contract(self.name),
-            ignore_unknown_types=subscription.ignore_unknown_types, on_commit=self.relay.wake,
+            on_commit=self.relay.wake,
         )
-        self.consumers.append(consumer)
+        consumer = self.consumer
+        if self.platform.mode is Mode.TEST and self.platform.test_crash_after_commit == self.name:
+            consumer.after_batch = self._crash_once
+
         async def handle(records: Any, message: Any = Context("message")) -> None:
             await consumer.consume(message.raw_message)
 
-        handle.__annotations__ = {"records": _documented(contract), "message": Any, "return": None}
-
+        handle.__annotations__ = {"records": _documented([s.contract for s in subscriptions]), "message": Any, "return": None}
         self.broker.subscriber(
-            contract.topic,
-            group_id=f"danbao-{self.name}{suffix}",
+            *routes,
+            group_id=f"danbao-{self.name}",
             batch=True,
             max_records=self.settings.batch_size,
             batch_timeout_ms=50,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             decoder=_raw_records,
-            title=f"{contract.topic}:{self.name}{suffix}",
-            description=contract.description,
+            title=f"danbao-{self.name}",
+            description="; ".join(f"{s.contract.topic}: {s.contract.description}" for s in subscriptions),
         )(handle)
+
+    def _crash_once(self, processed: int) -> None:
+        """Test mode fault injection: die by SIGKILL after a batch that did work is committed, before its offsets are."""
+        if not processed:
+            return
+        marker = self.platform.data_dir / f"{self.name}.crashed"
+        if not marker.exists():
+            marker.write_text("killed after commit, before the offset commit\n")
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _control_subscription(self) -> Subscription:
         async def advance_clock(uow: UnitOfWork, envelope: Envelope) -> None:

@@ -28,6 +28,8 @@ class PlatformSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".danbao"), description="Where SQLite files live on the embedded default.")
     log_level: str = Field(default="INFO")
     http_host: str = Field(default="127.0.0.1", description="Address the health/metrics server binds.")
+    test_crash_after_commit: str | None = Field(
+        default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 
     @property
     def test_clock_allowed(self) -> bool:

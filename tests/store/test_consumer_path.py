@@ -16,7 +16,7 @@ from services.payments.config import PaymentsSettings
 from services.payments.handlers import PaymentsHandlers
 from services.payments.store import TABLES, PaymentOrder
 from shared.clock import TestableClock
-from shared.consumer import MessageConsumer
+from shared.consumer import MessageConsumer, Route
 from shared.contracts import payments
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database
@@ -44,10 +44,10 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 def _consumer(db: Database, handlers: dict[str, Any] | None = None) -> MessageConsumer:
     h = PaymentsHandlers(PaymentsSettings())
+    route = Route(payments.COMMANDS, handlers or {
+        payments.CreateOrder.TYPE: h.create_order, payments.PayOrder.TYPE: h.pay_order}, inbox="payments")
     return MessageConsumer(
-        service="payments", name="payments", contract=payments.COMMANDS,
-        handlers=handlers or {payments.CreateOrder.TYPE: h.create_order, payments.PayOrder.TYPE: h.pay_order},
-        db=db, clock=TestableClock(allowed=True), events=payments.EVENTS,
+        service="payments", routes={payments.COMMANDS.topic: route}, db=db, clock=TestableClock(allowed=True), events=payments.EVENTS,
         rejection=rejection_payload("payments"), dead_letters=dead_letter_contract("payments"), retry_pause=0.01,
     )
 

@@ -1,0 +1,165 @@
+"""The walking skeleton through the real broker and real service processes."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from ops.platform import LocalPlatform, ready
+from tests.integration.conftest import Kafka, of
+
+pytestmark = pytest.mark.integration
+
+
+def _create(order_id: str, buyer: str = "B-2001") -> dict:
+    # Written by hand, as a storefront in any language would: no project code.
+    return {
+        "event_id": str(uuid.uuid4()), "type": "payments.order.create", "version": 1,
+        "occurred_at": "2026-11-23T08:30:00Z", "producer": "storefront", "correlation_id": f"flow-{order_id}",
+        "actor": {"kind": "merchant", "id": "M-1001"},
+        "data": {"order_id": order_id, "merchant_id": "M-1001", "buyer_id": buyer,
+                 "items": [{"sku": "SKU-1", "name": "跑步鞋", "quantity": 2, "unit_price": 6450}],
+                 "amount": {"amount": 12900, "currency": "CNY"}, "guaranteed": True, "auto_confirm_days": 7},
+    }
+
+
+def _pay(order_id: str, buyer: str = "B-2001") -> dict:
+    return {
+        "event_id": str(uuid.uuid4()), "type": "payments.order.pay", "version": 1,
+        "occurred_at": "2026-11-23T08:31:00Z", "producer": "buyer-app", "correlation_id": f"flow-{order_id}",
+        "actor": {"kind": "buyer", "id": buyer}, "data": {"order_id": order_id, "method": "qr_code"},
+    }
+
+
+def _holds_in_db(platform: LocalPlatform, order_id: str) -> int:
+    url = platform.extra_env.get("DANBAO_ESCROW_DATABASE_URL") or f"sqlite:///{platform.data_dir / 'escrow.db'}"
+    if url.startswith("postgresql://"):
+        import asyncio
+
+        import asyncpg
+
+        async def count() -> int:
+            conn = await asyncpg.connect(url)
+            try:
+                return int(await conn.fetchval("SELECT count(*) FROM escrow_hold WHERE order_id = $1", order_id))
+            finally:
+                await conn.close()
+
+        return asyncio.run(count())
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM escrow_hold WHERE order_id = :o"), {"o": order_id}).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+async def test_order_and_qr_payment_end_in_a_hold(kafka: Kafka) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
+    await kafka.send("danbao.payments.commands", _pay(order_id), key=order_id)
+
+    holds = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms))
+    hold = next(m for m in holds if of("escrow.hold.created", order_id=order_id)(m))
+    assert hold["data"]["amount"] == {"amount": 12900, "currency": "CNY"}
+    assert hold["data"]["fee"] == 77
+    assert hold["correlation_id"] == f"flow-{order_id}"
+
+    payments = await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.payment.succeeded", order_id=order_id)(m) for m in ms))
+    steps = [m["type"] for m in payments if m["data"].get("order_id") == order_id]
+    assert steps == ["payments.order.created", "payments.intent.created", "payments.payment.succeeded"]
+    entries = [m for m in holds if of("escrow.ledger.entry_posted", order_id=order_id)(m)]
+    assert len(entries) == 1 and sum(line["amount"] for line in entries[0]["data"]["lines"]) == 0
+
+
+async def test_escrow_killed_before_consuming_the_payment_restarts_to_exactly_one_hold(
+    platform: LocalPlatform, kafka: Kafka,
+) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    platform.kill_service("escrow")  # SIGKILL
+    await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
+    await kafka.send("danbao.payments.commands", _pay(order_id), key=order_id)
+    await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.payment.succeeded", order_id=order_id)(m) for m in ms))
+    platform.start_service("escrow")
+    platform.wait_ready(60, ["escrow"])
+    events = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms), timeout=60)
+    assert len({m["event_id"] for m in events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
+    assert _holds_in_db(platform, order_id) == 1
+
+
+async def test_escrow_killed_after_its_commit_but_before_the_offset_commit_holds_once(
+    platform: LocalPlatform, kafka: Kafka,
+) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    platform.kill_service("escrow")
+    platform.extra_env["DANBAO_TEST_CRASH_AFTER_COMMIT"] = "escrow"
+    platform.start_service("escrow")
+    platform.wait_ready(60, ["escrow"])
+    platform.extra_env.pop("DANBAO_TEST_CRASH_AFTER_COMMIT")
+
+    await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
+    await kafka.send("danbao.payments.commands", _pay(order_id), key=order_id)
+    process = platform.processes["escrow"].process
+    assert process is not None
+    assert process.wait(timeout=60) == -9  # it killed itself between the two commits
+    assert (platform.data_dir / "escrow.crashed").exists()
+    platform.start_service("escrow")  # the payment is delivered again; the inbox remembers it
+    platform.wait_ready(60, ["escrow"])
+    events = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms), timeout=60)
+    assert len({m["event_id"] for m in events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
+    assert _holds_in_db(platform, order_id) == 1
+
+
+async def test_bad_input_is_dead_lettered_with_a_reason_and_the_service_keeps_serving(
+    platform: LocalPlatform, kafka: Kafka,
+) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    unknown = {**_create(order_id), "type": "payments.order.teleport"}
+    invalid = _create(order_id)
+    invalid["data"]["amount"]["amount"] = "a lot"
+    await kafka.send("danbao.payments.commands", b'{"type": "payments.order.create", ', key=order_id)
+    await kafka.send("danbao.payments.commands", unknown, key=order_id)
+    await kafka.send("danbao.payments.commands", invalid, key=order_id)
+    await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
+
+    def mine(ms: list[dict]) -> list[dict]:
+        return [m for m in ms if m["data"].get("source_key") == order_id]
+
+    dead = await kafka.read_until("danbao.payments.dlq", lambda ms: len(mine(ms)) >= 3)
+    reasons = {m["data"]["reason"]: m["data"] for m in mine(dead)}
+    assert set(reasons) == {"malformed_json", "unknown_type", "invalid_payload"}
+    assert "payments.order.teleport" in reasons["unknown_type"]["detail"]
+    assert "data.amount.amount" in reasons["invalid_payload"]["detail"]
+    await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.order.created", order_id=order_id)(m) for m in ms))
+    assert ready(platform.processes["payments"].health_url)
+
+
+async def test_health_and_metrics_are_served(platform: LocalPlatform) -> None:
+    for proc in platform.processes.values():
+        with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/health/live", timeout=5) as live:
+            assert live.status == 200
+        with urllib.request.urlopen(proc.health_url, timeout=5) as response:
+            body = json.loads(response.read())
+            assert response.status == 200 and body["status"] == "ready"
+    with urllib.request.urlopen(f"http://127.0.0.1:{platform.processes['escrow'].port}/metrics", timeout=5) as metrics:
+        text_ = metrics.read().decode()
+    assert "danbao_outbox_backlog" in text_ and "danbao_open_holds" in text_
+    assert "faststream_received_messages_total" in text_
+
+
+async def test_the_test_clock_moves_through_the_broker(platform: LocalPlatform, kafka: Kafka) -> None:
+    command = {
+        "event_id": str(uuid.uuid4()), "type": "control.clock.advance", "version": 1,
+        "occurred_at": "2026-11-23T08:30:00Z", "producer": "test", "correlation_id": "clock-1",
+        "actor": {"kind": "operator", "id": "tester"}, "data": {"seconds": 10 * 86400},
+    }
+    await kafka.send("danbao.control.commands", command, key="clock")
+    answers = await kafka.read_until(
+        "danbao.control.events",
+        lambda ms: {m["data"]["service"] for m in ms if m["correlation_id"] == "clock-1"} >= {"payments", "escrow", "onboarding", "disputes", "notifications"},
+    )
+    moved = [m for m in answers if m["correlation_id"] == "clock-1"]
+    assert all(m["type"] == "control.clock.advanced" and m["data"]["offset_seconds"] >= 864000 for m in moved)
