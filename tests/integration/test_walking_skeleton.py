@@ -6,6 +6,7 @@ import json
 import urllib.request
 import uuid
 
+import asyncpg
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -35,21 +36,15 @@ def _pay(order_id: str, buyer: str = "B-2001") -> dict:
     }
 
 
-def _holds_in_db(platform: LocalPlatform, order_id: str) -> int:
+async def _holds_in_db(platform: LocalPlatform, order_id: str) -> int:
+    """Read the escrow service's own database, as an auditor would."""
     url = platform.extra_env.get("DANBAO_ESCROW_DATABASE_URL") or f"sqlite:///{platform.data_dir / 'escrow.db'}"
     if url.startswith("postgresql://"):
-        import asyncio
-
-        import asyncpg
-
-        async def count() -> int:
-            conn = await asyncpg.connect(url)
-            try:
-                return int(await conn.fetchval("SELECT count(*) FROM escrow_hold WHERE order_id = $1", order_id))
-            finally:
-                await conn.close()
-
-        return asyncio.run(count())
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM escrow_hold WHERE order_id = $1", order_id))
+        finally:
+            await conn.close()
     engine = create_engine(url)
     with engine.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM escrow_hold WHERE order_id = :o"), {"o": order_id}).scalar_one()
@@ -87,7 +82,7 @@ async def test_escrow_killed_before_consuming_the_payment_restarts_to_exactly_on
     platform.wait_ready(60, ["escrow"])
     events = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms), timeout=60)
     assert len({m["event_id"] for m in events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
-    assert _holds_in_db(platform, order_id) == 1
+    assert await _holds_in_db(platform, order_id) == 1
 
 
 async def test_escrow_killed_after_its_commit_but_before_the_offset_commit_holds_once(
@@ -110,7 +105,7 @@ async def test_escrow_killed_after_its_commit_but_before_the_offset_commit_holds
     platform.wait_ready(60, ["escrow"])
     events = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms), timeout=60)
     assert len({m["event_id"] for m in events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
-    assert _holds_in_db(platform, order_id) == 1
+    assert await _holds_in_db(platform, order_id) == 1
 
 
 async def test_bad_input_is_dead_lettered_with_a_reason_and_the_service_keeps_serving(
