@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
 import json
 import signal
@@ -15,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ops import kafka
+from shared import topics
 from shared.contracts import CONTRACTS
 
 app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
@@ -108,18 +111,8 @@ def send(
     if key is None and isinstance(document.get("data"), dict):
         key = next((document["data"][f] for f in KEY_FIELDS if f in document["data"]), None)
 
-    async def _send() -> None:
-        from aiokafka import AIOKafkaProducer
-
-        producer = AIOKafkaProducer(bootstrap_servers=_bootstrap())
-        await producer.start()
-        try:
-            meta = await producer.send_and_wait(topic, json.dumps(document).encode(), key=key.encode() if key else None)
-            console.print(f"sent to {topic} partition {meta.partition} offset {meta.offset} key {key}")
-        finally:
-            await producer.stop()
-
-    asyncio.run(_send())
+    partition, offset = asyncio.run(kafka.publish(_bootstrap(), topic, json.dumps(document).encode(), key))
+    console.print(f"sent to {topic} partition {partition} offset {offset} key {key}")
 
 
 @app.command()
@@ -132,43 +125,68 @@ def tail(
     """Print a topic's messages as JSON lines: partition, offset, key, then the envelope."""
 
     async def _tail() -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(), enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            if not partitions:
-                await consumer.force_metadata_update() if hasattr(consumer, "force_metadata_update") else None
-                partitions = consumer.partitions_for_topic(topic) or set()
-            assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            if from_beginning:
-                await consumer.seek_to_beginning(*assigned)
-            seen, idle_since = 0, time.monotonic()
-            while True:
-                batch = await consumer.getmany(timeout_ms=200)
-                records = [r for rs in batch.values() for r in rs]
-                for record in records:
-                    try:
-                        value: Any = json.loads(record.value)
-                    except (TypeError, ValueError):
-                        value = (record.value or b"").decode("utf-8", "replace")
-                    line = {"partition": record.partition, "offset": record.offset,
-                            "key": record.key.decode() if record.key else None, "message": value}
-                    sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-                    sys.stdout.flush()
-                    seen += 1
-                    if count and seen >= count:
-                        return
-                if records:
-                    idle_since = time.monotonic()
-                elif timeout and time.monotonic() - idle_since > timeout:
-                    return
-        finally:
-            await consumer.stop()
+        seen = 0
+        async for record in kafka.read(_bootstrap(), topic, from_beginning=from_beginning, idle_timeout=timeout):
+            try:
+                value: Any = json.loads(record.value)
+            except (TypeError, ValueError):
+                value = (record.value or b"").decode("utf-8", "replace")
+            line = {"partition": record.partition, "offset": record.offset,
+                    "key": record.key.decode() if record.key else None, "message": value}
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            seen += 1
+            if count and seen >= count:
+                return
 
     asyncio.run(_tail())
+
+
+dlq = typer.Typer(help="Dead letters: list them, and replay a fixed one to where it came from.", no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+
+
+async def _dead_letters(service: str) -> list[Any]:
+    return [r async for r in kafka.read(_bootstrap(), topics.dead_letters(service), idle_timeout=1.0)]
+
+
+@dlq.command("list")
+def dlq_list(service: Annotated[str, typer.Argument(help="The service whose dead letters to show.")]) -> None:
+    """Show a service's dead letters: where each sits, its reason and where it came from."""
+    table = Table(title=f"{topics.dead_letters(service)}")
+    for column in ("partition/offset", "reason", "detail", "source"):
+        table.add_column(column, overflow="fold")
+    for record in asyncio.run(_dead_letters(service)):
+        data = json.loads(record.value)["data"]
+        table.add_row(f"{record.partition}/{record.offset}", data["reason"], data["detail"][:200],
+                      f"{data['source_topic']} {data['source_partition']}/{data['source_offset']} key {data['source_key']}")
+    Console().print(table)
+
+
+@dlq.command("replay")
+def dlq_replay(
+    service: Annotated[str, typer.Argument(help="The service whose dead letter to replay.")],
+    partition: Annotated[int, typer.Option(help="The dead letter's partition (see danbao dlq list).")],
+    offset: Annotated[int, typer.Option(help="The dead letter's offset (see danbao dlq list).")],
+    fixed: Annotated[Path | None, typer.Option(help="A corrected message to send instead of the original.")] = None,
+) -> None:
+    """Send a dead letter (or its corrected version) back to the topic it came from, with its key.
+
+    The service's inbox processes a message id once, so replaying twice acts once."""
+    records = asyncio.run(_dead_letters(service))
+    record = next((r for r in records if r.partition == partition and r.offset == offset), None)
+    if record is None:
+        raise typer.BadParameter(f"no dead letter at {partition}/{offset} in {topics.dead_letters(service)}")
+    data = json.loads(record.value)["data"]
+    if fixed is not None:
+        value = fixed.read_bytes()
+        json.loads(value)  # a corrected message is at least JSON
+    elif data["original_encoding"] == "base64":
+        value = base64.b64decode(data["original"])
+    else:
+        value = data["original"].encode()
+    where = asyncio.run(kafka.publish(_bootstrap(), data["source_topic"], value, data["source_key"]))
+    console.print(f"replayed {partition}/{offset} to {data['source_topic']} partition {where[0]} offset {where[1]}")
 
 
 if __name__ == "__main__":

@@ -43,3 +43,7 @@ def configure(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for framework in ("faststream", "uvicorn", "uvicorn.error"):  # their own handlers print colours, not JSON
+        logger = logging.getLogger(framework)
+        logger.handlers.clear()
+        logger.propagate = True

@@ -235,6 +235,7 @@ class ServiceRuntime:
 
         return AsgiFastStream(
             self.broker,
+            logger=logging.getLogger(f"danbao.{self.name}"),
             asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
             asyncapi_path="/docs/asyncapi",
             on_startup=[self.start_storage],

@@ -104,7 +104,7 @@ def build(settings: PspSimulatorSettings | None = None, platform: PlatformSettin
         ok = await broker.ping(timeout=2.0)
         return JSONResponse({"status": "ready" if ok else "not ready", "broker": ok}, status_code=200 if ok else 503)
 
-    app = AsgiFastStream(broker, asgi_routes=[("/health/live", live), ("/health/ready", ready)])
+    app = AsgiFastStream(broker, logger=logging.getLogger("danbao.psp-simulator"), asgi_routes=[("/health/live", live), ("/health/ready", ready)])
     return app, settings.http_port or DEFAULT_PORT, platform
 
 

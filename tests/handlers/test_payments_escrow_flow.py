@@ -76,8 +76,8 @@ async def test_wrong_actor_is_rejected_with_a_reason(payments) -> None:  # type:
 
 async def test_malformed_json_is_dead_lettered_and_the_next_command_still_works(payments) -> None:  # type: ignore[no-untyped-def]
     runtime, broker = payments
-    await broker.publish(b"{not json", topics.commands("payments"), key=b"O-H-3")
-    await broker.publish(encode(create_order("O-H-3")), topics.commands("payments"), key=b"O-H-3")
+    await broker.publish(b"{not json", topics.commands("payments"), key=b"O-H-3", timestamp_ms=1)
+    await broker.publish(encode(create_order("O-H-3")), topics.commands("payments"), key=b"O-H-3", timestamp_ms=2)
     dead = await _published(runtime, topics.dead_letters("payments"), "deadletter.recorded")
     assert dead[0]["data"]["reason"] == "malformed_json"
     assert dead[0]["data"]["original"] == "{not json"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
+from ops.kafka import read
 from ops.platform import SERVICES, LocalPlatform
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
@@ -57,27 +57,20 @@ class Kafka:
         self, topic: str, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 45.0,
     ) -> list[dict[str, Any]]:
         """Read ``topic`` from the start until ``done(messages)`` holds; returns the messages read."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
         messages: list[dict[str, Any]] = []
-        try:
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=200)
-                for records in batch.values():
-                    messages += [json.loads(r.value) for r in records]
+
+        async def _read() -> None:
+            async for record in read(self.bootstrap, topic):
+                messages.append(json.loads(record.value))
                 if done(messages):
-                    return messages
+                    return
+
+        try:
+            await asyncio.wait_for(_read(), timeout)
+        except TimeoutError:
             raise AssertionError(f"{topic}: condition not met in {timeout}s; read {len(messages)} messages: "
-                                 + json.dumps(messages[-5:], ensure_ascii=False)[:2000])
-        finally:
-            await consumer.stop()
+                                 + json.dumps(messages[-5:], ensure_ascii=False)[:2000]) from None
+        return messages
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ class FakeRecord:
     topic: str = "danbao.payments.commands"
     partition: int = 0
     key: bytes | None = b"O-1"
+    timestamp: int = 1_763_000_000_000
 
 
 @pytest.fixture
