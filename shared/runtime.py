@@ -19,6 +19,7 @@ from typing import Annotated, Any, Union
 
 from faststream import Context
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.factories import AsyncAPIRoute
 from faststream.specification import AsyncAPI
 from faststream.asgi.response import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -61,6 +62,7 @@ class ServiceDefinition:
     events: TopicContract
     tables: Sequence[type[SQLModel]] = ()
     subscriptions: Sequence[Subscription] = ()
+    publishes: Sequence[TopicContract] = ()  # topics written besides its events and dead letters
     gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
 
 
@@ -112,6 +114,10 @@ class ServiceRuntime:
             for name, probe in {"danbao_outbox_backlog": outbox_backlog, **definition.gauges}.items()
         }
         self._subscribe([*definition.subscriptions, self._control_subscription()])
+        for contract in [definition.events, *definition.publishes, control.EVENTS, dead_letter_contract(self.name)]:
+            # Declared for the AsyncAPI document; the outbox relay does the publishing.
+            self.broker.publisher(contract.topic, title=f"{contract.topic}:{self.name}",
+                                  description=contract.description, schema=_documented([contract]))
 
     @property
     def port(self) -> int:
@@ -237,7 +243,8 @@ class ServiceRuntime:
             self.broker,
             logger=logging.getLogger(f"danbao.{self.name}"),
             asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
-            asyncapi_path="/docs/asyncapi",
+            # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
+            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
             on_startup=[self.start_storage],
             after_startup=[self.start_relay],
             on_shutdown=[self.stop],

@@ -20,6 +20,7 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
         default_port=DEFAULT_PORT,
         events=payments.EVENTS,
         tables=TABLES,
+        publishes=[psp.REQUESTS],
         subscriptions=[
             Subscription(payments.COMMANDS, {
                 payments.CreateOrder.TYPE: handlers.create_order,

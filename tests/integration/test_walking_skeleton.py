@@ -143,6 +143,9 @@ async def test_health_and_metrics_are_served(platform: LocalPlatform) -> None:
         text_ = metrics.read().decode()
     assert "danbao_outbox_backlog" in text_ and "danbao_open_holds" in text_
     assert "faststream_received_messages_total" in text_
+    with urllib.request.urlopen(f"http://127.0.0.1:{platform.processes['payments'].port}/docs/asyncapi.json", timeout=5) as doc:
+        spec = json.loads(doc.read())
+    assert spec["asyncapi"] == "3.0.0" and any("danbao.payments.commands" in c for c in spec["channels"])
 
 
 async def test_the_test_clock_moves_through_the_broker(platform: LocalPlatform, kafka: Kafka) -> None:
