@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast clean
+.PHONY: install run test test-fast clean compose-secrets compose-up compose-down asyncapi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,24 @@ test-fast: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .danbao .pytest_cache
+
+# Containers (on a machine with a Docker engine).
+deploy/secrets/postgres_password:
+	mkdir -p deploy/secrets
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(24), end='')" > deploy/secrets/postgres_password
+	for s in onboarding payments escrow disputes notifications; do \
+	  printf 'postgresql://danbao:%s@postgres:5432/%s' "$$(cat deploy/secrets/postgres_password)" $$s > deploy/secrets/danbao_$${s}_database_url; done
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_psp_callback_secret
+
+compose-secrets: deploy/secrets/postgres_password
+
+compose-up: compose-secrets
+	docker compose -f deploy/compose.yaml up --build -d
+
+compose-down:
+	docker compose -f deploy/compose.yaml down
+
+# Regenerate docs/asyncapi/*.json and validate them with the AsyncAPI project's parser.
+asyncapi: $(STAMP)
+	$(BIN)/danbao docs asyncapi
+	cd tools/asyncapi && npm ci --no-audit --no-fund --silent && node validate.mjs ../../docs/asyncapi/*.json

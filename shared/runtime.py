@@ -121,7 +121,7 @@ class ServiceRuntime:
 
     @property
     def port(self) -> int:
-        return self.settings.http_port or self.definition.default_port
+        return self.settings.http_port or self.platform.http_port or self.definition.default_port
 
     # -- wiring ---------------------------------------------------------------------------
 

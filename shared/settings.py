@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class PlatformSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".danbao"), description="Where SQLite files live on the embedded default.")
     log_level: str = Field(default="INFO")
     http_host: str = Field(default="127.0.0.1", description="Address the health/metrics server binds.")
+    http_port: int = Field(default=0, description="Health/metrics port for whichever service runs (containers use 8080).")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 
@@ -36,10 +38,17 @@ class PlatformSettings(BaseSettings):
         return self.mode is not Mode.PRODUCTION
 
 
-class ServiceSettings(BaseSettings):
-    """Base of each service's own settings class; subclasses set ``env_prefix`` to ``DANBAO_<SERVICE>_``."""
+SECRETS_DIR = os.environ.get("DANBAO_SECRETS_DIR") or None
 
-    model_config = SettingsConfigDict(extra="ignore")
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's own settings class; subclasses set ``env_prefix`` to ``DANBAO_<SERVICE>_``.
+
+    Secrets may also come from files named like the variable in ``DANBAO_SECRETS_DIR``
+    (e.g. a mounted Kubernetes Secret or Compose secret: ``danbao_payments_database_url``).
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", secrets_dir=SECRETS_DIR)
 
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; empty means a SQLite file in the data dir.")
     http_port: int = Field(default=0, description="Health/metrics port; 0 picks the service's default.")

@@ -3,11 +3,11 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DEV_SECRET_PREFIX, ServiceSettings
+from shared.settings import SECRETS_DIR, DEV_SECRET_PREFIX, ServiceSettings
 
 
 class PaymentsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="DANBAO_PAYMENTS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DANBAO_PAYMENTS_", extra="ignore", secrets_dir=SECRETS_DIR)
 
     psp_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "psp-callback-secret", description="Shared secret the provider signs callbacks with.")
     fee_rate_bp: int = Field(default=60, ge=0, le=10_000, description="Fee in basis points until the fee schedule lands (60 = 0.6%).")

@@ -32,14 +32,14 @@ from pydantic_settings import SettingsConfigDict
 from shared import logs, topics
 from shared.contracts import psp
 from shared.envelope import Actor, ActorKind, Envelope
-from shared.settings import DEV_SECRET_PREFIX, PlatformSettings, ServiceSettings
+from shared.settings import DEV_SECRET_PREFIX, SECRETS_DIR, PlatformSettings, ServiceSettings
 
 log = logging.getLogger("danbao.sim.psp")
 DEFAULT_PORT = 8110
 
 
 class PspSimulatorSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="DANBAO_SIM_PSP_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DANBAO_SIM_PSP_", extra="ignore", secrets_dir=SECRETS_DIR)
 
     callback_secret: str = Field(default=DEV_SECRET_PREFIX + "psp-callback-secret")
     delay_seconds: float = Field(default=0.0, ge=0, description="Wait before answering, like a buyer scanning a code.")
@@ -105,7 +105,7 @@ def build(settings: PspSimulatorSettings | None = None, platform: PlatformSettin
         return JSONResponse({"status": "ready" if ok else "not ready", "broker": ok}, status_code=200 if ok else 503)
 
     app = AsgiFastStream(broker, logger=logging.getLogger("danbao.psp-simulator"), asgi_routes=[("/health/live", live), ("/health/ready", ready)])
-    return app, settings.http_port or DEFAULT_PORT, platform
+    return app, settings.http_port or platform.http_port or DEFAULT_PORT, platform
 
 
 def run() -> None:

@@ -1,0 +1,126 @@
+"""The deploy files, checked without a Docker engine: lint, schema validation and cross-checks
+against the code (service names, health paths, port, image, secrets)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ops.docs import SERVICE_APPS
+from services.payments.app import build
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SERVICES = sorted(SERVICE_APPS)
+SECRET_WORDS = re.compile(r"(SECRET|PASSWORD|DATABASE_URL|TOKEN|_KEY)$", re.IGNORECASE)
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert found, f"{name} is a dev dependency (pip install -e .[dev])"
+    return found
+
+
+def test_the_services_serve_the_health_paths_the_deploy_files_probe(tmp_path: Path) -> None:
+    from shared.settings import PlatformSettings
+
+    app = build(platform=PlatformSettings(data_dir=tmp_path)).asgi()
+    paths = {path for path, _ in app.routes}
+    assert {"/health/live", "/health/ready", "/metrics"} <= paths
+
+
+def test_the_dockerfile_is_multi_stage_non_root_and_checks_readiness() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.M)) >= 2
+    assert re.search(r"^USER 10001", text, re.M)
+    assert "HEALTHCHECK" in text and "127.0.0.1:8080/health/ready" in text
+    assert 'ENTRYPOINT ["danbao", "serve"]' in text
+    assert "DANBAO_HTTP_PORT=8080" in text
+    result = subprocess.run([_tool("hadolint"), str(DEPLOY / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def test_compose_runs_every_service_from_one_image_with_health_and_order() -> None:
+    compose = _compose()["services"]
+    assert set(SERVICES) | {"psp-simulator", "kafka", "postgres", "topics"} <= set(compose)
+    assert "KAFKA_PROCESS_ROLES" in compose["kafka"]["environment"]  # KRaft, no ZooKeeper
+    for name in [*SERVICES, "psp-simulator"]:
+        service = compose[name]
+        assert service["image"] == "danbao:latest"
+        assert service["command"] == [name]
+        assert "/health/ready" in " ".join(service["healthcheck"]["test"]) and "8080" in " ".join(service["healthcheck"]["test"])
+        assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+        if name in SERVICES:
+            assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+            assert f"danbao_{name}_database_url" in service["secrets"]
+
+
+def test_compose_keeps_no_secret_in_plain_config() -> None:
+    for name, service in _compose()["services"].items():
+        for key, value in (service.get("environment") or {}).items():
+            assert not SECRET_WORDS.search(key) or str(key).endswith("_FILE"), f"{name}: {key}={value} belongs in a secret"
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    result = subprocess.run([_tool("docker-compose"), "-f", str(DEPLOY / "compose.yaml"), "config", "-q"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def _manifests() -> list[dict]:
+    docs: list[dict] = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def test_kubernetes_has_a_deployment_and_service_per_service_with_real_probes() -> None:
+    docs = _manifests()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    assert set(SERVICES) <= set(deployments) and set(SERVICES) <= set(services)
+    for name in SERVICES:
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == "danbao:latest" and container["args"] == [name]
+        assert container["ports"] == [{"name": "http", "containerPort": 8080}]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+        assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
+        assert {"configMapRef": {"name": "danbao-config"}} in container["envFrom"]
+        assert not container.get("env"), "settings come from the ConfigMap, secrets from the Secret"
+        volumes = {v["name"]: v for v in deployments[name]["spec"]["template"]["spec"]["volumes"]}
+        keys = [item["path"] for item in volumes["secrets"]["secret"]["items"]]
+        assert f"danbao_{name}_database_url" in keys
+        assert services[name]["spec"]["ports"][0]["targetPort"] == "http"
+    assert any(d["kind"] == "Job" and "topics" in d["spec"]["template"]["spec"]["containers"][0]["command"] for d in docs)
+
+
+def test_kubernetes_config_holds_no_secret() -> None:
+    for doc in _manifests():
+        assert doc["kind"] != "Secret", "secret values are never committed"
+        if doc["kind"] == "ConfigMap":
+            assert not [k for k in doc["data"] if SECRET_WORDS.search(k)]
+
+
+def test_the_manifests_validate_against_the_kubernetes_schemas() -> None:
+    files = [str(p) for p in sorted((DEPLOY / "k8s").glob("*.yaml"))]
+    result = subprocess.run([_tool("kubernetes-validate"), "--strict", "--quiet", *files],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("target", ["compose-up", "compose-secrets"])
+def test_the_makefile_offers_compose_targets(target: str) -> None:
+    assert re.search(rf"^{target}:", (ROOT / "Makefile").read_text(), re.M)
