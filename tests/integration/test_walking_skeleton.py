@@ -132,7 +132,10 @@ async def test_bad_input_is_dead_lettered_with_a_reason_and_the_service_keeps_se
     assert ready(platform.processes["payments"].health_url)
 
 
-async def test_health_and_metrics_are_served(platform: LocalPlatform) -> None:
+async def test_health_metrics_and_asyncapi_are_served(platform: LocalPlatform, kafka: Kafka) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
+    await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.order.created", order_id=order_id)(m) for m in ms))
     for proc in platform.processes.values():
         with urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/health/live", timeout=5) as live:
             assert live.status == 200
@@ -143,6 +146,9 @@ async def test_health_and_metrics_are_served(platform: LocalPlatform) -> None:
         text_ = metrics.read().decode()
     assert "danbao_outbox_backlog" in text_ and "danbao_open_holds" in text_
     assert "faststream_received_messages_total" in text_
+    with urllib.request.urlopen(f"http://127.0.0.1:{platform.processes['payments'].port}/metrics", timeout=5) as metrics:
+        payments_metrics = metrics.read().decode()
+    assert 'faststream_published_messages_total{app_name="danbao_payments",broker="kafka",destination="danbao.payments.events"' in payments_metrics
     with urllib.request.urlopen(f"http://127.0.0.1:{platform.processes['payments'].port}/docs/asyncapi.json", timeout=5) as doc:
         spec = json.loads(doc.read())
     assert spec["asyncapi"] == "3.0.0" and any("danbao.payments.commands" in c for c in spec["channels"])
