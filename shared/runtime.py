@@ -39,6 +39,7 @@ from shared.db import Database, sqlite_file_url
 from shared.envelope import Envelope
 from shared.messaging import MESSAGING_TABLES, ClockState, OutboxMessage
 from shared.relay import OutboxRelay, outbox_backlog
+from shared.timers import DurableTimer, TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
 
@@ -62,6 +63,7 @@ class ServiceDefinition:
     events: TopicContract
     tables: Sequence[type[SQLModel]] = ()
     subscriptions: Sequence[Subscription] = ()
+    timers: dict[str, TimerHandler] = field(default_factory=dict)
     publishes: Sequence[TopicContract] = ()  # topics written besides its events and dead letters
     gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
 
@@ -108,7 +110,8 @@ class ServiceRuntime:
         self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, self.name))
         self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
         self.relay = OutboxRelay(self.db, self._publish, name=self.name)
-        self._relay_task: asyncio.Task[None] | None = None
+        self.scheduler = TimerScheduler(self.db, self.clock, self.name, dict(definition.timers), on_commit=self.relay.wake)
+        self._tasks: list[asyncio.Task[None]] = []
         self._gauges = {
             name: (Gauge(name, f"{name} of {self.name}", registry=self.registry), probe)
             for name, probe in {"danbao_outbox_backlog": outbox_backlog, **definition.gauges}.items()
@@ -194,20 +197,27 @@ class ServiceRuntime:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start_storage(self) -> None:
-        await self.db.create_tables([*MESSAGING_TABLES, *self.definition.tables])
+        await self.db.create_tables([*MESSAGING_TABLES, DurableTimer, *self.definition.tables])
         async with self.db.transaction() as session:
             state = await session.get(ClockState, self.name)
         if state and self.clock.allowed:
             self.clock.restore(state.offset_seconds)
 
-    async def start_relay(self) -> None:
-        self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+    async def start_background(self) -> None:
+        """The outbox relay and the timer scheduler run beside the subscribers."""
+        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
+                       asyncio.create_task(self.scheduler.run(), name=f"{self.name}-timers")]
+
+    @property
+    def background_running(self) -> bool:
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
 
     async def stop(self) -> None:
         self.relay.stop()
-        if self._relay_task:
-            self._relay_task.cancel()
-            await asyncio.gather(self._relay_task, return_exceptions=True)
+        self.scheduler.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.db.dispose()
 
     # -- HTTP -----------------------------------------------------------------------------
@@ -223,10 +233,10 @@ class ServiceRuntime:
         async def ready(scope: Any) -> AsgiResponse:
             database = await runtime.db.ping()
             broker = await runtime.broker.ping(timeout=2.0)
-            relay = runtime._relay_task is not None and not runtime._relay_task.done()
-            ok = database and broker and relay
+            background = runtime.background_running
+            ok = database and broker and background
             body = {"status": "ready" if ok else "not ready", "service": runtime.name,
-                    "database": database, "broker": broker, "relay": relay}
+                    "database": database, "broker": broker, "relay_and_timers": background}
             return JSONResponse(body, status_code=200 if ok else 503)
 
         metrics_app = make_asgi_app(registry=self.registry)
@@ -246,7 +256,7 @@ class ServiceRuntime:
             # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
             asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
             on_startup=[self.start_storage],
-            after_startup=[self.start_relay],
+            after_startup=[self.start_background],
             on_shutdown=[self.stop],
             specification=AsyncAPI(
                 title=f"Danbao {self.name}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -35,11 +36,13 @@ class Undeliverable(Exception):
 class UnitOfWork:
     """What a handler sees: the session, the time, and ``emit`` to queue an event in the outbox."""
 
-    def __init__(self, session: AsyncSession, service: str, now: datetime, cause: Envelope | None = None) -> None:
+    def __init__(self, session: AsyncSession, service: str, now: datetime, cause: Envelope | None = None,
+                 correlation_id: str | None = None) -> None:
         self.session = session
         self.service = service
         self.now = now
         self.cause = cause
+        self.correlation_id = cause.correlation_id if cause else correlation_id or str(uuid.uuid4())
         self.emitted: list[Envelope] = []
         self.after_commit: list[Callable[[], None]] = []
 
@@ -52,7 +55,7 @@ class UnitOfWork:
             version=payload.VERSION,
             occurred_at=self.now,
             producer=self.service,
-            correlation_id=self.cause.correlation_id if self.cause else Envelope.model_fields["correlation_id"].default_factory(),  # type: ignore[misc]
+            correlation_id=self.correlation_id,
             causation_id=str(self.cause.event_id) if self.cause else None,
             actor=actor or Actor.system(self.service),
             data=payload,

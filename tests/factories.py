@@ -38,3 +38,16 @@ def pay_order(order_id: str, *, buyer: str = "B-2001", method: str = "qr_code") 
 
 def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode()
+
+
+def record_shipment(order_id: str, *, merchant: str = "M-1001") -> dict[str, Any]:
+    return envelope("escrow.shipment.record", {"order_id": order_id, "carrier": "SF Express 顺丰", "tracking_no": "SF1234567890"},
+                    actor=("merchant", merchant), correlation_id=f"flow-{order_id}")
+
+
+def confirm_receipt(order_id: str, *, buyer: str = "B-2001") -> dict[str, Any]:
+    return envelope("escrow.receipt.confirm", {"order_id": order_id}, actor=("buyer", buyer), correlation_id=f"flow-{order_id}")
+
+
+def advance_clock(seconds: int, correlation_id: str) -> dict[str, Any]:
+    return envelope("control.clock.advance", {"seconds": seconds}, actor=("operator", "tester"), correlation_id=correlation_id)

@@ -19,7 +19,7 @@ DEFAULT_PORT = 8103
 async def open_holds(db: Database) -> float:
     async with db.transaction() as session:
         return float((await session.exec(
-            select(func.count()).select_from(HoldRow).where(col(HoldRow.status) == "held"))).one())
+            select(func.count()).select_from(HoldRow).where(col(HoldRow.status).in_(["held", "shipped"])))).one())
 
 
 def build(settings: EscrowSettings | None = None, platform: PlatformSettings | None = None) -> ServiceRuntime:
@@ -29,10 +29,14 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
         events=escrow.EVENTS,
         tables=TABLES,
         subscriptions=[
-            Subscription(escrow.COMMANDS, {}),
+            Subscription(escrow.COMMANDS, {
+                escrow.RecordShipment.TYPE: handlers.record_shipment,
+                escrow.ConfirmReceipt.TYPE: handlers.confirm_receipt,
+            }),
             Subscription(payments.EVENTS, {payments.PaymentSucceeded.TYPE: handlers.payment_succeeded},
                          group_suffix="payments-events", ignore_unknown_types=True),
         ],
+        timers={handlers.AUTO_CONFIRM: handlers.auto_confirm_due},
         gauges={"danbao_open_holds": open_holds},
     )
     return ServiceRuntime(definition, settings or EscrowSettings(), platform)

@@ -12,12 +12,23 @@ A hold settles exactly once: released + refunded = captured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.contracts.escrow import HoldCreated, LedgerLine, MerchantCredited
+from shared.contracts.escrow import (
+    ConfirmReceipt,
+    HoldCreated,
+    HoldReleased,
+    LedgerLine,
+    MerchantCredited,
+    RecordShipment,
+    ShipmentRecorded,
+)
 from shared.contracts.payments import PaymentSucceeded
-from shared.envelope import Payload
+from shared.envelope import Actor, ActorKind, Payload
+from shared.money import Money
+from shared.unit_of_work import Rejected
 
 PSP_CLEARING = "psp_clearing"
 ESCROW_HOLDING = "escrow_holding"
@@ -55,7 +66,14 @@ def entry(kind: str, order_id: str | None, currency: str, *lines: tuple[str, int
 
 
 class HoldStatus(StrEnum):
+    """HELD --ship--> SHIPPED --buyer confirms / auto-confirm--> RELEASED (the buyer may also confirm while HELD)."""
+
     HELD = "held"
+    SHIPPED = "shipped"
+    RELEASED = "released"
+
+
+SETTLED = {HoldStatus.RELEASED}
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,10 @@ class Hold:
     status: HoldStatus = HoldStatus.HELD
     released: int = 0
     refunded: int = 0
+    fee_charged: int = 0
+    carrier: str | None = None
+    tracking_no: str | None = None
+    auto_confirm_at: datetime | None = None
 
     @property
     def remaining(self) -> int:
@@ -112,3 +134,69 @@ def capture(payment: PaymentSucceeded, already_captured: bool) -> Capture | None
     )
     credited = MerchantCredited(order_id=order_id, merchant_id=payment.merchant_id, gross=payment.amount, fee=payment.fee, net=net)
     return Capture(None, booked, [credited])
+
+
+@dataclass(frozen=True)
+class HoldDecision:
+    hold: Hold
+    events: list[Payload]
+    entry: JournalEntry | None = None
+
+
+def record_shipment(hold: Hold | None, command: RecordShipment, actor: Actor, now: datetime) -> HoldDecision:
+    hold = _require(hold, command.order_id)
+    if actor.kind is not ActorKind.MERCHANT or actor.id != hold.merchant_id:
+        raise Rejected("wrong_actor", "only the order's merchant may record its shipment", hold.order_id)
+    if hold.status is not HoldStatus.HELD:
+        raise Rejected("illegal_transition", f"cannot ship a hold that is {hold.status.value}", hold.order_id)
+    due = now + timedelta(days=hold.auto_confirm_days)
+    shipped = replace(hold, status=HoldStatus.SHIPPED, carrier=command.carrier, tracking_no=command.tracking_no, auto_confirm_at=due)
+    return HoldDecision(shipped, [ShipmentRecorded(
+        order_id=hold.order_id, hold_id=hold.hold_id, carrier=command.carrier, tracking_no=command.tracking_no, auto_confirm_at=due)])
+
+
+def confirm_receipt(hold: Hold | None, command: ConfirmReceipt, actor: Actor) -> HoldDecision:
+    hold = _require(hold, command.order_id)
+    if actor.kind is not ActorKind.BUYER or actor.id != hold.buyer_id:
+        raise Rejected("wrong_actor", "only the order's buyer may confirm receipt", hold.order_id)
+    return release(hold, "buyer_confirmed")
+
+
+def auto_confirm(hold: Hold | None, now: datetime) -> HoldDecision:
+    """The auto-confirm deadline passed: release, unless the hold moved on meanwhile."""
+    if hold is None or hold.status is not HoldStatus.SHIPPED:
+        raise Rejected("nothing_to_confirm", "the hold is not awaiting receipt")
+    if hold.auto_confirm_at is not None and now < hold.auto_confirm_at:
+        raise Rejected("not_due", f"auto-confirm is due at {hold.auto_confirm_at.isoformat()}", hold.order_id)
+    return release(hold, "auto_confirmed")
+
+
+def release_fee(hold: Hold, amount: int) -> int:
+    """The fee on releasing ``amount`` of the hold: the payment's fee in proportion, half-up."""
+    if amount == hold.captured:
+        return hold.fee
+    share = (2 * hold.fee * amount + hold.captured) // (2 * hold.captured)
+    return min(share, amount)
+
+
+def release(hold: Hold, reason: str) -> HoldDecision:
+    if hold.status in SETTLED:
+        raise Rejected("already_settled", f"the hold is already {hold.status.value}", hold.order_id)
+    amount = hold.remaining
+    if amount <= 0:
+        raise Rejected("nothing_held", "nothing remains in the hold", hold.order_id)
+    fee = release_fee(hold, amount)
+    net = amount - fee
+    booked = entry("hold_released", hold.order_id, hold.currency,
+                   (ESCROW_HOLDING, amount), (merchant_available(hold.merchant_id), -net), (PLATFORM_FEES, -fee))
+    released = replace(hold, status=HoldStatus.RELEASED, released=hold.released + amount, fee_charged=hold.fee_charged + fee)
+    event = HoldReleased(
+        order_id=hold.order_id, hold_id=hold.hold_id, merchant_id=hold.merchant_id, buyer_id=hold.buyer_id,
+        amount=Money(amount=amount, currency=hold.currency), fee=fee, net=net, reason=reason)
+    return HoldDecision(released, [event], booked)
+
+
+def _require(hold: Hold | None, order_id: str) -> Hold:
+    if hold is None:
+        raise Rejected("hold_not_found", f"no payment is held for order {order_id}", order_id)
+    return hold

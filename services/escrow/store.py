@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.escrow.domain import Hold, HoldStatus, JournalEntry
+from shared.timers import as_utc
 
 
 class HoldRow(SQLModel, table=True):
@@ -26,13 +27,20 @@ class HoldRow(SQLModel, table=True):
     fee: int
     auto_confirm_days: int
     status: str = Field(max_length=32, index=True)
+    fee_charged: int = 0
+    carrier: str | None = Field(default=None, max_length=64)
+    tracking_no: str | None = Field(default=None, max_length=64)
+    auto_confirm_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
     def to_domain(self) -> Hold:
         return Hold(
             hold_id=self.hold_id, order_id=self.order_id, merchant_id=self.merchant_id, buyer_id=self.buyer_id,
             captured=self.captured, currency=self.currency, fee=self.fee, auto_confirm_days=self.auto_confirm_days,
-            status=HoldStatus(self.status), released=self.released, refunded=self.refunded,
+            status=HoldStatus(self.status), released=self.released, refunded=self.refunded, fee_charged=self.fee_charged,
+            carrier=self.carrier, tracking_no=self.tracking_no,
+            auto_confirm_at=as_utc(self.auto_confirm_at) if self.auto_confirm_at else None,
         )
 
 
@@ -74,12 +82,25 @@ def post(session: AsyncSession, journal: JournalEntry, now: datetime) -> str:
     return entry_id
 
 
-def add_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
-    session.add(HoldRow(
+def save_hold(session: AsyncSession, row: HoldRow | None, hold: Hold, now: datetime) -> None:
+    values = dict(
         hold_id=hold.hold_id, order_id=hold.order_id, merchant_id=hold.merchant_id, buyer_id=hold.buyer_id,
         captured=hold.captured, released=hold.released, refunded=hold.refunded, currency=hold.currency,
-        fee=hold.fee, auto_confirm_days=hold.auto_confirm_days, status=hold.status.value, created_at=now,
-    ))
+        fee=hold.fee, auto_confirm_days=hold.auto_confirm_days, status=hold.status.value, fee_charged=hold.fee_charged,
+        carrier=hold.carrier, tracking_no=hold.tracking_no, auto_confirm_at=hold.auto_confirm_at, updated_at=now,
+    )
+    if row is None:
+        row = HoldRow(created_at=now, **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+
+
+async def load_hold(session: AsyncSession, order_id: str) -> tuple[HoldRow | None, Hold | None]:
+    """The order's hold row, locked for this transaction, and its domain value."""
+    row = (await session.exec(select(HoldRow).where(HoldRow.order_id == order_id).with_for_update())).first()
+    return row, row.to_domain() if row else None
 
 
 async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
@@ -89,10 +110,6 @@ async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
         .group_by(JournalLineRow.account, JournalLineRow.currency)
     )
     return {(account, currency): int(total) for account, currency, total in rows.all()}
-
-
-async def holds_for_order(session: AsyncSession, order_id: str) -> list[HoldRow]:
-    return list((await session.exec(select(HoldRow).where(HoldRow.order_id == order_id))).all())
 
 
 TABLES: list[type[SQLModel]] = [HoldRow, JournalEntryRow, JournalLineRow]

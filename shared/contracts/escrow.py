@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from pydantic import Field
@@ -11,6 +12,54 @@ from shared.contracts.catalog import TopicContract
 from shared.contracts.common import rejection_payload
 from shared.envelope import Payload
 from shared.money import Money
+
+
+ORDER_ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="The order (and hold) concerned.", examples=["O-20261123-0001"])
+
+
+class RecordShipment(Payload):
+    """The merchant shipped the goods; the auto-confirm countdown starts."""
+
+    TYPE: ClassVar[str] = "escrow.shipment.record"
+
+    order_id: str = ORDER_ID
+    carrier: str = Field(min_length=1, max_length=64, description="Carrier name or code.", examples=["SF Express 顺丰"])
+    tracking_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="Tracking number.", examples=["SF1234567890"])
+
+
+class ConfirmReceipt(Payload):
+    """The buyer confirms the goods arrived as expected; the hold is released to the merchant."""
+
+    TYPE: ClassVar[str] = "escrow.receipt.confirm"
+
+    order_id: str = ORDER_ID
+
+
+class ShipmentRecorded(Payload):
+    """The merchant recorded a shipment; receipt is confirmed automatically at `auto_confirm_at`."""
+
+    TYPE: ClassVar[str] = "escrow.shipment.recorded"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
+    carrier: str = Field(description="Carrier.", examples=["SF Express 顺丰"])
+    tracking_no: str = Field(description="Tracking number.", examples=["SF1234567890"])
+    auto_confirm_at: datetime = Field(description="When receipt is confirmed if the buyer does not act (UTC).", examples=["2026-11-30T08:30:00Z"])
+
+
+class HoldReleased(Payload):
+    """The held money went to the merchant's available balance, less the fee."""
+
+    TYPE: ClassVar[str] = "escrow.hold.released"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
+    merchant_id: str = Field(description="Merchant paid.", examples=["M-1001"])
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    amount: Money = Field(description="Released from the hold.")
+    fee: int = Field(description="Platform fee in fen.", examples=[77])
+    net: int = Field(description="Credited to the merchant, in fen.", examples=[12823])
+    reason: str = Field(description="`buyer_confirmed` or `auto_confirmed`.", examples=["buyer_confirmed"])
 
 
 class HoldCreated(Payload):
@@ -60,9 +109,13 @@ class MerchantCredited(Payload):
 
 EscrowCommandRejected = rejection_payload("escrow")
 
-COMMANDS = TopicContract(topics.commands("escrow"), "Commands to the escrow service.", [])
+COMMANDS = TopicContract(
+    topics.commands("escrow"),
+    "Shipment and receipt: from merchants' and buyers' apps.",
+    [RecordShipment, ConfirmReceipt],
+)
 EVENTS = TopicContract(
     topics.events("escrow"),
     "Holds, releases, refunds and every ledger movement.",
-    [HoldCreated, MerchantCredited, LedgerEntryPosted, EscrowCommandRejected],
+    [HoldCreated, ShipmentRecorded, HoldReleased, MerchantCredited, LedgerEntryPosted, EscrowCommandRejected],
 )

@@ -57,7 +57,7 @@ async def test_order_and_qr_payment_end_in_a_hold(kafka: Kafka) -> None:
     await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
     await kafka.send("danbao.payments.commands", _pay(order_id), key=order_id)
 
-    holds = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms))
+    holds = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.ledger.entry_posted", order_id=order_id)(m) for m in ms))
     hold = next(m for m in holds if of("escrow.hold.created", order_id=order_id)(m))
     assert hold["data"]["amount"] == {"amount": 12900, "currency": "CNY"}
     assert hold["data"]["fee"] == 77

@@ -54,3 +54,118 @@ def test_any_sequence_of_captures_keeps_the_ledger_balanced(payments_: list[tupl
     assert sum(balances.values()) == 0
     assert balances.get(domain.PSP_CLEARING, 0) == sum(a for a, _, _ in payments_)
     assert balances.get(domain.ESCROW_HOLDING, 0) == -sum(a for a, _, g in payments_ if g)
+
+
+# -- shipment, receipt and release ---------------------------------------------------------
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from shared.contracts import escrow  # noqa: E402
+from shared.envelope import Actor  # noqa: E402
+from shared.unit_of_work import Rejected  # noqa: E402
+
+NOW = datetime(2026, 11, 23, 8, 30, tzinfo=timezone.utc)
+MERCHANT, BUYER = Actor(kind="merchant", id="M-1"), Actor(kind="buyer", id="B-1")
+
+
+def _hold(amount: int = 12900, fee: int = 77) -> domain.Hold:
+    booked = domain.capture(_payment(amount, fee, True), already_captured=False)
+    assert booked is not None and booked.hold is not None
+    return booked.hold
+
+
+def _ship(hold: domain.Hold) -> domain.Hold:
+    command = escrow.RecordShipment(order_id=hold.order_id, carrier="SF", tracking_no="SF123")
+    return domain.record_shipment(hold, command, MERCHANT, NOW).hold
+
+
+def test_shipment_starts_the_auto_confirm_countdown_and_only_the_merchant_ships() -> None:
+    hold = _hold()
+    with pytest.raises(Rejected, match="wrong_actor"):
+        domain.record_shipment(hold, escrow.RecordShipment(order_id="O-1", carrier="SF", tracking_no="1"), BUYER, NOW)
+    shipped = _ship(hold)
+    assert shipped.status is domain.HoldStatus.SHIPPED
+    assert shipped.auto_confirm_at == NOW + timedelta(days=7)
+    with pytest.raises(Rejected, match="illegal_transition"):
+        _ship(shipped)
+
+
+def test_the_buyer_confirms_receipt_and_the_merchant_gets_the_money_less_the_fee() -> None:
+    shipped = _ship(_hold())
+    with pytest.raises(Rejected, match="wrong_actor"):
+        domain.confirm_receipt(shipped, escrow.ConfirmReceipt(order_id="O-1"), MERCHANT)
+    decision = domain.confirm_receipt(shipped, escrow.ConfirmReceipt(order_id="O-1"), BUYER)
+    (released,) = decision.events
+    assert isinstance(released, escrow.HoldReleased)
+    assert (released.amount.amount, released.fee, released.net, released.reason) == (12900, 77, 12823, "buyer_confirmed")
+    assert decision.entry is not None
+    assert {(line.account, line.amount) for line in decision.entry.lines} == {
+        (domain.ESCROW_HOLDING, 12900), ("merchant_available:M-1", -12823), (domain.PLATFORM_FEES, -77)}
+    assert decision.hold.remaining == 0
+    with pytest.raises(Rejected, match="already_settled"):
+        domain.confirm_receipt(decision.hold, escrow.ConfirmReceipt(order_id="O-1"), BUYER)
+
+
+def test_auto_confirm_releases_only_when_due_and_only_a_shipped_hold() -> None:
+    shipped = _ship(_hold())
+    with pytest.raises(Rejected, match="not_due"):
+        domain.auto_confirm(shipped, NOW + timedelta(days=6))
+    decision = domain.auto_confirm(shipped, NOW + timedelta(days=7))
+    assert decision.events[0].reason == "auto_confirmed"  # type: ignore[attr-defined]
+    with pytest.raises(Rejected, match="nothing_to_confirm"):
+        domain.auto_confirm(decision.hold, NOW + timedelta(days=8))
+
+
+@given(st.integers(1, 10**9), st.integers(0, 10**4), st.integers(1, 10**9))
+def test_a_partial_release_fee_is_proportional_and_never_exceeds_the_amount(captured: int, fee_bp: int, part: int) -> None:
+    fee = captured * fee_bp // 10_000
+    hold = domain.Hold(hold_id="H", order_id="O", merchant_id="M", buyer_id="B", captured=captured, currency="CNY",
+                       fee=fee, auto_confirm_days=7)
+    amount = min(part, captured)
+    share = domain.release_fee(hold, amount)
+    assert 0 <= share <= amount
+    assert abs(share * captured - fee * amount) * 2 <= captured  # half-up: within half a fen
+
+
+ACTIONS = st.lists(st.sampled_from(["ship", "confirm", "confirm_by_merchant", "auto_early", "auto_late", "capture_again"]), max_size=12)
+
+
+@given(st.integers(1, 10**9), st.integers(0, 10_000), ACTIONS)
+def test_any_sequence_of_hold_commands_keeps_money_whole(amount: int, rate_bp: int, actions: list[str]) -> None:
+    """Whatever order commands arrive in: the ledger balances, the hold never goes negative,
+    it settles at most once, and released + refunded never exceeds what was captured."""
+    fee = amount * rate_bp // 10_000
+    booked = domain.capture(_payment(amount, fee, True), already_captured=False)
+    assert booked is not None and booked.hold is not None
+    hold, entries, releases = booked.hold, [booked.entry], 0
+    for action in actions:
+        try:
+            if action == "ship":
+                decision = domain.record_shipment(hold, escrow.RecordShipment(order_id="O-1", carrier="SF", tracking_no="1"), MERCHANT, NOW)
+            elif action == "confirm":
+                decision = domain.confirm_receipt(hold, escrow.ConfirmReceipt(order_id="O-1"), BUYER)
+            elif action == "confirm_by_merchant":
+                decision = domain.confirm_receipt(hold, escrow.ConfirmReceipt(order_id="O-1"), MERCHANT)
+            elif action == "auto_early":
+                decision = domain.auto_confirm(hold, NOW)
+            elif action == "auto_late":
+                decision = domain.auto_confirm(hold, NOW + timedelta(days=30))
+            else:
+                assert domain.capture(_payment(amount, fee, True), already_captured=True) is None
+                continue
+        except Rejected:
+            continue
+        hold = decision.hold
+        if decision.entry is not None:
+            entries.append(decision.entry)
+            releases += 1
+        assert hold.remaining >= 0 and hold.released + hold.refunded <= hold.captured
+    balances: dict[str, int] = {}
+    for journal in entries:
+        for line in journal.lines:
+            balances[line.account] = balances.get(line.account, 0) + line.amount
+    assert sum(balances.values()) == 0
+    assert releases <= 1
+    assert balances.get(domain.ESCROW_HOLDING, 0) == -hold.remaining
+    if releases:
+        assert balances["merchant_available:M-1"] + balances.get(domain.PLATFORM_FEES, 0) == -amount

@@ -1,0 +1,130 @@
+"""Durable timers: kept in the owning service's database, fired by a scheduler loop on the
+service's clock (so a test clock moved forward fires them).
+
+Firing a timer is a unit of work like handling a message: the timer is marked fired, the
+state changes and the outbox rows commit together, so a crash fires it again or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Index
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.clock import Clock
+from shared.db import Database
+from shared.unit_of_work import Rejected, UnitOfWork
+
+log = logging.getLogger("danbao.timers")
+
+
+class DurableTimer(SQLModel, table=True):
+    __tablename__ = "durable_timer"
+    __table_args__ = (Index("ix_timer_due", "fired_at", "due_at"),)
+
+    timer_id: str = Field(primary_key=True, max_length=200)
+    kind: str = Field(max_length=64)
+    aggregate_id: str = Field(max_length=100, index=True)
+    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    fired_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    cancelled: bool = False
+    data: str = Field(default="{}", description="JSON the handler needs")
+
+
+def as_utc(value: datetime) -> datetime:
+    """Databases without time zones (SQLite) hand back naive UTC datetimes."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+async def schedule(uow: UnitOfWork, kind: str, aggregate_id: str, due_at: datetime, data: dict[str, Any] | None = None) -> str:
+    """Set (or move) the ``kind`` timer of an aggregate; what it causes keeps the flow's correlation id."""
+    session = uow.session
+    timer_id = f"{kind}:{aggregate_id}"
+    timer = await session.get(DurableTimer, timer_id)
+    if timer is None:
+        timer = DurableTimer(timer_id=timer_id, kind=kind, aggregate_id=aggregate_id, due_at=due_at)
+    timer.due_at, timer.fired_at, timer.cancelled = due_at, None, False
+    timer.data = json.dumps({**(data or {}), "correlation_id": uow.correlation_id})
+    session.add(timer)
+    return timer_id
+
+
+async def cancel(uow: UnitOfWork, kind: str, aggregate_id: str) -> None:
+    session = uow.session
+    timer = await session.get(DurableTimer, f"{kind}:{aggregate_id}")
+    if timer is not None and timer.fired_at is None:
+        timer.cancelled = True
+        session.add(timer)
+
+
+TimerHandler = Callable[[UnitOfWork, DurableTimer], Awaitable[None]]
+
+
+@dataclass
+class TimerScheduler:
+    db: Database
+    clock: Clock
+    service: str
+    handlers: dict[str, TimerHandler]
+    on_commit: Callable[[], None] = lambda: None
+    poll_seconds: float = 0.5
+    batch_size: int = 200
+    fired: int = 0
+    _stopping: bool = False
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                count = await self.fire_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database may be down: try again
+                log.exception("timer scheduler failed; retrying")
+                count = 0
+            if count < self.batch_size:
+                await asyncio.sleep(self.poll_seconds)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def fire_due(self) -> int:
+        """Fire every timer due by the service's clock; returns how many fired."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            timers = list((await session.exec(
+                select(DurableTimer).where(col(DurableTimer.fired_at).is_(None), col(DurableTimer.cancelled).is_(False),
+                                           col(DurableTimer.due_at) <= now)
+                .order_by(col(DurableTimer.due_at)).limit(self.batch_size).with_for_update(skip_locked=True)
+            )).all())
+            for timer in timers:
+                await self._fire(session, timer, now)
+        if timers:
+            self.fired += len(timers)
+            self.on_commit()
+        return len(timers)
+
+    async def _fire(self, session: AsyncSession, timer: DurableTimer, now: datetime) -> None:
+        handler = self.handlers.get(timer.kind)
+        uow = UnitOfWork(session, self.service, now, correlation_id=json.loads(timer.data).get("correlation_id"))
+        try:
+            async with session.begin_nested():
+                if handler is None:
+                    raise LookupError(f"no handler for timer kind {timer.kind}")
+                await handler(uow, timer)
+        except Rejected as rejection:
+            log.info("timer %s found nothing to do: %s", timer.timer_id, rejection)
+        except Exception:  # noqa: BLE001 - one broken timer must not block the others
+            log.exception("timer %s failed; retrying in a minute", timer.timer_id)
+            timer.due_at = now + timedelta(minutes=1)
+            session.add(timer)
+            return
+        timer.fired_at = now
+        session.add(timer)
