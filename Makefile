@@ -42,7 +42,8 @@ compose-up: compose-secrets
 compose-down:
 	docker compose -f deploy/compose.yaml down
 
-# Regenerate docs/asyncapi/*.json and validate them with the AsyncAPI project's parser.
+# Regenerate the README's topic table and docs/asyncapi/*.json; validate those with the AsyncAPI parser.
 asyncapi: $(STAMP)
+	$(BIN)/danbao docs readme
 	$(BIN)/danbao docs asyncapi
 	cd tools/asyncapi && npm ci --no-audit --no-fund --silent && node validate.mjs ../../docs/asyncapi/*.json

@@ -151,6 +151,15 @@ def docs_asyncapi(out: Annotated[Path, typer.Option(help="Folder for <service>.j
         console.print(f"wrote {path}")
 
 
+@docs.command("readme")
+def docs_readme(path: Annotated[Path, typer.Option(help="The README to update")] = Path("README.md")) -> None:
+    """Rewrite the README's table of topics and message types from the contracts."""
+    from ops.docs import update_readme
+
+    update_readme(path)
+    console.print(f"updated {path}")
+
+
 @app.command("topics")
 def create_topics_command(
     partitions: Annotated[int, typer.Option(help="Partitions per topic; bounds each service's consumer count.")] = 4,

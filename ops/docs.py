@@ -65,3 +65,14 @@ def write_asyncapi(out: Path) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
+
+
+README_START, README_END = "<!-- topics:start (generated: danbao docs readme) -->", "<!-- topics:end -->"
+
+
+def update_readme(path: Path) -> None:
+    """Rewrite the README's topic table from the contracts."""
+    text = path.read_text()
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    path.write_text(f"{head}{README_START}\n{topic_table()}{README_END}{tail}")

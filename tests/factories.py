@@ -51,3 +51,7 @@ def confirm_receipt(order_id: str, *, buyer: str = "B-2001") -> dict[str, Any]:
 
 def advance_clock(seconds: int, correlation_id: str) -> dict[str, Any]:
     return envelope("control.clock.advance", {"seconds": seconds}, actor=("operator", "tester"), correlation_id=correlation_id)
+
+
+def cancel_order(order_id: str, reason: str, *, actor: tuple[str, str]) -> dict[str, Any]:
+    return envelope("payments.order.cancel", {"order_id": order_id, "reason": reason}, actor=actor, correlation_id=f"flow-{order_id}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from services.escrow import handlers
 from services.escrow.config import EscrowSettings
+from services.escrow.handlers import AUTO_CONFIRM, EscrowHandlers
 from services.escrow.store import TABLES, HoldRow
-from shared.contracts import escrow, payments
+from shared.contracts import escrow, payments, psp
 from shared.db import Database
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
@@ -23,6 +23,8 @@ async def open_holds(db: Database) -> float:
 
 
 def build(settings: EscrowSettings | None = None, platform: PlatformSettings | None = None) -> ServiceRuntime:
+    settings = settings or EscrowSettings()
+    handlers = EscrowHandlers(settings)
     definition = ServiceDefinition(
         name="escrow",
         default_port=DEFAULT_PORT,
@@ -33,10 +35,15 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
                 escrow.RecordShipment.TYPE: handlers.record_shipment,
                 escrow.ConfirmReceipt.TYPE: handlers.confirm_receipt,
             }),
-            Subscription(payments.EVENTS, {payments.PaymentSucceeded.TYPE: handlers.payment_succeeded},
-                         group_suffix="payments-events", ignore_unknown_types=True),
+            Subscription(payments.EVENTS, {
+                payments.PaymentSucceeded.TYPE: handlers.payment_succeeded,
+                payments.RefundRequested.TYPE: handlers.refund_requested,
+            }, group_suffix="payments-events", ignore_unknown_types=True),
+            Subscription(psp.CALLBACKS, {psp.RefundCallback.TYPE: handlers.refund_completed},
+                         group_suffix="psp", ignore_unknown_types=True),
         ],
-        timers={handlers.AUTO_CONFIRM: handlers.auto_confirm_due},
+        timers={AUTO_CONFIRM: handlers.auto_confirm_due},
+        publishes=[psp.REQUESTS],
         gauges={"danbao_open_holds": open_holds},
     )
-    return ServiceRuntime(definition, settings or EscrowSettings(), platform)
+    return ServiceRuntime(definition, settings, platform)

@@ -6,6 +6,7 @@ Accounts (signed balances, debit > 0, credit < 0; all balances always sum to zer
 - ``escrow_holding``: guaranteed payments held for buyers and merchants (liability).
 - ``merchant_available:<merchant>``: what a merchant may withdraw (liability).
 - ``platform_fees``: the platform's fee income.
+- ``buyer_refunds_payable:<buyer>``: refunds owed to a buyer until the provider pays them out.
 
 A hold settles exactly once: released + refunded = captured.
 """
@@ -19,10 +20,12 @@ from enum import StrEnum
 from shared.contracts.escrow import (
     ConfirmReceipt,
     HoldCreated,
+    HoldRefunded,
     HoldReleased,
     LedgerLine,
     MerchantCredited,
     RecordShipment,
+    RefundRefused,
     ShipmentRecorded,
 )
 from shared.contracts.payments import PaymentSucceeded
@@ -33,6 +36,10 @@ from shared.unit_of_work import Rejected
 PSP_CLEARING = "psp_clearing"
 ESCROW_HOLDING = "escrow_holding"
 PLATFORM_FEES = "platform_fees"
+
+
+def buyer_refunds_payable(buyer_id: str) -> str:
+    return f"buyer_refunds_payable:{buyer_id}"
 
 
 def merchant_available(merchant_id: str) -> str:
@@ -66,14 +73,16 @@ def entry(kind: str, order_id: str | None, currency: str, *lines: tuple[str, int
 
 
 class HoldStatus(StrEnum):
-    """HELD --ship--> SHIPPED --buyer confirms / auto-confirm--> RELEASED (the buyer may also confirm while HELD)."""
+    """HELD --ship--> SHIPPED --buyer confirms / auto-confirm--> RELEASED (the buyer may also confirm while HELD);
+    HELD --cancellation--> REFUNDED (in full; nothing left to release)."""
 
     HELD = "held"
     SHIPPED = "shipped"
     RELEASED = "released"
+    REFUNDED = "refunded"
 
 
-SETTLED = {HoldStatus.RELEASED}
+SETTLED = {HoldStatus.RELEASED, HoldStatus.REFUNDED}
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,41 @@ def release(hold: Hold, reason: str) -> HoldDecision:
         order_id=hold.order_id, hold_id=hold.hold_id, merchant_id=hold.merchant_id, buyer_id=hold.buyer_id,
         amount=Money(amount=amount, currency=hold.currency), fee=fee, net=net, reason=reason)
     return HoldDecision(released, [event], booked)
+
+
+def refund_for_cancellation(hold: Hold | None, order_id: str, amount: int, reason: str) -> HoldDecision | RefundRefused:
+    """A cancelled order's refund: the whole hold goes back to the buyer, but only before shipment."""
+    if hold is None:
+        return RefundRefused(order_id=order_id, reason="no_hold")
+    if hold.status in SETTLED:
+        return RefundRefused(order_id=order_id, reason="already_settled")
+    if hold.status is HoldStatus.SHIPPED:
+        return RefundRefused(order_id=order_id, reason="already_shipped")
+    if amount != hold.remaining:
+        return RefundRefused(order_id=order_id, reason="amount_mismatch")
+    return refund(hold, amount, reason)
+
+
+def refund(hold: Hold, amount: int, reason: str) -> HoldDecision:
+    """Move ``amount`` from the hold to what the platform owes the buyer; never more than remains."""
+    if hold.status in SETTLED:
+        raise Rejected("already_settled", f"the hold is already {hold.status.value}", hold.order_id)
+    if not 0 < amount <= hold.remaining:
+        raise Rejected("invalid_amount", f"refund {amount} is not within the {hold.remaining} still held", hold.order_id)
+    booked = entry("hold_refunded", hold.order_id, hold.currency,
+                   (ESCROW_HOLDING, amount), (buyer_refunds_payable(hold.buyer_id), -amount))
+    refunded = replace(hold, refunded=hold.refunded + amount)
+    if refunded.remaining == 0:
+        refunded = replace(refunded, status=HoldStatus.REFUNDED)
+    event = HoldRefunded(order_id=hold.order_id, hold_id=hold.hold_id, buyer_id=hold.buyer_id,
+                         amount=Money(amount=amount, currency=hold.currency), remaining=refunded.remaining, reason=reason)
+    return HoldDecision(refunded, [event], booked)
+
+
+def refund_paid_out(order_id: str, buyer_id: str, amount: Money) -> JournalEntry:
+    """The provider paid the refund to the buyer: the debt is settled from the clearing account."""
+    return entry("refund_paid_out", order_id, amount.currency,
+                 (buyer_refunds_payable(buyer_id), amount.amount), (PSP_CLEARING, -amount.amount))
 
 
 def _require(hold: Hold | None, order_id: str) -> Hold:

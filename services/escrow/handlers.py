@@ -3,58 +3,85 @@
 from __future__ import annotations
 
 from services.escrow import domain, store
+from services.escrow.config import EscrowSettings
 from shared import timers
-from shared.contracts import escrow, payments
-from shared.envelope import Envelope
+from shared.contracts import escrow, payments, psp
+from shared.envelope import Envelope, Payload
 from shared.timers import DurableTimer
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import Undeliverable, UnitOfWork
 
 AUTO_CONFIRM = "auto-confirm"
 
 
-async def payment_succeeded(uow: UnitOfWork, message: Envelope) -> None:
-    payment: payments.PaymentSucceeded = message.data
-    booked = domain.capture(payment, await store.order_captured(uow.session, payment.order_id))
-    if booked is None:
-        return
-    if booked.hold is not None:
-        store.save_hold(uow.session, None, booked.hold, uow.now)
-    _post(uow, booked.entry, booked.events, payment.order_id)
+class EscrowHandlers:
+    def __init__(self, settings: EscrowSettings) -> None:
+        self.settings = settings
+
+    async def payment_succeeded(self, uow: UnitOfWork, message: Envelope) -> None:
+        payment: payments.PaymentSucceeded = message.data
+        reference = f"capture:{payment.order_id}"
+        booked = domain.capture(payment, await store.booked(uow.session, reference))
+        if booked is None:
+            return
+        if booked.hold is not None:
+            store.save_hold(uow.session, None, booked.hold, uow.now)
+        _post(uow, payment.order_id, booked.events, booked.entry, reference)
+
+    async def record_shipment(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: escrow.RecordShipment = message.data
+        row, hold = await store.load_hold(uow.session, command.order_id)
+        decision = domain.record_shipment(hold, command, message.actor, uow.now)
+        store.save_hold(uow.session, row, decision.hold, uow.now)
+        assert decision.hold.auto_confirm_at is not None
+        await timers.schedule(uow, AUTO_CONFIRM, decision.hold.order_id, decision.hold.auto_confirm_at)
+        _post(uow, command.order_id, decision.events)
+
+    async def confirm_receipt(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: escrow.ConfirmReceipt = message.data
+        row, hold = await store.load_hold(uow.session, command.order_id)
+        await _release(uow, row, domain.confirm_receipt(hold, command, message.actor))
+
+    async def auto_confirm_due(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        row, hold = await store.load_hold(uow.session, timer.aggregate_id)
+        await _release(uow, row, domain.auto_confirm(hold, uow.now))
+
+    async def refund_requested(self, uow: UnitOfWork, message: Envelope) -> None:
+        request: payments.RefundRequested = message.data
+        row, hold = await store.load_hold(uow.session, request.order_id)
+        decision = domain.refund_for_cancellation(hold, request.order_id, request.amount.amount, f"cancelled_by_{request.party}")
+        if isinstance(decision, escrow.RefundRefused):
+            _post(uow, request.order_id, [decision])
+            return
+        store.save_hold(uow.session, row, decision.hold, uow.now)
+        refund_id = f"RF-{request.order_id}-{decision.hold.refunded}"
+        _post(uow, request.order_id, decision.events, decision.entry, f"refund:{refund_id}")
+        uow.emit(psp.REQUESTS, request.order_id, psp.RefundRequested(
+            refund_id=refund_id, order_id=request.order_id, amount=request.amount, buyer_ref=request.buyer_id))
+
+    async def refund_completed(self, uow: UnitOfWork, message: Envelope) -> None:
+        callback: psp.RefundCallback = message.data
+        if not callback.signature_valid(self.settings.psp_callback_secret):
+            raise Undeliverable("bad_signature", f"refund callback {callback.refund_id} is not signed by the provider")
+        reference = f"refund-paid:{callback.refund_id}"
+        row, hold = await store.load_hold(uow.session, callback.order_id)
+        if hold is None or await store.booked(uow.session, reference):
+            return
+        journal = domain.refund_paid_out(callback.order_id, hold.buyer_id, callback.amount)
+        _post(uow, callback.order_id, [], journal, reference)
 
 
-async def record_shipment(uow: UnitOfWork, message: Envelope) -> None:
-    command: escrow.RecordShipment = message.data
-    row, hold = await store.load_hold(uow.session, command.order_id)
-    decision = domain.record_shipment(hold, command, message.actor, uow.now)
-    store.save_hold(uow.session, row, decision.hold, uow.now)
-    assert decision.hold.auto_confirm_at is not None
-    await timers.schedule(uow, AUTO_CONFIRM, decision.hold.order_id, decision.hold.auto_confirm_at)
-    _post(uow, None, decision.events, command.order_id)
-
-
-async def confirm_receipt(uow: UnitOfWork, message: Envelope) -> None:
-    command: escrow.ConfirmReceipt = message.data
-    row, hold = await store.load_hold(uow.session, command.order_id)
-    decision = domain.confirm_receipt(hold, command, message.actor)
-    await _settle(uow, row, decision)
-
-
-async def auto_confirm_due(uow: UnitOfWork, timer: DurableTimer) -> None:
-    row, hold = await store.load_hold(uow.session, timer.aggregate_id)
-    decision = domain.auto_confirm(hold, uow.now)
-    await _settle(uow, row, decision)
-
-
-async def _settle(uow: UnitOfWork, row: store.HoldRow | None, decision: domain.HoldDecision) -> None:
+async def _release(uow: UnitOfWork, row: store.HoldRow | None, decision: domain.HoldDecision) -> None:
     store.save_hold(uow.session, row, decision.hold, uow.now)
     await timers.cancel(uow, AUTO_CONFIRM, decision.hold.order_id)
-    _post(uow, decision.entry, decision.events, decision.hold.order_id)
+    _post(uow, decision.hold.order_id, decision.events, decision.entry, f"release:{decision.hold.order_id}")
 
 
-def _post(uow: UnitOfWork, journal: domain.JournalEntry | None, events: list, order_id: str) -> None:  # type: ignore[type-arg]
+def _post(uow: UnitOfWork, order_id: str, events: list[Payload], journal: domain.JournalEntry | None = None,
+          reference: str | None = None) -> None:
     for event in events:
         uow.emit(escrow.EVENTS, order_id, event)
     if journal is not None:
-        entry_id = store.post(uow.session, journal, uow.now)
+        assert reference is not None
+        entry_id = store.post(uow.session, journal, reference, uow.now)
         uow.emit(escrow.EVENTS, order_id, escrow.LedgerEntryPosted(
             entry_id=entry_id, order_id=order_id, kind=journal.kind, currency=journal.currency, lines=list(journal.lines)))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, UniqueConstraint, func
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import Column, DateTime, func
+from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.escrow.domain import Hold, HoldStatus, JournalEntry
@@ -46,9 +46,9 @@ class HoldRow(SQLModel, table=True):
 
 class JournalEntryRow(SQLModel, table=True):
     __tablename__ = "journal_entry"
-    __table_args__ = (UniqueConstraint("order_id", "kind", name="uq_journal_order_kind"),)
 
     entry_id: str = Field(primary_key=True, max_length=40)
+    reference: str = Field(unique=True, max_length=160, description="The business act booked, once: capture:<order>, refund:<refund id>, ...")
     kind: str = Field(max_length=40)
     order_id: str | None = Field(default=None, max_length=64, index=True)
     currency: str = Field(max_length=3)
@@ -65,17 +65,15 @@ class JournalLineRow(SQLModel, table=True):
     amount: int
 
 
-async def order_captured(session: AsyncSession, order_id: str) -> bool:
-    found = await session.exec(
-        select(JournalEntryRow.entry_id).where(JournalEntryRow.order_id == order_id)
-        .where(col(JournalEntryRow.kind).in_(["payment_held", "direct_payment"]))
-    )
+async def booked(session: AsyncSession, reference: str) -> bool:
+    """Whether the business act ``reference`` is already in the journal (each is booked once)."""
+    found = await session.exec(select(JournalEntryRow.entry_id).where(JournalEntryRow.reference == reference))
     return found.first() is not None
 
 
-def post(session: AsyncSession, journal: JournalEntry, now: datetime) -> str:
+def post(session: AsyncSession, journal: JournalEntry, reference: str, now: datetime) -> str:
     entry_id = f"JE-{uuid.uuid4().hex[:20]}"
-    session.add(JournalEntryRow(entry_id=entry_id, kind=journal.kind, order_id=journal.order_id,
+    session.add(JournalEntryRow(entry_id=entry_id, reference=reference, kind=journal.kind, order_id=journal.order_id,
                                 currency=journal.currency, posted_at=now))
     for line in journal.lines:
         session.add(JournalLineRow(entry_id=entry_id, account=line.account, currency=journal.currency, amount=line.amount))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from services.payments.config import PaymentsSettings
-from services.payments.handlers import PaymentsHandlers
+from services.payments.handlers import UNPAID_EXPIRY, PaymentsHandlers
 from services.payments.store import TABLES
-from shared.contracts import payments, psp
+from shared.contracts import escrow, payments, psp
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
@@ -25,8 +25,15 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
             Subscription(payments.COMMANDS, {
                 payments.CreateOrder.TYPE: handlers.create_order,
                 payments.PayOrder.TYPE: handlers.pay_order,
+                payments.CancelOrder.TYPE: handlers.cancel_order,
             }),
-            Subscription(psp.CALLBACKS, {psp.ChargeCallback.TYPE: handlers.charge_completed}, group_suffix="psp"),
+            Subscription(psp.CALLBACKS, {psp.ChargeCallback.TYPE: handlers.charge_completed}, group_suffix="psp",
+                         ignore_unknown_types=True),
+            Subscription(escrow.EVENTS, {
+                escrow.HoldRefunded.TYPE: handlers.hold_refunded,
+                escrow.RefundRefused.TYPE: handlers.refund_refused,
+            }, group_suffix="escrow-events", ignore_unknown_types=True),
         ],
+        timers={UNPAID_EXPIRY: handlers.unpaid_deadline},
     )
     return ServiceRuntime(definition, settings, platform)

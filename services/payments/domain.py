@@ -3,6 +3,9 @@
     AWAITING_PAYMENT --pay--> PAYMENT_PENDING --provider succeeded--> PAID
            ^                        |
            +---provider failed------+   (the buyer may pay again)
+    AWAITING_PAYMENT --deadline--> EXPIRED          AWAITING_PAYMENT --cancel--> CANCELLED
+    PAID --cancel--> REFUND_PENDING --escrow refunded--> CANCELLED
+                           +--------escrow refused (shipped)--> PAID
 """
 
 from __future__ import annotations
@@ -11,7 +14,15 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from shared.contracts.payments import (
+    BUYER_REASONS,
+    MERCHANT_REASONS,
+    CancellationRefused,
+    CancelOrder,
+    CancelReason,
     CreateOrder,
+    OrderCancelled,
+    OrderExpired,
+    RefundRequested,
     OrderCreated,
     OrderItem,
     PaymentFailed,
@@ -30,6 +41,12 @@ class OrderStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     PAYMENT_PENDING = "payment_pending"
     PAID = "paid"
+    REFUND_PENDING = "refund_pending"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+CLOSED = {OrderStatus.CANCELLED, OrderStatus.EXPIRED}
 
 
 FAILURE_MESSAGES = {
@@ -54,6 +71,8 @@ class Order:
     method: PaymentMethod | None = None
     provider_txn_id: str | None = None
     fee: int = 0
+    cancel_party: str | None = None
+    cancel_reason: CancelReason | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +105,9 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, pay_base_url: str)
         raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
     if actor.kind is not ActorKind.BUYER or actor.id != order.buyer_id:
         raise Rejected("wrong_actor", "only the order's buyer may pay it", order.order_id)
-    if order.status is OrderStatus.PAID:
+    if order.status in CLOSED:
+        raise Rejected("order_closed", f"the order is {order.status.value}", order.order_id)
+    if order.status in (OrderStatus.PAID, OrderStatus.REFUND_PENDING):
         raise Rejected("already_paid", "the order is already paid", order.order_id)
     if order.status is OrderStatus.PAYMENT_PENDING:
         raise Rejected("payment_in_progress", "a payment for this order is awaiting the provider", order.order_id)
@@ -122,6 +143,64 @@ def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: in
         amount=order.amount, fee=fee, guaranteed=order.guaranteed, auto_confirm_days=order.auto_confirm_days,
         method=order.method, provider_txn_id=callback.provider_txn_id,
     )])
+
+
+def expire(order: Order | None) -> Decision:
+    """The unpaid-order deadline passed. A payment awaiting the provider postpones it."""
+    if order is None or order.status is not OrderStatus.AWAITING_PAYMENT:
+        return Decision(order, [])
+    expired = replace(order, status=OrderStatus.EXPIRED)
+    return Decision(expired, [OrderExpired(order_id=order.order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id)])
+
+
+def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
+    """Buyer or merchant cancels. Unpaid: closed at once. Paid and guaranteed: escrow refunds
+    the hold in full unless the goods shipped (then it is a refund case, not a cancellation)."""
+    if order is None:
+        raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
+    if actor.kind is ActorKind.BUYER and actor.id == order.buyer_id:
+        party, allowed = "buyer", BUYER_REASONS
+    elif actor.kind is ActorKind.MERCHANT and actor.id == order.merchant_id:
+        party, allowed = "merchant", MERCHANT_REASONS
+    else:
+        raise Rejected("wrong_actor", "only the order's buyer or merchant may cancel it", order.order_id)
+    if command.reason not in allowed:
+        raise Rejected("invalid_reason", f"{command.reason.value} is not a {party}'s reason", order.order_id)
+    if order.status in CLOSED:
+        raise Rejected("order_closed", f"the order is already {order.status.value}", order.order_id)
+    if order.status is OrderStatus.PAYMENT_PENDING:
+        raise Rejected("payment_in_progress", "wait for the provider's answer, then cancel", order.order_id)
+    if order.status is OrderStatus.REFUND_PENDING:
+        raise Rejected("cancellation_in_progress", "the order is already being cancelled", order.order_id)
+    closing = replace(order, cancel_party=party, cancel_reason=command.reason)
+    if order.status is OrderStatus.AWAITING_PAYMENT:
+        return Decision(replace(closing, status=OrderStatus.CANCELLED), [_cancelled(closing, 0)])
+    if not order.guaranteed:
+        raise Rejected("not_cancellable", "a direct payment already reached the merchant: open a refund case", order.order_id)
+    return Decision(replace(closing, status=OrderStatus.REFUND_PENDING), [RefundRequested(
+        order_id=order.order_id, buyer_id=order.buyer_id, amount=order.amount, party=party, reason=command.reason)])
+
+
+def refund_settled(order: Order | None, refunded: int) -> Decision:
+    """Escrow refunded the cancelled order's hold."""
+    if order is None or order.status is not OrderStatus.REFUND_PENDING:
+        return Decision(order, [])
+    return Decision(replace(order, status=OrderStatus.CANCELLED), [_cancelled(order, refunded)])
+
+
+def refund_refused(order: Order | None, reason: str) -> Decision:
+    """Escrow could not refund (the goods shipped meanwhile): the order stays paid."""
+    if order is None or order.status is not OrderStatus.REFUND_PENDING:
+        return Decision(order, [])
+    kept = replace(order, status=OrderStatus.PAID, cancel_party=None, cancel_reason=None)
+    return Decision(kept, [CancellationRefused(order_id=order.order_id, reason=reason)])
+
+
+def _cancelled(order: Order, refunded: int) -> OrderCancelled:
+    assert order.cancel_party and order.cancel_reason
+    return OrderCancelled(order_id=order.order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,
+                          party=order.cancel_party, reason=order.cancel_reason,
+                          refunded=Money(amount=refunded, currency=order.amount.currency))
 
 
 def _terms(order: Order) -> tuple[object, ...]:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.payments import domain
 from services.payments.config import PaymentsSettings
 from services.payments.store import load_order, save_order
-from shared.contracts import payments, psp
+from shared import timers
+from shared.contracts import escrow, payments, psp
 from shared.envelope import Envelope, Payload
+from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
+
+UNPAID_EXPIRY = "unpaid-expiry"
 
 
 class PaymentsHandlers:
@@ -18,7 +24,36 @@ class PaymentsHandlers:
         command: payments.CreateOrder = message.data
         row, order = await load_order(uow.session, command.order_id)
         decision = domain.create_order(order, command, message.actor)
+        if decision.events:
+            due = uow.now + timedelta(minutes=self.settings.unpaid_order_minutes)
+            await timers.schedule(uow, UNPAID_EXPIRY, command.order_id, due)
         self._save(uow, row, decision, command.order_id)
+
+    async def unpaid_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        row, order = await load_order(uow.session, timer.aggregate_id)
+        if order is not None and order.status is domain.OrderStatus.PAYMENT_PENDING:
+            # The provider has not answered yet: look again a little later.
+            await timers.schedule(uow, UNPAID_EXPIRY, order.order_id, uow.now + timedelta(minutes=5))
+            return
+        self._save(uow, row, domain.expire(order), timer.aggregate_id)
+
+    async def cancel_order(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: payments.CancelOrder = message.data
+        row, order = await load_order(uow.session, command.order_id)
+        decision = domain.cancel(order, command, message.actor)
+        if decision.order is not None and decision.order.status in domain.CLOSED:
+            await timers.cancel(uow, UNPAID_EXPIRY, command.order_id)
+        self._save(uow, row, decision, command.order_id)
+
+    async def hold_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
+        refunded: escrow.HoldRefunded = message.data
+        row, order = await load_order(uow.session, refunded.order_id)
+        self._save(uow, row, domain.refund_settled(order, refunded.amount.amount), refunded.order_id)
+
+    async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
+        refused: escrow.RefundRefused = message.data
+        row, order = await load_order(uow.session, refused.order_id)
+        self._save(uow, row, domain.refund_refused(order, refused.reason), refused.order_id)
 
     async def pay_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.PayOrder = message.data
@@ -32,6 +67,8 @@ class PaymentsHandlers:
             raise Undeliverable("bad_signature", f"callback for intent {callback.intent_id} is not signed by the provider")
         row, order = await load_order(uow.session, callback.order_id)
         decision = domain.settle_charge(order, callback, self.settings.fee_rate_bp)
+        if decision.order is not None and decision.order.status is domain.OrderStatus.PAID:
+            await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
         self._save(uow, row, decision, callback.order_id)
 
     def _save(self, uow: UnitOfWork, row, decision: domain.Decision, order_id: str) -> None:  # type: ignore[no-untyped-def]

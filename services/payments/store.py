@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.domain import Order, OrderStatus
-from shared.contracts.payments import OrderItem, PaymentMethod
+from shared.contracts.payments import CancelReason, OrderItem, PaymentMethod
 from shared.money import Money
 
 
@@ -31,6 +31,8 @@ class PaymentOrder(SQLModel, table=True):
     method: str | None = Field(default=None, max_length=32)
     provider_txn_id: str | None = Field(default=None, max_length=100)
     fee: int = 0
+    cancel_party: str | None = Field(default=None, max_length=16)
+    cancel_reason: str | None = Field(default=None, max_length=32, index=True)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
@@ -41,7 +43,8 @@ class PaymentOrder(SQLModel, table=True):
             amount=Money(amount=self.amount, currency=self.currency), guaranteed=self.guaranteed,
             auto_confirm_days=self.auto_confirm_days, status=OrderStatus(self.status), attempts=self.attempts,
             intent_id=self.intent_id, method=PaymentMethod(self.method) if self.method else None,
-            provider_txn_id=self.provider_txn_id, fee=self.fee,
+            provider_txn_id=self.provider_txn_id, fee=self.fee, cancel_party=self.cancel_party,
+            cancel_reason=CancelReason(self.cancel_reason) if self.cancel_reason else None,
         )
 
 
@@ -58,7 +61,8 @@ def save_order(session: AsyncSession, row: PaymentOrder | None, order: Order, no
         amount=order.amount.amount, currency=order.amount.currency, guaranteed=order.guaranteed,
         auto_confirm_days=order.auto_confirm_days, status=order.status.value, attempts=order.attempts,
         intent_id=order.intent_id, method=order.method.value if order.method else None,
-        provider_txn_id=order.provider_txn_id, fee=order.fee, updated_at=now,
+        provider_txn_id=order.provider_txn_id, fee=order.fee, cancel_party=order.cancel_party,
+        cancel_reason=order.cancel_reason.value if order.cancel_reason else None, updated_at=now,
     )
     if row is None:
         row = PaymentOrder(created_at=now, **values)

@@ -1,4 +1,5 @@
-"""The payment-provider simulator: answers charge requests on the callback topic, signed.
+"""The payment-provider simulator: answers charge and refund requests on the callback topic, signed.
+Refunds always succeed.
 
 Outcomes, chosen by the buyer reference so tests and demos can ask for each one:
 
@@ -81,15 +82,20 @@ def build(settings: PspSimulatorSettings | None = None, platform: PlatformSettin
         except (ValueError, LookupError, ValidationError) as exc:
             log.warning("ignoring a request the provider cannot read: %s", exc)
             return
-        data: psp.ChargeRequested = request.data
-        attempt = int(data.intent_id.rsplit("-", 1)[-1]) if data.intent_id.rsplit("-", 1)[-1].isdigit() else 1
-        callback = answer(data, attempt, settings.callback_secret)
+        data = request.data
+        callback: psp.ChargeCallback | psp.RefundCallback | None
+        if isinstance(data, psp.RefundRequested):
+            callback = psp.RefundCallback(refund_id=data.refund_id, order_id=data.order_id, amount=data.amount,
+                                          provider_txn_id=f"PSP-{uuid.uuid4().hex[:16]}", signature="").signed(settings.callback_secret)
+        else:
+            attempt = int(data.intent_id.rsplit("-", 1)[-1]) if data.intent_id.rsplit("-", 1)[-1].isdigit() else 1
+            callback = answer(data, attempt, settings.callback_secret)
         if callback is None:
             log.info("staying silent for %s", data.intent_id)
             return
         if settings.delay_seconds:
             await asyncio.sleep(settings.delay_seconds)
-        reply = Envelope(type=psp.ChargeCallback.TYPE, producer="psp-simulator", data=callback,
+        reply = Envelope(type=callback.TYPE, producer="psp-simulator", data=callback,
                          correlation_id=request.correlation_id, causation_id=str(request.event_id),
                          actor=Actor(kind=ActorKind.SYSTEM, id="psp"))
         await broker.publish(reply.to_json(), topics.PSP_CALLBACKS, key=data.order_id.encode(),

@@ -62,6 +62,28 @@ class HoldReleased(Payload):
     reason: str = Field(description="`buyer_confirmed` or `auto_confirmed`.", examples=["buyer_confirmed"])
 
 
+class HoldRefunded(Payload):
+    """Money went back from the hold to the buyer (through the payment provider)."""
+
+    TYPE: ClassVar[str] = "escrow.hold.refunded"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
+    buyer_id: str = Field(description="Buyer refunded.", examples=["B-2001"])
+    amount: Money = Field(description="Refunded.")
+    remaining: int = Field(description="Still held after the refund, in fen.", examples=[0])
+    reason: str = Field(description="Why: `cancelled_by_buyer`, `cancelled_by_merchant`, ...", examples=["cancelled_by_merchant"])
+
+
+class RefundRefused(Payload):
+    """A refund asked of escrow could not be made from the hold."""
+
+    TYPE: ClassVar[str] = "escrow.refund.refused"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    reason: str = Field(description="`already_shipped`, `already_settled` or `no_hold`.", examples=["already_shipped"])
+
+
 class HoldCreated(Payload):
     """A guaranteed payment is held by the platform until receipt is confirmed."""
 
@@ -117,5 +139,6 @@ COMMANDS = TopicContract(
 EVENTS = TopicContract(
     topics.events("escrow"),
     "Holds, releases, refunds and every ledger movement.",
-    [HoldCreated, ShipmentRecorded, HoldReleased, MerchantCredited, LedgerEntryPosted, EscrowCommandRejected],
+    [HoldCreated, ShipmentRecorded, HoldReleased, HoldRefunded, RefundRefused, MerchantCredited, LedgerEntryPosted,
+     EscrowCommandRejected],
 )

@@ -63,6 +63,33 @@ class PayOrder(Payload):
     method: PaymentMethod = Field(description="QR code, payment link or in-app.", examples=["qr_code"])
 
 
+class CancelReason(StrEnum):
+    """Why an order is cancelled. Buyers: the first four; merchants: the last four."""
+
+    CHANGED_MIND = "changed_mind"
+    ORDERED_BY_MISTAKE = "ordered_by_mistake"
+    PAYMENT_TROUBLE = "payment_trouble"
+    BUYER_OTHER = "buyer_other"
+    OUT_OF_STOCK = "out_of_stock"
+    PRICE_CHANGED = "price_changed"
+    CANNOT_FULFIL = "cannot_fulfil"
+    MERCHANT_OTHER = "merchant_other"
+
+
+BUYER_REASONS = {CancelReason.CHANGED_MIND, CancelReason.ORDERED_BY_MISTAKE, CancelReason.PAYMENT_TROUBLE, CancelReason.BUYER_OTHER}
+MERCHANT_REASONS = set(CancelReason) - BUYER_REASONS
+
+
+class CancelOrder(Payload):
+    """The buyer (before shipment) or the merchant cancels an order; a paid order is refunded in full."""
+
+    TYPE: ClassVar[str] = "payments.order.cancel"
+
+    order_id: str = Field(pattern=ID_PATTERN, description="The order to cancel.", examples=["O-20261123-0001"])
+    reason: CancelReason = Field(description="Reason code; buyers and merchants each have their own.", examples=["out_of_stock"])
+    note: str | None = Field(default=None, max_length=500, description="Free text for the other party.", examples=["尺码缺货 / size sold out"])
+
+
 class OrderCreated(Payload):
     """An order exists and awaits payment."""
 
@@ -119,15 +146,60 @@ class PaymentFailed(Payload):
     message: str = Field(description="What the buyer is told, zh-CN then en.", examples=["余额不足 / Insufficient balance"])
 
 
+class OrderExpired(Payload):
+    """The order was not paid in time and is closed."""
+
+    TYPE: ClassVar[str] = "payments.order.expired"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+
+
+class RefundRequested(Payload):
+    """A paid order is being cancelled: escrow refunds the hold unless the goods already shipped."""
+
+    TYPE: ClassVar[str] = "payments.refund.requested"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    buyer_id: str = Field(description="Buyer to refund.", examples=["B-2001"])
+    amount: Money = Field(description="Amount to refund.")
+    party: str = Field(description="`buyer` or `merchant`: who cancelled.", examples=["merchant"])
+    reason: CancelReason = Field(description="Reason code.", examples=["out_of_stock"])
+
+
+class OrderCancelled(Payload):
+    """The order is cancelled; `refunded` says how much went back to the buyer."""
+
+    TYPE: ClassVar[str] = "payments.order.cancelled"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    party: str = Field(description="`buyer` or `merchant`.", examples=["merchant"])
+    reason: CancelReason = Field(description="Reason code.", examples=["out_of_stock"])
+    refunded: Money = Field(description="Refunded to the buyer (0 if it was not paid).")
+
+
+class CancellationRefused(Payload):
+    """A paid order could not be cancelled (the goods already shipped): ask for a refund instead."""
+
+    TYPE: ClassVar[str] = "payments.order.cancellation_refused"
+
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    reason: str = Field(description="Why.", examples=["already_shipped"])
+
+
 PaymentsCommandRejected = rejection_payload("payments")
 
 COMMANDS = TopicContract(
     topics.commands("payments"),
     "Commands to the payments service from merchants' storefronts and buyers' apps.",
-    [CreateOrder, PayOrder],
+    [CreateOrder, PayOrder, CancelOrder],
 )
 EVENTS = TopicContract(
     topics.events("payments"),
     "What happened to orders and payments.",
-    [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, PaymentsCommandRejected],
+    [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, OrderExpired, RefundRequested,
+     OrderCancelled, CancellationRefused, PaymentsCommandRejected],
 )

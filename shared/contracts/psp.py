@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from pydantic import Field
 
@@ -21,6 +21,24 @@ class ChargeStatus(StrEnum):
     FAILED = "failed"
 
 
+class SignedCallback(Payload):
+    """A provider callback signed with the shared callback secret (HMAC-SHA256 over ``signing_text``)."""
+
+    signature: str = Field(description="Hex HMAC-SHA256 of the signing text with the shared callback secret.", examples=["9f86d081884c7d65..."])
+
+    def signing_text(self) -> bytes:
+        raise NotImplementedError
+
+    def expected_signature(self, secret: str) -> str:
+        return hmac.new(secret.encode(), self.signing_text(), hashlib.sha256).hexdigest()
+
+    def signed(self, secret: str) -> Self:
+        return self.model_copy(update={"signature": self.expected_signature(secret)})
+
+    def signature_valid(self, secret: str) -> bool:
+        return hmac.compare_digest(self.signature, self.expected_signature(secret))
+
+
 class ChargeRequested(Payload):
     """The platform asks the provider to collect a payment intent from the buyer."""
 
@@ -33,7 +51,7 @@ class ChargeRequested(Payload):
     buyer_ref: str = Field(description="Opaque buyer reference for the provider.", examples=["B-2001"])
 
 
-class ChargeCallback(Payload):
+class ChargeCallback(SignedCallback):
     """The provider's answer to a charge, signed with the shared callback secret."""
 
     TYPE: ClassVar[str] = "psp.charge.completed"
@@ -44,22 +62,39 @@ class ChargeCallback(Payload):
     amount: Money = Field(description="Amount collected (succeeded) or attempted (failed).")
     provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-7d2a9c"])
     failure_reason: str | None = Field(default=None, description="Why it failed.", examples=["insufficient_balance"])
-    signature: str = Field(description="Hex HMAC-SHA256 of `signing_text()` with the shared callback secret.", examples=["9f86d081884c7d65..."])
 
     def signing_text(self) -> bytes:
         parts = [self.intent_id, self.order_id, self.status.value, str(self.amount.amount), self.amount.currency,
                  self.provider_txn_id, self.failure_reason or ""]
         return "|".join(parts).encode()
 
-    def expected_signature(self, secret: str) -> str:
-        return hmac.new(secret.encode(), self.signing_text(), hashlib.sha256).hexdigest()
 
-    def signed(self, secret: str) -> ChargeCallback:
-        return self.model_copy(update={"signature": self.expected_signature(secret)})
+class RefundRequested(Payload):
+    """The platform asks the provider to pay money back to the buyer."""
 
-    def signature_valid(self, secret: str) -> bool:
-        return hmac.compare_digest(self.signature, self.expected_signature(secret))
+    TYPE: ClassVar[str] = "psp.refund.requested"
+
+    refund_id: str = Field(description="Refund id; the provider echoes it.", examples=["RF-O-20261123-0001-1"])
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    amount: Money = Field(description="Amount to pay back.")
+    buyer_ref: str = Field(description="Opaque buyer reference for the provider.", examples=["B-2001"])
 
 
-REQUESTS = TopicContract(topics.PSP_REQUESTS, "Charge requests from the platform to the payment provider.", [ChargeRequested])
-CALLBACKS = TopicContract(topics.PSP_CALLBACKS, "Signed charge outcomes from the payment provider.", [ChargeCallback])
+class RefundCallback(SignedCallback):
+    """The provider paid a refund back to the buyer; signed like charge callbacks."""
+
+    TYPE: ClassVar[str] = "psp.refund.completed"
+
+    refund_id: str = Field(description="Refund id.", examples=["RF-O-20261123-0001-1"])
+    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    amount: Money = Field(description="Amount paid back.")
+    provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-9a8b7c"])
+
+    def signing_text(self) -> bytes:
+        return "|".join([self.refund_id, self.order_id, str(self.amount.amount), self.amount.currency, self.provider_txn_id]).encode()
+
+
+REQUESTS = TopicContract(topics.PSP_REQUESTS, "Charge and refund requests from the platform to the payment provider.",
+                         [ChargeRequested, RefundRequested])
+CALLBACKS = TopicContract(topics.PSP_CALLBACKS, "Signed charge and refund outcomes from the payment provider.",
+                          [ChargeCallback, RefundCallback])

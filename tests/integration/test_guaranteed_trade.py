@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.factories import advance_clock, confirm_receipt, create_order, pay_order, record_shipment
+from tests.factories import advance_clock, cancel_order, confirm_receipt, create_order, pay_order, record_shipment
 from tests.integration.conftest import Kafka, of
 
 pytestmark = pytest.mark.integration
@@ -57,3 +57,53 @@ async def test_receipt_is_confirmed_automatically_when_the_deadline_passes(kafka
     assert released["data"]["reason"] == "auto_confirmed" and released["actor"] == {"kind": "system", "id": "escrow"}
     assert released["correlation_id"] == f"flow-{order_id}"  # the timer keeps the flow's correlation id
     assert released["data"]["net"] == 12823
+
+
+async def test_cancellations_of_each_kind(kafka: Kafka) -> None:
+    unpaid, paid, shipped, intruded = (f"O-{uuid.uuid4().hex[:8]}" for _ in range(4))
+    # the buyer cancels before paying: closed, nothing to refund
+    await kafka.send("danbao.payments.commands", create_order(unpaid), key=unpaid)
+    await kafka.send("danbao.payments.commands", cancel_order(unpaid, "changed_mind", actor=("buyer", "B-2001")), key=unpaid)
+    # the merchant is out of stock after payment: the hold goes back to the buyer in full
+    await _paid_and_held(kafka, paid)
+    await kafka.send("danbao.payments.commands", cancel_order(paid, "out_of_stock", actor=("merchant", "M-1001")), key=paid)
+    # the buyer cancels after shipment: refused, the order stays paid
+    await _paid_and_held(kafka, shipped)
+    await kafka.send("danbao.escrow.commands", record_shipment(shipped), key=shipped)
+    await kafka.read_until("danbao.escrow.events", _has("escrow.shipment.recorded", order_id=shipped))
+    await kafka.send("danbao.payments.commands", cancel_order(shipped, "changed_mind", actor=("buyer", "B-2001")), key=shipped)
+    # someone else's cancellation, and a merchant giving a buyer's reason, are rejected
+    await kafka.send("danbao.payments.commands", create_order(intruded), key=intruded)
+    await kafka.send("danbao.payments.commands", cancel_order(intruded, "changed_mind", actor=("buyer", "B-OTHER")), key=intruded)
+    await kafka.send("danbao.payments.commands", cancel_order(intruded, "changed_mind", actor=("merchant", "M-1001")), key=intruded)
+
+    events = await kafka.read_until("danbao.payments.events", lambda ms: all(any(p(m) for m in ms) for p in [
+        of("payments.order.cancelled", order_id=unpaid), of("payments.order.cancelled", order_id=paid),
+        of("payments.order.cancellation_refused", order_id=shipped)]) and sum(
+        of("payments.command.rejected", aggregate_id=intruded)(m) for m in ms) == 2, timeout=60)
+    cancelled = {m["data"]["order_id"]: m["data"] for m in events if m["type"] == "payments.order.cancelled"}
+    assert (cancelled[unpaid]["party"], cancelled[unpaid]["reason"], cancelled[unpaid]["refunded"]["amount"]) == ("buyer", "changed_mind", 0)
+    assert (cancelled[paid]["party"], cancelled[paid]["reason"], cancelled[paid]["refunded"]["amount"]) == ("merchant", "out_of_stock", 12900)
+    refused = next(m for m in events if of("payments.order.cancellation_refused", order_id=shipped)(m))
+    assert refused["data"]["reason"] == "already_shipped"
+    reasons = sorted(m["data"]["reason"] for m in events if of("payments.command.rejected", aggregate_id=intruded)(m))
+    assert reasons == ["invalid_reason", "wrong_actor"]
+
+    ledger = await kafka.read_until("danbao.escrow.events", _has("escrow.ledger.entry_posted", order_id=paid, kind="refund_paid_out"))
+    entries = {m["data"]["kind"]: {line["account"]: line["amount"] for line in m["data"]["lines"]}
+               for m in ledger if of("escrow.ledger.entry_posted", order_id=paid)(m)}
+    assert entries["hold_refunded"] == {"escrow_holding": 12900, "buyer_refunds_payable:B-2001": -12900}
+    assert entries["refund_paid_out"] == {"buyer_refunds_payable:B-2001": 12900, "psp_clearing": -12900}
+    assert not any(of("escrow.hold.refunded", order_id=shipped)(m) for m in ledger)
+
+
+async def test_an_unpaid_order_expires_after_thirty_minutes(kafka: Kafka) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", create_order(order_id), key=order_id)
+    await kafka.read_until("danbao.payments.events", _has("payments.order.created", order_id=order_id))
+    tag = f"clock-{order_id}"
+    await kafka.send("danbao.control.commands", advance_clock(31 * 60, tag), key="clock")
+    await kafka.read_until("danbao.payments.events", _has("payments.order.expired", order_id=order_id), timeout=30)
+    await kafka.send("danbao.payments.commands", pay_order(order_id), key=order_id)
+    events = await kafka.read_until("danbao.payments.events", _has("payments.command.rejected", aggregate_id=order_id))
+    assert next(m for m in events if of("payments.command.rejected", aggregate_id=order_id)(m))["data"]["reason"] == "order_closed"

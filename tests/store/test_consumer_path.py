@@ -22,6 +22,7 @@ from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database
 from shared.messaging import MESSAGING_TABLES, InboxMessage, OutboxMessage
 from shared.relay import OutboxRelay
+from shared.timers import DurableTimer
 from tests.factories import create_order, encode, pay_order
 
 
@@ -38,7 +39,7 @@ class FakeRecord:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
-    await database.create_tables([*MESSAGING_TABLES, *TABLES])
+    await database.create_tables([*MESSAGING_TABLES, DurableTimer, *TABLES])
     yield database
     await database.dispose()
 

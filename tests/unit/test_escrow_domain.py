@@ -127,7 +127,8 @@ def test_a_partial_release_fee_is_proportional_and_never_exceeds_the_amount(capt
     assert abs(share * captured - fee * amount) * 2 <= captured  # half-up: within half a fen
 
 
-ACTIONS = st.lists(st.sampled_from(["ship", "confirm", "confirm_by_merchant", "auto_early", "auto_late", "capture_again"]), max_size=12)
+ACTIONS = st.lists(st.sampled_from(
+    ["ship", "confirm", "confirm_by_merchant", "auto_early", "auto_late", "capture_again", "cancel", "cancel_wrong_amount"]), max_size=12)
 
 
 @given(st.integers(1, 10**9), st.integers(0, 10_000), ACTIONS)
@@ -150,6 +151,12 @@ def test_any_sequence_of_hold_commands_keeps_money_whole(amount: int, rate_bp: i
                 decision = domain.auto_confirm(hold, NOW)
             elif action == "auto_late":
                 decision = domain.auto_confirm(hold, NOW + timedelta(days=30))
+            elif action.startswith("cancel"):
+                asked = hold.remaining + (1 if action == "cancel_wrong_amount" else 0)
+                outcome = domain.refund_for_cancellation(hold, "O-1", asked, "cancelled_by_buyer")
+                if isinstance(outcome, escrow.RefundRefused):
+                    continue
+                decision = outcome
             else:
                 assert domain.capture(_payment(amount, fee, True), already_captured=True) is None
                 continue
@@ -165,7 +172,25 @@ def test_any_sequence_of_hold_commands_keeps_money_whole(amount: int, rate_bp: i
         for line in journal.lines:
             balances[line.account] = balances.get(line.account, 0) + line.amount
     assert sum(balances.values()) == 0
-    assert releases <= 1
+    assert releases <= 1  # settled once: released or refunded, never both, never twice
     assert balances.get(domain.ESCROW_HOLDING, 0) == -hold.remaining
-    if releases:
-        assert balances["merchant_available:M-1"] + balances.get(domain.PLATFORM_FEES, 0) == -amount
+    if hold.status is domain.HoldStatus.REFUNDED:
+        assert balances["buyer_refunds_payable:B-1"] == -amount
+    if hold.status is domain.HoldStatus.RELEASED:
+        assert balances.get("merchant_available:M-1", 0) + balances.get(domain.PLATFORM_FEES, 0) == -amount
+
+
+def test_a_cancellation_refunds_the_whole_hold_before_shipment_only() -> None:
+    hold = _hold()
+    decision = domain.refund_for_cancellation(hold, "O-1", 12900, "cancelled_by_merchant")
+    assert isinstance(decision, domain.HoldDecision)
+    assert decision.hold.status is domain.HoldStatus.REFUNDED and decision.hold.remaining == 0
+    assert decision.entry is not None and {(x.account, x.amount) for x in decision.entry.lines} == {
+        (domain.ESCROW_HOLDING, 12900), ("buyer_refunds_payable:B-1", -12900)}
+    refused = domain.refund_for_cancellation(_ship(hold), "O-1", 12900, "cancelled_by_buyer")
+    assert isinstance(refused, escrow.RefundRefused) and refused.reason == "already_shipped"
+    again = domain.refund_for_cancellation(decision.hold, "O-1", 12900, "cancelled_by_buyer")
+    assert isinstance(again, escrow.RefundRefused) and again.reason == "already_settled"
+    assert domain.refund_for_cancellation(None, "O-1", 1, "x").reason == "no_hold"  # type: ignore[union-attr]
+    with pytest.raises(Rejected, match="invalid_amount"):
+        domain.refund(hold, 12901, "too much")

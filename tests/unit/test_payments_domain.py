@@ -101,3 +101,56 @@ def test_callback_signatures_detect_tampering() -> None:
     assert callback.signature_valid(SECRET)
     assert not callback.model_copy(update={"provider_txn_id": "PSP-forged"}).signature_valid(SECRET)
     assert not callback.signature_valid("another-secret")
+
+
+def _cancel(order: domain.Order, reason: str, actor: Actor) -> domain.Decision:
+    return domain.cancel(order, payments.CancelOrder(order_id=order.order_id, reason=reason), actor)
+
+
+def _paid() -> domain.Order:
+    pending = _pay(_order())
+    decision = domain.settle_charge(pending, _callback(pending), fee_rate_bp=60)
+    assert decision.order is not None
+    return decision.order
+
+
+def test_cancelling_an_unpaid_order_closes_it_without_a_refund() -> None:
+    decision = _cancel(_order(), "changed_mind", BUYER)
+    (cancelled,) = decision.events
+    assert isinstance(cancelled, payments.OrderCancelled) and cancelled.refunded.amount == 0 and cancelled.party == "buyer"
+    assert decision.order is not None and decision.order.status is OrderStatus.CANCELLED
+    with pytest.raises(Rejected, match="order_closed"):
+        _cancel(decision.order, "out_of_stock", MERCHANT)
+    with pytest.raises(Rejected, match="order_closed"):
+        _pay(decision.order)
+
+
+def test_each_party_cancels_with_its_own_reasons_only() -> None:
+    with pytest.raises(Rejected, match="invalid_reason"):
+        _cancel(_order(), "changed_mind", MERCHANT)
+    with pytest.raises(Rejected, match="invalid_reason"):
+        _cancel(_order(), "out_of_stock", BUYER)
+    with pytest.raises(Rejected, match="wrong_actor"):
+        _cancel(_order(), "changed_mind", Actor(kind="buyer", id="B-X"))
+
+
+def test_cancelling_a_paid_order_asks_escrow_for_the_full_refund_and_waits() -> None:
+    decision = _cancel(_paid(), "out_of_stock", MERCHANT)
+    (request,) = decision.events
+    assert isinstance(request, payments.RefundRequested) and request.amount.amount == 12900 and request.party == "merchant"
+    assert decision.order is not None and decision.order.status is OrderStatus.REFUND_PENDING
+    with pytest.raises(Rejected, match="cancellation_in_progress"):
+        _cancel(decision.order, "changed_mind", BUYER)
+    done = domain.refund_settled(decision.order, 12900)
+    assert done.order is not None and done.order.status is OrderStatus.CANCELLED
+    assert done.events[0].refunded.amount == 12900  # type: ignore[attr-defined]
+    refused = domain.refund_refused(decision.order, "already_shipped")
+    assert refused.order is not None and refused.order.status is OrderStatus.PAID
+
+
+def test_only_an_unpaid_order_expires() -> None:
+    expired = domain.expire(_order())
+    assert expired.order is not None and expired.order.status is OrderStatus.EXPIRED
+    assert isinstance(expired.events[0], payments.OrderExpired)
+    assert domain.expire(_paid()).events == []
+    assert domain.expire(_pay(_order())).events == []
