@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import uuid
@@ -36,7 +37,7 @@ from shared.contracts.common import CommandRejected, DeadLetter
 from shared.db import Database
 from shared.envelope import Envelope
 from shared.logs import correlation_id
-from shared.messaging import InboxMessage
+from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
 
 log = logging.getLogger("danbao.consumer")
@@ -141,7 +142,7 @@ class MessageConsumer:
         elif envelope is not None:
             token = correlation_id.set(envelope.correlation_id)
             try:
-                outcome, problem = await self._decide(session, route.handlers[envelope.type], envelope, now, after_commit)
+                outcome, problem = await self._idempotent(session, route, envelope, now, after_commit)
             finally:
                 correlation_id.reset(token)
         if problem is not None:
@@ -156,37 +157,69 @@ class MessageConsumer:
         ))
         await session.flush()
 
+    async def _idempotent(
+        self, session: AsyncSession, route: Route, envelope: Envelope, now: datetime,
+        after_commit: list[Callable[[], None]],
+    ) -> tuple[str, tuple[str, str] | None]:
+        """A command with an idempotency key acts once: a repeat (new event id, same key and
+        content) publishes the first outcome again; the same key with other content is refused."""
+        key = envelope.idempotency_key
+        if not key:
+            outcome, problem, _ = await self._decide(session, route.handlers[envelope.type], envelope, now, after_commit)
+            return outcome, problem
+        fingerprint = _fingerprint(envelope)
+        first = await session.get(IdempotencyRecord, (route.inbox, key))
+        if first is not None and first.fingerprint == fingerprint:
+            self.stats.duplicates += 1
+            originals = (await session.exec(select(OutboxMessage).where(
+                col(OutboxMessage.event_id).in_(json.loads(first.event_ids))).order_by(col(OutboxMessage.id)))).all()
+            for row in originals:  # same event ids: whoever saw them already drops the copies
+                session.add(OutboxMessage(event_id=row.event_id, topic=row.topic, key=row.key, type=row.type,
+                                          payload=row.payload, headers=row.headers, created_at=now))
+            return "repeated", None
+        if first is not None:
+            self._reject(session, envelope, now, Rejected(
+                "idempotency_key_reused", f"key {key!r} was used for a different {first.command_type} command"))
+            return "rejected", None
+        outcome, problem, emitted = await self._decide(session, route.handlers[envelope.type], envelope, now, after_commit)
+        if problem is None:
+            session.add(IdempotencyRecord(consumer=route.inbox, key=key, fingerprint=fingerprint, command_type=envelope.type,
+                                          event_ids=json.dumps([str(e.event_id) for e in emitted]), created_at=now))
+        return outcome, problem
+
+    def _reject(self, session: AsyncSession, envelope: Envelope, now: datetime, rejection: Rejected) -> Envelope:
+        self.stats.rejected += 1
+        log.info("rejected %s: %s", envelope.type, rejection)
+        return UnitOfWork(session, self.service, now, cause=envelope).emit(
+            self.events, rejection.aggregate_id, self.rejection(
+                command_type=envelope.type, command_event_id=str(envelope.event_id),
+                aggregate_id=rejection.aggregate_id, reason=rejection.reason, detail=rejection.detail,
+            ),
+        )
+
     async def _decide(
         self, session: AsyncSession, handler: Handler, envelope: Envelope, now: datetime,
         after_commit: list[Callable[[], None]],
-    ) -> tuple[str, tuple[str, str] | None]:
+    ) -> tuple[str, tuple[str, str] | None, list[Envelope]]:
         uow = UnitOfWork(session, self.service, now, cause=envelope)
         try:
             async with session.begin_nested():
                 await handler(uow, envelope)
         except Rejected as rejection:
             session.expunge_all()
-            self.stats.rejected += 1
-            log.info("rejected %s: %s", envelope.type, rejection)
-            UnitOfWork(session, self.service, now, cause=envelope).emit(
-                self.events, rejection.aggregate_id, self.rejection(
-                    command_type=envelope.type, command_event_id=str(envelope.event_id),
-                    aggregate_id=rejection.aggregate_id, reason=rejection.reason, detail=rejection.detail,
-                ),
-            )
-            return "rejected", None
+            return "rejected", None, [self._reject(session, envelope, now, rejection)]
         except Undeliverable as undeliverable:
             session.expunge_all()
-            return "dead_lettered", (undeliverable.reason, undeliverable.detail)
+            return "dead_lettered", (undeliverable.reason, undeliverable.detail), []
         except DBAPIError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition; it is dead-lettered
             session.expunge_all()
             log.exception("handler for %s failed", envelope.type)
-            return "dead_lettered", ("handler_error", f"{type(exc).__name__}: {exc}")
+            return "dead_lettered", ("handler_error", f"{type(exc).__name__}: {exc}"), []
         self.stats.processed += 1
         after_commit.extend(uow.after_commit)
-        return "processed", None
+        return "processed", None, uow.emitted
 
     def _dead_letter(self, session: AsyncSession, route: Route, record: Record, now: datetime, reason: str, detail: str) -> None:
         self.stats.dead_lettered += 1
@@ -223,6 +256,13 @@ def _event_id(document: Any) -> str | None:
         except ValueError:
             return None
     return None
+
+
+def _fingerprint(envelope: Envelope) -> str:
+    """What makes two commands the same: type, actor and data (not ids or timestamps)."""
+    body = json.dumps({"type": envelope.type, "actor": envelope.actor.model_dump(mode="json"),
+                       "data": envelope.data.model_dump(mode="json")}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _describe(exc: ValidationError) -> str:

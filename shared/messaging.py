@@ -2,6 +2,7 @@
 
 - ``outbox_message``: events written in the same transaction as the state change; a relay publishes them.
 - ``inbox_message``: ids of messages already processed, per consumer, written in the same transaction.
+- ``idempotency_record``: commands' idempotency keys and the events their first handling emitted.
 - ``relay_lease``: which relay instance may publish, so one service's events keep their order.
 - ``clock_state``: the test clock's offset, so a restart keeps the time a test moved to.
 
@@ -44,6 +45,19 @@ class InboxMessage(SQLModel, table=True):
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class IdempotencyRecord(SQLModel, table=True):
+    """A command's idempotency key and what its first handling emitted, per consumer."""
+
+    __tablename__ = "idempotency_record"
+
+    consumer: str = Field(primary_key=True, max_length=100)
+    key: str = Field(primary_key=True, max_length=128)
+    fingerprint: str = Field(max_length=64, description="SHA-256 of the command's type, actor and data")
+    command_type: str = Field(max_length=200)
+    event_ids: str = Field(description="JSON list of the event ids the first handling emitted")
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 class RelayLease(SQLModel, table=True):
     __tablename__ = "relay_lease"
 
@@ -59,4 +73,4 @@ class ClockState(SQLModel, table=True):
     offset_seconds: int = 0
 
 
-MESSAGING_TABLES: list[type[SQLModel]] = [OutboxMessage, InboxMessage, RelayLease, ClockState]
+MESSAGING_TABLES: list[type[SQLModel]] = [OutboxMessage, InboxMessage, IdempotencyRecord, RelayLease, ClockState]

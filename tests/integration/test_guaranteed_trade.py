@@ -107,3 +107,31 @@ async def test_an_unpaid_order_expires_after_thirty_minutes(kafka: Kafka) -> Non
     await kafka.send("danbao.payments.commands", pay_order(order_id), key=order_id)
     events = await kafka.read_until("danbao.payments.events", _has("payments.command.rejected", aggregate_id=order_id))
     assert next(m for m in events if of("payments.command.rejected", aggregate_id=order_id)(m))["data"]["reason"] == "order_closed"
+
+
+async def test_a_retried_cancellation_refunds_once_and_a_repeated_provider_callback_changes_nothing(kafka: Kafka) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    await _paid_and_held(kafka, order_id)
+    # the provider delivers its success callback a second time (a new message, same content)
+    callbacks = await kafka.read_until("danbao.psp.callbacks", lambda ms: any(m["data"].get("order_id") == order_id for m in ms))
+    original = next(m for m in callbacks if m["data"].get("order_id") == order_id)
+    await kafka.send("danbao.psp.callbacks", {**original, "event_id": str(uuid.uuid4())}, key=order_id)
+    # the merchant's app retries its cancellation with the same idempotency key
+    for _ in range(2):
+        command = cancel_order(order_id, "out_of_stock", actor=("merchant", "M-1001"))
+        await kafka.send("danbao.payments.commands", {**command, "idempotency_key": f"cancel-{order_id}"}, key=order_id)
+    # and a careless client reuses that key for something else
+    other = pay_order(order_id)
+    await kafka.send("danbao.payments.commands", {**other, "idempotency_key": f"cancel-{order_id}"}, key=order_id)
+
+    payments_events = await kafka.read_until("danbao.payments.events", lambda ms: any(
+        of("payments.command.rejected", aggregate_id=None, command_type="payments.order.pay")(m)
+        and m["correlation_id"] == f"flow-{order_id}" for m in ms))
+    mine = [m for m in payments_events if m["correlation_id"] == f"flow-{order_id}"]
+    assert len({m["event_id"] for m in mine if m["type"] == "payments.payment.succeeded"}) == 1
+    assert len({m["event_id"] for m in mine if m["type"] == "payments.refund.requested"}) == 1
+    assert [m["data"]["reason"] for m in mine if m["type"] == "payments.command.rejected"] == ["idempotency_key_reused"]
+    escrow_events = await kafka.read_until("danbao.escrow.events", _has("escrow.ledger.entry_posted", order_id=order_id, kind="refund_paid_out"))
+    refunds = {m["event_id"] for m in escrow_events if of("escrow.hold.refunded", order_id=order_id)(m)}
+    assert len(refunds) == 1
+    assert len({m["event_id"] for m in escrow_events if of("escrow.hold.created", order_id=order_id)(m)}) == 1

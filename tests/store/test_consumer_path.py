@@ -170,3 +170,31 @@ async def test_a_relay_that_dies_before_marking_republishes_the_batch(db: Databa
 
     assert await OutboxRelay(db, publish, name="payments", owner="a").relay_once() == 1
     assert len(sent) == 2 and sent[0] == sent[1]  # same event id: consumers' inboxes drop the copy
+
+
+def _keyed(document: dict[str, Any], key: str) -> dict[str, Any]:
+    return {**document, "idempotency_key": key}
+
+
+async def test_a_repeated_idempotency_key_returns_the_first_outcome_and_acts_once(db: Database) -> None:
+    consumer = _consumer(db)
+    first = _keyed(pay_order("O-1"), "pay-O-1")
+    retry = _keyed(pay_order("O-1"), "pay-O-1")  # a client retry: new event id, same key and content
+    await consumer.consume([FakeRecord(encode(create_order("O-1")), 0), FakeRecord(encode(first), 1), FakeRecord(encode(retry), 2)])
+    rows = await _outbox(db)
+    charges = [r for r in rows if r.type == "psp.charge.requested"]
+    assert len(charges) == 2 and charges[0].event_id == charges[1].event_id  # the first outcome, published again
+    assert not [r for r in rows if r.type == "payments.command.rejected"]
+    async with db.transaction() as session:
+        order = (await session.exec(select(PaymentOrder))).one()
+    assert order.attempts == 1
+
+
+async def test_an_idempotency_key_reused_for_other_content_is_refused(db: Database) -> None:
+    consumer = _consumer(db)
+    await consumer.consume([FakeRecord(encode(_keyed(create_order("O-1"), "k-1")), 0),
+                            FakeRecord(encode(_keyed(create_order("O-2"), "k-1")), 1)])
+    rows = await _outbox(db)
+    rejected = [json.loads(r.payload)["data"] for r in rows if r.type == "payments.command.rejected"]
+    assert [r["reason"] for r in rejected] == ["idempotency_key_reused"]
+    assert await _count(db, PaymentOrder) == 1
