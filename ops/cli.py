@@ -171,6 +171,53 @@ def create_topics_command(
     console.print(f"{len(topics.all_topics())} topics present with at least {partitions} partitions")
 
 
+ledger = typer.Typer(help="Escrow's double-entry ledger.", no_args_is_help=True)
+app.add_typer(ledger, name="ledger")
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
+
+
+@ledger.command("balances")
+def ledger_balances(csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False) -> None:
+    """Every account's balance (debit positive, credit negative); they sum to zero."""
+    from ops.ledger import escrow_database, read_balances
+
+    rows = sorted(asyncio.run(read_balances(escrow_database())).items())
+    if csv:
+        sys.stdout.write("account,currency,balance_fen\n" + "".join(f"{a},{c},{v}\n" for (a, c), v in rows))
+        return
+    table = Table(title="Ledger balances")
+    for column in ("account", "currency", "balance"):
+        table.add_column(column, justify="right" if column == "balance" else "left")
+    for (account, currency), value in rows:
+        table.add_row(account, currency, _yuan(value))
+    table.add_row("[bold]sum[/bold]", "", _yuan(sum(v for _, v in rows)))
+    Console().print(table)
+
+
+@ledger.command("trial-balance")
+def ledger_trial_balance() -> None:
+    """Check debits = credits (overall and per entry) and that every hold adds up; exit 1 if not."""
+    from ops.ledger import escrow_database, trial_balance
+
+    result = asyncio.run(trial_balance(escrow_database()))
+    table = Table(title=f"Trial balance over {result.entries} entries")
+    for column in ("currency", "debits", "credits", "difference"):
+        table.add_column(column, justify="right")
+    for currency in sorted({*result.debits, *result.credits}):
+        d, c = result.debits.get(currency, 0), result.credits.get(currency, 0)
+        table.add_row(currency, _yuan(d), _yuan(c), _yuan(d - c))
+    Console().print(table)
+    for problem in result.unbalanced_entries + result.hold_problems:
+        console.print(f"[red]{problem}[/red]")
+    if not result.balanced:
+        raise typer.Exit(1)
+    console.print("[green]balanced[/green]")
+
+
 dlq = typer.Typer(help="Dead letters: list them, and replay a fixed one to where it came from.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 

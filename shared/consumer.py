@@ -142,7 +142,8 @@ class MessageConsumer:
         elif envelope is not None:
             token = correlation_id.set(envelope.correlation_id)
             try:
-                outcome, problem = await self._idempotent(session, route, envelope, now, after_commit)
+                key = record.key.decode("utf-8", "replace") if record.key else None
+                outcome, problem = await self._idempotent(session, route, envelope, key, now, after_commit)
             finally:
                 correlation_id.reset(token)
         if problem is not None:
@@ -158,17 +159,18 @@ class MessageConsumer:
         await session.flush()
 
     async def _idempotent(
-        self, session: AsyncSession, route: Route, envelope: Envelope, now: datetime,
+        self, session: AsyncSession, route: Route, envelope: Envelope, key: str | None, now: datetime,
         after_commit: list[Callable[[], None]],
     ) -> tuple[str, tuple[str, str] | None]:
         """A command with an idempotency key acts once: a repeat (new event id, same key and
         content) publishes the first outcome again; the same key with other content is refused."""
-        key = envelope.idempotency_key
-        if not key:
-            outcome, problem, _ = await self._decide(session, route.handlers[envelope.type], envelope, now, after_commit)
+        handler = route.handlers[envelope.type]
+        idempotency_key = envelope.idempotency_key
+        if not idempotency_key:
+            outcome, problem, _ = await self._decide(session, handler, envelope, key, now, after_commit)
             return outcome, problem
         fingerprint = _fingerprint(envelope)
-        first = await session.get(IdempotencyRecord, (route.inbox, key))
+        first = await session.get(IdempotencyRecord, (route.inbox, idempotency_key))
         if first is not None and first.fingerprint == fingerprint:
             self.stats.duplicates += 1
             originals = (await session.exec(select(OutboxMessage).where(
@@ -178,27 +180,29 @@ class MessageConsumer:
                                           payload=row.payload, headers=row.headers, created_at=now))
             return "repeated", None
         if first is not None:
-            self._reject(session, envelope, now, Rejected(
-                "idempotency_key_reused", f"key {key!r} was used for a different {first.command_type} command"))
+            self._reject(session, envelope, key, now, Rejected(
+                "idempotency_key_reused", f"key {idempotency_key!r} was used for a different {first.command_type} command"))
             return "rejected", None
-        outcome, problem, emitted = await self._decide(session, route.handlers[envelope.type], envelope, now, after_commit)
+        outcome, problem, emitted = await self._decide(session, handler, envelope, key, now, after_commit)
         if problem is None:
-            session.add(IdempotencyRecord(consumer=route.inbox, key=key, fingerprint=fingerprint, command_type=envelope.type,
+            session.add(IdempotencyRecord(consumer=route.inbox, key=idempotency_key, fingerprint=fingerprint, command_type=envelope.type,
                                           event_ids=json.dumps([str(e.event_id) for e in emitted]), created_at=now))
         return outcome, problem
 
-    def _reject(self, session: AsyncSession, envelope: Envelope, now: datetime, rejection: Rejected) -> Envelope:
+    def _reject(self, session: AsyncSession, envelope: Envelope, key: str | None, now: datetime, rejection: Rejected) -> Envelope:
+        """Publish the rejection keyed like the command, so it follows what came before on that key."""
         self.stats.rejected += 1
         log.info("rejected %s: %s", envelope.type, rejection)
+        aggregate_id = rejection.aggregate_id or key
         return UnitOfWork(session, self.service, now, cause=envelope).emit(
-            self.events, rejection.aggregate_id, self.rejection(
+            self.events, aggregate_id, self.rejection(
                 command_type=envelope.type, command_event_id=str(envelope.event_id),
-                aggregate_id=rejection.aggregate_id, reason=rejection.reason, detail=rejection.detail,
+                aggregate_id=aggregate_id, reason=rejection.reason, detail=rejection.detail,
             ),
         )
 
     async def _decide(
-        self, session: AsyncSession, handler: Handler, envelope: Envelope, now: datetime,
+        self, session: AsyncSession, handler: Handler, envelope: Envelope, key: str | None, now: datetime,
         after_commit: list[Callable[[], None]],
     ) -> tuple[str, tuple[str, str] | None, list[Envelope]]:
         uow = UnitOfWork(session, self.service, now, cause=envelope)
@@ -207,7 +211,7 @@ class MessageConsumer:
                 await handler(uow, envelope)
         except Rejected as rejection:
             session.expunge_all()
-            return "rejected", None, [self._reject(session, envelope, now, rejection)]
+            return "rejected", None, [self._reject(session, envelope, key, now, rejection)]
         except Undeliverable as undeliverable:
             session.expunge_all()
             return "dead_lettered", (undeliverable.reason, undeliverable.detail), []

@@ -3,9 +3,14 @@ release by the buyer's confirmation or by the auto-confirm deadline on the test 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
+
+from ops.platform import LocalPlatform
 
 from tests.factories import advance_clock, cancel_order, confirm_receipt, create_order, pay_order, record_shipment
 from tests.integration.conftest import Kafka, of
@@ -125,7 +130,7 @@ async def test_a_retried_cancellation_refunds_once_and_a_repeated_provider_callb
     await kafka.send("danbao.payments.commands", {**other, "idempotency_key": f"cancel-{order_id}"}, key=order_id)
 
     payments_events = await kafka.read_until("danbao.payments.events", lambda ms: any(
-        of("payments.command.rejected", aggregate_id=None, command_type="payments.order.pay")(m)
+        of("payments.command.rejected", aggregate_id=order_id, command_type="payments.order.pay")(m)
         and m["correlation_id"] == f"flow-{order_id}" for m in ms))
     mine = [m for m in payments_events if m["correlation_id"] == f"flow-{order_id}"]
     assert len({m["event_id"] for m in mine if m["type"] == "payments.payment.succeeded"}) == 1
@@ -135,3 +140,16 @@ async def test_a_retried_cancellation_refunds_once_and_a_repeated_provider_callb
     refunds = {m["event_id"] for m in escrow_events if of("escrow.hold.refunded", order_id=order_id)(m)}
     assert len(refunds) == 1
     assert len({m["event_id"] for m in escrow_events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
+
+
+def test_after_all_of_the_above_the_ledger_is_balanced(platform: LocalPlatform) -> None:
+    env = {**os.environ, "DANBAO_DATA_DIR": str(platform.data_dir), **platform.extra_env}
+    trial = subprocess.run([sys.executable, "-m", "ops.cli", "ledger", "trial-balance"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert trial.returncode == 0, trial.stdout + trial.stderr
+    assert "balanced" in trial.stderr
+    balances = subprocess.run([sys.executable, "-m", "ops.cli", "ledger", "balances", "--csv"], env=env,
+                              capture_output=True, text=True, timeout=60, check=True)
+    rows = [line.split(",") for line in balances.stdout.splitlines()[1:]]
+    assert rows and sum(int(r[2]) for r in rows) == 0
+    assert any(r[0] == "merchant_available:M-1001" and int(r[2]) < 0 for r in rows)
