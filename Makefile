@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast clean compose-secrets compose-up compose-down asyncapi
+.PHONY: install run test test-fast bench clean compose-secrets compose-up compose-down asyncapi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"
+
+bench: $(STAMP)
+	$(BIN)/danbao bench
 
 clean:
 	rm -rf $(VENV) .danbao .pytest_cache

@@ -218,6 +218,18 @@ def ledger_trial_balance() -> None:
     console.print("[green]balanced[/green]")
 
 
+@app.command("bench")
+def bench_command(
+    lifecycles: Annotated[int, typer.Option(help="Lifecycles at full speed.")] = 3000,
+    rate: Annotated[float, typer.Option(help="Lifecycles/s for the latency run.")] = 100,
+    seconds: Annotated[float, typer.Option(help="Length of the latency run.")] = 20,
+) -> None:
+    """Drive guaranteed-trade lifecycles through a fresh local platform and print the figures."""
+    from ops.bench import main
+
+    main(count=lifecycles, rate=rate, rate_seconds=seconds)
+
+
 dlq = typer.Typer(help="Dead letters: list them, and replay a fixed one to where it came from.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 

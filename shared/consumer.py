@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -38,7 +39,7 @@ from shared.db import Database
 from shared.envelope import Envelope
 from shared.logs import correlation_id
 from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage
-from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
+from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, write_outbox
 
 log = logging.getLogger("danbao.consumer")
 
@@ -94,8 +95,14 @@ class MessageConsumer:
         processed_before = self.stats.processed
         try:
             async with self.db.transaction() as session:
-                for record in records:
-                    await self._one(session, record, after_commit)
+                batch = _Batch()
+                items = [self._read(record) for record in records]
+                await self._load_seen(session, items, batch)
+                for item in items:
+                    await self._one(session, item, batch, after_commit)
+                await write_outbox(session, batch.outbox)
+                if batch.inbox:
+                    await session.exec(insert(InboxMessage), params=batch.inbox)  # type: ignore[call-overload]
         except DBAPIError:
             self._failures += 1
             self.stats.retries += 1
@@ -109,101 +116,121 @@ class MessageConsumer:
         self.on_commit()
         self.after_batch(self.stats.processed - processed_before)
 
-    async def _one(self, session: AsyncSession, record: Record, after_commit: list[Callable[[], None]]) -> None:
-        now = self.clock.now()
+    def _read(self, record: Record) -> _Item:
+        """Decode and validate one record; nothing touches the database yet."""
         route = self.routes[record.topic]
         document, problem = _decode(record.value)
-        event_id = _event_id(document)
         # (topic, partition, offset) is unique in Kafka; the timestamp also tells apart the in-memory
         # test broker's records, which all sit at offset 0.
-        position = f"{record.topic}/{record.partition}/{record.offset}@{getattr(record, 'timestamp', '')}"
-        seen = await session.exec(select(InboxMessage.message_id).where(
-            InboxMessage.consumer == route.inbox, col(InboxMessage.message_id).in_([i for i in (event_id, position) if i])))
-        if seen.first() is not None:
-            self.stats.duplicates += 1
-            log.info("duplicate %s ignored", event_id or position)
-            return
-        envelope: Envelope | None = None
-        outcome = "processed"
+        item = _Item(record, route, _event_id(document),
+                     f"{record.topic}/{record.partition}/{record.offset}@{getattr(record, 'timestamp', '')}")
         if problem is None:
             try:
-                envelope = route.contract.parse(document)
+                item.envelope = route.contract.parse(document)
             except UnknownType as exc:
                 if route.ignore_unknown_types and isinstance(document, dict) and isinstance(document.get("type"), str):
-                    outcome = "ignored"
+                    item.ignored = True
                 else:
                     problem = ("unknown_type", str(exc))
             except UnsupportedVersion as exc:
                 problem = ("unsupported_version", str(exc))
             except ValidationError as exc:
                 problem = ("invalid_payload", _describe(exc))
-        if envelope is not None and envelope.type not in route.handlers:
-            outcome = "ignored"
-        elif envelope is not None:
+        if item.envelope is not None and item.envelope.type not in route.handlers:
+            item.ignored = True  # another service's event this one does not act on: nothing to remember
+        item.problem = problem
+        return item
+
+    async def _load_seen(self, session: AsyncSession, items: list[_Item], batch: _Batch) -> None:
+        """One inbox query for the whole batch."""
+        wanted: dict[str, set[str]] = {}
+        for item in items:
+            if not item.ignored:
+                wanted.setdefault(item.route.inbox, set()).update(i for i in (item.event_id, item.position) if i)
+        for inbox, ids in wanted.items():
+            found = await session.exec(select(InboxMessage.message_id).where(
+                InboxMessage.consumer == inbox, col(InboxMessage.message_id).in_(sorted(ids))))
+            batch.seen.update((inbox, message_id) for message_id in found.all())
+
+    async def _one(self, session: AsyncSession, item: _Item, batch: _Batch, after_commit: list[Callable[[], None]]) -> None:
+        if item.ignored:
+            return
+        inbox = item.route.inbox
+        if any((inbox, i) in batch.seen for i in (item.event_id, item.position) if i):
+            self.stats.duplicates += 1
+            log.info("duplicate %s ignored", item.event_id or item.position)
+            return
+        now = self.clock.now()
+        envelope, problem, outcome = item.envelope, item.problem, "processed"
+        if envelope is not None and problem is None:
             token = correlation_id.set(envelope.correlation_id)
             try:
-                key = record.key.decode("utf-8", "replace") if record.key else None
-                outcome, problem = await self._idempotent(session, route, envelope, key, now, after_commit)
+                key = item.record.key.decode("utf-8", "replace") if item.record.key else None
+                outcome, problem = await self._idempotent(session, item.route, envelope, key, now, batch, after_commit)
             finally:
                 correlation_id.reset(token)
         if problem is not None:
             outcome = "dead_lettered"
-            self._dead_letter(session, route, record, now, *problem)
+            batch.outbox += self._dead_letter(item.route, item.record, now, *problem)
         # Processed messages are remembered by event id, so a copy at any offset is dropped. Dead
         # letters are remembered by position only, so a fixed message replayed with its event id runs.
-        message_id = event_id if event_id and outcome != "dead_lettered" else position
-        session.add(InboxMessage(
-            consumer=route.inbox, message_id=message_id, topic=record.topic, partition=record.partition,
-            offset=record.offset, type=envelope.type if envelope else None, outcome=outcome, received_at=now,
-        ))
-        await session.flush()
+        message_id = item.event_id if item.event_id and outcome != "dead_lettered" else item.position
+        batch.seen.add((inbox, message_id))
+        record = item.record
+        batch.inbox.append(dict(consumer=inbox, message_id=message_id, topic=record.topic, partition=record.partition,
+                                offset=record.offset, type=envelope.type if envelope else None, outcome=outcome,
+                                received_at=now))
 
     async def _idempotent(
         self, session: AsyncSession, route: Route, envelope: Envelope, key: str | None, now: datetime,
-        after_commit: list[Callable[[], None]],
+        batch: _Batch, after_commit: list[Callable[[], None]],
     ) -> tuple[str, tuple[str, str] | None]:
         """A command with an idempotency key acts once: a repeat (new event id, same key and
         content) publishes the first outcome again; the same key with other content is refused."""
         handler = route.handlers[envelope.type]
         idempotency_key = envelope.idempotency_key
         if not idempotency_key:
-            outcome, problem, _ = await self._decide(session, handler, envelope, key, now, after_commit)
+            outcome, problem, _ = await self._decide(session, handler, envelope, key, now, batch, after_commit)
             return outcome, problem
         fingerprint = _fingerprint(envelope)
         first = await session.get(IdempotencyRecord, (route.inbox, idempotency_key))
         if first is not None and first.fingerprint == fingerprint:
             self.stats.duplicates += 1
-            originals = (await session.exec(select(OutboxMessage).where(
-                col(OutboxMessage.event_id).in_(json.loads(first.event_ids))).order_by(col(OutboxMessage.id)))).all()
-            for row in originals:  # same event ids: whoever saw them already drops the copies
-                session.add(OutboxMessage(event_id=row.event_id, topic=row.topic, key=row.key, type=row.type,
-                                          payload=row.payload, headers=row.headers, created_at=now))
+            event_ids = set(json.loads(first.event_ids))
+            stored = (await session.exec(select(OutboxMessage).where(
+                col(OutboxMessage.event_id).in_(sorted(event_ids))).order_by(col(OutboxMessage.id)))).all()
+            originals = [{c: getattr(row, c) for c in _OUTBOX_COLUMNS} for row in stored]
+            originals += [row for row in batch.outbox if row["event_id"] in event_ids]
+            # Same event ids: whoever saw them already drops the copies.
+            batch.outbox += [{**row, "created_at": now} for row in originals]
             return "repeated", None
         if first is not None:
-            self._reject(session, envelope, key, now, Rejected(
+            _, rows = self._reject(envelope, key, now, Rejected(
                 "idempotency_key_reused", f"key {idempotency_key!r} was used for a different {first.command_type} command"))
+            batch.outbox += rows
             return "rejected", None
-        outcome, problem, emitted = await self._decide(session, handler, envelope, key, now, after_commit)
+        outcome, problem, emitted = await self._decide(session, handler, envelope, key, now, batch, after_commit)
         if problem is None:
-            session.add(IdempotencyRecord(consumer=route.inbox, key=idempotency_key, fingerprint=fingerprint, command_type=envelope.type,
-                                          event_ids=json.dumps([str(e.event_id) for e in emitted]), created_at=now))
+            session.add(IdempotencyRecord(consumer=route.inbox, key=idempotency_key, fingerprint=fingerprint,
+                                          command_type=envelope.type, created_at=now,
+                                          event_ids=json.dumps([str(e.event_id) for e in emitted])))
         return outcome, problem
 
-    def _reject(self, session: AsyncSession, envelope: Envelope, key: str | None, now: datetime, rejection: Rejected) -> Envelope:
-        """Publish the rejection keyed like the command, so it follows what came before on that key."""
+    def _reject(self, envelope: Envelope, key: str | None, now: datetime, rejection: Rejected) -> tuple[Envelope, list[dict[str, Any]]]:
+        """The rejection event, keyed like the command so it follows what came before on that key."""
         self.stats.rejected += 1
         log.info("rejected %s: %s", envelope.type, rejection)
         aggregate_id = rejection.aggregate_id or key
-        return UnitOfWork(session, self.service, now, cause=envelope).emit(
-            self.events, aggregate_id, self.rejection(
-                command_type=envelope.type, command_event_id=str(envelope.event_id),
-                aggregate_id=aggregate_id, reason=rejection.reason, detail=rejection.detail,
-            ),
-        )
+        uow = UnitOfWork(None, self.service, now, cause=envelope)  # type: ignore[arg-type]
+        sent = uow.emit(self.events, aggregate_id, self.rejection(
+            command_type=envelope.type, command_event_id=str(envelope.event_id),
+            aggregate_id=aggregate_id, reason=rejection.reason, detail=rejection.detail,
+        ))
+        return sent, uow.outbox_rows
 
     async def _decide(
         self, session: AsyncSession, handler: Handler, envelope: Envelope, key: str | None, now: datetime,
-        after_commit: list[Callable[[], None]],
+        batch: _Batch, after_commit: list[Callable[[], None]],
     ) -> tuple[str, tuple[str, str] | None, list[Envelope]]:
         uow = UnitOfWork(session, self.service, now, cause=envelope)
         try:
@@ -211,7 +238,9 @@ class MessageConsumer:
                 await handler(uow, envelope)
         except Rejected as rejection:
             session.expunge_all()
-            return "rejected", None, [self._reject(session, envelope, key, now, rejection)]
+            sent, rows = self._reject(envelope, key, now, rejection)
+            batch.outbox += rows
+            return "rejected", None, [sent]
         except Undeliverable as undeliverable:
             session.expunge_all()
             return "dead_lettered", (undeliverable.reason, undeliverable.detail), []
@@ -222,10 +251,11 @@ class MessageConsumer:
             log.exception("handler for %s failed", envelope.type)
             return "dead_lettered", ("handler_error", f"{type(exc).__name__}: {exc}"), []
         self.stats.processed += 1
+        batch.outbox += uow.outbox_rows
         after_commit.extend(uow.after_commit)
         return "processed", None, uow.emitted
 
-    def _dead_letter(self, session: AsyncSession, route: Route, record: Record, now: datetime, reason: str, detail: str) -> None:
+    def _dead_letter(self, route: Route, record: Record, now: datetime, reason: str, detail: str) -> list[dict[str, Any]]:
         self.stats.dead_lettered += 1
         log.warning("dead letter from %s/%d@%d: %s: %s", record.topic, record.partition, record.offset, reason, detail[:300])
         value = record.value or b""
@@ -234,11 +264,36 @@ class MessageConsumer:
         except UnicodeDecodeError:
             original, encoding = base64.b64encode(value).decode(), "base64"
         key = record.key.decode("utf-8", "replace") if record.key else None
-        UnitOfWork(session, self.service, now).emit(self.dead_letters, key, DeadLetter(
+        uow = UnitOfWork(None, self.service, now)  # type: ignore[arg-type]
+        uow.emit(self.dead_letters, key, DeadLetter(
             reason=reason, detail=detail[:4000], consumer=route.inbox, source_topic=record.topic,
             source_partition=record.partition, source_offset=record.offset, source_key=key,
             original=original, original_encoding=encoding,
         ))
+        return uow.outbox_rows
+
+
+_OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "payload", "headers", "created_at")
+
+
+@dataclass
+class _Item:
+    record: Record
+    route: Route
+    event_id: str | None
+    position: str
+    envelope: Envelope | None = None
+    problem: tuple[str, str] | None = None
+    ignored: bool = False
+
+
+@dataclass
+class _Batch:
+    """What one batch writes at its end, and the message ids it has seen."""
+
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    inbox: list[dict[str, Any]] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
 
 
 def _decode(value: bytes | None) -> tuple[Any, tuple[str, str] | None]:

@@ -156,6 +156,8 @@ class ServiceRuntime:
             batch=True,
             max_records=self.settings.batch_size,
             batch_timeout_ms=50,
+            # Tansu answers a fetch only when its wait runs out, so a short wait is the latency floor.
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             decoder=_raw_records,

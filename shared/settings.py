@@ -53,6 +53,7 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; empty means a SQLite file in the data dir.")
     http_port: int = Field(default=0, description="Health/metrics port; 0 picks the service's default.")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Most records consumed per batch.")
+    fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000, description="Longest a fetch waits for new records.")
 
     def secrets(self) -> dict[str, str]:
         """Names and values of this service's secrets, checked at start-up."""

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.clock import Clock
 from shared.db import Database
-from shared.unit_of_work import Rejected, UnitOfWork
+from shared.unit_of_work import Rejected, UnitOfWork, write_outbox
 
 log = logging.getLogger("danbao.timers")
 
@@ -104,14 +104,16 @@ class TimerScheduler:
                                            col(DurableTimer.due_at) <= now)
                 .order_by(col(DurableTimer.due_at)).limit(self.batch_size).with_for_update(skip_locked=True)
             )).all())
+            rows: list[dict[str, Any]] = []
             for timer in timers:
-                await self._fire(session, timer, now)
+                rows += await self._fire(session, timer, now)
+            await write_outbox(session, rows)
         if timers:
             self.fired += len(timers)
             self.on_commit()
         return len(timers)
 
-    async def _fire(self, session: AsyncSession, timer: DurableTimer, now: datetime) -> None:
+    async def _fire(self, session: AsyncSession, timer: DurableTimer, now: datetime) -> list[dict[str, Any]]:
         handler = self.handlers.get(timer.kind)
         uow = UnitOfWork(session, self.service, now, correlation_id=json.loads(timer.data).get("correlation_id"))
         try:
@@ -121,10 +123,12 @@ class TimerScheduler:
                 await handler(uow, timer)
         except Rejected as rejection:
             log.info("timer %s found nothing to do: %s", timer.timer_id, rejection)
+            uow.outbox_rows = []
         except Exception:  # noqa: BLE001 - one broken timer must not block the others
             log.exception("timer %s failed; retrying in a minute", timer.timer_id)
             timer.due_at = now + timedelta(minutes=1)
             session.add(timer)
-            return
+            return []
         timer.fired_at = now
         session.add(timer)
+        return uow.outbox_rows

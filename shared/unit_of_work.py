@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from typing import Any
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.catalog import TopicContract
@@ -44,6 +46,7 @@ class UnitOfWork:
         self.cause = cause
         self.correlation_id = cause.correlation_id if cause else correlation_id or str(uuid.uuid4())
         self.emitted: list[Envelope] = []
+        self.outbox_rows: list[dict[str, Any]] = []
         self.after_commit: list[Callable[[], None]] = []
 
     def emit(self, contract: TopicContract, key: str | None, payload: Payload, *, actor: Actor | None = None) -> Envelope:
@@ -60,16 +63,24 @@ class UnitOfWork:
             actor=actor or Actor.system(self.service),
             data=payload,
         )
-        self.session.add(
-            OutboxMessage(
-                event_id=str(envelope.event_id),
-                topic=contract.topic,
-                key=key,
-                type=type_name,
-                payload=envelope.to_json(),
-                headers=json.dumps({"content-type": "application/json", "type": type_name}),
-                created_at=self.now,
-            )
-        )
+        self.outbox_rows.append(dict(
+            event_id=str(envelope.event_id),
+            topic=contract.topic,
+            key=key,
+            type=type_name,
+            payload=envelope.to_json(),
+            headers=json.dumps({"content-type": "application/json", "type": type_name}),
+            created_at=self.now,
+        ))
         self.emitted.append(envelope)
         return envelope
+
+    async def write_outbox(self) -> None:
+        """Insert the queued outbox rows in one statement (call once, at the end of the transaction)."""
+        await write_outbox(self.session, self.outbox_rows)
+        self.outbox_rows = []
+
+
+async def write_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.exec(insert(OutboxMessage), params=rows)  # type: ignore[call-overload]

@@ -74,7 +74,7 @@ def build(settings: PspSimulatorSettings | None = None, platform: PlatformSettin
     broker = KafkaBroker(platform.kafka_bootstrap, client_id="danbao-sim-psp",
                          logger=logging.getLogger("faststream.psp-simulator"), log_level=logging.DEBUG)
 
-    @broker.subscriber(topics.PSP_REQUESTS, group_id="danbao-sim-psp", ack_policy=AckPolicy.ACK,
+    @broker.subscriber(topics.PSP_REQUESTS, group_id="danbao-sim-psp", ack_policy=AckPolicy.ACK, fetch_max_wait_ms=20,
                        auto_offset_reset="earliest", decoder=lambda m: m.body)
     async def charge(body: Any) -> None:
         try:

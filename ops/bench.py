@@ -1,0 +1,232 @@
+"""`make bench`: guaranteed-trade lifecycles through the real processes, beside the raw broker.
+
+A lifecycle is create order → pay (QR) → hold created → ship → confirm receipt → hold released,
+each step sent by a plain Kafka client when the previous step's event arrives. Prints
+lifecycles/s and events/s at full speed, p50/p95/p99 latency per step at a fixed rate, and the
+raw aiokafka produce → consume baseline on the same broker, with the ratios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from ops.broker import create_topics
+from ops.platform import LocalPlatform
+
+STEPS = ("create→order.created", "pay→payment.succeeded", "succeeded→hold.created", "ship→shipment.recorded", "confirm→hold.released")
+WATCHED = {"payments.order.created", "payments.payment.succeeded", "escrow.hold.created", "escrow.shipment.recorded", "escrow.hold.released"}
+
+
+def _command(type_: str, data: dict, actor: tuple[str, str], order_id: str) -> bytes:
+    return json.dumps({
+        "event_id": str(uuid.uuid4()), "type": type_, "version": 1, "occurred_at": "2026-11-23T08:30:00Z",
+        "producer": "bench", "correlation_id": f"bench-{order_id}", "actor": {"kind": actor[0], "id": actor[1]}, "data": data,
+    }).encode()
+
+
+@dataclass
+class Lifecycle:
+    order_id: str
+    buyer_id: str
+    sent: dict[str, float] = field(default_factory=dict)
+    seen: dict[str, float] = field(default_factory=dict)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Driver:
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.live: dict[str, Lifecycle] = {}
+        self.events = 0
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+        self._pending: set[asyncio.Future] = set()
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+        partitions = [TopicPartition(t, p) for t in ("danbao.payments.events", "danbao.escrow.events")
+                      for p in sorted(self.consumer.partitions_for_topic(t) or [])]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        self._reader = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+        await self.producer.stop()
+        await self.consumer.stop()
+
+    async def _send(self, topic: str, order_id: str, value: bytes) -> None:
+        future = await self.producer.send(topic, value, key=order_id.encode())
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    async def begin(self, n: int) -> Lifecycle:
+        order_id = f"O-BENCH-{uuid.uuid4().hex[:12]}"
+        life = Lifecycle(order_id, f"B-{n}")
+        self.live[order_id] = life
+        now = time.perf_counter()
+        life.sent["create"] = life.sent["pay"] = now
+        await self._send("danbao.payments.commands", order_id, _command("payments.order.create", {
+            "order_id": order_id, "merchant_id": "M-1001", "buyer_id": f"B-{n}",
+            "items": [{"sku": "SKU-1", "name": "bench", "quantity": 1, "unit_price": 12900}],
+            "amount": {"amount": 12900, "currency": "CNY"}, "guaranteed": True, "auto_confirm_days": 7,
+        }, ("merchant", "M-1001"), order_id))
+        await self._send("danbao.payments.commands", order_id, _command(
+            "payments.order.pay", {"order_id": order_id, "method": "qr_code"}, ("buyer", f"B-{n}"), order_id))
+        return life
+
+    async def _read(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    self.events += 1
+                    message = json.loads(record.value)
+                    if message["type"] not in WATCHED:
+                        continue
+                    life = self.live.get(message["data"].get("order_id", ""))
+                    if life is None or message["type"] in life.seen:
+                        continue
+                    life.seen[message["type"]] = now
+                    await self._advance(life, message, now)
+
+    async def _advance(self, life: Lifecycle, message: dict, now: float) -> None:
+        kind, order_id = message["type"], life.order_id
+        if kind == "escrow.hold.created":
+            life.sent["ship"] = now
+            await self._send("danbao.escrow.commands", order_id, _command("escrow.shipment.record", {
+                "order_id": order_id, "carrier": "SF", "tracking_no": "SF1"}, ("merchant", "M-1001"), order_id))
+        elif kind == "escrow.shipment.recorded":
+            life.sent["confirm"] = now
+            await self._send("danbao.escrow.commands", order_id, _command(
+                "escrow.receipt.confirm", {"order_id": order_id}, ("buyer", life.buyer_id), order_id))
+        elif kind == "escrow.hold.released":
+            life.done.set()
+
+
+def latencies(lives: list[Lifecycle]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {s: [] for s in STEPS}
+    for life in lives:
+        pairs = [("create", "payments.order.created"), ("pay", "payments.payment.succeeded"), (None, "escrow.hold.created"),
+                 ("ship", "escrow.shipment.recorded"), ("confirm", "escrow.hold.released")]
+        for step, (sent, seen) in zip(STEPS, pairs, strict=True):
+            start = life.seen.get("payments.payment.succeeded") if sent is None else life.sent.get(sent)
+            if start is not None and seen in life.seen:
+                out[step].append((life.seen[seen] - start) * 1000)
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def raw_baseline(bootstrap: str, n: int) -> tuple[float, float]:
+    topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    await create_topics(bootstrap, [topic])
+    value = b"x" * 315
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    await producer.start()
+    started = time.perf_counter()
+    futures = [await producer.send(topic, value, key=str(i % 64).encode()) for i in range(n)]
+    await asyncio.gather(*futures)
+    produce_rate = n / (time.perf_counter() - started)
+    await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=f"bench-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    got, started = 0, time.perf_counter()
+    while got < n:
+        batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+        for records in batch.values():
+            for r in records:
+                json.dumps(r.value.decode())
+            got += sum(len(rs) for rs in batch.values())
+    consume_rate = n / (time.perf_counter() - started)
+    await consumer.stop()
+    return produce_rate, consume_rate
+
+
+async def run_lifecycles(driver: Driver, count: int, rate: float | None, timeout: float) -> tuple[list[Lifecycle], float, int]:
+    events_before = driver.events
+    started = time.perf_counter()
+    lives = []
+    for n in range(count):
+        if rate:
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        lives.append(await driver.begin(n))
+    try:
+        await asyncio.wait_for(asyncio.gather(*(life.done.wait() for life in lives)), timeout)
+    except TimeoutError:
+        pass
+    elapsed = time.perf_counter() - started
+    return lives, elapsed, driver.events - events_before
+
+
+async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform) -> None:
+    console = Console()
+    assert platform.broker is not None
+    bootstrap = platform.broker.bootstrap
+    driver = Driver(bootstrap)
+    await driver.start()
+    try:
+        await run_lifecycles(driver, 20, None, 60)  # warm up: every consumer assigned, caches hot
+        lives, elapsed, events = await run_lifecycles(driver, count, None, 300)
+        finished = [life for life in lives if life.done.is_set()]
+        throughput, event_rate = len(finished) / elapsed, events / elapsed
+        paced, _, _ = await run_lifecycles(driver, int(rate * rate_seconds), rate, 120)
+    finally:
+        await driver.stop()
+    produce, consume = await raw_baseline(bootstrap, raw_n)
+
+    table = Table(title=f"Full speed: {len(finished)}/{count} lifecycles in {elapsed:.1f}s")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("lifecycles/s", f"{throughput:,.0f}")
+    table.add_row("platform events read/s (payments + escrow events)", f"{event_rate:,.0f}")
+    table.add_row("raw aiokafka produce msg/s (acks=all, linger 5 ms)", f"{produce:,.0f}")
+    table.add_row("raw aiokafka consume msg/s", f"{consume:,.0f}")
+    table.add_row("events/s ÷ raw consume", f"{event_rate / consume:.3f}")
+    table.add_row("lifecycles/s × 14 messages ÷ raw produce", f"{throughput * 14 / produce:.3f}")
+    console.print(table)
+    lat = latencies([life for life in paced if life.done.is_set()])
+    table = Table(title=f"At {rate:.0f} lifecycles/s for {rate_seconds:.0f}s: latency per step (ms), "
+                        f"{sum(life.done.is_set() for life in paced)}/{len(paced)} completed")
+    for column in ("step", "n", "p50", "p95", "p99", "max"):
+        table.add_column(column, justify="right" if column != "step" else "left")
+    for step, values in lat.items():
+        table.add_row(step, str(len(values)), f"{pct(values, 50):.1f}", f"{pct(values, 95):.1f}", f"{pct(values, 99):.1f}",
+                      f"{max(values) if values else float('nan'):.1f}")
+    console.print(table)
+    full = latencies(finished)
+    console.print("full-speed p99 per step (ms): " + ", ".join(f"{s} {pct(v, 99):.0f}" for s, v in full.items()))
+    console.print(f"mean lifecycle at full speed: {statistics.mean([(max(l.seen.values()) - l.sent['create']) * 1000 for l in finished]):.0f} ms"
+                  if finished else "no lifecycle finished")
+
+
+def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: int = 50_000) -> None:
+    with tempfile.TemporaryDirectory(prefix="danbao-bench-") as scratch:
+        platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING"})
+        platform.start(ready_timeout=90)
+        try:
+            asyncio.run(bench(count, rate, rate_seconds, raw_n, platform))
+        finally:
+            platform.stop()
