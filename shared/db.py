@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,6 +56,9 @@ class Database:
         self.url = async_url(url)
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite has one writer at a time; queueing this process's transactions here is far
+        # cheaper than SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        self._sqlite_lock = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -68,7 +72,11 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One database transaction: committed on success, rolled back on any error."""
-        async with self.sessions() as session, session.begin():
+        if self._sqlite_lock is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_lock, self.sessions() as session, session.begin():
             yield session
 
     async def ping(self) -> bool:

@@ -42,6 +42,7 @@ class OutboxRelay:
         self.lease_seconds = lease_seconds
         self.published = 0
         self._wake = asyncio.Event()
+        self._held_until = 0.0
         self._stopping = False
 
     def wake(self) -> None:
@@ -90,6 +91,8 @@ class OutboxRelay:
 
     async def _hold_lease(self) -> bool:
         now = time.time()
+        if now < self._held_until - self.lease_seconds / 2:
+            return True  # renewed recently: no write needed yet
         expires = now + self.lease_seconds
         try:
             async with self.db.transaction() as session:
@@ -99,13 +102,15 @@ class OutboxRelay:
                     .where((col(RelayLease.owner) == self.owner) | (col(RelayLease.expires_at) < now))
                     .values(owner=self.owner, expires_at=expires)
                 )
-                if result.rowcount == 1:
+                if result.rowcount == 1 or await session.get(RelayLease, self.name) is None:
+                    if result.rowcount != 1:
+                        session.add(RelayLease(name=self.name, owner=self.owner, expires_at=expires))
+                    self._held_until = expires
                     return True
-                if await session.get(RelayLease, self.name) is None:
-                    session.add(RelayLease(name=self.name, owner=self.owner, expires_at=expires))
-                    return True
+                self._held_until = 0.0
                 return False
         except IntegrityError:
+            self._held_until = 0.0
             return False
 
 
