@@ -218,6 +218,36 @@ def ledger_trial_balance() -> None:
     console.print("[green]balanced[/green]")
 
 
+@app.command()
+def qr(
+    order_id: Annotated[str, typer.Argument(help="The order whose latest QR-code payment to show.")],
+    png: Annotated[Path | None, typer.Option(help="Write a PNG here instead of drawing in the terminal.")] = None,
+) -> None:
+    """Render the QR code of an order's latest QR-code payment intent (from danbao.payments.events)."""
+    import segno
+
+    async def latest() -> str | None:
+        found = None
+        async for record in kafka.read(_bootstrap(), topics.events("payments"), idle_timeout=1.0):
+            message = json.loads(record.value)
+            data = message.get("data") or {}
+            if message.get("type") == "payments.intent.created" and data.get("order_id") == order_id and data.get("qr_payload"):
+                found = data["qr_payload"]
+        return found
+
+    payload = asyncio.run(latest())
+    if payload is None:
+        console.print(f"[red]no QR-code payment intent for {order_id}[/red]")
+        raise typer.Exit(1)
+    code = segno.make(payload, error="m")
+    if png:
+        code.save(str(png), kind="png", scale=8, border=4)
+        console.print(f"wrote {png} ({code.designator}) for {payload}")
+    else:
+        code.terminal(compact=True)
+        console.print(payload)
+
+
 @app.command("bench")
 def bench_command(
     lifecycles: Annotated[int, typer.Option(help="Lifecycles at full speed.")] = 3000,

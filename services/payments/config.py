@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.payments.tokens import PaymentTokens
 from shared.settings import SECRETS_DIR, DEV_SECRET_PREFIX, ServiceSettings
 
 
@@ -13,6 +16,12 @@ class PaymentsSettings(ServiceSettings):
     fee_rate_bp: int = Field(default=60, ge=0, le=10_000, description="Fee in basis points until the fee schedule lands (60 = 0.6%).")
     unpaid_order_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60, description="Unpaid orders close after this long.")
     pay_base_url: str = Field(default="https://pay.danbao.example/p", description="Base of payment links and QR payloads.")
+    payment_token_secret: str = Field(default=DEV_SECRET_PREFIX + "payment-token-secret", description="Signs payment links and app tokens.")
+    payment_token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="How long a link, QR code or app token works.")
 
     def secrets(self) -> dict[str, str]:
-        return {"DANBAO_PAYMENTS_PSP_CALLBACK_SECRET": self.psp_callback_secret}
+        return {"DANBAO_PAYMENTS_PSP_CALLBACK_SECRET": self.psp_callback_secret,
+                "DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET": self.payment_token_secret}
+
+    def tokens(self) -> PaymentTokens:
+        return PaymentTokens(self.payment_token_secret, self.pay_base_url, timedelta(minutes=self.payment_token_minutes))

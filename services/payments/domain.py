@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from shared.contracts.payments import (
@@ -31,6 +32,7 @@ from shared.contracts.payments import (
     PaymentSucceeded,
     PayOrder,
 )
+from services.payments.tokens import PaymentTokens
 from shared.contracts.psp import ChargeCallback, ChargeRequested, ChargeStatus
 from shared.envelope import Actor, ActorKind, Payload
 from shared.money import Money, fee_for
@@ -100,7 +102,7 @@ def create_order(existing: Order | None, command: CreateOrder, actor: Actor) -> 
     return Decision(order, [event])
 
 
-def pay(order: Order | None, command: PayOrder, actor: Actor, pay_base_url: str) -> Decision:
+def pay(order: Order | None, command: PayOrder, actor: Actor, tokens: PaymentTokens, now: datetime) -> Decision:
     if order is None:
         raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
     if actor.kind is not ActorKind.BUYER or actor.id != order.buyer_id:
@@ -114,10 +116,16 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, pay_base_url: str)
     attempt = order.attempts + 1
     intent_id = f"PI-{order.order_id}-{attempt}"
     paid = replace(order, status=OrderStatus.PAYMENT_PENDING, attempts=attempt, intent_id=intent_id, method=command.method)
-    qr = f"{pay_base_url}?intent={intent_id}" if command.method is PaymentMethod.QR_CODE else None
+    if command.method is PaymentMethod.IN_APP:
+        app_token, expires_at = tokens.issue("app", intent_id, now)
+        pay_url = qr = None
+    else:
+        pay_url, expires_at = tokens.link(intent_id, now)
+        app_token = None
+        qr = pay_url if command.method is PaymentMethod.QR_CODE else None
     return Decision(paid, [
-        PaymentIntentCreated(intent_id=intent_id, order_id=order.order_id, method=command.method,
-                             amount=order.amount, qr_payload=qr, attempt=attempt),
+        PaymentIntentCreated(intent_id=intent_id, order_id=order.order_id, method=command.method, amount=order.amount,
+                             qr_payload=qr, pay_url=pay_url, app_token=app_token, expires_at=expires_at, attempt=attempt),
         ChargeRequested(intent_id=intent_id, order_id=order.order_id, method=command.method,
                         amount=order.amount, buyer_ref=order.buyer_id),
     ])

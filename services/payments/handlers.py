@@ -19,6 +19,7 @@ UNPAID_EXPIRY = "unpaid-expiry"
 class PaymentsHandlers:
     def __init__(self, settings: PaymentsSettings) -> None:
         self.settings = settings
+        self.tokens = settings.tokens()
 
     async def create_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CreateOrder = message.data
@@ -58,7 +59,7 @@ class PaymentsHandlers:
     async def pay_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.PayOrder = message.data
         row, order = await load_order(uow.session, command.order_id)
-        decision = domain.pay(order, command, message.actor, self.settings.pay_base_url)
+        decision = domain.pay(order, command, message.actor, self.tokens, uow.now)
         self._save(uow, row, decision, command.order_id)
 
     async def charge_completed(self, uow: UnitOfWork, message: Envelope) -> None:

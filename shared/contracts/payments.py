@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -113,7 +114,10 @@ class PaymentIntentCreated(Payload):
     order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
     method: PaymentMethod = Field(description="Payment method.", examples=["qr_code"])
     amount: Money = Field(description="Amount to pay.")
-    qr_payload: str | None = Field(default=None, description="Text to render as a QR code (method qr_code).", examples=["danbao://pay?intent=PI-O-20261123-0001-1"])
+    qr_payload: str | None = Field(default=None, description="Text to render as a QR code (method qr_code): the payment page URL.", examples=["https://pay.danbao.example/p/PI-O-20261123-0001-1?token=UEkt..."])
+    pay_url: str | None = Field(default=None, description="Payment page URL with a signed, expiring token (methods qr_code and payment_link).", examples=["https://pay.danbao.example/p/PI-O-20261123-0001-1?token=UEkt..."])
+    app_token: str | None = Field(default=None, description="Signed, expiring token for the app SDK (method in_app).", examples=["UEktTy0yMDI2MTEyMy0wMDAxLTEuMTc2Mzg4..."])
+    expires_at: datetime | None = Field(default=None, description="When the link, QR code or token stops working (UTC).", examples=["2026-11-23T08:45:00Z"])
     attempt: int = Field(description="1 for the first attempt, 2 after one failure, and so on.", examples=[1])
 
 

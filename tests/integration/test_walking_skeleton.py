@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 import uuid
 
@@ -68,6 +71,21 @@ async def test_order_and_qr_payment_end_in_a_hold(kafka: Kafka) -> None:
     assert steps == ["payments.order.created", "payments.intent.created", "payments.payment.succeeded"]
     entries = [m for m in holds if of("escrow.ledger.entry_posted", order_id=order_id)(m)]
     assert len(entries) == 1 and sum(line["amount"] for line in entries[0]["data"]["lines"]) == 0
+
+
+async def test_the_qr_code_of_a_payment_renders_as_png(platform: LocalPlatform, kafka: Kafka, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
+    await kafka.send("danbao.payments.commands", _pay(order_id), key=order_id)
+    events = await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.intent.created", order_id=order_id)(m) for m in ms))
+    intent = next(m for m in events if of("payments.intent.created", order_id=order_id)(m))["data"]
+    assert intent["qr_payload"] == intent["pay_url"] and "token=" in intent["pay_url"]
+    assert platform.broker is not None
+    out = tmp_path / "qr.png"
+    subprocess.run([sys.executable, "-m", "ops.cli", "qr", order_id, "--png", str(out)], check=True, timeout=60,
+                   env={**os.environ, "DANBAO_KAFKA_BOOTSTRAP": platform.broker.bootstrap}, capture_output=True)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 200
 
 
 async def test_escrow_killed_before_consuming_the_payment_restarts_to_exactly_one_hold(

@@ -124,3 +124,30 @@ def test_the_manifests_validate_against_the_kubernetes_schemas() -> None:
 @pytest.mark.parametrize("target", ["compose-up", "compose-secrets"])
 def test_the_makefile_offers_compose_targets(target: str) -> None:
     assert re.search(rf"^{target}:", (ROOT / "Makefile").read_text(), re.M)
+
+
+def _secret_files() -> dict[str, set[str]]:
+    """For each service, the secret file names its settings read (``DANBAO_X_Y`` -> ``danbao_x_y``)."""
+    import importlib
+
+    from services.simulators.psp import PspSimulatorSettings
+
+    out = {}
+    for name in SERVICES:
+        config = importlib.import_module(f"services.{name}.config")
+        settings_class = next(v for k, v in vars(config).items() if k.endswith("Settings") and k != "ServiceSettings")
+        out[name] = {n.lower() for n in settings_class().secrets()}
+    out["psp-simulator"] = {n.lower() for n in PspSimulatorSettings().secrets()}
+    return out
+
+
+def test_every_secret_a_service_reads_is_mounted_in_compose_and_kubernetes() -> None:
+    compose = _compose()["services"]
+    deployments = {d["metadata"]["name"]: d for d in _manifests() if d["kind"] == "Deployment"}
+    for name, files in _secret_files().items():
+        mounted = {s if isinstance(s, str) else s.get("target", s["source"]) for s in compose[name].get("secrets", [])}
+        assert files <= mounted, f"compose {name} lacks {files - mounted}"
+        if name in deployments:
+            volumes = {v["name"]: v for v in deployments[name]["spec"]["template"]["spec"]["volumes"]}
+            paths = {item["path"] for item in volumes["secrets"]["secret"]["items"]}
+            assert files <= paths, f"k8s {name} lacks {files - paths}"
