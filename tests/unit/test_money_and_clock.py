@@ -50,4 +50,7 @@ def test_production_mode_refuses_development_secrets(monkeypatch: pytest.MonkeyP
     with pytest.raises(ValueError, match="DANBAO_PAYMENTS_PSP_CALLBACK_SECRET"):
         PaymentsSettings()
     monkeypatch.setenv("DANBAO_PAYMENTS_PSP_CALLBACK_SECRET", "a-real-secret-from-the-vault")
+    with pytest.raises(ValueError, match="DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET"):
+        PaymentsSettings()
+    monkeypatch.setenv("DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET", "another-real-secret")
     assert PaymentsSettings().psp_callback_secret == "a-real-secret-from-the-vault"
