@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -89,3 +90,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def upsert_row(session: AsyncSession, row: SQLModel | None, model: type[SQLModel], values: dict, now: datetime) -> SQLModel:  # type: ignore[type-arg]
+    """Insert a new row (stamped ``created_at``) or update the loaded one with ``values``."""
+    if row is None:
+        row = model(created_at=now, **values)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    session.add(row)
+    return row

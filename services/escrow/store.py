@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.escrow.domain import Hold, HoldStatus, JournalEntry
+from shared.db import upsert_row
 from shared.timers import as_utc
 
 
@@ -87,12 +88,7 @@ def save_hold(session: AsyncSession, row: HoldRow | None, hold: Hold, now: datet
         fee=hold.fee, auto_confirm_days=hold.auto_confirm_days, status=hold.status.value, fee_charged=hold.fee_charged,
         carrier=hold.carrier, tracking_no=hold.tracking_no, auto_confirm_at=hold.auto_confirm_at, updated_at=now,
     )
-    if row is None:
-        row = HoldRow(created_at=now, **values)
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-    session.add(row)
+    upsert_row(session, row, HoldRow, values, now)
 
 
 async def load_hold(session: AsyncSession, order_id: str) -> tuple[HoldRow | None, Hold | None]:

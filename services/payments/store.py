@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.domain import Order, OrderStatus
 from shared.contracts.payments import CancelReason, OrderItem, PaymentMethod
+from shared.db import upsert_row
 from shared.money import Money
 
 
@@ -64,12 +65,7 @@ def save_order(session: AsyncSession, row: PaymentOrder | None, order: Order, no
         provider_txn_id=order.provider_txn_id, fee=order.fee, cancel_party=order.cancel_party,
         cancel_reason=order.cancel_reason.value if order.cancel_reason else None, updated_at=now,
     )
-    if row is None:
-        row = PaymentOrder(created_at=now, **values)
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-    session.add(row)
+    upsert_row(session, row, PaymentOrder, values, now)
 
 
 TABLES: list[type[SQLModel]] = [PaymentOrder]
