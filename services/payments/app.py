@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.payments.config import PaymentsSettings
-from services.payments.handlers import UNPAID_EXPIRY, PaymentsHandlers
+from services.payments.handlers import PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
 from services.payments.store import TABLES
 from shared.contracts import escrow, payments, psp
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
@@ -34,6 +34,6 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
                 escrow.RefundRefused.TYPE: handlers.refund_refused,
             }, group_suffix="escrow-events", ignore_unknown_types=True),
         ],
-        timers={UNPAID_EXPIRY: handlers.unpaid_deadline},
+        timers={UNPAID_EXPIRY: handlers.unpaid_deadline, PROVIDER_TIMEOUT: handlers.provider_deadline},
     )
     return ServiceRuntime(definition, settings, platform)

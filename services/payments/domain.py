@@ -55,6 +55,7 @@ FAILURE_MESSAGES = {
     "insufficient_balance": "余额不足，请更换支付方式后重试 / Insufficient balance: try another payment method",
     "network_error": "网络异常，请稍后重试 / Network error: please try again",
     "wrong_details": "支付信息有误，请核对后重试 / Payment details are wrong: check them and try again",
+    "provider_timeout": "支付结果未确认，请稍后重试 / The payment was not confirmed in time: please try again",
 }
 
 
@@ -132,8 +133,16 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, tokens: PaymentTok
 
 
 def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: int) -> Decision:
-    """Apply the provider's answer. Answers for another attempt, or repeated answers, change nothing."""
-    if order is None or callback.intent_id != order.intent_id or order.status is not OrderStatus.PAYMENT_PENDING:
+    """Apply the provider's answer. Answers for another attempt, or repeated answers, change nothing.
+    A success that arrives after the wait timed out still pays the order, if it is the latest attempt
+    and the order is open; on a closed order it is refused for an operator to refund."""
+    if order is None or callback.intent_id != order.intent_id:
+        return Decision(order, [])
+    late = order.status is OrderStatus.AWAITING_PAYMENT
+    if order.status in CLOSED and callback.status is ChargeStatus.SUCCEEDED:
+        raise Rejected("late_capture", f"the provider captured {callback.amount} for a {order.status.value} order: refund it",
+                       order.order_id)
+    if not (order.status is OrderStatus.PAYMENT_PENDING or (late and callback.status is ChargeStatus.SUCCEEDED)):
         return Decision(order, [])
     if callback.status is ChargeStatus.FAILED:
         reason = callback.failure_reason or "unknown"
@@ -151,6 +160,15 @@ def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: in
         amount=order.amount, fee=fee, guaranteed=order.guaranteed, auto_confirm_days=order.auto_confirm_days,
         method=order.method, provider_txn_id=callback.provider_txn_id,
     )])
+
+
+def provider_timeout(order: Order | None, intent_id: str) -> Decision:
+    """The provider did not answer in time: the buyer is told and may pay again."""
+    if order is None or order.status is not OrderStatus.PAYMENT_PENDING or order.intent_id != intent_id:
+        return Decision(order, [])
+    waiting = replace(order, status=OrderStatus.AWAITING_PAYMENT)
+    return Decision(waiting, [PaymentFailed(order_id=order.order_id, intent_id=intent_id, buyer_id=order.buyer_id,
+                                            reason="provider_timeout", message=FAILURE_MESSAGES["provider_timeout"])])
 
 
 def expire(order: Order | None) -> Decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from services.payments import domain
@@ -14,6 +15,7 @@ from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
 
 UNPAID_EXPIRY = "unpaid-expiry"
+PROVIDER_TIMEOUT = "provider-timeout"
 
 
 class PaymentsHandlers:
@@ -60,7 +62,14 @@ class PaymentsHandlers:
         command: payments.PayOrder = message.data
         row, order = await load_order(uow.session, command.order_id)
         decision = domain.pay(order, command, message.actor, self.tokens, uow.now)
+        assert decision.order is not None and decision.order.intent_id is not None
+        await timers.schedule(uow, PROVIDER_TIMEOUT, command.order_id, uow.now + self.tokens.ttl,
+                              {"intent_id": decision.order.intent_id})
         self._save(uow, row, decision, command.order_id)
+
+    async def provider_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        row, order = await load_order(uow.session, timer.aggregate_id)
+        self._save(uow, row, domain.provider_timeout(order, json.loads(timer.data)["intent_id"]), timer.aggregate_id)
 
     async def charge_completed(self, uow: UnitOfWork, message: Envelope) -> None:
         callback: psp.ChargeCallback = message.data

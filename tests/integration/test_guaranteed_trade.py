@@ -142,6 +142,26 @@ async def test_a_retried_cancellation_refunds_once_and_a_repeated_provider_callb
     assert len({m["event_id"] for m in escrow_events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
 
 
+async def test_failures_reach_the_buyer_and_a_failed_order_can_be_paid_again(kafka: Kafka) -> None:
+    poor, flaky, silent = (f"O-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    for order_id, buyer in ((poor, "B-POOR-1"), (flaky, "B-FLAKY-1"), (silent, "B-SILENT-1")):
+        await kafka.send("danbao.payments.commands", create_order(order_id, buyer=buyer), key=order_id)
+        await kafka.send("danbao.payments.commands", pay_order(order_id, buyer=buyer), key=order_id)
+    events = await kafka.read_until("danbao.payments.events", lambda ms: _has("payments.payment.failed", order_id=poor)(ms)
+                                    and _has("payments.payment.failed", order_id=flaky)(ms))
+    failed = {m["data"]["order_id"]: m["data"] for m in events if m["type"] == "payments.payment.failed"}
+    assert failed[poor]["reason"] == "insufficient_balance" and "余额不足" in failed[poor]["message"]
+    assert failed[flaky]["reason"] == "network_error"
+    await kafka.send("danbao.payments.commands", pay_order(flaky, buyer="B-FLAKY-1"), key=flaky)  # the second attempt succeeds
+    held = await kafka.read_until("danbao.escrow.events", _has("escrow.hold.created", order_id=flaky))
+    assert next(m for m in held if of("escrow.hold.created", order_id=flaky)(m))["data"]["buyer_id"] == "B-FLAKY-1"
+
+    tag = f"clock-{silent}"
+    await kafka.send("danbao.control.commands", advance_clock(16 * 60, tag), key="clock")  # the provider never answers
+    events = await kafka.read_until("danbao.payments.events", _has("payments.payment.failed", order_id=silent), timeout=30)
+    assert next(m for m in events if of("payments.payment.failed", order_id=silent)(m))["data"]["reason"] == "provider_timeout"
+
+
 def test_after_all_of_the_above_the_ledger_is_balanced(platform: LocalPlatform) -> None:
     env = {**os.environ, "DANBAO_DATA_DIR": str(platform.data_dir), **platform.extra_env}
     trial = subprocess.run([sys.executable, "-m", "ops.cli", "ledger", "trial-balance"], env=env,

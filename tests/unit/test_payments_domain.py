@@ -182,3 +182,19 @@ def test_payment_links_and_app_tokens_are_signed_and_expire() -> None:
         PaymentTokens("another-secret", "u", timedelta(minutes=15)).verify("app", app_intent.app_token, NOW)
     with pytest.raises(InvalidToken, match="malformed"):
         TOKENS.verify("app", "not-a-token", NOW)
+
+
+def test_a_provider_that_never_answers_times_out_and_a_late_success_still_pays() -> None:
+    pending = _pay(_order())
+    assert domain.provider_timeout(pending, "PI-O-1-0").events == []  # another attempt's timer
+    decision = domain.provider_timeout(pending, "PI-O-1-1")
+    (failed,) = decision.events
+    assert isinstance(failed, payments.PaymentFailed) and failed.reason == "provider_timeout"
+    assert decision.order is not None and decision.order.status is OrderStatus.AWAITING_PAYMENT
+    late = domain.settle_charge(decision.order, _callback(pending), fee_rate_bp=60)
+    assert late.order is not None and late.order.status is OrderStatus.PAID
+    assert domain.settle_charge(decision.order, _callback(pending, "failed", "network_error"), fee_rate_bp=60).events == []
+    closed = domain.expire(decision.order).order
+    assert closed is not None
+    with pytest.raises(Rejected, match="late_capture"):
+        domain.settle_charge(closed, _callback(pending), fee_rate_bp=60)
