@@ -65,6 +65,7 @@ class ServiceDefinition:
     subscriptions: Sequence[Subscription] = ()
     timers: dict[str, TimerHandler] = field(default_factory=dict)
     publishes: Sequence[TopicContract] = ()  # topics written besides its events and dead letters
+    seed: Callable[[Database, PlatformSettings, datetime], Awaitable[None]] | None = None  # runs at start-up
     gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
 
 
@@ -204,6 +205,8 @@ class ServiceRuntime:
             state = await session.get(ClockState, self.name)
         if state and self.clock.allowed:
             self.clock.restore(state.offset_seconds)
+        if self.definition.seed is not None:
+            await self.definition.seed(self.db, self.platform, self.clock.now())
 
     async def start_background(self) -> None:
         """The outbox relay and the timer scheduler run beside the subscribers."""

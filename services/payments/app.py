@@ -34,6 +34,7 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
                 escrow.RefundRefused.TYPE: handlers.refund_refused,
             }, group_suffix="escrow-events", ignore_unknown_types=True),
         ],
+        seed=handlers.seed,
         timers={UNPAID_EXPIRY: handlers.unpaid_deadline, PROVIDER_TIMEOUT: handlers.provider_deadline},
     )
     return ServiceRuntime(definition, settings, platform)

@@ -19,6 +19,14 @@ class PaymentsSettings(ServiceSettings):
     payment_token_secret: str = Field(default=DEV_SECRET_PREFIX + "payment-token-secret", description="Signs payment links and app tokens.")
     payment_token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="How long a link, QR code or app token works.")
 
+    dev_merchants: str = Field(
+        default="M-1001:retail,M-1002:food,M-1003:digital_goods",
+        description="Dev/test mode only: active merchants (id:industry, comma separated) until onboarding activates real ones.")
+
+    def dev_merchant_seeds(self) -> dict[str, str]:
+        pairs = (item.split(":", 1) for item in self.dev_merchants.split(",") if item.strip())
+        return {merchant.strip(): industry.strip() for merchant, industry in pairs}
+
     def secrets(self) -> dict[str, str]:
         return {"DANBAO_PAYMENTS_PSP_CALLBACK_SECRET": self.psp_callback_secret,
                 "DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET": self.payment_token_secret}

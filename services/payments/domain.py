@@ -84,9 +84,11 @@ class Decision:
     events: list[Payload]
 
 
-def create_order(existing: Order | None, command: CreateOrder, actor: Actor) -> Decision:
+def create_order(existing: Order | None, command: CreateOrder, actor: Actor, merchant_active: bool) -> Decision:
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
         raise Rejected("wrong_actor", "only the order's merchant may create it", command.order_id)
+    if not merchant_active and existing is None:
+        raise Rejected("merchant_not_active", f"merchant {command.merchant_id} is not active", command.order_id)
     order = Order(
         order_id=command.order_id, merchant_id=command.merchant_id, buyer_id=command.buyer_id,
         items=tuple(command.items), amount=command.amount, guaranteed=command.guaranteed,

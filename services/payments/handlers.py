@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.payments import domain
 from services.payments.config import PaymentsSettings
-from services.payments.store import load_order, save_order
+from services.payments.store import load_order, merchant_active, save_order, seed_merchants
 from shared import timers
+from shared.db import Database
+from shared.settings import Mode, PlatformSettings
 from shared.contracts import escrow, payments, psp
 from shared.envelope import Envelope, Payload
 from shared.timers import DurableTimer
@@ -23,10 +25,16 @@ class PaymentsHandlers:
         self.settings = settings
         self.tokens = settings.tokens()
 
+    async def seed(self, db: Database, platform: PlatformSettings, now: datetime) -> None:
+        if platform.mode is not Mode.PRODUCTION:
+            async with db.transaction() as session:
+                await seed_merchants(session, self.settings.dev_merchant_seeds(), now)
+
     async def create_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CreateOrder = message.data
         row, order = await load_order(uow.session, command.order_id)
-        decision = domain.create_order(order, command, message.actor)
+        active = await merchant_active(uow.session, command.merchant_id)
+        decision = domain.create_order(order, command, message.actor, active)
         if decision.events:
             due = uow.now + timedelta(minutes=self.settings.unpaid_order_minutes)
             await timers.schedule(uow, UNPAID_EXPIRY, command.order_id, due)

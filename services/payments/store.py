@@ -68,4 +68,28 @@ def save_order(session: AsyncSession, row: PaymentOrder | None, order: Order, no
     upsert_row(session, row, PaymentOrder, values, now)
 
 
-TABLES: list[type[SQLModel]] = [PaymentOrder]
+class MerchantView(SQLModel, table=True):
+    """Payments' own view of merchants: fed by onboarding's events (and a dev-mode seed until onboarding exists)."""
+
+    __tablename__ = "merchant_view"
+
+    merchant_id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(max_length=16, description="active or suspended")
+    industry: str = Field(max_length=32)
+    verified: bool = False
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+async def merchant_active(session: AsyncSession, merchant_id: str) -> bool:
+    merchant = await session.get(MerchantView, merchant_id)
+    return merchant is not None and merchant.status == "active"
+
+
+async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime) -> None:
+    """Dev/test mode only: merchants that may take orders before onboarding has activated any."""
+    for merchant_id, industry in seeds.items():
+        if await session.get(MerchantView, merchant_id) is None:
+            session.add(MerchantView(merchant_id=merchant_id, status="active", industry=industry, updated_at=now))
+
+
+TABLES: list[type[SQLModel]] = [PaymentOrder, MerchantView]

@@ -105,3 +105,11 @@ async def test_escrow_holds_a_guaranteed_payment(data_dir: Path) -> None:
     assert len(holds) == 1 and holds[0]["data"]["hold_id"] == "H-O-H-4"
     assert len(entries) == 1
     assert sum(line["amount"] for line in entries[0]["data"]["lines"]) == 0
+
+
+async def test_only_an_active_merchant_may_create_orders(payments) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = payments
+    await broker.publish(encode(create_order("O-H-5", merchant="M-NOT-ONBOARDED")), topics.commands("payments"), key=b"O-H-5")
+    rejected = await _published(runtime, topics.events("payments"), "payments.command.rejected")
+    assert rejected[0]["data"]["reason"] == "merchant_not_active"
+    assert not [m for m in runtime.sent if m["type"] == "payments.order.created"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from sqlmodel import select
 
 from services.payments.config import PaymentsSettings
 from services.payments.handlers import PaymentsHandlers
-from services.payments.store import TABLES, PaymentOrder
+from services.payments.store import TABLES, PaymentOrder, seed_merchants
 from shared.clock import TestableClock
 from shared.consumer import MessageConsumer, Route
 from shared.contracts import payments
@@ -40,6 +41,8 @@ class FakeRecord:
 async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     await database.create_tables([*MESSAGING_TABLES, DurableTimer, *TABLES])
+    async with database.transaction() as session:
+        await seed_merchants(session, {"M-1001": "retail"}, datetime.now(timezone.utc))
     yield database
     await database.dispose()
 

@@ -21,7 +21,7 @@ TOKENS = PaymentTokens("token-secret", "https://pay.example/p", timedelta(minute
 
 def _order() -> domain.Order:
     command = payments.COMMANDS.parse(create_order("O-1")).data
-    decision = domain.create_order(None, command, MERCHANT)
+    decision = domain.create_order(None, command, MERCHANT, True)
     assert decision.order is not None
     return decision.order
 
@@ -44,13 +44,15 @@ def _callback(order: domain.Order, status: str = "succeeded", reason: str | None
 def test_only_the_orders_merchant_creates_it_and_a_repeat_is_harmless() -> None:
     command = payments.COMMANDS.parse(create_order("O-1")).data
     with pytest.raises(Rejected) as caught:
-        domain.create_order(None, command, Actor(kind="merchant", id="M-OTHER"))
+        domain.create_order(None, command, Actor(kind="merchant", id="M-OTHER"), True)
+    with pytest.raises(Rejected, match="merchant_not_active"):
+        domain.create_order(None, command, MERCHANT, False)
     assert caught.value.reason == "wrong_actor"
     order = _order()
-    assert domain.create_order(order, command, MERCHANT).events == []
+    assert domain.create_order(order, command, MERCHANT, True).events == []
     different = payments.COMMANDS.parse(create_order("O-1", unit_price=1)).data
     with pytest.raises(Rejected, match="order_exists"):
-        domain.create_order(order, different, MERCHANT)
+        domain.create_order(order, different, MERCHANT, True)
 
 
 def test_paying_by_qr_code_creates_an_intent_and_a_charge_request() -> None:
