@@ -260,6 +260,38 @@ def bench_command(
     main(count=lifecycles, rate=rate, rate_seconds=seconds)
 
 
+report = typer.Typer(help="Reports from the services' own records.", no_args_is_help=True)
+app.add_typer(report, name="report")
+
+
+@report.command("cancellations")
+def report_cancellations(csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False) -> None:
+    """Cancelled orders by party and reason code, with what was refunded."""
+    from ops.stores import service_database
+    from services.payments.config import PaymentsSettings
+    from services.payments.store import cancellation_counts
+
+    async def read() -> list[tuple[str, str, int, int]]:
+        db = service_database("payments", PaymentsSettings())
+        try:
+            async with db.transaction() as session:
+                return await cancellation_counts(session)
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(read())
+    if csv:
+        sys.stdout.write("party,reason,orders,refunded_fen\n" + "".join(f"{p},{r},{n},{f}\n" for p, r, n, f in rows))
+        return
+    table = Table(title="Cancellations by party and reason")
+    for column in ("party", "reason", "orders", "refunded (CNY)"):
+        table.add_column(column, justify="right" if column in ("orders", "refunded (CNY)") else "left")
+    for party, reason, n, refunded in rows:
+        table.add_row(party, reason, str(n), _yuan(refunded))
+    table.add_row("[bold]all[/bold]", "", str(sum(r[2] for r in rows)), _yuan(sum(r[3] for r in rows)))
+    Console().print(table)
+
+
 dlq = typer.Typer(help="Dead letters: list them, and replay a fixed one to where it came from.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 

@@ -8,13 +8,12 @@ from sqlmodel import func, select
 
 from services.escrow.config import EscrowSettings
 from services.escrow.store import HoldRow, JournalEntryRow, JournalLineRow, balances
-from shared.db import Database, sqlite_file_url
-from shared.settings import PlatformSettings
+from ops.stores import service_database
+from shared.db import Database
 
 
 def escrow_database() -> Database:
-    settings, platform = EscrowSettings(), PlatformSettings()
-    return Database(settings.database_url or sqlite_file_url(platform.data_dir, "escrow"))
+    return service_database("escrow", EscrowSettings())
 
 
 @dataclass

@@ -19,6 +19,10 @@ class PaymentsSettings(ServiceSettings):
     payment_token_secret: str = Field(default=DEV_SECRET_PREFIX + "payment-token-secret", description="Signs payment links and app tokens.")
     payment_token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="How long a link, QR code or app token works.")
 
+    cancel_window_hours: int = Field(default=24, ge=1, description="Window in which a buyer's cancellations are counted.")
+    cancel_warn_count: int = Field(default=5, ge=1, description="This many cancellations in the window raise a warning.")
+    cancel_restrict_count: int = Field(default=8, ge=1, description="This many restrict the buyer's new orders.")
+    cancel_restrict_hours: int = Field(default=24, ge=1, description="For how long.")
     dev_merchants: str = Field(
         default="M-1001:retail,M-1002:food,M-1003:digital_goods",
         description="Dev/test mode only: active merchants (id:industry, comma separated) until onboarding activates real ones.")

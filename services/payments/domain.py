@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.contracts.payments import (
     BUYER_REASONS,
     MERCHANT_REASONS,
+    BuyerCancellationWarning,
+    BuyerRestricted,
     CancellationRefused,
     CancelOrder,
     CancelReason,
@@ -84,9 +86,13 @@ class Decision:
     events: list[Payload]
 
 
-def create_order(existing: Order | None, command: CreateOrder, actor: Actor, merchant_active: bool) -> Decision:
+def create_order(existing: Order | None, command: CreateOrder, actor: Actor, merchant_active: bool,
+                 buyer_restricted_until: datetime | None = None) -> Decision:
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
         raise Rejected("wrong_actor", "only the order's merchant may create it", command.order_id)
+    if buyer_restricted_until is not None and existing is None:
+        raise Rejected("buyer_restricted", f"orders for buyer {command.buyer_id} are refused until "
+                       f"{buyer_restricted_until.isoformat()} after frequent cancellations", command.order_id)
     if not merchant_active and existing is None:
         raise Rejected("merchant_not_active", f"merchant {command.merchant_id} is not active", command.order_id)
     order = Order(
@@ -222,6 +228,25 @@ def refund_refused(order: Order | None, reason: str) -> Decision:
         return Decision(order, [])
     kept = replace(order, status=OrderStatus.PAID, cancel_party=None, cancel_reason=None)
     return Decision(kept, [CancellationRefused(order_id=order.order_id, reason=reason)])
+
+
+@dataclass(frozen=True)
+class CancellationPolicy:
+    """Frequent cancellation by a buyer: a warning at ``warn`` within the window, and at ``restrict``
+    new orders for that buyer are refused for ``restrict_for``."""
+
+    window: timedelta
+    warn: int
+    restrict: int
+    restrict_for: timedelta
+
+    def apply(self, buyer_id: str, cancellations: int, now: datetime) -> list[Payload]:
+        if cancellations >= self.restrict:
+            return [BuyerRestricted(buyer_id=buyer_id, cancellations=cancellations, until=now + self.restrict_for)]
+        if cancellations == self.warn:
+            return [BuyerCancellationWarning(buyer_id=buyer_id, cancellations=cancellations,
+                                             window_hours=int(self.window.total_seconds() // 3600), restrict_at=self.restrict)]
+        return []
 
 
 def _cancelled(order: Order, refunded: int) -> OrderCancelled:

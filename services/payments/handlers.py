@@ -7,7 +7,15 @@ from datetime import datetime, timedelta
 
 from services.payments import domain
 from services.payments.config import PaymentsSettings
-from services.payments.store import load_order, merchant_active, save_order, seed_merchants
+from services.payments.store import (
+    BuyerRestriction,
+    buyer_cancellations_since,
+    buyer_restricted_until,
+    load_order,
+    merchant_active,
+    save_order,
+    seed_merchants,
+)
 from shared import timers
 from shared.db import Database
 from shared.settings import Mode, PlatformSettings
@@ -24,6 +32,9 @@ class PaymentsHandlers:
     def __init__(self, settings: PaymentsSettings) -> None:
         self.settings = settings
         self.tokens = settings.tokens()
+        self.policy = domain.CancellationPolicy(
+            window=timedelta(hours=settings.cancel_window_hours), warn=settings.cancel_warn_count,
+            restrict=settings.cancel_restrict_count, restrict_for=timedelta(hours=settings.cancel_restrict_hours))
 
     async def seed(self, db: Database, platform: PlatformSettings, now: datetime) -> None:
         if platform.mode is not Mode.PRODUCTION:
@@ -34,7 +45,8 @@ class PaymentsHandlers:
         command: payments.CreateOrder = message.data
         row, order = await load_order(uow.session, command.order_id)
         active = await merchant_active(uow.session, command.merchant_id)
-        decision = domain.create_order(order, command, message.actor, active)
+        restricted = await buyer_restricted_until(uow.session, command.buyer_id, uow.now)
+        decision = domain.create_order(order, command, message.actor, active, restricted)
         if decision.events:
             due = uow.now + timedelta(minutes=self.settings.unpaid_order_minutes)
             await timers.schedule(uow, UNPAID_EXPIRY, command.order_id, due)
@@ -55,6 +67,18 @@ class PaymentsHandlers:
         if decision.order is not None and decision.order.status in domain.CLOSED:
             await timers.cancel(uow, UNPAID_EXPIRY, command.order_id)
         self._save(uow, row, decision, command.order_id)
+        if decision.order is not None and decision.order.cancel_party == "buyer":
+            await self._watch_buyer(uow, decision.order.buyer_id)
+
+    async def _watch_buyer(self, uow: UnitOfWork, buyer_id: str) -> None:
+        count = await buyer_cancellations_since(uow.session, buyer_id, uow.now - self.policy.window)
+        for event in self.policy.apply(buyer_id, count, uow.now):
+            if isinstance(event, payments.BuyerRestricted):
+                restriction = await uow.session.get(BuyerRestriction, buyer_id) or BuyerRestriction(
+                    buyer_id=buyer_id, until=event.until, cancellations=count)
+                restriction.until, restriction.cancellations = event.until, count
+                uow.session.add(restriction)
+            uow.emit(payments.EVENTS, buyer_id, event)
 
     async def hold_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
         refunded: escrow.HoldRefunded = message.data

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
-from sqlmodel import Field, SQLModel, select
+from sqlalchemy import Column, DateTime, case, func
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.domain import Order, OrderStatus
 from shared.contracts.payments import CancelReason, OrderItem, PaymentMethod
 from shared.db import upsert_row
 from shared.money import Money
+from shared.timers import as_utc
 
 
 class PaymentOrder(SQLModel, table=True):
@@ -92,4 +93,35 @@ async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: date
             session.add(MerchantView(merchant_id=merchant_id, status="active", industry=industry, updated_at=now))
 
 
-TABLES: list[type[SQLModel]] = [PaymentOrder, MerchantView]
+class BuyerRestriction(SQLModel, table=True):
+    __tablename__ = "buyer_restriction"
+
+    buyer_id: str = Field(primary_key=True, max_length=64)
+    until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    cancellations: int
+
+
+async def buyer_cancellations_since(session: AsyncSession, buyer_id: str, since: datetime) -> int:
+    found = await session.exec(select(func.count()).select_from(PaymentOrder).where(
+        PaymentOrder.buyer_id == buyer_id, PaymentOrder.cancel_party == "buyer", col(PaymentOrder.updated_at) >= since))
+    return int(found.one())
+
+
+async def buyer_restricted_until(session: AsyncSession, buyer_id: str, now: datetime) -> datetime | None:
+    restriction = await session.get(BuyerRestriction, buyer_id)
+    if restriction is None or as_utc(restriction.until) <= now:
+        return None
+    return as_utc(restriction.until)
+
+
+async def cancellation_counts(session: AsyncSession) -> list[tuple[str, str, int, int]]:
+    """(party, reason, orders, refunded fen) for every cancelled order."""
+    rows = await session.exec(
+        select(PaymentOrder.cancel_party, PaymentOrder.cancel_reason, func.count(),
+               func.sum(case((col(PaymentOrder.provider_txn_id).is_not(None), PaymentOrder.amount), else_=0)))
+        .where(PaymentOrder.status == "cancelled").group_by(PaymentOrder.cancel_party, PaymentOrder.cancel_reason)
+        .order_by(PaymentOrder.cancel_party, PaymentOrder.cancel_reason))
+    return [(party or "", reason or "", int(n), int(refunded or 0)) for party, reason, n, refunded in rows.all()]
+
+
+TABLES: list[type[SQLModel]] = [PaymentOrder, MerchantView, BuyerRestriction]

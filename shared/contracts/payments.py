@@ -194,6 +194,27 @@ class CancellationRefused(Payload):
     reason: str = Field(description="Why.", examples=["already_shipped"])
 
 
+class BuyerCancellationWarning(Payload):
+    """A buyer cancels often: the next cancellations may restrict their orders."""
+
+    TYPE: ClassVar[str] = "payments.buyer.cancellation_warning"
+
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    cancellations: int = Field(description="Cancellations by this buyer within the window.", examples=[5])
+    window_hours: int = Field(description="The window.", examples=[24])
+    restrict_at: int = Field(description="At this many, new orders are refused for a while.", examples=[8])
+
+
+class BuyerRestricted(Payload):
+    """Orders for this buyer are refused until `until`, after too many cancellations."""
+
+    TYPE: ClassVar[str] = "payments.buyer.restricted"
+
+    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    cancellations: int = Field(description="Cancellations within the window.", examples=[8])
+    until: datetime = Field(description="When orders are accepted again (UTC).", examples=["2026-11-24T08:30:00Z"])
+
+
 PaymentsCommandRejected = rejection_payload("payments")
 
 COMMANDS = TopicContract(
@@ -205,5 +226,5 @@ EVENTS = TopicContract(
     topics.events("payments"),
     "What happened to orders and payments.",
     [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, OrderExpired, RefundRequested,
-     OrderCancelled, CancellationRefused, PaymentsCommandRejected],
+     OrderCancelled, CancellationRefused, BuyerCancellationWarning, BuyerRestricted, PaymentsCommandRejected],
 )

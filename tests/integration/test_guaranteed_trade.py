@@ -173,3 +173,7 @@ def test_after_all_of_the_above_the_ledger_is_balanced(platform: LocalPlatform) 
     rows = [line.split(",") for line in balances.stdout.splitlines()[1:]]
     assert rows and sum(int(r[2]) for r in rows) == 0
     assert any(r[0] == "merchant_available:M-1001" and int(r[2]) < 0 for r in rows)
+    report = subprocess.run([sys.executable, "-m", "ops.cli", "report", "cancellations", "--csv"], env=env,
+                            capture_output=True, text=True, timeout=60, check=True)
+    counts = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in (line.split(",") for line in report.stdout.splitlines()[1:])}
+    assert counts[("buyer", "changed_mind")][0] >= 1 and counts[("merchant", "out_of_stock")] == (2, 25800)

@@ -201,3 +201,24 @@ async def test_an_idempotency_key_reused_for_other_content_is_refused(db: Databa
     rejected = [json.loads(r.payload)["data"] for r in rows if r.type == "payments.command.rejected"]
     assert [r["reason"] for r in rejected] == ["idempotency_key_reused"]
     assert await _count(db, PaymentOrder) == 1
+
+
+async def test_a_buyer_who_cancels_often_is_warned_then_restricted(db: Database) -> None:
+    from tests.factories import cancel_order
+
+    h = PaymentsHandlers(PaymentsSettings())
+    consumer = _consumer(db, {payments.CreateOrder.TYPE: h.create_order, payments.CancelOrder.TYPE: h.cancel_order})
+    batch = []
+    for n in range(8):  # defaults: a warning at 5 in 24 h, restricted at 8
+        batch += [FakeRecord(encode(create_order(f"O-{n}")), 2 * n, key=f"O-{n}".encode()),
+                  FakeRecord(encode(cancel_order(f"O-{n}", "changed_mind", actor=("buyer", "B-2001"))), 2 * n + 1, key=f"O-{n}".encode())]
+    batch.append(FakeRecord(encode(create_order("O-after")), 16, key=b"O-after"))
+    batch.append(FakeRecord(encode(create_order("O-other", buyer="B-3001")), 17, key=b"O-other"))
+    await consumer.consume(batch)
+    events = [json.loads(r.payload) for r in await _outbox(db)]
+    warnings = [e["data"] for e in events if e["type"] == "payments.buyer.cancellation_warning"]
+    restricted = [e["data"] for e in events if e["type"] == "payments.buyer.restricted"]
+    assert [w["cancellations"] for w in warnings] == [5] and [r["cancellations"] for r in restricted] == [8]
+    rejected = [e["data"] for e in events if e["type"] == "payments.command.rejected"]
+    assert [(r["aggregate_id"], r["reason"]) for r in rejected] == [("O-after", "buyer_restricted")]
+    assert any(e["type"] == "payments.order.created" and e["data"]["order_id"] == "O-other" for e in events)
