@@ -67,12 +67,32 @@ def write_asyncapi(out: Path) -> list[Path]:
     return written
 
 
-README_START, README_END = "<!-- topics:start (generated: danbao docs readme) -->", "<!-- topics:end -->"
+def fee_table() -> str:
+    """The published fee schedule, from services.payments.fees."""
+    from services.payments import fees
+
+    def pct(bp: int) -> str:
+        return f"{bp / 100:.2f}%"
+
+    lines = ["| industry | QR code | payment link | in-app |", "|---|---|---|---|"]
+    for industry, base in fees.INDUSTRY_RATE_BP.items():
+        cells = [pct(max(base + fees.METHOD_ADJUST_BP[m], fees.FLOOR_BP)) for m in fees.METHOD_ADJUST_BP]
+        lines.append(f"| {industry} | " + " | ".join(cells) + " |")
+    tiers = "; ".join(f"from {frm // 100:,} yuan paid this month {adj / 100:+.2f} points" for frm, adj in fees.VOLUME_TIERS if adj)
+    lines += ["", f"Monthly volume ({tiers}, months in China time); never below {pct(fees.FLOOR_BP)}. "
+              "The guarantee (一键担保) costs nothing extra. Fees round half-up to the fen."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"topics": topic_table, "fees": fee_table}
 
 
 def update_readme(path: Path) -> None:
-    """Rewrite the README's topic table from the contracts."""
+    """Rewrite the README's generated sections (topics, fees) from the code."""
     text = path.read_text()
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    path.write_text(f"{head}{README_START}\n{topic_table()}{README_END}{tail}")
+    for name, render in SECTIONS.items():
+        start, end = f"<!-- {name}:start (generated: danbao docs readme) -->", f"<!-- {name}:end -->"
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{render()}{end}{tail}"
+    path.write_text(text)

@@ -13,7 +13,6 @@ class PaymentsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DANBAO_PAYMENTS_", extra="ignore", secrets_dir=SECRETS_DIR)
 
     psp_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "psp-callback-secret", description="Shared secret the provider signs callbacks with.")
-    fee_rate_bp: int = Field(default=60, ge=0, le=10_000, description="Fee in basis points until the fee schedule lands (60 = 0.6%).")
     unpaid_order_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60, description="Unpaid orders close after this long.")
     pay_base_url: str = Field(default="https://pay.danbao.example/p", description="Base of payment links and QR payloads.")
     payment_token_secret: str = Field(default=DEV_SECRET_PREFIX + "payment-token-secret", description="Signs payment links and app tokens.")

@@ -76,6 +76,7 @@ class Order:
     method: PaymentMethod | None = None
     provider_txn_id: str | None = None
     fee: int = 0
+    paid_at: datetime | None = None
     cancel_party: str | None = None
     cancel_reason: CancelReason | None = None
 
@@ -140,7 +141,7 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, tokens: PaymentTok
     ])
 
 
-def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: int) -> Decision:
+def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: int, now: datetime) -> Decision:
     """Apply the provider's answer. Answers for another attempt, or repeated answers, change nothing.
     A success that arrives after the wait timed out still pays the order, if it is the latest attempt
     and the order is open; on a closed order it is refused for an operator to refund."""
@@ -161,7 +162,7 @@ def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: in
     if callback.amount != order.amount:
         raise Rejected("amount_mismatch", f"provider captured {callback.amount}, order is {order.amount}", order.order_id)
     fee = fee_for(order.amount.amount, fee_rate_bp)
-    paid = replace(order, status=OrderStatus.PAID, provider_txn_id=callback.provider_txn_id, fee=fee)
+    paid = replace(order, status=OrderStatus.PAID, provider_txn_id=callback.provider_txn_id, fee=fee, paid_at=now)
     assert order.method is not None
     return Decision(paid, [PaymentSucceeded(
         order_id=order.order_id, intent_id=callback.intent_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,

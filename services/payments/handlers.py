@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from services.payments import domain
+from services.payments import domain, fees
 from services.payments.config import PaymentsSettings
 from services.payments.store import (
     BuyerRestriction,
@@ -13,6 +13,8 @@ from services.payments.store import (
     buyer_restricted_until,
     load_order,
     merchant_active,
+    merchant_industry,
+    paid_volume_since,
     save_order,
     seed_merchants,
 )
@@ -108,7 +110,12 @@ class PaymentsHandlers:
         if not callback.signature_valid(self.settings.psp_callback_secret):
             raise Undeliverable("bad_signature", f"callback for intent {callback.intent_id} is not signed by the provider")
         row, order = await load_order(uow.session, callback.order_id)
-        decision = domain.settle_charge(order, callback, self.settings.fee_rate_bp)
+        rate_bp = 0
+        if order is not None and order.method is not None:
+            industry = await merchant_industry(uow.session, order.merchant_id)
+            volume = await paid_volume_since(uow.session, order.merchant_id, fees.month_start(uow.now))
+            rate_bp = fees.rate(industry, order.method, volume).rate_bp
+        decision = domain.settle_charge(order, callback, rate_bp, uow.now)
         if decision.order is not None and decision.order.status is domain.OrderStatus.PAID:
             await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
         self._save(uow, row, decision, callback.order_id)

@@ -33,6 +33,7 @@ class PaymentOrder(SQLModel, table=True):
     method: str | None = Field(default=None, max_length=32)
     provider_txn_id: str | None = Field(default=None, max_length=100)
     fee: int = 0
+    paid_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     cancel_party: str | None = Field(default=None, max_length=16)
     cancel_reason: str | None = Field(default=None, max_length=32, index=True)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -45,7 +46,8 @@ class PaymentOrder(SQLModel, table=True):
             amount=Money(amount=self.amount, currency=self.currency), guaranteed=self.guaranteed,
             auto_confirm_days=self.auto_confirm_days, status=OrderStatus(self.status), attempts=self.attempts,
             intent_id=self.intent_id, method=PaymentMethod(self.method) if self.method else None,
-            provider_txn_id=self.provider_txn_id, fee=self.fee, cancel_party=self.cancel_party,
+            provider_txn_id=self.provider_txn_id, fee=self.fee, paid_at=as_utc(self.paid_at) if self.paid_at else None,
+            cancel_party=self.cancel_party,
             cancel_reason=CancelReason(self.cancel_reason) if self.cancel_reason else None,
         )
 
@@ -63,7 +65,7 @@ def save_order(session: AsyncSession, row: PaymentOrder | None, order: Order, no
         amount=order.amount.amount, currency=order.amount.currency, guaranteed=order.guaranteed,
         auto_confirm_days=order.auto_confirm_days, status=order.status.value, attempts=order.attempts,
         intent_id=order.intent_id, method=order.method.value if order.method else None,
-        provider_txn_id=order.provider_txn_id, fee=order.fee, cancel_party=order.cancel_party,
+        provider_txn_id=order.provider_txn_id, fee=order.fee, paid_at=order.paid_at, cancel_party=order.cancel_party,
         cancel_reason=order.cancel_reason.value if order.cancel_reason else None, updated_at=now,
     )
     upsert_row(session, row, PaymentOrder, values, now)
@@ -84,6 +86,17 @@ class MerchantView(SQLModel, table=True):
 async def merchant_active(session: AsyncSession, merchant_id: str) -> bool:
     merchant = await session.get(MerchantView, merchant_id)
     return merchant is not None and merchant.status == "active"
+
+
+async def merchant_industry(session: AsyncSession, merchant_id: str) -> str:
+    merchant = await session.get(MerchantView, merchant_id)
+    return merchant.industry if merchant else ""
+
+
+async def paid_volume_since(session: AsyncSession, merchant_id: str, since: datetime) -> int:
+    found = await session.exec(select(func.coalesce(func.sum(PaymentOrder.amount), 0)).where(
+        PaymentOrder.merchant_id == merchant_id, col(PaymentOrder.paid_at) >= since))
+    return int(found.one())
 
 
 async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime) -> None:

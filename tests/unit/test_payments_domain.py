@@ -79,31 +79,31 @@ def test_only_the_buyer_pays_and_never_twice_at_once() -> None:
 
 def test_success_computes_the_fee_and_a_duplicate_callback_changes_nothing() -> None:
     pending = _pay(_order())
-    decision = domain.settle_charge(pending, _callback(pending), fee_rate_bp=60)
+    decision = domain.settle_charge(pending, _callback(pending), fee_rate_bp=60, now=NOW)
     (succeeded,) = decision.events
     assert isinstance(succeeded, payments.PaymentSucceeded) and succeeded.fee == 77
     assert decision.order is not None and decision.order.status is OrderStatus.PAID
-    assert domain.settle_charge(decision.order, _callback(pending), fee_rate_bp=60).events == []
+    assert domain.settle_charge(decision.order, _callback(pending), fee_rate_bp=60, now=NOW).events == []
     with pytest.raises(Rejected, match="already_paid"):
         _pay(decision.order)
 
 
 def test_a_failed_payment_tells_the_buyer_why_and_may_be_paid_again() -> None:
     pending = _pay(_order())
-    decision = domain.settle_charge(pending, _callback(pending, "failed", "insufficient_balance"), fee_rate_bp=60)
+    decision = domain.settle_charge(pending, _callback(pending, "failed", "insufficient_balance"), fee_rate_bp=60, now=NOW)
     (failed,) = decision.events
     assert isinstance(failed, payments.PaymentFailed) and "余额不足" in failed.message
     assert decision.order is not None
     again = _pay(decision.order)
     assert again.intent_id == "PI-O-1-2" and again.attempts == 2
-    stale = domain.settle_charge(again, _callback(pending), fee_rate_bp=60)  # an answer for attempt 1
+    stale = domain.settle_charge(again, _callback(pending), fee_rate_bp=60, now=NOW)  # an answer for attempt 1
     assert stale.events == []
 
 
 def test_a_capture_for_a_different_amount_is_refused() -> None:
     pending = _pay(_order())
     with pytest.raises(Rejected, match="amount_mismatch"):
-        domain.settle_charge(pending, _callback(pending, amount=1), fee_rate_bp=60)
+        domain.settle_charge(pending, _callback(pending, amount=1), fee_rate_bp=60, now=NOW)
 
 
 def test_callback_signatures_detect_tampering() -> None:
@@ -120,7 +120,7 @@ def _cancel(order: domain.Order, reason: str, actor: Actor) -> domain.Decision:
 
 def _paid() -> domain.Order:
     pending = _pay(_order())
-    decision = domain.settle_charge(pending, _callback(pending), fee_rate_bp=60)
+    decision = domain.settle_charge(pending, _callback(pending), fee_rate_bp=60, now=NOW)
     assert decision.order is not None
     return decision.order
 
@@ -193,10 +193,26 @@ def test_a_provider_that_never_answers_times_out_and_a_late_success_still_pays()
     (failed,) = decision.events
     assert isinstance(failed, payments.PaymentFailed) and failed.reason == "provider_timeout"
     assert decision.order is not None and decision.order.status is OrderStatus.AWAITING_PAYMENT
-    late = domain.settle_charge(decision.order, _callback(pending), fee_rate_bp=60)
+    late = domain.settle_charge(decision.order, _callback(pending), fee_rate_bp=60, now=NOW)
     assert late.order is not None and late.order.status is OrderStatus.PAID
-    assert domain.settle_charge(decision.order, _callback(pending, "failed", "network_error"), fee_rate_bp=60).events == []
+    assert domain.settle_charge(decision.order, _callback(pending, "failed", "network_error"), fee_rate_bp=60, now=NOW).events == []
     closed = domain.expire(decision.order).order
     assert closed is not None
     with pytest.raises(Rejected, match="late_capture"):
-        domain.settle_charge(closed, _callback(pending), fee_rate_bp=60)
+        domain.settle_charge(closed, _callback(pending), fee_rate_bp=60, now=NOW)
+
+
+
+def test_the_fee_schedule_by_industry_method_and_monthly_volume() -> None:
+    from services.payments import fees
+
+    assert fees.rate("retail", payments.PaymentMethod.QR_CODE, 0).rate_bp == 60
+    assert fees.rate("food", payments.PaymentMethod.QR_CODE, 0).rate_bp == 38
+    assert fees.rate("retail", payments.PaymentMethod.IN_APP, 0).rate_bp == 55
+    assert fees.rate("retail", payments.PaymentMethod.QR_CODE, 10_000_000).rate_bp == 55
+    assert fees.rate("retail", payments.PaymentMethod.QR_CODE, 100_000_000).rate_bp == 50
+    assert fees.rate("unknown-industry", payments.PaymentMethod.QR_CODE, 0).industry == "retail"
+    assert fees.rate("education", payments.PaymentMethod.IN_APP, 10**9).rate_bp == fees.FLOOR_BP
+    # the month turns at midnight China time
+    assert fees.month_start(datetime(2026, 11, 30, 16, 30, tzinfo=timezone.utc)) == datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)
+    assert fees.month_start(datetime(2026, 11, 30, 15, 59, tzinfo=timezone.utc)) == datetime(2026, 10, 31, 16, 0, tzinfo=timezone.utc)
