@@ -37,6 +37,7 @@ deploy/secrets/postgres_password:
 	  printf 'postgresql://danbao:%s@postgres:5432/%s' "$$(cat deploy/secrets/postgres_password)" $$s > deploy/secrets/danbao_$${s}_database_url; done
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_psp_callback_secret
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_payment_token_secret
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_bank_callback_secret
 
 compose-secrets: deploy/secrets/postgres_password
 

@@ -72,12 +72,12 @@ def dev(
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(
-        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications or psp-simulator")]) -> None:
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-simulator or bank-simulator")]) -> None:
     """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
-    if service == "psp-simulator":
-        from services.simulators import psp
+    if service in ("psp-simulator", "bank-simulator"):
+        from services.simulators import bank, psp
 
-        psp.run()
+        (psp if service == "psp-simulator" else bank).run()
         return
     from ops.docs import SERVICE_APPS
 

@@ -19,6 +19,8 @@ def dead_letters(service: str) -> str:
 
 PSP_REQUESTS = "danbao.psp.requests"
 PSP_CALLBACKS = "danbao.psp.callbacks"
+BANK_REQUESTS = "danbao.bank.requests"
+BANK_CALLBACKS = "danbao.bank.callbacks"
 CONTROL_COMMANDS = "danbao.control.commands"
 CONTROL_EVENTS = "danbao.control.events"
 
@@ -30,5 +32,5 @@ def all_topics() -> list[str]:
     names: list[str] = []
     for service in SERVICES:
         names += [commands(service), events(service), dead_letters(service)]
-    names += [PSP_REQUESTS, PSP_CALLBACKS, CONTROL_COMMANDS, CONTROL_EVENTS]
+    names += [PSP_REQUESTS, PSP_CALLBACKS, BANK_REQUESTS, BANK_CALLBACKS, CONTROL_COMMANDS, CONTROL_EVENTS]
     return names

@@ -55,3 +55,9 @@ def advance_clock(seconds: int, correlation_id: str) -> dict[str, Any]:
 
 def cancel_order(order_id: str, reason: str, *, actor: tuple[str, str]) -> dict[str, Any]:
     return envelope("payments.order.cancel", {"order_id": order_id, "reason": reason}, actor=actor, correlation_id=f"flow-{order_id}")
+
+
+def request_payout(payout_id: str, amount: int, *, merchant: str = "M-1001") -> dict[str, Any]:
+    return envelope("payments.payout.request", {"payout_id": payout_id, "merchant_id": merchant,
+                                                "amount": {"amount": amount, "currency": "CNY"}},
+                    actor=("merchant", merchant), correlation_id=f"flow-{payout_id}")

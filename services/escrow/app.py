@@ -38,6 +38,9 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
             Subscription(payments.EVENTS, {
                 payments.PaymentSucceeded.TYPE: handlers.payment_succeeded,
                 payments.RefundRequested.TYPE: handlers.refund_requested,
+                payments.PayoutRequested.TYPE: handlers.payout_requested,
+                payments.PayoutSettled.TYPE: handlers.payout_settled,
+                payments.PayoutFailed.TYPE: handlers.payout_failed,
             }, group_suffix="payments-events", ignore_unknown_types=True),
             Subscription(psp.CALLBACKS, {psp.RefundCallback.TYPE: handlers.refund_completed},
                          group_suffix="psp", ignore_unknown_types=True),

@@ -7,6 +7,7 @@ Accounts (signed balances, debit > 0, credit < 0; all balances always sum to zer
 - ``merchant_available:<merchant>``: what a merchant may withdraw (liability).
 - ``platform_fees``: the platform's fee income.
 - ``buyer_refunds_payable:<buyer>``: refunds owed to a buyer until the provider pays them out.
+- ``merchant_payout_pending:<merchant>``: withdrawals reserved until the bank pays them out.
 
 A hold settles exactly once: released + refunded = captured.
 """
@@ -24,6 +25,8 @@ from shared.contracts.escrow import (
     HoldReleased,
     LedgerLine,
     MerchantCredited,
+    PayoutDeclined,
+    PayoutReserved,
     RecordShipment,
     RefundRefused,
     ShipmentRecorded,
@@ -40,6 +43,10 @@ PLATFORM_FEES = "platform_fees"
 
 def buyer_refunds_payable(buyer_id: str) -> str:
     return f"buyer_refunds_payable:{buyer_id}"
+
+
+def merchant_payout_pending(merchant_id: str) -> str:
+    return f"merchant_payout_pending:{merchant_id}"
 
 
 def merchant_available(merchant_id: str) -> str:
@@ -238,6 +245,29 @@ def refund_paid_out(order_id: str, buyer_id: str, amount: Money) -> JournalEntry
     """The provider paid the refund to the buyer: the debt is settled from the clearing account."""
     return entry("refund_paid_out", order_id, amount.currency,
                  (buyer_refunds_payable(buyer_id), amount.amount), (PSP_CLEARING, -amount.amount))
+
+
+def reserve_payout(payout_id: str, merchant_id: str, amount: Money, available: int) -> tuple[JournalEntry | None, Payload]:
+    """Move a withdrawal from available to pending, if the available balance covers it."""
+    if amount.amount > available:
+        return None, PayoutDeclined(payout_id=payout_id, merchant_id=merchant_id, amount=amount, available=available,
+                                    reason="insufficient_balance")
+    booked = entry("payout_reserved", None, amount.currency,
+                   (merchant_available(merchant_id), amount.amount), (merchant_payout_pending(merchant_id), -amount.amount))
+    return booked, PayoutReserved(payout_id=payout_id, merchant_id=merchant_id, amount=amount,
+                                  available_after=available - amount.amount)
+
+
+def payout_paid(merchant_id: str, amount: Money) -> JournalEntry:
+    """The bank paid the merchant: the money leaves the platform's clearing account."""
+    return entry("payout_paid", None, amount.currency,
+                 (merchant_payout_pending(merchant_id), amount.amount), (PSP_CLEARING, -amount.amount))
+
+
+def payout_returned(merchant_id: str, amount: Money) -> JournalEntry:
+    """The bank transfer failed: the reserved money is available again."""
+    return entry("payout_returned", None, amount.currency,
+                 (merchant_payout_pending(merchant_id), amount.amount), (merchant_available(merchant_id), -amount.amount))
 
 
 def _require(hold: Hold | None, order_id: str) -> Hold:

@@ -70,18 +70,43 @@ class EscrowHandlers:
         _post(uow, callback.order_id, [], journal, reference)
 
 
+    # -- payouts: keyed by merchant id, so one merchant's payouts are decided one at a time ----
+
+    async def payout_requested(self, uow: UnitOfWork, message: Envelope) -> None:
+        request: payments.PayoutRequested = message.data
+        reference = f"payout-reserved:{request.payout_id}"
+        if await store.booked(uow.session, reference):
+            return
+        available = -await store.balance(uow.session, domain.merchant_available(request.merchant_id), request.amount.currency)
+        journal, event = domain.reserve_payout(request.payout_id, request.merchant_id, request.amount, available)
+        _post(uow, request.merchant_id, [event], journal, reference)
+
+    async def payout_settled(self, uow: UnitOfWork, message: Envelope) -> None:
+        settled: payments.PayoutSettled = message.data
+        reference = f"payout-paid:{settled.payout_id}"
+        if not await store.booked(uow.session, reference):
+            _post(uow, settled.merchant_id, [], domain.payout_paid(settled.merchant_id, settled.amount), reference)
+
+    async def payout_failed(self, uow: UnitOfWork, message: Envelope) -> None:
+        failed: payments.PayoutFailed = message.data
+        reference = f"payout-returned:{failed.payout_id}"
+        if failed.reserved and not await store.booked(uow.session, reference):
+            _post(uow, failed.merchant_id, [], domain.payout_returned(failed.merchant_id, failed.amount), reference)
+
+
 async def _release(uow: UnitOfWork, row: store.HoldRow | None, decision: domain.HoldDecision) -> None:
     store.save_hold(uow.session, row, decision.hold, uow.now)
     await timers.cancel(uow, AUTO_CONFIRM, decision.hold.order_id)
     _post(uow, decision.hold.order_id, decision.events, decision.entry, f"release:{decision.hold.order_id}")
 
 
-def _post(uow: UnitOfWork, order_id: str, events: list[Payload], journal: domain.JournalEntry | None = None,
+def _post(uow: UnitOfWork, key: str, events: list[Payload], journal: domain.JournalEntry | None = None,
           reference: str | None = None) -> None:
+    """Emit the events and post the journal entry, all keyed by the aggregate (order or merchant)."""
     for event in events:
-        uow.emit(escrow.EVENTS, order_id, event)
+        uow.emit(escrow.EVENTS, key, event)
     if journal is not None:
         assert reference is not None
         entry_id = store.post(uow.session, journal, reference, uow.now)
-        uow.emit(escrow.EVENTS, order_id, escrow.LedgerEntryPosted(
-            entry_id=entry_id, order_id=order_id, kind=journal.kind, currency=journal.currency, lines=list(journal.lines)))
+        uow.emit(escrow.EVENTS, key, escrow.LedgerEntryPosted(
+            entry_id=entry_id, order_id=journal.order_id, kind=journal.kind, currency=journal.currency, lines=list(journal.lines)))

@@ -97,6 +97,12 @@ async def load_hold(session: AsyncSession, order_id: str) -> tuple[HoldRow | Non
     return row, row.to_domain() if row else None
 
 
+async def balance(session: AsyncSession, account: str, currency: str) -> int:
+    found = await session.exec(select(func.coalesce(func.sum(JournalLineRow.amount), 0)).where(
+        JournalLineRow.account == account, JournalLineRow.currency == currency))
+    return int(found.one())
+
+
 async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
     """Every account's balance by (account, currency)."""
     rows = await session.exec(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from services.payments.config import PaymentsSettings
-from services.payments.handlers import PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
+from services.payments.handlers import PAYOUT_TRANSFER, PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
 from services.payments.store import TABLES
-from shared.contracts import escrow, payments, psp
+from shared.contracts import bank, escrow, payments, psp
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
@@ -20,21 +20,26 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
         default_port=DEFAULT_PORT,
         events=payments.EVENTS,
         tables=TABLES,
-        publishes=[psp.REQUESTS],
+        publishes=[psp.REQUESTS, bank.REQUESTS],
         subscriptions=[
             Subscription(payments.COMMANDS, {
                 payments.CreateOrder.TYPE: handlers.create_order,
                 payments.PayOrder.TYPE: handlers.pay_order,
                 payments.CancelOrder.TYPE: handlers.cancel_order,
+                payments.RequestPayout.TYPE: handlers.request_payout,
             }),
+            Subscription(bank.CALLBACKS, {bank.TransferCompleted.TYPE: handlers.transfer_completed}, group_suffix="bank"),
             Subscription(psp.CALLBACKS, {psp.ChargeCallback.TYPE: handlers.charge_completed}, group_suffix="psp",
                          ignore_unknown_types=True),
             Subscription(escrow.EVENTS, {
                 escrow.HoldRefunded.TYPE: handlers.hold_refunded,
                 escrow.RefundRefused.TYPE: handlers.refund_refused,
+                escrow.PayoutReserved.TYPE: handlers.payout_reserved,
+                escrow.PayoutDeclined.TYPE: handlers.payout_declined,
             }, group_suffix="escrow-events", ignore_unknown_types=True),
         ],
         seed=handlers.seed,
-        timers={UNPAID_EXPIRY: handlers.unpaid_deadline, PROVIDER_TIMEOUT: handlers.provider_deadline},
+        timers={UNPAID_EXPIRY: handlers.unpaid_deadline, PROVIDER_TIMEOUT: handlers.provider_deadline,
+                PAYOUT_TRANSFER: handlers.payout_transfer_due},
     )
     return ServiceRuntime(definition, settings, platform)

@@ -23,15 +23,18 @@ class PaymentsSettings(ServiceSettings):
     cancel_restrict_count: int = Field(default=8, ge=1, description="This many restrict the buyer's new orders.")
     cancel_restrict_hours: int = Field(default=24, ge=1, description="For how long.")
     dev_merchants: str = Field(
-        default="M-1001:retail,M-1002:food,M-1003:digital_goods",
+        default="M-1001:retail,M-1002:food,M-1003:digital_goods,M-CLOSED-1:retail",
         description="Dev/test mode only: active merchants (id:industry, comma separated) until onboarding activates real ones.")
 
     def dev_merchant_seeds(self) -> dict[str, str]:
         pairs = (item.split(":", 1) for item in self.dev_merchants.split(",") if item.strip())
         return {merchant.strip(): industry.strip() for merchant, industry in pairs}
 
+    bank_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "bank-callback-secret", description="Shared secret the bank signs transfer outcomes with.")
+
     def secrets(self) -> dict[str, str]:
         return {"DANBAO_PAYMENTS_PSP_CALLBACK_SECRET": self.psp_callback_secret,
+                "DANBAO_PAYMENTS_BANK_CALLBACK_SECRET": self.bank_callback_secret,
                 "DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET": self.payment_token_secret}
 
     def tokens(self) -> PaymentTokens:

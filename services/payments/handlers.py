@@ -5,29 +5,33 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from services.payments import domain, fees
+from services.payments import domain, fees, payouts
 from services.payments.config import PaymentsSettings
 from services.payments.store import (
     BuyerRestriction,
     buyer_cancellations_since,
     buyer_restricted_until,
     load_order,
+    load_payout,
     merchant_active,
     merchant_industry,
     paid_volume_since,
     save_order,
+    save_payout,
     seed_merchants,
 )
 from shared import timers
 from shared.db import Database
 from shared.settings import Mode, PlatformSettings
-from shared.contracts import escrow, payments, psp
+from shared.business_days import business_days_later
+from shared.contracts import bank, escrow, payments, psp
 from shared.envelope import Envelope, Payload
 from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
 
 UNPAID_EXPIRY = "unpaid-expiry"
 PROVIDER_TIMEOUT = "provider-timeout"
+PAYOUT_TRANSFER = "payout-transfer"
 
 
 class PaymentsHandlers:
@@ -119,6 +123,47 @@ class PaymentsHandlers:
         if decision.order is not None and decision.order.status is domain.OrderStatus.PAID:
             await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
         self._save(uow, row, decision, callback.order_id)
+
+    # -- payouts (keyed by merchant id, so one merchant's payouts are handled in order) ----------
+
+    async def request_payout(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: payments.RequestPayout = message.data
+        row, payout = await load_payout(uow.session, command.payout_id)
+        self._save_payout(uow, row, payouts.request(payout, command, message.actor))
+
+    async def payout_reserved(self, uow: UnitOfWork, message: Envelope) -> None:
+        event: escrow.PayoutReserved = message.data
+        row, payout = await load_payout(uow.session, event.payout_id)
+        transfer_at = business_days_later(uow.now, 1)
+        decision = payouts.reserved(payout, transfer_at)
+        if decision.events:
+            await timers.schedule(uow, PAYOUT_TRANSFER, event.payout_id, transfer_at)
+        self._save_payout(uow, row, decision)
+
+    async def payout_declined(self, uow: UnitOfWork, message: Envelope) -> None:
+        event: escrow.PayoutDeclined = message.data
+        row, payout = await load_payout(uow.session, event.payout_id)
+        self._save_payout(uow, row, payouts.declined(payout, event.reason))
+
+    async def payout_transfer_due(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        row, payout = await load_payout(uow.session, timer.aggregate_id)
+        self._save_payout(uow, row, payouts.send(payout))
+
+    async def transfer_completed(self, uow: UnitOfWork, message: Envelope) -> None:
+        outcome: bank.TransferCompleted = message.data
+        if not outcome.signature_valid(self.settings.bank_callback_secret):
+            raise Undeliverable("bad_signature", f"transfer outcome for {outcome.payout_id} is not signed by the bank")
+        row, payout = await load_payout(uow.session, outcome.payout_id)
+        self._save_payout(uow, row, payouts.completed(payout, outcome))
+
+    def _save_payout(self, uow: UnitOfWork, row, decision: payouts.PayoutDecision) -> None:  # type: ignore[no-untyped-def]
+        if not decision.events:
+            return
+        assert decision.payout is not None
+        save_payout(uow.session, row, decision.payout, uow.now)
+        for event in decision.events:
+            topic = bank.REQUESTS if isinstance(event, bank.TransferRequested) else payments.EVENTS
+            uow.emit(topic, decision.payout.merchant_id, event)
 
     def _save(self, uow: UnitOfWork, row, decision: domain.Decision, order_id: str) -> None:  # type: ignore[no-untyped-def]
         if not decision.events:

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.domain import Order, OrderStatus
+from services.payments.payouts import Payout, PayoutStatus
 from shared.contracts.payments import CancelReason, OrderItem, PaymentMethod
 from shared.db import upsert_row
 from shared.money import Money
@@ -137,4 +138,36 @@ async def cancellation_counts(session: AsyncSession) -> list[tuple[str, str, int
     return [(party or "", reason or "", int(n), int(refunded or 0)) for party, reason, n, refunded in rows.all()]
 
 
-TABLES: list[type[SQLModel]] = [PaymentOrder, MerchantView, BuyerRestriction]
+class PayoutRow(SQLModel, table=True):
+    __tablename__ = "payout"
+
+    payout_id: str = Field(primary_key=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    amount: int
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=16, index=True)
+    transfer_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    bank_txn_id: str | None = Field(default=None, max_length=64)
+    failure_reason: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    def to_domain(self) -> Payout:
+        return Payout(self.payout_id, self.merchant_id, Money(amount=self.amount, currency=self.currency),
+                      PayoutStatus(self.status), as_utc(self.transfer_at) if self.transfer_at else None,
+                      self.bank_txn_id, self.failure_reason)
+
+
+async def load_payout(session: AsyncSession, payout_id: str) -> tuple[PayoutRow | None, Payout | None]:
+    row = (await session.exec(select(PayoutRow).where(PayoutRow.payout_id == payout_id).with_for_update())).first()
+    return row, row.to_domain() if row else None
+
+
+def save_payout(session: AsyncSession, row: PayoutRow | None, payout: Payout, now: datetime) -> None:
+    upsert_row(session, row, PayoutRow, dict(
+        payout_id=payout.payout_id, merchant_id=payout.merchant_id, amount=payout.amount.amount,
+        currency=payout.amount.currency, status=payout.status.value, transfer_at=payout.transfer_at,
+        bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, updated_at=now), now)
+
+
+TABLES: list[type[SQLModel]] = [PaymentOrder, MerchantView, BuyerRestriction, PayoutRow]

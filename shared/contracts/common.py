@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import cache
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from pydantic import Field
 
@@ -49,3 +51,21 @@ class DeadLetter(Payload):
 @cache
 def dead_letter_contract(service: str) -> TopicContract:
     return TopicContract(topics.dead_letters(service), f"Messages the {service} service could never process.", [DeadLetter])
+
+
+class SignedCallback(Payload):
+    """A provider callback signed with the shared callback secret (HMAC-SHA256 over ``signing_text``)."""
+
+    signature: str = Field(description="Hex HMAC-SHA256 of the signing text with the shared callback secret.", examples=["9f86d081884c7d65..."])
+
+    def signing_text(self) -> bytes:
+        raise NotImplementedError
+
+    def expected_signature(self, secret: str) -> str:
+        return hmac.new(secret.encode(), self.signing_text(), hashlib.sha256).hexdigest()
+
+    def signed(self, secret: str) -> Self:
+        return self.model_copy(update={"signature": self.expected_signature(secret)})
+
+    def signature_valid(self, secret: str) -> bool:
+        return hmac.compare_digest(self.signature, self.expected_signature(secret))

@@ -84,6 +84,29 @@ class RefundRefused(Payload):
     reason: str = Field(description="`already_shipped`, `already_settled` or `no_hold`.", examples=["already_shipped"])
 
 
+class PayoutReserved(Payload):
+    """The payout amount moved from the merchant's available balance to payouts pending."""
+
+    TYPE: ClassVar[str] = "escrow.payout.reserved"
+
+    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    amount: Money = Field(description="Reserved.")
+    available_after: int = Field(description="Available balance left, in fen.", examples=[0])
+
+
+class PayoutDeclined(Payload):
+    """The merchant's available balance cannot cover the payout."""
+
+    TYPE: ClassVar[str] = "escrow.payout.declined"
+
+    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    amount: Money = Field(description="Asked for.")
+    available: int = Field(description="Available balance, in fen.", examples=[12823])
+    reason: str = Field(description="`insufficient_balance`.", examples=["insufficient_balance"])
+
+
 class HoldCreated(Payload):
     """A guaranteed payment is held by the platform until receipt is confirmed."""
 
@@ -139,6 +162,6 @@ COMMANDS = TopicContract(
 EVENTS = TopicContract(
     topics.events("escrow"),
     "Holds, releases, refunds and every ledger movement.",
-    [HoldCreated, ShipmentRecorded, HoldReleased, HoldRefunded, RefundRefused, MerchantCredited, LedgerEntryPosted,
-     EscrowCommandRejected],
+    [HoldCreated, ShipmentRecorded, HoldReleased, HoldRefunded, RefundRefused, MerchantCredited, PayoutReserved,
+     PayoutDeclined, LedgerEntryPosted, EscrowCommandRejected],
 )

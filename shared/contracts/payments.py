@@ -91,6 +91,16 @@ class CancelOrder(Payload):
     note: str | None = Field(default=None, max_length=500, description="Free text for the other party.", examples=["尺码缺货 / size sold out"])
 
 
+class RequestPayout(Payload):
+    """The merchant withdraws from its available balance to its settlement account (T+1 business day)."""
+
+    TYPE: ClassVar[str] = "payments.payout.request"
+
+    payout_id: str = Field(pattern=ID_PATTERN, description="Payout id chosen by the merchant's system; also the key.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(pattern=ID_PATTERN, description="The merchant withdrawing.", examples=["M-1001"])
+    amount: Money = Field(description="Amount to withdraw.")
+
+
 class OrderCreated(Payload):
     """An order exists and awaits payment."""
 
@@ -215,16 +225,61 @@ class BuyerRestricted(Payload):
     until: datetime = Field(description="When orders are accepted again (UTC).", examples=["2026-11-24T08:30:00Z"])
 
 
+class PayoutRequested(Payload):
+    """A merchant asked to withdraw; escrow reserves the amount from its available balance."""
+
+    TYPE: ClassVar[str] = "payments.payout.requested"
+
+    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    amount: Money = Field(description="Amount.")
+
+
+class PayoutScheduled(Payload):
+    """The amount is reserved; the bank transfer goes out on the next business day."""
+
+    TYPE: ClassVar[str] = "payments.payout.scheduled"
+
+    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    amount: Money = Field(description="Amount.")
+    transfer_at: datetime = Field(description="When the transfer is sent (09:00 China time, T+1 business day), UTC.", examples=["2026-11-24T01:00:00Z"])
+
+
+class PayoutSettled(Payload):
+    """The bank paid the merchant."""
+
+    TYPE: ClassVar[str] = "payments.payout.settled"
+
+    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    amount: Money = Field(description="Amount paid out.")
+    bank_txn_id: str = Field(description="The bank's reference.", examples=["BK-93ac1e"])
+
+
+class PayoutFailed(Payload):
+    """The payout did not happen; any reserved money is back in the available balance."""
+
+    TYPE: ClassVar[str] = "payments.payout.failed"
+
+    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    amount: Money = Field(description="Amount.")
+    reason: str = Field(description="`insufficient_balance`, `account_closed`, ...", examples=["insufficient_balance"])
+    reserved: bool = Field(description="Whether money had been reserved (and is now returned).", examples=[True])
+
+
 PaymentsCommandRejected = rejection_payload("payments")
 
 COMMANDS = TopicContract(
     topics.commands("payments"),
     "Commands to the payments service from merchants' storefronts and buyers' apps.",
-    [CreateOrder, PayOrder, CancelOrder],
+    [CreateOrder, PayOrder, CancelOrder, RequestPayout],
 )
 EVENTS = TopicContract(
     topics.events("payments"),
     "What happened to orders and payments.",
     [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, OrderExpired, RefundRequested,
-     OrderCancelled, CancellationRefused, BuyerCancellationWarning, BuyerRestricted, PaymentsCommandRejected],
+     OrderCancelled, CancellationRefused, BuyerCancellationWarning, BuyerRestricted,
+     PayoutRequested, PayoutScheduled, PayoutSettled, PayoutFailed, PaymentsCommandRejected],
 )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import ClassVar
 
 from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.payments import PaymentMethod
+from shared.contracts.common import SignedCallback
 from shared.envelope import Payload
 from shared.money import Money
 
@@ -19,24 +18,6 @@ from shared.money import Money
 class ChargeStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-
-
-class SignedCallback(Payload):
-    """A provider callback signed with the shared callback secret (HMAC-SHA256 over ``signing_text``)."""
-
-    signature: str = Field(description="Hex HMAC-SHA256 of the signing text with the shared callback secret.", examples=["9f86d081884c7d65..."])
-
-    def signing_text(self) -> bytes:
-        raise NotImplementedError
-
-    def expected_signature(self, secret: str) -> str:
-        return hmac.new(secret.encode(), self.signing_text(), hashlib.sha256).hexdigest()
-
-    def signed(self, secret: str) -> Self:
-        return self.model_copy(update={"signature": self.expected_signature(secret)})
-
-    def signature_valid(self, secret: str) -> bool:
-        return hmac.compare_digest(self.signature, self.expected_signature(secret))
 
 
 class ChargeRequested(Payload):

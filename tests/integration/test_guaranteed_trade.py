@@ -12,7 +12,15 @@ import pytest
 
 from ops.platform import LocalPlatform
 
-from tests.factories import advance_clock, cancel_order, confirm_receipt, create_order, pay_order, record_shipment
+from tests.factories import (
+    advance_clock,
+    cancel_order,
+    confirm_receipt,
+    create_order,
+    pay_order,
+    record_shipment,
+    request_payout,
+)
 from tests.integration.conftest import Kafka, of
 
 pytestmark = pytest.mark.integration
@@ -160,6 +168,49 @@ async def test_failures_reach_the_buyer_and_a_failed_order_can_be_paid_again(kaf
     await kafka.send("danbao.control.commands", advance_clock(16 * 60, tag), key="clock")  # the provider never answers
     events = await kafka.read_until("danbao.payments.events", _has("payments.payment.failed", order_id=silent), timeout=30)
     assert next(m for m in events if of("payments.payment.failed", order_id=silent)(m))["data"]["reason"] == "provider_timeout"
+
+
+async def _earn(kafka: Kafka, merchant: str) -> str:
+    """A paid, shipped and confirmed order: the merchant's available balance grows by 12,823 fen."""
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", create_order(order_id, merchant=merchant), key=order_id)
+    await kafka.send("danbao.payments.commands", pay_order(order_id), key=order_id)
+    await kafka.read_until("danbao.escrow.events", _has("escrow.hold.created", order_id=order_id))
+    await kafka.send("danbao.escrow.commands", record_shipment(order_id, merchant=merchant), key=order_id)
+    await kafka.send("danbao.escrow.commands", confirm_receipt(order_id), key=order_id)
+    await kafka.read_until("danbao.escrow.events", _has("escrow.hold.released", order_id=order_id))
+    return order_id
+
+
+async def test_payouts_settle_on_the_next_business_day_or_fail_and_return_the_money(kafka: Kafka) -> None:
+    await _earn(kafka, "M-1002")
+    await _earn(kafka, "M-CLOSED-1")
+    ok, too_much, closed = (f"PO-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    await kafka.send("danbao.payments.commands", request_payout(ok, 12000, merchant="M-1002"), key="M-1002")
+    await kafka.send("danbao.payments.commands", request_payout(too_much, 5000, merchant="M-1002"), key="M-1002")
+    await kafka.send("danbao.payments.commands", request_payout(closed, 12823, merchant="M-CLOSED-1"), key="M-CLOSED-1")
+    events = await kafka.read_until("danbao.payments.events", lambda ms: _has("payments.payout.scheduled", payout_id=ok)(ms)
+                                    and _has("payments.payout.failed", payout_id=too_much)(ms)
+                                    and _has("payments.payout.scheduled", payout_id=closed)(ms))
+    declined = next(m for m in events if of("payments.payout.failed", payout_id=too_much)(m))["data"]
+    assert (declined["reason"], declined["reserved"]) == ("insufficient_balance", False)  # 823 fen left after the first
+    scheduled = next(m for m in events if of("payments.payout.scheduled", payout_id=ok)(m))["data"]
+    assert scheduled["transfer_at"].endswith("01:00:00Z")  # 09:00 China time on a business day
+    assert not _has("payments.payout.settled", payout_id=ok)(events)  # not before T+1
+
+    tag = f"clock-{ok}"
+    await kafka.send("danbao.control.commands", advance_clock(6 * 86400, tag), key="clock")
+    events = await kafka.read_until("danbao.payments.events", lambda ms: _has("payments.payout.settled", payout_id=ok)(ms)
+                                    and _has("payments.payout.failed", payout_id=closed)(ms), timeout=30)
+    failed = next(m for m in events if of("payments.payout.failed", payout_id=closed)(m))["data"]
+    assert (failed["reason"], failed["reserved"]) == ("account_closed", True)
+    ledger = await kafka.read_until("danbao.escrow.events", lambda ms: any(
+        m["type"] == "escrow.ledger.entry_posted" and m["data"]["kind"] == "payout_returned"
+        and any(line["account"] == "merchant_available:M-CLOSED-1" for line in m["data"]["lines"]) for m in ms)
+        and any(m["type"] == "escrow.ledger.entry_posted" and m["data"]["kind"] == "payout_paid"
+                and any(line["account"] == "merchant_payout_pending:M-1002" for line in m["data"]["lines"]) for m in ms))
+    kinds = [m["data"]["kind"] for m in ledger if m["type"] == "escrow.ledger.entry_posted"]
+    assert kinds.count("payout_reserved") >= 2
 
 
 def test_after_all_of_the_above_the_ledger_is_balanced(platform: LocalPlatform) -> None:

@@ -53,9 +53,9 @@ def _compose() -> dict:
 
 def test_compose_runs_every_service_from_one_image_with_health_and_order() -> None:
     compose = _compose()["services"]
-    assert set(SERVICES) | {"psp-simulator", "kafka", "postgres", "topics"} <= set(compose)
+    assert set(SERVICES) | {"psp-simulator", "bank-simulator", "kafka", "postgres", "topics"} <= set(compose)
     assert "KAFKA_PROCESS_ROLES" in compose["kafka"]["environment"]  # KRaft, no ZooKeeper
-    for name in [*SERVICES, "psp-simulator"]:
+    for name in [*SERVICES, "psp-simulator", "bank-simulator"]:
         service = compose[name]
         assert service["image"] == "danbao:latest"
         assert service["command"] == [name]
@@ -130,6 +130,7 @@ def _secret_files() -> dict[str, set[str]]:
     """For each service, the secret file names its settings read (``DANBAO_X_Y`` -> ``danbao_x_y``)."""
     import importlib
 
+    from services.simulators.bank import BankSimulatorSettings
     from services.simulators.psp import PspSimulatorSettings
 
     out = {}
@@ -138,6 +139,7 @@ def _secret_files() -> dict[str, set[str]]:
         settings_class = next(v for k, v in vars(config).items() if k.endswith("Settings") and k != "ServiceSettings")
         out[name] = {n.lower() for n in settings_class().secrets()}
     out["psp-simulator"] = {n.lower() for n in PspSimulatorSettings().secrets()}
+    out["bank-simulator"] = {n.lower() for n in BankSimulatorSettings().secrets()}
     return out
 
 

@@ -50,7 +50,8 @@ def test_production_mode_refuses_development_secrets(monkeypatch: pytest.MonkeyP
     with pytest.raises(ValueError, match="DANBAO_PAYMENTS_PSP_CALLBACK_SECRET"):
         PaymentsSettings()
     monkeypatch.setenv("DANBAO_PAYMENTS_PSP_CALLBACK_SECRET", "a-real-secret-from-the-vault")
-    with pytest.raises(ValueError, match="DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET"):
+    with pytest.raises(ValueError, match="still has its development default"):
         PaymentsSettings()
     monkeypatch.setenv("DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET", "another-real-secret")
+    monkeypatch.setenv("DANBAO_PAYMENTS_BANK_CALLBACK_SECRET", "a-third-real-secret")
     assert PaymentsSettings().psp_callback_secret == "a-real-secret-from-the-vault"

@@ -1,0 +1,68 @@
+"""What every outside-system simulator shares: read its request topic, answer on its callback
+topic (signed by the answer function), serve health. Simulators keep no database and may
+answer twice, as real outside systems do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.response import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
+
+from shared import logs
+from shared.contracts.catalog import TopicContract
+from shared.envelope import Actor, ActorKind, Envelope, Payload
+from shared.settings import PlatformSettings
+
+Answer = Callable[[Payload], tuple[Payload, str] | None]  # (signed reply, its key) or None for silence
+
+
+def simulator_app(name: str, requests: TopicContract, replies: TopicContract, answer: Answer,
+                  platform: PlatformSettings, delay_seconds: float = 0.0) -> AsgiFastStream:
+    log = logging.getLogger(f"danbao.{name}")
+    broker = KafkaBroker(platform.kafka_bootstrap, client_id=f"danbao-{name}",
+                         logger=logging.getLogger(f"faststream.{name}"), log_level=logging.DEBUG)
+
+    @broker.subscriber(requests.topic, group_id=f"danbao-{name}", ack_policy=AckPolicy.ACK, fetch_max_wait_ms=20,
+                       auto_offset_reset="earliest", decoder=lambda m: m.body)
+    async def handle(body: Any) -> None:
+        try:
+            request = requests.parse(json.loads(body))
+        except (ValueError, LookupError, ValidationError) as exc:
+            log.warning("ignoring a request it cannot read: %s", exc)
+            return
+        answered = answer(request.data)
+        if answered is None:
+            log.info("staying silent for %s", request.event_id)
+            return
+        reply, key = answered
+        if delay_seconds:
+            await asyncio.sleep(delay_seconds)
+        envelope = Envelope(type=reply.TYPE, producer=name, data=reply,  # type: ignore[attr-defined]
+                            correlation_id=request.correlation_id, causation_id=str(request.event_id),
+                            actor=Actor(kind=ActorKind.SYSTEM, id=name))
+        await broker.publish(envelope.to_json(), replies.topic, key=key.encode(),
+                             headers={"content-type": "application/json", "type": envelope.type})
+
+    @get(include_in_schema=False)
+    async def live(scope: Any) -> AsgiResponse:
+        return JSONResponse({"status": "live", "service": name})
+
+    @get(include_in_schema=False)
+    async def ready(scope: Any) -> AsgiResponse:
+        ok = await broker.ping(timeout=2.0)
+        return JSONResponse({"status": "ready" if ok else "not ready", "broker": ok}, status_code=200 if ok else 503)
+
+    return AsgiFastStream(broker, logger=log, asgi_routes=[("/health/live", live), ("/health/ready", ready)])
+
+
+def serve(name: str, app: AsgiFastStream, port: int, platform: PlatformSettings) -> None:
+    logs.configure(name, platform.log_level)
+    asyncio.run(app.run(log_level=logging.WARNING, run_extra_options={"host": platform.http_host, "port": port}))

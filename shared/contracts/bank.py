@@ -1,0 +1,50 @@
+"""Contracts with the outside bank that pays merchants out: transfer requests out, signed outcomes in."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared import topics
+from shared.contracts.catalog import TopicContract
+from shared.contracts.common import SignedCallback
+from shared.envelope import Payload
+from shared.money import Money
+
+
+class TransferStatus(StrEnum):
+    SETTLED = "settled"
+    FAILED = "failed"
+
+
+class TransferRequested(Payload):
+    """The platform asks the bank to pay a merchant's payout into its settlement account."""
+
+    TYPE: ClassVar[str] = "bank.transfer.requested"
+
+    payout_id: str = Field(description="Payout id; the bank echoes it.", examples=["PO-M-1001-20261123-1"])
+    merchant_id: str = Field(description="The merchant paid.", examples=["M-1001"])
+    account_ref: str = Field(description="Opaque reference of the merchant's settlement account (never the number).", examples=["ACCT-M-1001"])
+    amount: Money = Field(description="Amount to transfer.")
+
+
+class TransferCompleted(SignedCallback):
+    """The bank's outcome of a transfer, signed with the shared bank callback secret."""
+
+    TYPE: ClassVar[str] = "bank.transfer.completed"
+
+    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    status: TransferStatus = Field(description="Outcome.", examples=["settled"])
+    amount: Money = Field(description="Amount transferred (or attempted).")
+    bank_txn_id: str = Field(description="The bank's reference.", examples=["BK-93ac1e"])
+    failure_reason: str | None = Field(default=None, description="Why it failed.", examples=["account_closed"])
+
+    def signing_text(self) -> bytes:
+        return "|".join([self.payout_id, self.status.value, str(self.amount.amount), self.amount.currency,
+                         self.bank_txn_id, self.failure_reason or ""]).encode()
+
+
+REQUESTS = TopicContract(topics.BANK_REQUESTS, "Payout transfers from the platform to the bank.", [TransferRequested])
+CALLBACKS = TopicContract(topics.BANK_CALLBACKS, "Signed transfer outcomes from the bank.", [TransferCompleted])
