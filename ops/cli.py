@@ -292,6 +292,35 @@ def report_cancellations(csv: Annotated[bool, typer.Option(help="CSV on standard
     Console().print(table)
 
 
+@report.command("merchant")
+def report_merchant(
+    merchant_id: Annotated[str, typer.Argument(help="The merchant.")],
+    day: Annotated[str, typer.Option(help="The day, YYYY-MM-DD, China time (default: today).")] = "",
+    csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False,
+) -> None:
+    """A merchant's receipts, fees, refunds and payouts for one day (收款记录 / 财务报表)."""
+    from datetime import date, datetime
+
+    from ops.ledger import escrow_database, merchant_day
+    from shared.business_days import CHINA
+
+    when = date.fromisoformat(day) if day else datetime.now(CHINA).date()
+    rows = asyncio.run(merchant_day(escrow_database(), merchant_id, when))
+    if csv:
+        sys.stdout.write("posted_at,kind,reference,order_id,gross_fen,fee_fen,net_fen\n" + "".join(
+            f"{r.posted_at.isoformat()},{r.kind},{r.reference},{r.order_id or ''},{r.gross},{r.fee},{r.net}\n" for r in rows))
+        return
+    table = Table(title=f"{merchant_id} on {when.isoformat()} (China time)")
+    for column in ("time", "kind", "order / payout", "gross", "fee", "net to balance"):
+        table.add_column(column, justify="right" if column in ("gross", "fee", "net to balance") else "left")
+    for r in rows:
+        table.add_row(r.posted_at.astimezone(CHINA).strftime("%H:%M:%S"), r.kind, r.order_id or r.reference.split(":", 1)[-1],
+                      _yuan(r.gross), _yuan(r.fee), _yuan(r.net))
+    table.add_row("[bold]total[/bold]", "", "", _yuan(sum(r.gross for r in rows)), _yuan(sum(r.fee for r in rows)),
+                  _yuan(sum(r.net for r in rows)))
+    Console().print(table)
+
+
 dlq = typer.Typer(help="Dead letters: list them, and replay a fixed one to where it came from.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 

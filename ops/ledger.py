@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from services.escrow.config import EscrowSettings
 from services.escrow.store import HoldRow, JournalEntryRow, JournalLineRow, balances
 from ops.stores import service_database
+from shared.business_days import CHINA
 from shared.db import Database
+from shared.timers import as_utc
 
 
 def escrow_database() -> Database:
@@ -60,3 +63,45 @@ async def trial_balance(db: Database) -> TrialBalance:
         if escrow_balance != -held:
             result.hold_problems.append(f"escrow_holding is {escrow_balance} but the holds keep {held}")
     return result
+
+
+@dataclass
+class StatementLine:
+    posted_at: datetime
+    kind: str
+    reference: str
+    order_id: str | None
+    gross: int
+    fee: int
+    net: int
+
+
+async def merchant_day(db: Database, merchant_id: str, day: date) -> list[StatementLine]:
+    """A merchant's money movements on one China-time day (the seeds' 收款记录 and 财务报表):
+    receipts less fees, refunds from its holds, and payouts."""
+    start = datetime.combine(day, time(0), tzinfo=CHINA).astimezone(timezone.utc)
+    end = start + timedelta(days=1)
+    available, pending = f"merchant_available:{merchant_id}", f"merchant_payout_pending:{merchant_id}"
+    out: list[StatementLine] = []
+    async with db.transaction() as session:
+        orders = set((await session.exec(select(HoldRow.order_id).where(HoldRow.merchant_id == merchant_id))).all())
+        entries = (await session.exec(select(JournalEntryRow).where(
+            col(JournalEntryRow.posted_at) >= start, col(JournalEntryRow.posted_at) < end)
+            .order_by(col(JournalEntryRow.posted_at)))).all()
+        for entry in entries:
+            lines = {row.account: row.amount for row in (await session.exec(
+                select(JournalLineRow).where(JournalLineRow.entry_id == entry.entry_id))).all()}
+            mine = available in lines or pending in lines or (entry.kind == "hold_refunded" and entry.order_id in orders)
+            if not mine:
+                continue
+            fee = -lines.get("platform_fees", 0)
+            if entry.kind in ("hold_released", "direct_payment"):
+                net = -lines[available] if available in lines else 0
+                gross = net + fee
+            elif entry.kind == "hold_refunded":
+                gross, net = -lines.get("escrow_holding", 0), 0
+            else:  # payouts: reserved (-), returned (+), paid (leaves pending)
+                gross = 0
+                net = -lines.get(available, 0)
+            out.append(StatementLine(as_utc(entry.posted_at), entry.kind, entry.reference, entry.order_id, gross, fee, net))
+    return out

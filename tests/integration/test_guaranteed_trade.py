@@ -3,14 +3,17 @@ release by the buyer's confirmation or by the auto-confirm deadline on the test 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime
 
 import pytest
 
 from ops.platform import LocalPlatform
+from shared.business_days import CHINA
 
 from tests.factories import (
     advance_clock,
@@ -227,4 +230,18 @@ def test_after_all_of_the_above_the_ledger_is_balanced(platform: LocalPlatform) 
     report = subprocess.run([sys.executable, "-m", "ops.cli", "report", "cancellations", "--csv"], env=env,
                             capture_output=True, text=True, timeout=60, check=True)
     counts = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in (line.split(",") for line in report.stdout.splitlines()[1:])}
+    # the services' clock has been moved forward: ask for the day the payout was reserved on
+    reserved_at = asyncio.run(_payout_reserved_at(platform, "M-1002"))
+    statement = subprocess.run([sys.executable, "-m", "ops.cli", "report", "merchant", "M-1002", "--csv",
+                                "--day", reserved_at.astimezone(CHINA).date().isoformat()], env=env,
+                               capture_output=True, text=True, timeout=60, check=True)
+    kinds = [line.split(",")[1] for line in statement.stdout.splitlines()[1:]]
+    assert "payout_reserved" in kinds
     assert counts[("buyer", "changed_mind")][0] >= 1 and counts[("merchant", "out_of_stock")] == (2, 25800)
+
+
+async def _payout_reserved_at(platform: LocalPlatform, merchant: str) -> datetime:
+    assert platform.broker is not None
+    events = await Kafka(platform.broker.bootstrap).read_until("danbao.escrow.events", _has("escrow.payout.reserved", merchant_id=merchant))
+    stamp = next(m for m in events if of("escrow.payout.reserved", merchant_id=merchant)(m))["occurred_at"]
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

@@ -57,3 +57,22 @@ async def test_the_trial_balance_catches_a_hold_that_does_not_add_up(db: Databas
         await session.exec(update(store.HoldRow).values(released=13000))  # type: ignore[call-overload]
     result = await trial_balance(db)
     assert not result.balanced and any("captured" in p for p in result.hold_problems)
+
+
+async def test_the_merchant_day_report_shows_receipts_fees_and_payouts(db: Database) -> None:
+    from datetime import date
+
+    from ops.ledger import merchant_day
+    from shared.money import Money
+
+    await _book(db, _payment(5000, 30, True, "O-released"))
+    await _book(db, _payment(1000, 6, False, "O-direct"))
+    await _book(db, _payment(12900, 77, True, "O-held"))  # still held: not the merchant's money yet
+    async with db.transaction() as session:
+        journal, _ = domain.reserve_payout("PO-1", "M-1", Money(amount=3000), available=5964)
+        assert journal is not None
+        store.post(session, journal, "payout-reserved:PO-1", NOW)
+    rows = await merchant_day(db, "M-1", date(2026, 11, 23))
+    assert sorted((r.kind, r.gross, r.fee, r.net) for r in rows) == sorted([
+        ("hold_released", 5000, 30, 4970), ("direct_payment", 1000, 6, 994), ("payout_reserved", 0, 0, -3000)])
+    assert await merchant_day(db, "M-1", date(2026, 11, 22)) == []
