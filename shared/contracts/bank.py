@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import SignedCallback
+from shared.contracts.common import PayoutRef, SignedCallback
 from shared.envelope import Payload
 from shared.money import Money
 
@@ -35,7 +35,7 @@ class TransferCompleted(SignedCallback):
 
     TYPE: ClassVar[str] = "bank.transfer.completed"
 
-    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
+    payout_id: PayoutRef
     status: TransferStatus = Field(description="Outcome.", examples=["settled"])
     amount: Money = Field(description="Amount transferred (or attempted).")
     bank_txn_id: str = Field(description="The bank's reference.", examples=["BK-93ac1e"])

@@ -5,13 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 from functools import cache
-from typing import ClassVar, Self
+from typing import Annotated, ClassVar, Self
 
 from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.envelope import Payload
+
+
+# Fields many messages carry, described once.
+OrderRef = Annotated[str, Field(description="Order id.", examples=["O-20261123-0001"])]
+MerchantRef = Annotated[str, Field(description="Merchant.", examples=["M-1001"])]
+BuyerRef = Annotated[str, Field(description="Buyer.", examples=["B-2001"])]
+HoldRef = Annotated[str, Field(description="Hold id.", examples=["H-O-20261123-0001"])]
+PayoutRef = Annotated[str, Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])]
 
 
 class CommandRejected(Payload):

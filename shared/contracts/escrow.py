@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import rejection_payload
+from shared.contracts.common import BuyerRef, HoldRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
 from shared.envelope import Payload
 from shared.money import Money
 
@@ -40,8 +40,8 @@ class ShipmentRecorded(Payload):
 
     TYPE: ClassVar[str] = "escrow.shipment.recorded"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
+    order_id: OrderRef
+    hold_id: HoldRef
     carrier: str = Field(description="Carrier.", examples=["SF Express 顺丰"])
     tracking_no: str = Field(description="Tracking number.", examples=["SF1234567890"])
     auto_confirm_at: datetime = Field(description="When receipt is confirmed if the buyer does not act (UTC).", examples=["2026-11-30T08:30:00Z"])
@@ -52,10 +52,10 @@ class HoldReleased(Payload):
 
     TYPE: ClassVar[str] = "escrow.hold.released"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
+    order_id: OrderRef
+    hold_id: HoldRef
     merchant_id: str = Field(description="Merchant paid.", examples=["M-1001"])
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    buyer_id: BuyerRef
     amount: Money = Field(description="Released from the hold.")
     fee: int = Field(description="Platform fee in fen.", examples=[77])
     net: int = Field(description="Credited to the merchant, in fen.", examples=[12823])
@@ -67,8 +67,8 @@ class HoldRefunded(Payload):
 
     TYPE: ClassVar[str] = "escrow.hold.refunded"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
+    order_id: OrderRef
+    hold_id: HoldRef
     buyer_id: str = Field(description="Buyer refunded.", examples=["B-2001"])
     amount: Money = Field(description="Refunded.")
     remaining: int = Field(description="Still held after the refund, in fen.", examples=[0])
@@ -80,7 +80,7 @@ class RefundRefused(Payload):
 
     TYPE: ClassVar[str] = "escrow.refund.refused"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     reason: str = Field(description="`already_shipped`, `already_settled` or `no_hold`.", examples=["already_shipped"])
 
 
@@ -89,8 +89,8 @@ class PayoutReserved(Payload):
 
     TYPE: ClassVar[str] = "escrow.payout.reserved"
 
-    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    payout_id: PayoutRef
+    merchant_id: MerchantRef
     amount: Money = Field(description="Reserved.")
     available_after: int = Field(description="Available balance left, in fen.", examples=[0])
 
@@ -100,8 +100,8 @@ class PayoutDeclined(Payload):
 
     TYPE: ClassVar[str] = "escrow.payout.declined"
 
-    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    payout_id: PayoutRef
+    merchant_id: MerchantRef
     amount: Money = Field(description="Asked for.")
     available: int = Field(description="Available balance, in fen.", examples=[12823])
     reason: str = Field(description="`insufficient_balance`.", examples=["insufficient_balance"])
@@ -112,10 +112,10 @@ class HoldCreated(Payload):
 
     TYPE: ClassVar[str] = "escrow.hold.created"
 
-    hold_id: str = Field(description="Hold id.", examples=["H-O-20261123-0001"])
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    hold_id: HoldRef
+    order_id: OrderRef
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
     amount: Money = Field(description="Held amount.")
     fee: int = Field(description="Fee in fen taken when the hold is released.", examples=[77])
     auto_confirm_days: int = Field(description="Days after shipment until auto-confirm.", examples=[7])
@@ -145,8 +145,8 @@ class MerchantCredited(Payload):
 
     TYPE: ClassVar[str] = "escrow.merchant.credited"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    order_id: OrderRef
+    merchant_id: MerchantRef
     gross: Money = Field(description="Amount paid by the buyer.")
     fee: int = Field(description="Platform fee in fen.", examples=[77])
     net: int = Field(description="Credited to the merchant, in fen.", examples=[12823])

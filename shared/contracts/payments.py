@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import rejection_payload
+from shared.contracts.common import BuyerRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
 from shared.envelope import Payload
 from shared.money import Money
 
@@ -106,9 +106,9 @@ class OrderCreated(Payload):
 
     TYPE: ClassVar[str] = "payments.order.created"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    order_id: OrderRef
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
     amount: Money = Field(description="Total.")
     guaranteed: bool = Field(description="Whether the payment is held in escrow.", examples=[True])
     auto_confirm_days: int = Field(description="Auto-confirm days after shipment.", examples=[7])
@@ -121,7 +121,7 @@ class PaymentIntentCreated(Payload):
     TYPE: ClassVar[str] = "payments.intent.created"
 
     intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     method: PaymentMethod = Field(description="Payment method.", examples=["qr_code"])
     amount: Money = Field(description="Amount to pay.")
     qr_payload: str | None = Field(default=None, description="Text to render as a QR code (method qr_code): the payment page URL.", examples=["https://pay.danbao.example/p/PI-O-20261123-0001-1?token=UEkt..."])
@@ -136,10 +136,10 @@ class PaymentSucceeded(Payload):
 
     TYPE: ClassVar[str] = "payments.payment.succeeded"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
     amount: Money = Field(description="Captured amount.")
     fee: int = Field(ge=0, description="Platform fee in fen, charged when the money reaches the merchant.", examples=[77])
     guaranteed: bool = Field(description="Held in escrow until receipt is confirmed.", examples=[True])
@@ -153,9 +153,9 @@ class PaymentFailed(Payload):
 
     TYPE: ClassVar[str] = "payments.payment.failed"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    buyer_id: BuyerRef
     reason: str = Field(description="Failure reason code.", examples=["insufficient_balance"])
     message: str = Field(description="What the buyer is told, zh-CN then en.", examples=["余额不足 / Insufficient balance"])
 
@@ -165,9 +165,9 @@ class OrderExpired(Payload):
 
     TYPE: ClassVar[str] = "payments.order.expired"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    order_id: OrderRef
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
 
 
 class RefundRequested(Payload):
@@ -175,7 +175,7 @@ class RefundRequested(Payload):
 
     TYPE: ClassVar[str] = "payments.refund.requested"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     buyer_id: str = Field(description="Buyer to refund.", examples=["B-2001"])
     amount: Money = Field(description="Amount to refund.")
     party: str = Field(description="`buyer` or `merchant`: who cancelled.", examples=["merchant"])
@@ -187,9 +187,9 @@ class OrderCancelled(Payload):
 
     TYPE: ClassVar[str] = "payments.order.cancelled"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    order_id: OrderRef
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
     party: str = Field(description="`buyer` or `merchant`.", examples=["merchant"])
     reason: CancelReason = Field(description="Reason code.", examples=["out_of_stock"])
     refunded: Money = Field(description="Refunded to the buyer (0 if it was not paid).")
@@ -200,7 +200,7 @@ class CancellationRefused(Payload):
 
     TYPE: ClassVar[str] = "payments.order.cancellation_refused"
 
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     reason: str = Field(description="Why.", examples=["already_shipped"])
 
 
@@ -209,7 +209,7 @@ class BuyerCancellationWarning(Payload):
 
     TYPE: ClassVar[str] = "payments.buyer.cancellation_warning"
 
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    buyer_id: BuyerRef
     cancellations: int = Field(description="Cancellations by this buyer within the window.", examples=[5])
     window_hours: int = Field(description="The window.", examples=[24])
     restrict_at: int = Field(description="At this many, new orders are refused for a while.", examples=[8])
@@ -220,7 +220,7 @@ class BuyerRestricted(Payload):
 
     TYPE: ClassVar[str] = "payments.buyer.restricted"
 
-    buyer_id: str = Field(description="Buyer.", examples=["B-2001"])
+    buyer_id: BuyerRef
     cancellations: int = Field(description="Cancellations within the window.", examples=[8])
     until: datetime = Field(description="When orders are accepted again (UTC).", examples=["2026-11-24T08:30:00Z"])
 
@@ -230,8 +230,8 @@ class PayoutRequested(Payload):
 
     TYPE: ClassVar[str] = "payments.payout.requested"
 
-    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    payout_id: PayoutRef
+    merchant_id: MerchantRef
     amount: Money = Field(description="Amount.")
 
 
@@ -240,8 +240,8 @@ class PayoutScheduled(Payload):
 
     TYPE: ClassVar[str] = "payments.payout.scheduled"
 
-    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    payout_id: PayoutRef
+    merchant_id: MerchantRef
     amount: Money = Field(description="Amount.")
     transfer_at: datetime = Field(description="When the transfer is sent (09:00 China time, T+1 business day), UTC.", examples=["2026-11-24T01:00:00Z"])
 
@@ -251,8 +251,8 @@ class PayoutSettled(Payload):
 
     TYPE: ClassVar[str] = "payments.payout.settled"
 
-    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    payout_id: PayoutRef
+    merchant_id: MerchantRef
     amount: Money = Field(description="Amount paid out.")
     bank_txn_id: str = Field(description="The bank's reference.", examples=["BK-93ac1e"])
 
@@ -262,8 +262,8 @@ class PayoutFailed(Payload):
 
     TYPE: ClassVar[str] = "payments.payout.failed"
 
-    payout_id: str = Field(description="Payout id.", examples=["PO-M-1001-20261123-1"])
-    merchant_id: str = Field(description="Merchant.", examples=["M-1001"])
+    payout_id: PayoutRef
+    merchant_id: MerchantRef
     amount: Money = Field(description="Amount.")
     reason: str = Field(description="`insufficient_balance`, `account_closed`, ...", examples=["insufficient_balance"])
     reserved: bool = Field(description="Whether money had been reserved (and is now returned).", examples=[True])

@@ -10,7 +10,7 @@ from pydantic import Field
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.payments import PaymentMethod
-from shared.contracts.common import SignedCallback
+from shared.contracts.common import OrderRef, SignedCallback
 from shared.envelope import Payload
 from shared.money import Money
 
@@ -26,7 +26,7 @@ class ChargeRequested(Payload):
     TYPE: ClassVar[str] = "psp.charge.requested"
 
     intent_id: str = Field(description="Payment intent id; the provider echoes it.", examples=["PI-O-20261123-0001-1"])
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     method: PaymentMethod = Field(description="Payment method.", examples=["qr_code"])
     amount: Money = Field(description="Amount to collect.")
     buyer_ref: str = Field(description="Opaque buyer reference for the provider.", examples=["B-2001"])
@@ -38,7 +38,7 @@ class ChargeCallback(SignedCallback):
     TYPE: ClassVar[str] = "psp.charge.completed"
 
     intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     status: ChargeStatus = Field(description="Outcome.", examples=["succeeded"])
     amount: Money = Field(description="Amount collected (succeeded) or attempted (failed).")
     provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-7d2a9c"])
@@ -56,7 +56,7 @@ class RefundRequested(Payload):
     TYPE: ClassVar[str] = "psp.refund.requested"
 
     refund_id: str = Field(description="Refund id; the provider echoes it.", examples=["RF-O-20261123-0001-1"])
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     amount: Money = Field(description="Amount to pay back.")
     buyer_ref: str = Field(description="Opaque buyer reference for the provider.", examples=["B-2001"])
 
@@ -67,7 +67,7 @@ class RefundCallback(SignedCallback):
     TYPE: ClassVar[str] = "psp.refund.completed"
 
     refund_id: str = Field(description="Refund id.", examples=["RF-O-20261123-0001-1"])
-    order_id: str = Field(description="Order id.", examples=["O-20261123-0001"])
+    order_id: OrderRef
     amount: Money = Field(description="Amount paid back.")
     provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-9a8b7c"])
 
