@@ -55,6 +55,14 @@ async def _holds_in_db(platform: LocalPlatform, order_id: str) -> int:
     return int(n)
 
 
+async def _restart_escrow_and_expect_one_hold(platform: LocalPlatform, kafka: Kafka, order_id: str) -> None:
+    platform.start_service("escrow")
+    platform.wait_ready(60, ["escrow"])
+    events = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms), timeout=60)
+    assert len({m["event_id"] for m in events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
+    assert await _holds_in_db(platform, order_id) == 1
+
+
 async def test_order_and_qr_payment_end_in_a_hold(kafka: Kafka) -> None:
     order_id = f"O-{uuid.uuid4().hex[:8]}"
     await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
@@ -96,11 +104,7 @@ async def test_escrow_killed_before_consuming_the_payment_restarts_to_exactly_on
     await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
     await kafka.send("danbao.payments.commands", _pay(order_id), key=order_id)
     await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.payment.succeeded", order_id=order_id)(m) for m in ms))
-    platform.start_service("escrow")
-    platform.wait_ready(60, ["escrow"])
-    events = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms), timeout=60)
-    assert len({m["event_id"] for m in events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
-    assert await _holds_in_db(platform, order_id) == 1
+    await _restart_escrow_and_expect_one_hold(platform, kafka, order_id)
 
 
 async def test_escrow_killed_after_its_commit_but_before_the_offset_commit_holds_once(
@@ -119,11 +123,7 @@ async def test_escrow_killed_after_its_commit_but_before_the_offset_commit_holds
     assert process is not None
     assert process.wait(timeout=60) == -9  # it killed itself between the two commits
     assert (platform.data_dir / "escrow.crashed").exists()
-    platform.start_service("escrow")  # the payment is delivered again; the inbox remembers it
-    platform.wait_ready(60, ["escrow"])
-    events = await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms), timeout=60)
-    assert len({m["event_id"] for m in events if of("escrow.hold.created", order_id=order_id)(m)}) == 1
-    assert await _holds_in_db(platform, order_id) == 1
+    await _restart_escrow_and_expect_one_hold(platform, kafka, order_id)  # redelivered; the inbox remembers it
 
 
 async def test_bad_input_is_dead_lettered_with_a_reason_and_the_service_keeps_serving(
