@@ -38,6 +38,7 @@ deploy/secrets/postgres_password:
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_psp_callback_secret
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_payment_token_secret
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_bank_callback_secret
+	$(PYTHON) -c "import base64, os; print('k1:' + base64.b64encode(os.urandom(32)).decode(), end='')" > deploy/secrets/danbao_onboarding_pii_keys
 
 compose-secrets: deploy/secrets/postgres_password
 

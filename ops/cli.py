@@ -72,12 +72,11 @@ def dev(
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(
-        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-simulator or bank-simulator")]) -> None:
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank- or registry-simulator")]) -> None:
     """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
-    if service in ("psp-simulator", "bank-simulator"):
-        from services.simulators import bank, psp
-
-        (psp if service == "psp-simulator" else bank).run()
+    simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry"}
+    if service in simulators:
+        importlib.import_module(f"services.simulators.{simulators[service]}").run()
         return
     from ops.docs import SERVICE_APPS
 

@@ -15,13 +15,14 @@ from pathlib import Path
 from ops.broker import TansuBroker, create_topics, free_port
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
-SIMULATORS = ("psp-simulator", "bank-simulator")
+SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator")
 DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
-                 "psp-simulator": 8110, "bank-simulator": 8111}
+                 "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112}
 
 
 def port_env(name: str) -> str:
-    return {"psp-simulator": "DANBAO_SIM_PSP_HTTP_PORT", "bank-simulator": "DANBAO_SIM_BANK_HTTP_PORT"}.get(
+    return {"psp-simulator": "DANBAO_SIM_PSP_HTTP_PORT", "bank-simulator": "DANBAO_SIM_BANK_HTTP_PORT",
+            "registry-simulator": "DANBAO_SIM_REGISTRY_HTTP_PORT"}.get(
         name, f"DANBAO_{name.upper()}_HTTP_PORT")
 
 

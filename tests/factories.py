@@ -61,3 +61,21 @@ def request_payout(payout_id: str, amount: int, *, merchant: str = "M-1001") -> 
     return envelope("payments.payout.request", {"payout_id": payout_id, "merchant_id": merchant,
                                                 "amount": {"amount": amount, "currency": "CNY"}},
                     actor=("merchant", merchant), correlation_id=f"flow-{payout_id}")
+
+
+ID_NUMBER = "11010519491231002X"
+BANK_CARD = "6222021234567890128"
+PHONE = "13812345678"
+
+
+def apply_for_merchant(merchant_id: str, credit_code: str, *, legal_name: str = "杭州小盾牌贸易有限公司",
+                       industry: str = "retail", **overrides: Any) -> dict[str, Any]:
+    data = {
+        "merchant_id": merchant_id, "merchant_type": "enterprise", "legal_name": legal_name, "credit_code": credit_code,
+        "legal_rep_name": "张三", "legal_rep_id_number": ID_NUMBER, "settlement_account": BANK_CARD, "phone": PHONE,
+        "email": "finance@example.com", "industry": industry,
+        "documents": [{"kind": "business_licence", "uri": f"docs://{merchant_id}/licence.jpg", "sha256": "ab" * 32},
+                      {"kind": "id_front", "uri": f"docs://{merchant_id}/id.jpg", "sha256": "cd" * 32}],
+        **overrides,
+    }
+    return envelope("onboarding.application.submit", data, actor=("merchant", merchant_id), correlation_id=f"apply-{merchant_id}")

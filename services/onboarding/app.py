@@ -1,14 +1,36 @@
-"""Onboarding: its runtime (health, metrics, test clock, command topic). Its domain arrives with its issue."""
+"""Onboarding: applications, automatic checks (formats, duplicates, the credit registry, risk),
+review, activation, suspension."""
 
 from __future__ import annotations
 
 from services.onboarding.config import OnboardingSettings
-from shared.contracts import onboarding
-from shared.runtime import ServiceRuntime, command_topic_service
+from services.onboarding.handlers import OnboardingHandlers
+from services.onboarding.store import TABLES
+from shared.contracts import onboarding, registry
+from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
 DEFAULT_PORT = 8101
 
 
 def build(settings: OnboardingSettings | None = None, platform: PlatformSettings | None = None) -> ServiceRuntime:
-    return command_topic_service("onboarding", DEFAULT_PORT, onboarding.COMMANDS, onboarding.EVENTS, settings or OnboardingSettings(), platform)
+    settings = settings or OnboardingSettings()
+    handlers = OnboardingHandlers(settings)
+    definition = ServiceDefinition(
+        name="onboarding",
+        default_port=DEFAULT_PORT,
+        events=onboarding.EVENTS,
+        tables=TABLES,
+        subscriptions=[
+            Subscription(onboarding.COMMANDS, {
+                onboarding.ApplyForMerchant.TYPE: handlers.apply,
+                onboarding.DecideReview.TYPE: handlers.decide_review,
+                onboarding.ActivateMerchant.TYPE: handlers.activate,
+                onboarding.SuspendMerchant.TYPE: handlers.suspend,
+                onboarding.ReinstateMerchant.TYPE: handlers.reinstate,
+            }),
+            Subscription(registry.RESULTS, {registry.CompanyFound.TYPE: handlers.registry_answered}, group_suffix="registry"),
+        ],
+        publishes=[registry.REQUESTS],
+    )
+    return ServiceRuntime(definition, settings, platform)

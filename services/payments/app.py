@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.payments.config import PaymentsSettings
 from services.payments.handlers import PAYOUT_TRANSFER, PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
 from services.payments.store import TABLES
-from shared.contracts import bank, escrow, payments, psp
+from shared.contracts import bank, escrow, onboarding, payments, psp
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
@@ -28,6 +28,11 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
                 payments.CancelOrder.TYPE: handlers.cancel_order,
                 payments.RequestPayout.TYPE: handlers.request_payout,
             }),
+            Subscription(onboarding.EVENTS, {
+                onboarding.MerchantActivated.TYPE: handlers.merchant_activated,
+                onboarding.MerchantSuspended.TYPE: handlers.merchant_suspended,
+                onboarding.MerchantReinstated.TYPE: handlers.merchant_reinstated,
+            }, group_suffix="onboarding-events", ignore_unknown_types=True),
             Subscription(bank.CALLBACKS, {bank.TransferCompleted.TYPE: handlers.transfer_completed}, group_suffix="bank"),
             Subscription(psp.CALLBACKS, {psp.ChargeCallback.TYPE: handlers.charge_completed}, group_suffix="psp",
                          ignore_unknown_types=True),

@@ -19,12 +19,13 @@ from services.payments.store import (
     save_order,
     save_payout,
     seed_merchants,
+    set_merchant,
 )
 from shared import timers
 from shared.db import Database
 from shared.settings import Mode, PlatformSettings
 from shared.business_days import business_days_later
-from shared.contracts import bank, escrow, payments, psp
+from shared.contracts import bank, escrow, onboarding, payments, psp
 from shared.envelope import Envelope, Payload
 from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
@@ -123,6 +124,18 @@ class PaymentsHandlers:
         if decision.order is not None and decision.order.status is domain.OrderStatus.PAID:
             await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
         self._save(uow, row, decision, callback.order_id)
+
+    # -- merchant status, from onboarding's events -----------------------------------------
+
+    async def merchant_activated(self, uow: UnitOfWork, message: Envelope) -> None:
+        event: onboarding.MerchantActivated = message.data
+        await set_merchant(uow.session, event.merchant_id, uow.now, status="active", industry=event.industry, verified=event.verified)
+
+    async def merchant_suspended(self, uow: UnitOfWork, message: Envelope) -> None:
+        await set_merchant(uow.session, message.data.merchant_id, uow.now, status="suspended")
+
+    async def merchant_reinstated(self, uow: UnitOfWork, message: Envelope) -> None:
+        await set_merchant(uow.session, message.data.merchant_id, uow.now, status="active")
 
     # -- payouts (keyed by merchant id, so one merchant's payouts are handled in order) ----------
 

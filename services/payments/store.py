@@ -89,6 +89,18 @@ async def merchant_active(session: AsyncSession, merchant_id: str) -> bool:
     return merchant is not None and merchant.status == "active"
 
 
+async def set_merchant(session: AsyncSession, merchant_id: str, now: datetime, *, status: str,
+                       industry: str | None = None, verified: bool | None = None) -> None:
+    merchant = await session.get(MerchantView, merchant_id) or MerchantView(
+        merchant_id=merchant_id, status=status, industry=industry or "", updated_at=now)
+    merchant.status, merchant.updated_at = status, now
+    if industry is not None:
+        merchant.industry = industry
+    if verified is not None:
+        merchant.verified = verified
+    session.add(merchant)
+
+
 async def merchant_industry(session: AsyncSession, merchant_id: str) -> str:
     merchant = await session.get(MerchantView, merchant_id)
     return merchant.industry if merchant else ""

@@ -1,13 +1,212 @@
-"""Contracts of the onboarding service. Its commands and events are added as the service is built;
-until then every command sent to it is dead-lettered as an unknown type."""
+"""Contracts of the onboarding service: applications, automatic checks, review, activation.
+
+Personal data never travels in plaintext: events carry it masked."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field
+
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import rejection_payload
+from shared.contracts.common import MerchantRef, rejection_payload
+from shared.envelope import Payload
+
+MERCHANT_ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="The merchant account (from sign-up); also the key.", examples=["M-1001"])
+
+
+class MerchantType(StrEnum):
+    ENTERPRISE = "enterprise"
+    INDIVIDUAL_BUSINESS = "individual_business"
+
+
+class DocumentKind(StrEnum):
+    BUSINESS_LICENCE = "business_licence"
+    ID_FRONT = "id_front"
+    ID_BACK = "id_back"
+
+
+class DocumentRef(Payload):
+    """An uploaded image, by reference and content hash (the file itself stays in document storage)."""
+
+    kind: DocumentKind = Field(description="What it shows.", examples=["business_licence"])
+    uri: str = Field(min_length=1, max_length=500, description="Where document storage keeps it.", examples=["docs://M-1001/licence.jpg"])
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, hex.", examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
+
+
+class ApplyForMerchant(Payload):
+    """A registered account applies to become a merchant (seed 02: 提交资料)."""
+
+    TYPE: ClassVar[str] = "onboarding.application.submit"
+
+    merchant_id: str = MERCHANT_ID
+    merchant_type: MerchantType = Field(description="Enterprise or individual business.", examples=["enterprise"])
+    legal_name: str = Field(min_length=2, max_length=100, description="Registered name.", examples=["杭州小盾牌贸易有限公司"])
+    credit_code: str = Field(max_length=18, description="Unified social credit code (GB 32100-2015).", examples=["91350100M000100Y43"])
+    legal_rep_name: str = Field(min_length=2, max_length=50, description="Legal representative.", examples=["张三"])
+    legal_rep_id_number: str = Field(max_length=18, description="Legal representative's resident ID number (GB 11643-1999).", examples=["11010519491231002X"])
+    settlement_account: str = Field(max_length=23, description="Settlement bank card number.", examples=["6222021234567890128"])
+    phone: str = Field(max_length=11, description="Mainland mobile number.", examples=["13812345678"])
+    email: str = Field(max_length=200, description="Where the activation code is sent.", examples=["finance@example.com"])
+    industry: str = Field(max_length=32, description="Industry; selects the fee tier (see the fee schedule).", examples=["retail"])
+    documents: list[DocumentRef] = Field(min_length=1, max_length=10, description="Licence and ID images.")
+
+
+class ReviewDecisionKind(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class DecideReview(Payload):
+    """A reviewer decides an application the automatic checks could not."""
+
+    TYPE: ClassVar[str] = "onboarding.review.decide"
+
+    merchant_id: str = MERCHANT_ID
+    decision: ReviewDecisionKind = Field(description="Approve or reject.", examples=["approve"])
+    reasons: list[str] = Field(default_factory=list, max_length=10, description="Why (required to reject).", examples=[["licence photo unreadable"]])
+
+
+class ActivateMerchant(Payload):
+    """The merchant enters the activation code it received by e-mail (seed 02: 账户激活)."""
+
+    TYPE: ClassVar[str] = "onboarding.merchant.activate"
+
+    merchant_id: str = MERCHANT_ID
+    activation_code: str = Field(pattern=r"^\d{6}$", description="The six-digit code from the e-mail.", examples=["402913"])
+
+
+class SuspendMerchant(Payload):
+    """An operator suspends a merchant: payments stops accepting its orders."""
+
+    TYPE: ClassVar[str] = "onboarding.merchant.suspend"
+
+    merchant_id: str = MERCHANT_ID
+    reason: str = Field(min_length=1, max_length=200, description="Why.", examples=["complaints under investigation"])
+
+
+class ReinstateMerchant(Payload):
+    """An operator lifts a suspension."""
+
+    TYPE: ClassVar[str] = "onboarding.merchant.reinstate"
+
+    merchant_id: str = MERCHANT_ID
+    reason: str = Field(min_length=1, max_length=200, description="Why.", examples=["investigation closed"])
+
+
+class CheckResult(Payload):
+    """One automatic check."""
+
+    name: str = Field(description="`formats`, `duplicate`, `registry`, `risk`.", examples=["registry"])
+    passed: bool = Field(description="Whether it passed.", examples=[True])
+    reason: str = Field(description="What it found.", examples=["registered and active"])
+
+
+class ApplicationReceived(Payload):
+    """An application arrived; personal data shown masked."""
+
+    TYPE: ClassVar[str] = "onboarding.application.received"
+
+    merchant_id: MerchantRef
+    merchant_type: MerchantType = Field(description="Type.", examples=["enterprise"])
+    legal_name: str = Field(description="Registered name.", examples=["杭州小盾牌贸易有限公司"])
+    credit_code: str = Field(description="Credit code (public).", examples=["91350100M000100Y43"])
+    phone_masked: str = Field(description="Phone, masked.", examples=["138****5678"])
+    email_masked: str = Field(description="E-mail, masked.", examples=["f***@example.com"])
+    id_number_masked: str = Field(description="ID number, masked.", examples=["110***********002X"])
+    settlement_account_masked: str = Field(description="Bank card, masked.", examples=["6222 **** **** 0128"])
+    industry: str = Field(description="Industry.", examples=["retail"])
+
+
+class ChecksCompleted(Payload):
+    """The automatic checks finished; `outcome` says what happens next."""
+
+    TYPE: ClassVar[str] = "onboarding.checks.completed"
+
+    merchant_id: MerchantRef
+    checks: list[CheckResult] = Field(description="Each check with its result.")
+    risk_score: int = Field(description="0 (none) to 100, from the documented rules.", examples=[10])
+    outcome: str = Field(description="`approved`, `manual_review` or `rejected`.", examples=["approved"])
+
+
+class ReviewRequired(Payload):
+    """A reviewer must decide (SLA: 1-3 business days)."""
+
+    TYPE: ClassVar[str] = "onboarding.review.required"
+
+    merchant_id: MerchantRef
+    reasons: list[str] = Field(description="What the checks could not settle.", examples=[["registered name differs"]])
+
+
+class ApplicationApproved(Payload):
+    """Approved: an activation code is on its way by e-mail."""
+
+    TYPE: ClassVar[str] = "onboarding.application.approved"
+
+    merchant_id: MerchantRef
+    verified: bool = Field(description="The registry confirmed the company: the verified badge once active.", examples=[True])
+    by: str = Field(description="`automatic` or the reviewer's id.", examples=["automatic"])
+
+
+class ActivationCodeIssued(Payload):
+    """For the notification service to e-mail: the code activates this merchant only, once, before `expires_at`."""
+
+    TYPE: ClassVar[str] = "onboarding.activation.code_issued"
+
+    merchant_id: MerchantRef
+    activation_code: str = Field(description="Six digits.", examples=["402913"])
+    email_masked: str = Field(description="Where it goes, masked (notifications keeps the address).", examples=["f***@example.com"])
+    expires_at: datetime = Field(description="UTC.", examples=["2026-11-30T08:30:00Z"])
+
+
+class ApplicationRejected(Payload):
+    """Rejected; the merchant may apply again."""
+
+    TYPE: ClassVar[str] = "onboarding.application.rejected"
+
+    merchant_id: MerchantRef
+    reasons: list[str] = Field(description="Why.", examples=[["company registration revoked"]])
+
+
+class MerchantActivated(Payload):
+    """The merchant may take payments; `verified` is the badge (registry check passed)."""
+
+    TYPE: ClassVar[str] = "onboarding.merchant.activated"
+
+    merchant_id: MerchantRef
+    industry: str = Field(description="Industry (fee tier).", examples=["retail"])
+    verified: bool = Field(description="The verified badge.", examples=[True])
+
+
+class MerchantSuspended(Payload):
+    """Payments refuses new orders for this merchant."""
+
+    TYPE: ClassVar[str] = "onboarding.merchant.suspended"
+
+    merchant_id: MerchantRef
+    reason: str = Field(description="Why.", examples=["complaints under investigation"])
+
+
+class MerchantReinstated(Payload):
+    """The suspension is lifted."""
+
+    TYPE: ClassVar[str] = "onboarding.merchant.reinstated"
+
+    merchant_id: MerchantRef
+    reason: str = Field(description="Why.", examples=["investigation closed"])
+
 
 OnboardingCommandRejected = rejection_payload("onboarding")
 
-COMMANDS = TopicContract(topics.commands("onboarding"), "Commands to the onboarding service.", [])
-EVENTS = TopicContract(topics.events("onboarding"), "What the onboarding service reports.", [OnboardingCommandRejected])
+COMMANDS = TopicContract(
+    topics.commands("onboarding"), "Applications from merchants, review decisions, activation, suspension.",
+    [ApplyForMerchant, DecideReview, ActivateMerchant, SuspendMerchant, ReinstateMerchant],
+)
+EVENTS = TopicContract(
+    topics.events("onboarding"), "Applications, checks, review, activation and merchant status.",
+    [ApplicationReceived, ChecksCompleted, ReviewRequired, ApplicationApproved, ActivationCodeIssued,
+     ApplicationRejected, MerchantActivated, MerchantSuspended, MerchantReinstated, OnboardingCommandRejected],
+)

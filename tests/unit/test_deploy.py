@@ -53,9 +53,9 @@ def _compose() -> dict:
 
 def test_compose_runs_every_service_from_one_image_with_health_and_order() -> None:
     compose = _compose()["services"]
-    assert set(SERVICES) | {"psp-simulator", "bank-simulator", "kafka", "postgres", "topics"} <= set(compose)
+    assert set(SERVICES) | {"psp-simulator", "bank-simulator", "registry-simulator", "kafka", "postgres", "topics"} <= set(compose)
     assert "KAFKA_PROCESS_ROLES" in compose["kafka"]["environment"]  # KRaft, no ZooKeeper
-    for name in [*SERVICES, "psp-simulator", "bank-simulator"]:
+    for name in [*SERVICES, "psp-simulator", "bank-simulator", "registry-simulator"]:
         service = compose[name]
         assert service["image"] == "danbao:latest"
         assert service["command"] == [name]

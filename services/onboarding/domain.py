@@ -1,0 +1,214 @@
+"""Merchant applications as a pure state machine.
+
+    (apply) --> CHECKING --registry: active, name matches, low risk--> APPROVED --code--> ACTIVE <--> SUSPENDED
+                   |  +--name differs / higher risk--> MANUAL_REVIEW --reviewer--> APPROVED | REJECTED
+                   +--revoked / deregistered / not found / duplicate--> REJECTED (may apply again)
+
+Risk score, documented rules (0-100; automatic approval below 30):
++40 the registered name differs from the applied one; +30 no business licence image;
++20 an industry the fee schedule does not know; +10 an individual business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.onboarding import validation as v
+from shared.contracts.onboarding import (
+    ActivateMerchant,
+    ActivationCodeIssued,
+    ApplicationApproved,
+    ApplicationReceived,
+    ApplicationRejected,
+    ApplyForMerchant,
+    CheckResult,
+    ChecksCompleted,
+    DecideReview,
+    DocumentKind,
+    MerchantActivated,
+    MerchantReinstated,
+    MerchantSuspended,
+    MerchantType,
+    ReviewDecisionKind,
+    ReviewRequired,
+)
+from shared.contracts.registry import CompanyFound, LookupCompany, RegistryStatus
+from shared.envelope import Actor, ActorKind, Payload
+from shared.pii import mask_bank_account, mask_email, mask_id_number, mask_phone
+from shared.unit_of_work import Rejected
+
+KNOWN_INDUSTRIES = {"retail", "food", "digital_goods", "services", "education", "travel"}
+AUTO_APPROVE_BELOW = 30
+ACTIVATION_VALID = timedelta(days=7)
+
+
+class Status(StrEnum):
+    CHECKING = "checking"
+    MANUAL_REVIEW = "manual_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class Application:
+    merchant_id: str
+    merchant_type: MerchantType
+    legal_name: str
+    credit_code: str
+    industry: str
+    has_licence: bool
+    email_masked: str
+    status: Status = Status.CHECKING
+    verified: bool = False
+    risk_score: int = 0
+    activation_code_hash: str | None = None
+    activation_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    application: Application | None
+    events: list[Payload]
+
+
+def field_problems(command: ApplyForMerchant, today: datetime) -> list[str]:
+    """Every invalid field, named, with its reason."""
+    checks = {
+        "credit_code": v.check_uscc(command.credit_code),
+        "legal_rep_id_number": v.check_id_number(command.legal_rep_id_number, today.date()),
+        "settlement_account": v.check_bank_card(command.settlement_account),
+        "phone": v.check_phone(command.phone),
+        "email": v.check_email(command.email),
+    }
+    return [f"{name}: {reason}" for name, reason in checks.items() if reason]
+
+
+def apply(existing: Application | None, command: ApplyForMerchant, actor: Actor, now: datetime,
+          credit_code_taken: bool) -> Decision:
+    if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
+        raise Rejected("wrong_actor", "a merchant applies for its own account only", command.merchant_id)
+    if existing is not None and existing.status is not Status.REJECTED:
+        raise Rejected("already_applied", f"the application is {existing.status.value}", command.merchant_id)
+    problems = field_problems(command, now)
+    if problems:
+        raise Rejected("invalid_fields", "; ".join(problems), command.merchant_id)
+    application = Application(
+        merchant_id=command.merchant_id, merchant_type=command.merchant_type, legal_name=command.legal_name,
+        credit_code=command.credit_code, industry=command.industry, email_masked=mask_email(command.email),
+        has_licence=any(d.kind is DocumentKind.BUSINESS_LICENCE for d in command.documents),
+    )
+    received = ApplicationReceived(
+        merchant_id=command.merchant_id, merchant_type=command.merchant_type, legal_name=command.legal_name,
+        credit_code=command.credit_code, phone_masked=mask_phone(command.phone), email_masked=application.email_masked,
+        id_number_masked=mask_id_number(command.legal_rep_id_number),
+        settlement_account_masked=mask_bank_account(command.settlement_account), industry=command.industry,
+    )
+    if credit_code_taken:
+        formats = CheckResult(name="formats", passed=True, reason="all fields valid")
+        duplicate = CheckResult(name="duplicate", passed=False, reason="this credit code belongs to an active merchant")
+        return Decision(replace(application, status=Status.REJECTED), [
+            received, ChecksCompleted(merchant_id=command.merchant_id, checks=[formats, duplicate], risk_score=100, outcome="rejected"),
+            ApplicationRejected(merchant_id=command.merchant_id, reasons=[duplicate.reason])])
+    return Decision(application, [received, LookupCompany(merchant_id=command.merchant_id, credit_code=command.credit_code)])
+
+
+def risk(application: Application, name_matches: bool) -> int:
+    score = 0 if name_matches else 40
+    score += 0 if application.has_licence else 30
+    score += 0 if application.industry in KNOWN_INDUSTRIES else 20
+    score += 10 if application.merchant_type is MerchantType.INDIVIDUAL_BUSINESS else 0
+    return min(score, 100)
+
+
+def registry_answered(application: Application | None, found: CompanyFound, now: datetime, code: str) -> Decision:
+    if application is None or application.status is not Status.CHECKING or found.credit_code != application.credit_code:
+        return Decision(application, [])
+    checks = [CheckResult(name="formats", passed=True, reason="all fields valid"),
+              CheckResult(name="duplicate", passed=True, reason="no active merchant has this credit code")]
+    mid = application.merchant_id
+    if found.status is not RegistryStatus.ACTIVE:
+        reason = {RegistryStatus.REVOKED: "company registration revoked (吊销)",
+                  RegistryStatus.DEREGISTERED: "company deregistered (注销)",
+                  RegistryStatus.NOT_FOUND: "credit code not found in the registry"}[found.status]
+        checks.append(CheckResult(name="registry", passed=False, reason=reason))
+        return Decision(replace(application, status=Status.REJECTED), [
+            ChecksCompleted(merchant_id=mid, checks=checks, risk_score=100, outcome="rejected"),
+            ApplicationRejected(merchant_id=mid, reasons=[reason])])
+    name_matches = (found.registered_name or "").strip() == application.legal_name.strip()
+    checks.append(CheckResult(name="registry", passed=name_matches, reason="registered and active" if name_matches
+                              else f"registered name differs: {found.registered_name}"))
+    score = risk(application, name_matches)
+    checks.append(CheckResult(name="risk", passed=score < AUTO_APPROVE_BELOW, reason=f"score {score}"))
+    checked = replace(application, risk_score=score, verified=name_matches)
+    if score < AUTO_APPROVE_BELOW:
+        approved = _approve(checked, "automatic", now, code)
+        return Decision(approved.application, [ChecksCompleted(merchant_id=mid, checks=checks, risk_score=score,
+                                                               outcome="approved"), *approved.events])
+    reasons = [c.reason for c in checks if not c.passed]
+    return Decision(replace(checked, status=Status.MANUAL_REVIEW), [
+        ChecksCompleted(merchant_id=mid, checks=checks, risk_score=score, outcome="manual_review"),
+        ReviewRequired(merchant_id=mid, reasons=reasons)])
+
+
+def decide_review(application: Application | None, command: DecideReview, actor: Actor, now: datetime, code: str) -> Decision:
+    if actor.kind is not ActorKind.REVIEWER:
+        raise Rejected("wrong_actor", "only a reviewer decides a review", command.merchant_id)
+    if application is None or application.status is not Status.MANUAL_REVIEW:
+        raise Rejected("not_in_review", "the application is not waiting for a review", command.merchant_id)
+    if command.decision is ReviewDecisionKind.APPROVE:
+        return _approve(application, actor.id, now, code)
+    if not command.reasons:
+        raise Rejected("reasons_required", "a rejection needs reasons", command.merchant_id)
+    return Decision(replace(application, status=Status.REJECTED),
+                    [ApplicationRejected(merchant_id=application.merchant_id, reasons=command.reasons)])
+
+
+def activate(application: Application | None, command: ActivateMerchant, actor: Actor, now: datetime) -> Decision:
+    if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
+        raise Rejected("wrong_actor", "a merchant activates its own account only", command.merchant_id)
+    if application is None or application.status is not Status.APPROVED:
+        raise Rejected("not_approved", "there is no approved application to activate", command.merchant_id)
+    if application.activation_expires_at and now > application.activation_expires_at:
+        raise Rejected("code_expired", "the activation code has expired", command.merchant_id)
+    if code_hash(command.activation_code) != application.activation_code_hash:
+        raise Rejected("wrong_code", "the activation code is wrong", command.merchant_id)
+    active = replace(application, status=Status.ACTIVE, activation_code_hash=None)
+    return Decision(active, [MerchantActivated(merchant_id=application.merchant_id, industry=application.industry,
+                                               verified=application.verified)])
+
+
+def suspend(application: Application | None, merchant_id: str, reason: str, actor: Actor) -> Decision:
+    _operator(actor, merchant_id)
+    if application is None or application.status is not Status.ACTIVE:
+        raise Rejected("not_active", "only an active merchant can be suspended", merchant_id)
+    return Decision(replace(application, status=Status.SUSPENDED), [MerchantSuspended(merchant_id=merchant_id, reason=reason)])
+
+
+def reinstate(application: Application | None, merchant_id: str, reason: str, actor: Actor) -> Decision:
+    _operator(actor, merchant_id)
+    if application is None or application.status is not Status.SUSPENDED:
+        raise Rejected("not_suspended", "only a suspended merchant can be reinstated", merchant_id)
+    return Decision(replace(application, status=Status.ACTIVE), [MerchantReinstated(merchant_id=merchant_id, reason=reason)])
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _approve(application: Application, by: str, now: datetime, code: str) -> Decision:
+    expires = now + ACTIVATION_VALID
+    approved = replace(application, status=Status.APPROVED, activation_code_hash=code_hash(code), activation_expires_at=expires)
+    return Decision(approved, [
+        ApplicationApproved(merchant_id=application.merchant_id, verified=application.verified, by=by),
+        ActivationCodeIssued(merchant_id=application.merchant_id, activation_code=code,
+                             email_masked=application.email_masked, expires_at=expires)])
+
+
+def _operator(actor: Actor, merchant_id: str) -> None:
+    if actor.kind is not ActorKind.OPERATOR:
+        raise Rejected("wrong_actor", "only an operator suspends or reinstates merchants", merchant_id)

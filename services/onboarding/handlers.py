@@ -1,0 +1,62 @@
+"""Onboarding use cases: load, decide with the domain, save (PII encrypted) + outbox."""
+
+from __future__ import annotations
+
+import secrets
+
+from services.onboarding import domain, store
+from services.onboarding.config import OnboardingSettings
+from shared.contracts import onboarding, registry
+from shared.envelope import Envelope
+from shared.unit_of_work import UnitOfWork
+
+
+def new_activation_code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+class OnboardingHandlers:
+    def __init__(self, settings: OnboardingSettings) -> None:
+        self.cipher = settings.cipher()
+
+    async def apply(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.ApplyForMerchant = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        taken = await store.credit_code_taken(uow.session, command.credit_code, command.merchant_id)
+        decision = domain.apply(application, command, message.actor, uow.now, taken)
+        self._save(uow, row, decision, command.merchant_id, submitted=command)
+
+    async def registry_answered(self, uow: UnitOfWork, message: Envelope) -> None:
+        found: registry.CompanyFound = message.data
+        row, application = await store.load(uow.session, found.merchant_id)
+        self._save(uow, row, domain.registry_answered(application, found, uow.now, new_activation_code()), found.merchant_id)
+
+    async def decide_review(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.DecideReview = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        decision = domain.decide_review(application, command, message.actor, uow.now, new_activation_code())
+        self._save(uow, row, decision, command.merchant_id)
+
+    async def activate(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.ActivateMerchant = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        self._save(uow, row, domain.activate(application, command, message.actor, uow.now), command.merchant_id)
+
+    async def suspend(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.SuspendMerchant = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        self._save(uow, row, domain.suspend(application, command.merchant_id, command.reason, message.actor), command.merchant_id)
+
+    async def reinstate(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.ReinstateMerchant = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        self._save(uow, row, domain.reinstate(application, command.merchant_id, command.reason, message.actor), command.merchant_id)
+
+    def _save(self, uow: UnitOfWork, row: store.ApplicationRow | None, decision: domain.Decision, merchant_id: str,
+              submitted: onboarding.ApplyForMerchant | None = None) -> None:
+        if not decision.events or decision.application is None:
+            return
+        store.save(uow.session, row, decision.application, uow.now, submitted, self.cipher)
+        for event in decision.events:
+            topic = registry.REQUESTS if isinstance(event, registry.LookupCompany) else onboarding.EVENTS
+            uow.emit(topic, merchant_id, event)

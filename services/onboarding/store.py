@@ -1,0 +1,84 @@
+"""The onboarding service's tables. Personal data is stored encrypted (``*_enc`` columns)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime
+from sqlmodel import Field, SQLModel, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.onboarding.domain import Application, Status
+from shared.contracts.onboarding import ApplyForMerchant, MerchantType
+from shared.db import upsert_row
+from shared.pii import FieldCipher
+from shared.timers import as_utc
+
+PII_FIELDS = ("legal_rep_id_number", "settlement_account", "phone", "email")
+
+
+class ApplicationRow(SQLModel, table=True):
+    __tablename__ = "merchant_application"
+
+    merchant_id: str = Field(primary_key=True, max_length=64)
+    merchant_type: str = Field(max_length=32)
+    legal_name: str = Field(max_length=100)
+    legal_rep_name: str = Field(max_length=50)
+    credit_code: str = Field(max_length=18, index=True)
+    industry: str = Field(max_length=32)
+    has_licence: bool
+    email_masked: str = Field(max_length=200)
+    legal_rep_id_number_enc: str
+    settlement_account_enc: str
+    phone_enc: str
+    email_enc: str
+    documents: str = Field(description="JSON list of document references")
+    status: str = Field(max_length=16, index=True)
+    verified: bool = False
+    risk_score: int = 0
+    activation_code_hash: str | None = Field(default=None, max_length=64)
+    activation_expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    def to_domain(self) -> Application:
+        return Application(
+            merchant_id=self.merchant_id, merchant_type=MerchantType(self.merchant_type), legal_name=self.legal_name,
+            credit_code=self.credit_code, industry=self.industry, has_licence=self.has_licence,
+            email_masked=self.email_masked, status=Status(self.status), verified=self.verified, risk_score=self.risk_score,
+            activation_code_hash=self.activation_code_hash,
+            activation_expires_at=as_utc(self.activation_expires_at) if self.activation_expires_at else None,
+        )
+
+
+async def load(session: AsyncSession, merchant_id: str) -> tuple[ApplicationRow | None, Application | None]:
+    row = (await session.exec(select(ApplicationRow).where(ApplicationRow.merchant_id == merchant_id).with_for_update())).first()
+    return row, row.to_domain() if row else None
+
+
+async def credit_code_taken(session: AsyncSession, credit_code: str, merchant_id: str) -> bool:
+    found = await session.exec(select(ApplicationRow.merchant_id).where(
+        ApplicationRow.credit_code == credit_code, ApplicationRow.merchant_id != merchant_id,
+        ApplicationRow.status.in_([Status.ACTIVE.value, Status.SUSPENDED.value])))  # type: ignore[attr-defined]
+    return found.first() is not None
+
+
+def save(session: AsyncSession, row: ApplicationRow | None, application: Application, now: datetime,
+         submitted: ApplyForMerchant | None = None, cipher: FieldCipher | None = None) -> None:
+    values: dict[str, object] = dict(
+        merchant_id=application.merchant_id, merchant_type=application.merchant_type.value, legal_name=application.legal_name,
+        credit_code=application.credit_code, industry=application.industry, has_licence=application.has_licence,
+        email_masked=application.email_masked, status=application.status.value, verified=application.verified,
+        risk_score=application.risk_score, activation_code_hash=application.activation_code_hash,
+        activation_expires_at=application.activation_expires_at, updated_at=now,
+    )
+    if submitted is not None:
+        assert cipher is not None
+        values["legal_rep_name"] = submitted.legal_rep_name
+        values["documents"] = "[" + ",".join(d.model_dump_json() for d in submitted.documents) + "]"
+        for name in PII_FIELDS:
+            values[f"{name}_enc"] = cipher.encrypt(getattr(submitted, name), f"merchant:{application.merchant_id}:{name}")
+    upsert_row(session, row, ApplicationRow, values, now)
+
+
+TABLES: list[type[SQLModel]] = [ApplicationRow]

@@ -1,0 +1,92 @@
+"""Merchant onboarding through the real broker and processes: apply → checks (registry simulator)
+→ approval → activation → payments accepts the merchant; suspension stops it. No plaintext PII
+in the service's database file or on any topic."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ops.kafka import read
+from ops.platform import LocalPlatform
+from services.simulators.registry import ACTIVE_2, OTHER_NAME, REVOKED
+from tests.factories import BANK_CARD, ID_NUMBER, PHONE, apply_for_merchant, create_order, envelope
+from tests.integration.conftest import Kafka, of
+
+pytestmark = pytest.mark.integration
+
+
+def _has(type_: str, **data: object):  # type: ignore[no-untyped-def]
+    return lambda ms: any(of(type_, **data)(m) for m in ms)
+
+
+async def test_apply_approve_activate_then_payments_accepts_and_suspension_stops_it(kafka: Kafka) -> None:
+    merchant = f"M-{uuid.uuid4().hex[:8]}"
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", create_order(order_id, merchant=merchant), key=order_id)  # not yet a merchant
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(merchant, ACTIVE_2, legal_name="杭州绿盾科技有限公司"), key=merchant)
+    events = await kafka.read_until("danbao.onboarding.events", _has("onboarding.activation.code_issued", merchant_id=merchant))
+    checks = next(m for m in events if of("onboarding.checks.completed", merchant_id=merchant)(m))["data"]
+    assert checks["outcome"] == "approved" and {c["name"] for c in checks["checks"]} >= {"formats", "duplicate", "registry", "risk"}
+    code = next(m for m in events if of("onboarding.activation.code_issued", merchant_id=merchant)(m))["data"]["activation_code"]
+
+    await kafka.send("danbao.onboarding.commands", envelope("onboarding.merchant.activate", {
+        "merchant_id": merchant, "activation_code": code}, actor=("merchant", merchant)), key=merchant)
+    events = await kafka.read_until("danbao.onboarding.events", _has("onboarding.merchant.activated", merchant_id=merchant))
+    activated = next(m for m in events if of("onboarding.merchant.activated", merchant_id=merchant)(m))["data"]
+    assert activated["verified"] is True
+
+    second = f"O-{uuid.uuid4().hex[:8]}"
+    for _ in range(20):  # payments learns of the activation through the events topic
+        await kafka.send("danbao.payments.commands", create_order(second, merchant=merchant), key=second)
+        payments = await kafka.read_until("danbao.payments.events", lambda ms: any(
+            m["data"].get("order_id") == second or m["data"].get("aggregate_id") == second for m in ms))
+        if _has("payments.order.created", order_id=second)(payments):
+            break
+        second = f"O-{uuid.uuid4().hex[:8]}"
+    assert _has("payments.order.created", order_id=second)(payments)
+    first = next(m for m in payments if of("payments.command.rejected", aggregate_id=order_id)(m))
+    assert first["data"]["reason"] == "merchant_not_active"
+
+    await kafka.send("danbao.onboarding.commands", envelope("onboarding.merchant.suspend", {
+        "merchant_id": merchant, "reason": "complaints under investigation"}, actor=("operator", "ops-1")), key=merchant)
+    await kafka.read_until("danbao.onboarding.events", _has("onboarding.merchant.suspended", merchant_id=merchant))
+    refused = f"O-{uuid.uuid4().hex[:8]}"
+    for _ in range(20):
+        await kafka.send("danbao.payments.commands", create_order(refused, merchant=merchant), key=refused)
+        payments = await kafka.read_until("danbao.payments.events", lambda ms: any(
+            m["data"].get("order_id") == refused or m["data"].get("aggregate_id") == refused for m in ms))
+        if _has("payments.command.rejected", aggregate_id=refused)(payments):
+            break
+        refused = f"O-{uuid.uuid4().hex[:8]}"
+    assert next(m for m in payments if of("payments.command.rejected", aggregate_id=refused)(m))["data"]["reason"] == "merchant_not_active"
+
+
+async def test_revoked_companies_are_rejected_and_name_mismatches_go_to_review(kafka: Kafka) -> None:
+    revoked, mismatch, invalid = (f"M-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(revoked, REVOKED), key=revoked)
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(mismatch, OTHER_NAME), key=mismatch)
+    bad = apply_for_merchant(invalid, ACTIVE_2)
+    bad["data"]["legal_rep_id_number"] = ID_NUMBER[:-1] + "1"
+    await kafka.send("danbao.onboarding.commands", bad, key=invalid)
+    events = await kafka.read_until("danbao.onboarding.events", lambda ms: _has("onboarding.application.rejected", merchant_id=revoked)(ms)
+                                    and _has("onboarding.review.required", merchant_id=mismatch)(ms)
+                                    and _has("onboarding.command.rejected", aggregate_id=invalid)(ms))
+    assert "revoked" in next(m for m in events if of("onboarding.application.rejected", merchant_id=revoked)(m))["data"]["reasons"][0]
+    rejection = next(m for m in events if of("onboarding.command.rejected", aggregate_id=invalid)(m))["data"]
+    assert rejection["reason"] == "invalid_fields" and rejection["detail"].startswith("legal_rep_id_number:")
+
+
+async def test_no_plaintext_personal_data_in_the_database_file_or_on_the_topics(platform: LocalPlatform, kafka: Kafka) -> None:
+    merchant = f"M-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(merchant, ACTIVE_2, legal_name="杭州绿盾科技有限公司"), key=merchant)
+    await kafka.read_until("danbao.onboarding.events", _has("onboarding.checks.completed", merchant_id=merchant))
+    secrets = [ID_NUMBER.encode(), BANK_CARD.encode(), PHONE.encode(), b"finance@example.com"]
+    if "DANBAO_ONBOARDING_DATABASE_URL" not in platform.extra_env:
+        stored = b"".join(p.read_bytes() for p in platform.data_dir.glob("onboarding.db*"))
+        assert stored and not [s for s in secrets if s in stored]
+    # Everything the platform wrote (the commands topic carries what the applicant sent, over TLS in production).
+    for topic in ("danbao.onboarding.events", "danbao.registry.requests", "danbao.registry.results", "danbao.onboarding.dlq"):
+        values = b"".join([r.value or b"" async for r in read(kafka.bootstrap, topic, idle_timeout=1.0)])
+        assert not [s for s in secrets if s in values], topic

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services.onboarding import domain
+from services.onboarding.domain import Status
+from shared.contracts import onboarding, registry
+from shared.envelope import Actor
+from shared.unit_of_work import Rejected
+from tests.factories import apply_for_merchant
+
+NOW = datetime(2026, 11, 23, 8, 30, tzinfo=timezone.utc)
+CODE = "91330100MA2AAAAA0B"
+MERCHANT = Actor(kind="merchant", id="M-9")
+
+
+def _command(**overrides: object) -> onboarding.ApplyForMerchant:
+    document = apply_for_merchant("M-9", CODE)
+    document["data"].update(overrides)
+    return onboarding.COMMANDS.parse(document).data
+
+
+def _found(status: str = "active", name: str = "杭州小盾牌贸易有限公司") -> registry.CompanyFound:
+    return registry.CompanyFound(merchant_id="M-9", credit_code=CODE, status=status, registered_name=name)
+
+
+def _checking() -> domain.Application:
+    decision = domain.apply(None, _command(), MERCHANT, NOW, credit_code_taken=False)
+    assert decision.application is not None
+    return decision.application
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("credit_code", "91330100MA2AAAAA0C"), ("legal_rep_id_number", "110105194912310021"),
+    ("settlement_account", "6222021234567890123"), ("phone", "23812345678"), ("email", "not-an-address"),
+])
+def test_each_invalid_field_is_rejected_naming_the_field(field: str, value: str) -> None:
+    with pytest.raises(Rejected) as caught:
+        domain.apply(None, _command(**{field: value}), MERCHANT, NOW, credit_code_taken=False)
+    assert caught.value.reason == "invalid_fields" and caught.value.detail.startswith(f"{field}: ")
+
+
+def test_an_application_is_received_masked_and_looked_up_in_the_registry() -> None:
+    decision = domain.apply(None, _command(), MERCHANT, NOW, credit_code_taken=False)
+    received, lookup = decision.events
+    assert isinstance(received, onboarding.ApplicationReceived) and isinstance(lookup, registry.LookupCompany)
+    assert received.phone_masked == "138****5678" and received.id_number_masked == "110***********002X"
+    text = received.model_dump_json()
+    assert "13812345678" not in text and "11010519491231002X" not in text and "6222021234567890128" not in text
+
+
+def test_active_company_with_matching_name_is_approved_automatically_and_activates_with_its_code() -> None:
+    decision = domain.registry_answered(_checking(), _found(), NOW, "402913")
+    checks, approved, code = decision.events
+    assert isinstance(checks, onboarding.ChecksCompleted) and checks.outcome == "approved"
+    assert isinstance(approved, onboarding.ApplicationApproved) and approved.verified and approved.by == "automatic"
+    assert isinstance(code, onboarding.ActivationCodeIssued) and code.activation_code == "402913"
+    application = decision.application
+    assert application is not None and application.status is Status.APPROVED
+    with pytest.raises(Rejected, match="wrong_code"):
+        domain.activate(application, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="000000"), MERCHANT, NOW)
+    with pytest.raises(Rejected, match="code_expired"):
+        domain.activate(application, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="402913"), MERCHANT, NOW + timedelta(days=8))
+    active = domain.activate(application, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="402913"), MERCHANT, NOW)
+    (activated,) = active.events
+    assert isinstance(activated, onboarding.MerchantActivated) and activated.verified and activated.industry == "retail"
+
+
+@pytest.mark.parametrize("status", ["revoked", "deregistered", "not_found"])
+def test_a_company_that_is_not_active_is_rejected(status: str) -> None:
+    decision = domain.registry_answered(_checking(), _found(status, None), NOW, "1")  # type: ignore[arg-type]
+    assert decision.application is not None and decision.application.status is Status.REJECTED
+    assert isinstance(decision.events[-1], onboarding.ApplicationRejected)
+    again = domain.apply(decision.application, _command(), MERCHANT, NOW, credit_code_taken=False)  # may resubmit
+    assert again.application is not None and again.application.status is Status.CHECKING
+
+
+def test_a_name_mismatch_goes_to_a_reviewer_who_alone_decides() -> None:
+    decision = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, "1")
+    checks, review = decision.events
+    assert isinstance(review, onboarding.ReviewRequired) and checks.outcome == "manual_review"  # type: ignore[attr-defined]
+    in_review = decision.application
+    approve = onboarding.DecideReview(merchant_id="M-9", decision="approve")
+    with pytest.raises(Rejected, match="wrong_actor"):
+        domain.decide_review(in_review, approve, MERCHANT, NOW, "1")
+    with pytest.raises(Rejected, match="reasons_required"):
+        domain.decide_review(in_review, onboarding.DecideReview(merchant_id="M-9", decision="reject"), Actor(kind="reviewer", id="R-1"), NOW, "1")
+    approved = domain.decide_review(in_review, approve, Actor(kind="reviewer", id="R-1"), NOW, "123456")
+    assert approved.application is not None and approved.application.status is Status.APPROVED
+    assert approved.application.verified is False  # the registry did not confirm the name: no badge
+
+
+def test_duplicates_are_rejected_and_only_operators_suspend() -> None:
+    duplicate = domain.apply(None, _command(), MERCHANT, NOW, credit_code_taken=True)
+    assert duplicate.application is not None and duplicate.application.status is Status.REJECTED
+    active = domain.Application(merchant_id="M-9", merchant_type=onboarding.MerchantType.ENTERPRISE, legal_name="x",
+                                credit_code=CODE, industry="retail", has_licence=True, email_masked="f***@e.com", status=Status.ACTIVE)
+    with pytest.raises(Rejected, match="wrong_actor"):
+        domain.suspend(active, "M-9", "r", MERCHANT)
+    suspended = domain.suspend(active, "M-9", "complaints", Actor(kind="operator", id="ops-1")).application
+    assert suspended is not None and suspended.status is Status.SUSPENDED
+    back = domain.reinstate(suspended, "M-9", "cleared", Actor(kind="operator", id="ops-1")).application
+    assert back is not None and back.status is Status.ACTIVE
