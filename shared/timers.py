@@ -116,6 +116,7 @@ class TimerScheduler:
     async def _fire(self, session: AsyncSession, timer: DurableTimer, now: datetime) -> list[dict[str, Any]]:
         handler = self.handlers.get(timer.kind)
         uow = UnitOfWork(session, self.service, now, correlation_id=json.loads(timer.data).get("correlation_id"))
+        due = timer.due_at
         try:
             async with session.begin_nested():
                 if handler is None:
@@ -129,6 +130,8 @@ class TimerScheduler:
             timer.due_at = now + timedelta(minutes=1)
             session.add(timer)
             return []
+        if timer.due_at != due and timer.fired_at is None and not timer.cancelled:
+            return uow.outbox_rows  # the handler set this timer again for later: it stays pending
         timer.fired_at = now
         session.add(timer)
         return uow.outbox_rows

@@ -4,7 +4,7 @@ review, activation, suspension."""
 from __future__ import annotations
 
 from services.onboarding.config import OnboardingSettings
-from services.onboarding.handlers import OnboardingHandlers
+from services.onboarding.handlers import REGISTRY_WAIT, REVIEW_SLA, OnboardingHandlers
 from services.onboarding.store import TABLES
 from shared.contracts import onboarding, registry
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
@@ -32,5 +32,6 @@ def build(settings: OnboardingSettings | None = None, platform: PlatformSettings
             Subscription(registry.RESULTS, {registry.CompanyFound.TYPE: handlers.registry_answered}, group_suffix="registry"),
         ],
         publishes=[registry.REQUESTS],
+        timers={REGISTRY_WAIT: handlers.registry_deadline, REVIEW_SLA: handlers.review_deadline},
     )
     return ServiceRuntime(definition, settings, platform)

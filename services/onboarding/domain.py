@@ -4,6 +4,10 @@
                    |  +--name differs / higher risk--> MANUAL_REVIEW --reviewer--> APPROVED | REJECTED
                    +--revoked / deregistered / not found / duplicate--> REJECTED (may apply again)
 
+A registry that does not answer is asked 3 times, 30 s apart, then the application goes to a
+reviewer. A review is due by 18:00 China time on the 3rd business day (Chinese holiday calendar);
+past that it is escalated.
+
 Risk score, documented rules (0-100; automatic approval below 30):
 +40 the registered name differs from the applied one; +30 no business licence image;
 +20 an industry the fee schedule does not know; +10 an individual business.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 
 from services.onboarding import validation as v
@@ -33,9 +37,11 @@ from shared.contracts.onboarding import (
     MerchantSuspended,
     MerchantType,
     ReviewDecisionKind,
+    ReviewEscalated,
     ReviewRequired,
 )
 from shared.contracts.registry import CompanyFound, LookupCompany, RegistryStatus
+from shared.business_days import business_days_later
 from shared.envelope import Actor, ActorKind, Payload
 from shared.pii import mask_bank_account, mask_email, mask_id_number, mask_phone
 from shared.unit_of_work import Rejected
@@ -43,6 +49,9 @@ from shared.unit_of_work import Rejected
 KNOWN_INDUSTRIES = {"retail", "food", "digital_goods", "services", "education", "travel"}
 AUTO_APPROVE_BELOW = 30
 ACTIVATION_VALID = timedelta(days=7)
+REGISTRY_WAIT = timedelta(seconds=30)
+REGISTRY_ATTEMPTS = 3
+REVIEW_SLA_BUSINESS_DAYS = 3
 
 
 class Status(StrEnum):
@@ -68,6 +77,8 @@ class Application:
     risk_score: int = 0
     activation_code_hash: str | None = None
     activation_expires_at: datetime | None = None
+    lookups: int = 0
+    review_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,22 @@ def apply(existing: Application | None, command: ApplyForMerchant, actor: Actor,
         return Decision(replace(application, status=Status.REJECTED), [
             received, ChecksCompleted(merchant_id=command.merchant_id, checks=[formats, duplicate], risk_score=100, outcome="rejected"),
             ApplicationRejected(merchant_id=command.merchant_id, reasons=[duplicate.reason])])
-    return Decision(application, [received, LookupCompany(merchant_id=command.merchant_id, credit_code=command.credit_code)])
+    checking = replace(application, lookups=1)
+    return Decision(checking, [received, LookupCompany(merchant_id=command.merchant_id, credit_code=command.credit_code)])
+
+
+def registry_silent(application: Application | None, now: datetime) -> Decision:
+    """The registry did not answer in time: ask again, and after the last attempt hand it to a reviewer."""
+    if application is None or application.status is not Status.CHECKING:
+        return Decision(application, [])
+    if application.lookups < REGISTRY_ATTEMPTS:
+        return Decision(replace(application, lookups=application.lookups + 1), [
+            LookupCompany(merchant_id=application.merchant_id, credit_code=application.credit_code)])
+    reason = f"the credit registry did not answer after {REGISTRY_ATTEMPTS} attempts"
+    checks = [CheckResult(name="formats", passed=True, reason="all fields valid"),
+              CheckResult(name="duplicate", passed=True, reason="no active merchant has this credit code"),
+              CheckResult(name="registry", passed=False, reason=reason)]
+    return _to_review(application, checks, risk(application, False), [reason], now)
 
 
 def risk(application: Application, name_matches: bool) -> int:
@@ -149,10 +175,23 @@ def registry_answered(application: Application | None, found: CompanyFound, now:
         approved = _approve(checked, "automatic", now, code)
         return Decision(approved.application, [ChecksCompleted(merchant_id=mid, checks=checks, risk_score=score,
                                                                outcome="approved"), *approved.events])
-    reasons = [c.reason for c in checks if not c.passed]
-    return Decision(replace(checked, status=Status.MANUAL_REVIEW), [
+    return _to_review(checked, checks, score, [c.reason for c in checks if not c.passed], now)
+
+
+def _to_review(application: Application, checks: list[CheckResult], score: int, reasons: list[str], now: datetime) -> Decision:
+    due = business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    mid = application.merchant_id
+    return Decision(replace(application, status=Status.MANUAL_REVIEW, risk_score=score, review_due_at=due), [
         ChecksCompleted(merchant_id=mid, checks=checks, risk_score=score, outcome="manual_review"),
-        ReviewRequired(merchant_id=mid, reasons=reasons)])
+        ReviewRequired(merchant_id=mid, reasons=reasons, due_at=due)])
+
+
+def review_overdue(application: Application | None) -> Decision:
+    """The review SLA passed with no decision: escalate (once)."""
+    if application is None or application.status is not Status.MANUAL_REVIEW or application.review_due_at is None:
+        return Decision(application, [])
+    return Decision(application, [ReviewEscalated(merchant_id=application.merchant_id, due_at=application.review_due_at,
+                                                  business_days=REVIEW_SLA_BUSINESS_DAYS)])
 
 
 def decide_review(application: Application | None, command: DecideReview, actor: Actor, now: datetime, code: str) -> Decision:

@@ -6,9 +6,15 @@ import secrets
 
 from services.onboarding import domain, store
 from services.onboarding.config import OnboardingSettings
+from shared import timers
 from shared.contracts import onboarding, registry
+from shared.timers import DurableTimer
 from shared.envelope import Envelope
 from shared.unit_of_work import UnitOfWork
+
+
+REGISTRY_WAIT = "registry-wait"
+REVIEW_SLA = "review-sla"
 
 
 def new_activation_code() -> str:
@@ -24,39 +30,57 @@ class OnboardingHandlers:
         row, application = await store.load(uow.session, command.merchant_id)
         taken = await store.credit_code_taken(uow.session, command.credit_code, command.merchant_id)
         decision = domain.apply(application, command, message.actor, uow.now, taken)
-        self._save(uow, row, decision, command.merchant_id, submitted=command)
+        await self._save(uow, row, decision, command.merchant_id, submitted=command)
 
     async def registry_answered(self, uow: UnitOfWork, message: Envelope) -> None:
         found: registry.CompanyFound = message.data
         row, application = await store.load(uow.session, found.merchant_id)
-        self._save(uow, row, domain.registry_answered(application, found, uow.now, new_activation_code()), found.merchant_id)
+        await self._save(uow, row, domain.registry_answered(application, found, uow.now, new_activation_code()), found.merchant_id)
 
     async def decide_review(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.DecideReview = message.data
         row, application = await store.load(uow.session, command.merchant_id)
         decision = domain.decide_review(application, command, message.actor, uow.now, new_activation_code())
-        self._save(uow, row, decision, command.merchant_id)
+        await self._save(uow, row, decision, command.merchant_id)
 
     async def activate(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.ActivateMerchant = message.data
         row, application = await store.load(uow.session, command.merchant_id)
-        self._save(uow, row, domain.activate(application, command, message.actor, uow.now), command.merchant_id)
+        await self._save(uow, row, domain.activate(application, command, message.actor, uow.now), command.merchant_id)
 
     async def suspend(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.SuspendMerchant = message.data
         row, application = await store.load(uow.session, command.merchant_id)
-        self._save(uow, row, domain.suspend(application, command.merchant_id, command.reason, message.actor), command.merchant_id)
+        await self._save(uow, row, domain.suspend(application, command.merchant_id, command.reason, message.actor), command.merchant_id)
 
     async def reinstate(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.ReinstateMerchant = message.data
         row, application = await store.load(uow.session, command.merchant_id)
-        self._save(uow, row, domain.reinstate(application, command.merchant_id, command.reason, message.actor), command.merchant_id)
+        await self._save(uow, row, domain.reinstate(application, command.merchant_id, command.reason, message.actor), command.merchant_id)
 
-    def _save(self, uow: UnitOfWork, row: store.ApplicationRow | None, decision: domain.Decision, merchant_id: str,
-              submitted: onboarding.ApplyForMerchant | None = None) -> None:
+    async def registry_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        row, application = await store.load(uow.session, timer.aggregate_id)
+        await self._save(uow, row, domain.registry_silent(application, uow.now), timer.aggregate_id)
+
+    async def review_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        row, application = await store.load(uow.session, timer.aggregate_id)
+        await self._save(uow, row, domain.review_overdue(application), timer.aggregate_id)
+
+    async def _save(self, uow: UnitOfWork, row: store.ApplicationRow | None, decision: domain.Decision, merchant_id: str,
+                    submitted: onboarding.ApplyForMerchant | None = None) -> None:
         if not decision.events or decision.application is None:
             return
         store.save(uow.session, row, decision.application, uow.now, submitted, self.cipher)
+        application = decision.application
+        if any(isinstance(e, registry.LookupCompany) for e in decision.events):
+            await timers.schedule(uow, REGISTRY_WAIT, merchant_id, uow.now + domain.REGISTRY_WAIT)
+        elif application.status is not domain.Status.CHECKING:
+            await timers.cancel(uow, REGISTRY_WAIT, merchant_id)
+        if any(isinstance(e, onboarding.ReviewRequired) for e in decision.events):
+            assert application.review_due_at is not None
+            await timers.schedule(uow, REVIEW_SLA, merchant_id, application.review_due_at)
+        elif application.status not in (domain.Status.MANUAL_REVIEW,):
+            await timers.cancel(uow, REVIEW_SLA, merchant_id)
         for event in decision.events:
             topic = registry.REQUESTS if isinstance(event, registry.LookupCompany) else onboarding.EVENTS
             uow.emit(topic, merchant_id, event)

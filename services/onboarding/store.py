@@ -38,6 +38,8 @@ class ApplicationRow(SQLModel, table=True):
     risk_score: int = 0
     activation_code_hash: str | None = Field(default=None, max_length=64)
     activation_expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    lookups: int = 0
+    review_due_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
@@ -48,6 +50,7 @@ class ApplicationRow(SQLModel, table=True):
             email_masked=self.email_masked, status=Status(self.status), verified=self.verified, risk_score=self.risk_score,
             activation_code_hash=self.activation_code_hash,
             activation_expires_at=as_utc(self.activation_expires_at) if self.activation_expires_at else None,
+            lookups=self.lookups, review_due_at=as_utc(self.review_due_at) if self.review_due_at else None,
         )
 
 
@@ -70,7 +73,8 @@ def save(session: AsyncSession, row: ApplicationRow | None, application: Applica
         credit_code=application.credit_code, industry=application.industry, has_licence=application.has_licence,
         email_masked=application.email_masked, status=application.status.value, verified=application.verified,
         risk_score=application.risk_score, activation_code_hash=application.activation_code_hash,
-        activation_expires_at=application.activation_expires_at, updated_at=now,
+        activation_expires_at=application.activation_expires_at, lookups=application.lookups,
+        review_due_at=application.review_due_at, updated_at=now,
     )
     if submitted is not None:
         assert cipher is not None

@@ -139,6 +139,17 @@ class ReviewRequired(Payload):
 
     merchant_id: MerchantRef
     reasons: list[str] = Field(description="What the checks could not settle.", examples=[["registered name differs"]])
+    due_at: datetime = Field(description="The review's SLA deadline: end of the 3rd business day (UTC).", examples=["2026-11-26T10:00:00Z"])
+
+
+class ReviewEscalated(Payload):
+    """A review missed its SLA (3 business days on the Chinese calendar): a lead must step in."""
+
+    TYPE: ClassVar[str] = "onboarding.review.escalated"
+
+    merchant_id: MerchantRef
+    due_at: datetime = Field(description="When the review was due (UTC).", examples=["2026-11-26T10:00:00Z"])
+    business_days: int = Field(description="The SLA in business days.", examples=[3])
 
 
 class ApplicationApproved(Payload):
@@ -207,6 +218,6 @@ COMMANDS = TopicContract(
 )
 EVENTS = TopicContract(
     topics.events("onboarding"), "Applications, checks, review, activation and merchant status.",
-    [ApplicationReceived, ChecksCompleted, ReviewRequired, ApplicationApproved, ActivationCodeIssued,
+    [ApplicationReceived, ChecksCompleted, ReviewRequired, ReviewEscalated, ApplicationApproved, ActivationCodeIssued,
      ApplicationRejected, MerchantActivated, MerchantSuspended, MerchantReinstated, OnboardingCommandRejected],
 )

@@ -90,3 +90,31 @@ async def test_no_plaintext_personal_data_in_the_database_file_or_on_the_topics(
     for topic in ("danbao.onboarding.events", "danbao.registry.requests", "danbao.registry.results", "danbao.onboarding.dlq"):
         values = b"".join([r.value or b"" async for r in read(kafka.bootstrap, topic, idle_timeout=1.0)])
         assert not [s for s in secrets if s in values], topic
+
+
+async def test_a_silent_registry_goes_to_review_and_an_overdue_review_is_escalated(kafka: Kafka) -> None:
+    from services.simulators.registry import SILENT
+    from tests.factories import advance_clock
+
+    silent, mismatch = f"M-{uuid.uuid4().hex[:8]}", f"M-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(silent, SILENT), key=silent)
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(mismatch, OTHER_NAME), key=mismatch)
+    await kafka.read_until("danbao.onboarding.events", _has("onboarding.review.required", merchant_id=mismatch))
+    for attempt in range(3):  # the registry never answers: each 30 s wait retries, the third hands over
+        tag = f"clock-{silent}-{attempt}"
+        await kafka.send("danbao.control.commands", advance_clock(31, tag), key="clock")
+        await kafka.read_until("danbao.control.events", lambda ms, tag=tag: any(
+            m["correlation_id"] == tag and m["data"]["service"] == "onboarding" for m in ms))
+        lookups = await kafka.read_until("danbao.registry.requests", lambda ms, n=attempt + 2: sum(
+            m["data"]["merchant_id"] == silent for m in ms) >= min(n, 3), timeout=30)
+    events = await kafka.read_until("danbao.onboarding.events", _has("onboarding.review.required", merchant_id=silent), timeout=30)
+    review = next(m for m in events if of("onboarding.review.required", merchant_id=silent)(m))["data"]
+    assert "did not answer" in review["reasons"][0]
+    assert sum(m["data"]["merchant_id"] == silent for m in lookups) == 3
+
+    tag = f"clock-sla-{silent}"
+    await kafka.send("danbao.control.commands", advance_clock(10 * 86400, tag), key="clock")  # well past 3 business days
+    events = await kafka.read_until("danbao.onboarding.events", lambda ms: _has("onboarding.review.escalated", merchant_id=silent)(ms)
+                                    and _has("onboarding.review.escalated", merchant_id=mismatch)(ms), timeout=30)
+    escalated = next(m for m in events if of("onboarding.review.escalated", merchant_id=mismatch)(m))["data"]
+    assert escalated["business_days"] == 3

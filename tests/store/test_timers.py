@@ -66,3 +66,21 @@ async def test_a_failing_timer_is_retried_later_and_a_rejected_one_is_done(db: D
         rows = {t.kind: t for t in (await session.exec(select(DurableTimer))).all()}
     assert rows["moot"].fired_at is not None
     assert rows["broken"].fired_at is None and timers.as_utc(rows["broken"].due_at) == T0 + timedelta(minutes=1)
+
+
+async def test_a_handler_may_set_its_own_timer_again_for_later(db: Database) -> None:
+    async with db.transaction() as session:
+        await timers.schedule(UnitOfWork(session, "onboarding", T0), "registry-wait", "M-1", T0)
+    calls: list[datetime] = []
+
+    async def retry(uow: UnitOfWork, timer: DurableTimer) -> None:
+        calls.append(uow.now)
+        if len(calls) < 3:
+            await timers.schedule(uow, "registry-wait", "M-1", uow.now + timedelta(seconds=30))
+
+    clock = FixedClock(T0)
+    scheduler = TimerScheduler(db, clock, "onboarding", {"registry-wait": retry})
+    for _ in range(5):
+        await scheduler.fire_due()
+        clock.advance(31)
+    assert len(calls) == 3

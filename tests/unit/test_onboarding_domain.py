@@ -103,3 +103,32 @@ def test_duplicates_are_rejected_and_only_operators_suspend() -> None:
     assert suspended is not None and suspended.status is Status.SUSPENDED
     back = domain.reinstate(suspended, "M-9", "cleared", Actor(kind="operator", id="ops-1")).application
     assert back is not None and back.status is Status.ACTIVE
+
+
+def test_a_silent_registry_is_asked_three_times_then_a_reviewer_takes_over() -> None:
+    application = _checking()
+    assert application.lookups == 1
+    for attempt in (2, 3):
+        retry = domain.registry_silent(application, NOW)
+        assert isinstance(retry.events[0], registry.LookupCompany) and retry.application is not None
+        application = retry.application
+        assert application.lookups == attempt
+    handed_over = domain.registry_silent(application, NOW)
+    assert handed_over.application is not None and handed_over.application.status is Status.MANUAL_REVIEW
+    review = handed_over.events[-1]
+    assert isinstance(review, onboarding.ReviewRequired) and "did not answer" in review.reasons[0]
+
+
+def test_the_review_sla_counts_business_days_over_a_holiday_and_escalates_once_due() -> None:
+    from shared.business_days import CHINA, is_business_day
+
+    before_national_day = datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc)
+    decision = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), before_national_day, "1")
+    review = decision.events[-1]
+    assert isinstance(review, onboarding.ReviewRequired)
+    due_local = review.due_at.astimezone(CHINA)
+    assert due_local.date() > datetime(2026, 10, 7).date() and is_business_day(due_local.date()) and due_local.hour == 18
+    (escalated,) = domain.review_overdue(decision.application).events
+    assert isinstance(escalated, onboarding.ReviewEscalated) and escalated.business_days == 3
+    assert domain.review_overdue(domain.decide_review(decision.application, onboarding.DecideReview(
+        merchant_id="M-9", decision="approve"), Actor(kind="reviewer", id="R-1"), NOW, "1").application).events == []
