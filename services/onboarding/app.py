@@ -25,6 +25,7 @@ def build(settings: OnboardingSettings | None = None, platform: PlatformSettings
             Subscription(onboarding.COMMANDS, {
                 onboarding.ApplyForMerchant.TYPE: handlers.apply,
                 onboarding.DecideReview.TYPE: handlers.decide_review,
+                onboarding.SubmitDocuments.TYPE: handlers.documents_submitted,
                 onboarding.ActivateMerchant.TYPE: handlers.activate,
                 onboarding.SuspendMerchant.TYPE: handlers.suspend,
                 onboarding.ReinstateMerchant.TYPE: handlers.reinstate,

@@ -2,6 +2,8 @@
 
     (apply) --> CHECKING --registry: active, name matches, low risk--> APPROVED --code--> ACTIVE <--> SUSPENDED
                    |  +--name differs / higher risk--> MANUAL_REVIEW --reviewer--> APPROVED | REJECTED
+                   |                                      ^  +--reviewer asks for documents--> DOCUMENTS_REQUESTED
+                   |                                      +-------------documents arrive--------------+
                    +--revoked / deregistered / not found / duplicate--> REJECTED (may apply again)
 
 A registry that does not answer is asked 3 times, 30 s apart, then the application goes to a
@@ -32,6 +34,7 @@ from shared.contracts.onboarding import (
     ChecksCompleted,
     DecideReview,
     DocumentKind,
+    DocumentsRequested,
     MerchantActivated,
     MerchantReinstated,
     MerchantSuspended,
@@ -39,6 +42,7 @@ from shared.contracts.onboarding import (
     ReviewDecisionKind,
     ReviewEscalated,
     ReviewRequired,
+    SubmitDocuments,
 )
 from shared.contracts.registry import CompanyFound, LookupCompany, RegistryStatus
 from shared.business_days import business_days_later
@@ -57,6 +61,7 @@ REVIEW_SLA_BUSINESS_DAYS = 3
 class Status(StrEnum):
     CHECKING = "checking"
     MANUAL_REVIEW = "manual_review"
+    DOCUMENTS_REQUESTED = "documents_requested"
     APPROVED = "approved"
     REJECTED = "rejected"
     ACTIVE = "active"
@@ -202,9 +207,25 @@ def decide_review(application: Application | None, command: DecideReview, actor:
     if command.decision is ReviewDecisionKind.APPROVE:
         return _approve(application, actor.id, now, code)
     if not command.reasons:
-        raise Rejected("reasons_required", "a rejection needs reasons", command.merchant_id)
+        raise Rejected("reasons_required", f"{command.decision.value} needs reasons", command.merchant_id)
+    if command.decision is ReviewDecisionKind.REQUEST_DOCUMENTS:
+        return Decision(replace(application, status=Status.DOCUMENTS_REQUESTED),
+                        [DocumentsRequested(merchant_id=application.merchant_id, reasons=command.reasons)])
     return Decision(replace(application, status=Status.REJECTED),
                     [ApplicationRejected(merchant_id=application.merchant_id, reasons=command.reasons)])
+
+
+def documents_submitted(application: Application | None, command: SubmitDocuments, actor: Actor, now: datetime) -> Decision:
+    """The asked-for documents arrived: back to the reviewer, with a fresh SLA."""
+    if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
+        raise Rejected("wrong_actor", "a merchant sends its own documents only", command.merchant_id)
+    if application is None or application.status is not Status.DOCUMENTS_REQUESTED:
+        raise Rejected("no_documents_requested", "no reviewer asked for documents", command.merchant_id)
+    has_licence = application.has_licence or any(d.kind is DocumentKind.BUSINESS_LICENCE for d in command.documents)
+    resumed = replace(application, has_licence=has_licence)
+    due = business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    return Decision(replace(resumed, status=Status.MANUAL_REVIEW, review_due_at=due), [
+        ReviewRequired(merchant_id=application.merchant_id, reasons=["documents resubmitted"], due_at=due)])
 
 
 def activate(application: Application | None, command: ActivateMerchant, actor: Actor, now: datetime) -> Decision:

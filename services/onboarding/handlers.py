@@ -43,6 +43,11 @@ class OnboardingHandlers:
         decision = domain.decide_review(application, command, message.actor, uow.now, new_activation_code())
         await self._save(uow, row, decision, command.merchant_id)
 
+    async def documents_submitted(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.SubmitDocuments = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        await self._save(uow, row, domain.documents_submitted(application, command, message.actor, uow.now), command.merchant_id)
+
     async def activate(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.ActivateMerchant = message.data
         row, application = await store.load(uow.session, command.merchant_id)

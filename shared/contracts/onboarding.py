@@ -58,6 +58,7 @@ class ApplyForMerchant(Payload):
 class ReviewDecisionKind(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
+    REQUEST_DOCUMENTS = "request_documents"
 
 
 class DecideReview(Payload):
@@ -66,8 +67,17 @@ class DecideReview(Payload):
     TYPE: ClassVar[str] = "onboarding.review.decide"
 
     merchant_id: str = MERCHANT_ID
-    decision: ReviewDecisionKind = Field(description="Approve or reject.", examples=["approve"])
-    reasons: list[str] = Field(default_factory=list, max_length=10, description="Why (required to reject).", examples=[["licence photo unreadable"]])
+    decision: ReviewDecisionKind = Field(description="Approve, reject, or ask for more documents.", examples=["approve"])
+    reasons: list[str] = Field(default_factory=list, max_length=10, description="Why (required to reject or to ask for documents).", examples=[["licence photo unreadable"]])
+
+
+class SubmitDocuments(Payload):
+    """The merchant sends the documents a reviewer asked for; the review resumes."""
+
+    TYPE: ClassVar[str] = "onboarding.documents.submit"
+
+    merchant_id: str = MERCHANT_ID
+    documents: list[DocumentRef] = Field(min_length=1, max_length=10, description="The new images.")
 
 
 class ActivateMerchant(Payload):
@@ -152,6 +162,15 @@ class ReviewEscalated(Payload):
     business_days: int = Field(description="The SLA in business days.", examples=[3])
 
 
+class DocumentsRequested(Payload):
+    """A reviewer needs more documents before deciding."""
+
+    TYPE: ClassVar[str] = "onboarding.documents.requested"
+
+    merchant_id: MerchantRef
+    reasons: list[str] = Field(description="What is missing or unreadable.", examples=[["licence photo unreadable"]])
+
+
 class ApplicationApproved(Payload):
     """Approved: an activation code is on its way by e-mail."""
 
@@ -214,10 +233,10 @@ OnboardingCommandRejected = rejection_payload("onboarding")
 
 COMMANDS = TopicContract(
     topics.commands("onboarding"), "Applications from merchants, review decisions, activation, suspension.",
-    [ApplyForMerchant, DecideReview, ActivateMerchant, SuspendMerchant, ReinstateMerchant],
+    [ApplyForMerchant, DecideReview, SubmitDocuments, ActivateMerchant, SuspendMerchant, ReinstateMerchant],
 )
 EVENTS = TopicContract(
     topics.events("onboarding"), "Applications, checks, review, activation and merchant status.",
-    [ApplicationReceived, ChecksCompleted, ReviewRequired, ReviewEscalated, ApplicationApproved, ActivationCodeIssued,
+    [ApplicationReceived, ChecksCompleted, ReviewRequired, ReviewEscalated, DocumentsRequested, ApplicationApproved, ActivationCodeIssued,
      ApplicationRejected, MerchantActivated, MerchantSuspended, MerchantReinstated, OnboardingCommandRejected],
 )

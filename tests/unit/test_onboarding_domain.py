@@ -132,3 +132,18 @@ def test_the_review_sla_counts_business_days_over_a_holiday_and_escalates_once_d
     assert isinstance(escalated, onboarding.ReviewEscalated) and escalated.business_days == 3
     assert domain.review_overdue(domain.decide_review(decision.application, onboarding.DecideReview(
         merchant_id="M-9", decision="approve"), Actor(kind="reviewer", id="R-1"), NOW, "1").application).events == []
+
+
+def test_a_reviewer_may_ask_for_documents_and_the_review_resumes_when_they_arrive() -> None:
+    in_review = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, "1").application
+    reviewer = Actor(kind="reviewer", id="R-1")
+    asked = domain.decide_review(in_review, onboarding.DecideReview(
+        merchant_id="M-9", decision="request_documents", reasons=["licence photo unreadable"]), reviewer, NOW, "1")
+    assert asked.application is not None and asked.application.status is Status.DOCUMENTS_REQUESTED
+    assert isinstance(asked.events[0], onboarding.DocumentsRequested)
+    documents = onboarding.SubmitDocuments(merchant_id="M-9", documents=[{"kind": "business_licence", "uri": "docs://M-9/licence-2.jpg", "sha256": "ef" * 32}])
+    with pytest.raises(Rejected, match="wrong_actor"):
+        domain.documents_submitted(asked.application, documents, reviewer, NOW)
+    resumed = domain.documents_submitted(asked.application, documents, MERCHANT, NOW + timedelta(days=1))
+    assert resumed.application is not None and resumed.application.status is Status.MANUAL_REVIEW
+    assert isinstance(resumed.events[0], onboarding.ReviewRequired) and resumed.events[0].due_at > NOW + timedelta(days=1)
