@@ -38,7 +38,10 @@ deploy/secrets/postgres_password:
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_psp_callback_secret
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_payment_token_secret
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_payments_bank_callback_secret
-	$(PYTHON) -c "import base64, os; print('k1:' + base64.b64encode(os.urandom(32)).decode(), end='')" > deploy/secrets/danbao_onboarding_pii_keys
+	for s in onboarding_pii_keys notifications_pii_keys contact_seal_keys; do \
+	  $(PYTHON) -c "import base64, os; print('k1:' + base64.b64encode(os.urandom(32)).decode(), end='')" > deploy/secrets/danbao_$$s; done
+	for s in sms_api_key push_api_key; do \
+	  $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_$$s; done
 
 compose-secrets: deploy/secrets/postgres_password
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -25,6 +26,7 @@ from ops.broker import create_topics
 from ops.platform import LocalPlatform
 
 STEPS = ("create→order.created", "pay→payment.succeeded", "succeeded→hold.created", "ship→shipment.recorded", "confirm→hold.released")
+IDLE_SECONDS = 5.0
 WATCHED = {"payments.order.created", "payments.payment.succeeded", "escrow.hold.created", "escrow.shipment.recorded", "escrow.hold.released"}
 
 
@@ -50,7 +52,7 @@ class Driver:
         self.live: dict[str, Lifecycle] = {}
         self.events = 0
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
         self._pending: set[asyncio.Future] = set()
 
     async def start(self) -> None:
@@ -181,6 +183,23 @@ async def run_lifecycles(driver: Driver, count: int, rate: float | None, timeout
     return lives, elapsed, driver.events - events_before
 
 
+def cpu_seconds(platform: LocalPlatform) -> dict[str, float]:
+    """User + system CPU seconds each process has used so far (Linux ``/proc``; empty elsewhere)."""
+    pids = {name: p.process.pid for name, p in platform.processes.items() if p.process is not None}
+    if platform.broker is not None and platform.broker.process is not None:
+        pids["broker (tansu)"] = platform.broker.process.pid
+    pids["bench driver"] = os.getpid()
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
 async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform) -> None:
     console = Console()
     assert platform.broker is not None
@@ -189,7 +208,12 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     await driver.start()
     try:
         await run_lifecycles(driver, 20, None, 60)  # warm up: every consumer assigned, caches hot
+        idle_before, idle_started = cpu_seconds(platform), time.perf_counter()
+        await asyncio.sleep(IDLE_SECONDS)  # what the processes cost doing nothing (polling)
+        idle_after, idle_elapsed = cpu_seconds(platform), time.perf_counter() - idle_started
+        cpu_before = cpu_seconds(platform)
         lives, elapsed, events = await run_lifecycles(driver, count, None, 300)
+        cpu_after = cpu_seconds(platform)
         finished = [life for life in lives if life.done.is_set()]
         throughput, event_rate = len(finished) / elapsed, events / elapsed
         paced, _, _ = await run_lifecycles(driver, int(rate * rate_seconds), rate, 120)
@@ -207,6 +231,22 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     table.add_row("events/s ÷ raw consume", f"{event_rate / consume:.3f}")
     table.add_row("lifecycles/s × 14 messages ÷ raw produce", f"{throughput * 14 / produce:.3f}")
     console.print(table)
+    if cpu_after:
+        table = Table(title=f"CPU during the full-speed run ({elapsed:.1f}s wall, {os.cpu_count()} cores)")
+        for column in ("process", "CPU s", "% of one core", "idle % of one core", "ms per lifecycle", "ms per lifecycle above idle"):
+            table.add_column(column, justify="right" if column != "process" else "left")
+        spent = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+        idle = {name: (idle_after.get(name, 0.0) - idle_before.get(name, 0.0)) / idle_elapsed for name in cpu_after}
+        done = max(len(finished), 1)
+
+        def row(name: str, seconds: float, idle_share: float) -> None:
+            table.add_row(name, f"{seconds:.1f}", f"{seconds / elapsed * 100:.0f}", f"{idle_share * 100:.0f}",
+                          f"{seconds * 1000 / done:.2f}", f"{max(seconds - idle_share * elapsed, 0) * 1000 / done:.2f}")
+
+        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+            row(name, seconds, idle[name])
+        row("all", sum(spent.values()), sum(idle.values()))
+        console.print(table)
     lat = latencies([life for life in paced if life.done.is_set()])
     table = Table(title=f"At {rate:.0f} lifecycles/s for {rate_seconds:.0f}s: latency per step (ms), "
                         f"{sum(life.done.is_set() for life in paced)}/{len(paced)} completed")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import importlib
 import json
 import signal
@@ -18,12 +17,13 @@ from rich.table import Table
 
 from ops import kafka
 from shared import topics
+from shared.consumer import open_dead_letter
 from shared.contracts import CONTRACTS
 
 app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
 console = Console(stderr=True)
 
-KEY_FIELDS = ("order_id", "merchant_id", "case_id", "hold_id", "application_id")
+KEY_FIELDS = ("order_id", "merchant_id", "case_id", "hold_id", "application_id", "party_id")
 
 
 @app.command()
@@ -72,9 +72,9 @@ def dev(
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(
-        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank- or registry-simulator")]) -> None:
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank-, registry- or messaging-simulator")]) -> None:
     """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
-    simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry"}
+    simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry", "messaging-simulator": "messaging"}
     if service in simulators:
         importlib.import_module(f"services.simulators.{simulators[service]}").run()
         return
@@ -320,6 +320,133 @@ def report_merchant(
     Console().print(table)
 
 
+notifications_cli = typer.Typer(help="What the platform told buyers and merchants.", no_args_is_help=True)
+app.add_typer(notifications_cli, name="notifications")
+
+
+@notifications_cli.command("log")
+def notifications_log(
+    recipient: Annotated[str, typer.Option(help="Only this buyer's or merchant's notifications.")] = "",
+    state: Annotated[str, typer.Option(help="pending, retrying, sent, failed or skipped.")] = "",
+    channel: Annotated[str, typer.Option(help="sms, push, email, webhook (none: skipped).")] = "",
+    event: Annotated[str, typer.Option(help="Only those caused by this event id.")] = "",
+    limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 50,
+    attempts: Annotated[bool, typer.Option(help="Also list every delivery attempt.")] = False,
+    csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False,
+) -> None:
+    """What was sent to whom (addresses masked), on which channel, in which language, and its delivery state."""
+    from ops.stores import service_database
+    from services.notifications.config import NotificationsSettings
+    from services.notifications.store import attempts_of, log_rows
+    from shared.business_days import CHINA
+    from shared.timers import as_utc
+
+    async def read() -> tuple[list[Any], list[Any]]:
+        db = service_database("notifications", NotificationsSettings())
+        try:
+            async with db.transaction() as session:
+                rows = await log_rows(session, recipient_id=recipient or None, state=state or None, channel=channel or None,
+                                      source_event_id=event or None, limit=limit)
+                return rows, await attempts_of(session, [r.notification_id for r in rows]) if attempts else []
+        finally:
+            await db.dispose()
+
+    rows, tries = asyncio.run(read())
+    columns = ("id", "created", "event", "recipient", "to", "channel", "template", "lang", "state", "attempts", "detail")
+    lines = [(r.notification_id, as_utc(r.created_at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"), r.source_type, f"{r.recipient} {r.recipient_id}",
+              r.to_masked or "", r.channel, r.template, r.language, r.state, str(r.attempts),
+              r.failure_reason or r.last_detail or "") for r in rows]
+    if csv:
+        sys.stdout.write(",".join(columns) + "\n" + "".join(",".join(f'"{v}"' if "," in v else v for v in line) + "\n" for line in lines))
+    else:
+        table = Table(title=f"Notifications ({len(rows)} newest first; China time)")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for line in lines:
+            table.add_row(*line)
+        Console().print(table)
+    if tries:
+        table = Table(title="Delivery attempts")
+        for column in ("notification", "attempt", "at (China time)", "outcome", "status", "detail", "ms"):
+            table.add_column(column)
+        for a in tries:
+            table.add_row(a.notification_id, str(a.attempt), as_utc(a.at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"), a.outcome,
+                          str(a.status_code or ""), a.detail, str(a.duration_ms))
+        Console(file=sys.stdout if csv else None).print(table)
+
+
+pii = typer.Typer(help="Personal data encrypted at rest: values per key, and re-encryption after a key rotation.",
+                  no_args_is_help=True)
+app.add_typer(pii, name="pii")
+
+PiiService = Annotated[str, typer.Option(help="The service whose encrypted columns to use, e.g. onboarding.")]
+
+
+def _key_table(title: str, counts: dict[str, Any], current: str) -> Table:
+    table = Table(title=title)
+    for column in ("column", "key id", "values"):
+        table.add_column(column, justify="right" if column == "values" else "left")
+    for name, by_key in counts.items():
+        for key_id in sorted(by_key, key=lambda k: (k != current, k)):
+            label = f"{key_id} (current)" if key_id == current else key_id
+            table.add_row(name, label, str(by_key[key_id]), style=None if key_id == current or not by_key[key_id] else "yellow")
+    return table
+
+
+def _not_current(counts: dict[str, Any], current: str) -> int:
+    return sum(n for by_key in counts.values() for key_id, n in by_key.items() if key_id != current)
+
+
+def _pii_run(run: Any) -> Any:
+    try:
+        return asyncio.run(run)
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--service") from None
+
+
+@pii.command("status")
+def pii_status(
+    service: PiiService,
+    check: Annotated[bool, typer.Option(help="Exit 1 while any value is under a key other than the current one.")] = False,
+) -> None:
+    """Values per encrypted column and key id; the current key encrypts new values."""
+    from ops.pii import status
+
+    run = _pii_run(status(service))
+    Console().print(_key_table(f"{service}: encrypted values by key", run.before, run.current))
+    left = _not_current(run.before, run.current)
+    console.print(f"{left} values under keys other than {run.current}" if left else f"every value is under {run.current}")
+    if check and left:
+        raise typer.Exit(1)
+
+
+@pii.command("reencrypt")
+def pii_reencrypt(
+    service: PiiService,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="Rows per batch; each batch is one transaction.")] = 500,
+    dry_run: Annotated[bool, typer.Option(help="Read and decrypt, write nothing: what would be re-encrypted.")] = False,
+) -> None:
+    """Re-encrypt every value still under an older key with the current key, in batches.
+
+    Safe to interrupt (finished batches stay done) and to run again (values under the current key
+    are left alone). Exit 1 if some value no configured key can open."""
+    from ops.pii import rotate
+
+    def progress(report: Any) -> None:
+        console.print(f"batch {report.batches}: {report.total} values {'to re-encrypt' if dry_run else 're-encrypted'} so far")
+
+    run = _pii_run(rotate(service, batch, dry_run, progress))
+    Console().print(_key_table(f"{service}: before", run.before, run.current))
+    if not dry_run:
+        Console().print(_key_table(f"{service}: after", run.after, run.current))
+    moved = ", ".join(f"{n} from {k}" for k, n in sorted(run.report.reencrypted.items())) or "none"
+    console.print(f"{'would re-encrypt' if dry_run else 're-encrypted'} {run.report.total} values under {run.current} ({moved})")
+    for where in run.report.unreadable:
+        console.print(f"[red]unreadable with the configured keys: {where}[/red]")
+    if run.report.unreadable:
+        raise typer.Exit(1)
+
+
 dlq = typer.Typer(help="Dead letters: list them, and replay a fixed one to where it came from.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 
@@ -359,10 +486,10 @@ def dlq_replay(
     if fixed is not None:
         value = fixed.read_bytes()
         json.loads(value)  # a corrected message is at least JSON
-    elif data["original_encoding"] == "base64":
-        value = base64.b64decode(data["original"])
     else:
-        value = data["original"].encode()
+        from ops.pii import service_cipher
+
+        value = open_dead_letter(data, service_cipher(service) if data["original_encoding"] == "sealed" else None)
     where = asyncio.run(kafka.publish(_bootstrap(), data["source_topic"], value, data["source_key"]))
     console.print(f"replayed {partition}/{offset} to {data['source_topic']} partition {where[0]} offset {where[1]}")
 

@@ -15,14 +15,19 @@ from pathlib import Path
 from ops.broker import TansuBroker, create_topics, free_port
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
-SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator")
+SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator")
+# Tansu answers a fetch only when the fetch's wait runs out, and every waiting fetch costs CPU on
+# both sides: the processes on a payment's path wait briefly, the others longer.
+FETCH_WAIT_MS = {"payments": 20, "escrow": 20, "psp-simulator": 20}
+OTHER_FETCH_WAIT_MS = 100
 DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
-                 "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112}
+                 "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112, "messaging-simulator": 8113}
+DEFAULT_SMTP_PORT = 8025
 
 
 def port_env(name: str) -> str:
     return {"psp-simulator": "DANBAO_SIM_PSP_HTTP_PORT", "bank-simulator": "DANBAO_SIM_BANK_HTTP_PORT",
-            "registry-simulator": "DANBAO_SIM_REGISTRY_HTTP_PORT"}.get(
+            "registry-simulator": "DANBAO_SIM_REGISTRY_HTTP_PORT", "messaging-simulator": "DANBAO_SIM_MESSAGING_HTTP_PORT"}.get(
         name, f"DANBAO_{name.upper()}_HTTP_PORT")
 
 
@@ -52,33 +57,57 @@ class LocalPlatform:
     extra_env: dict[str, str] = field(default_factory=dict)
     broker: TansuBroker | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    smtp_port: int = 0
 
     def env(self) -> dict[str, str]:
         assert self.broker is not None
         env = {**os.environ, "DANBAO_KAFKA_BOOTSTRAP": self.broker.bootstrap, "DANBAO_DATA_DIR": str(self.data_dir),
-               "PYTHONUNBUFFERED": "1", **self.extra_env}
+               "PYTHONUNBUFFERED": "1", **self._messaging_env(), **self.extra_env}
         for p in self.processes.values():
             env[port_env(p.name)] = str(p.port)
         return env
 
+    def _messaging_env(self) -> dict[str, str]:
+        """Notifications sends SMS, push and e-mail to the messaging simulator (tests may point elsewhere)."""
+        messaging = self.processes.get("messaging-simulator")
+        if messaging is None:
+            return {}
+        base = f"http://127.0.0.1:{messaging.port}"
+        return {"DANBAO_SIM_MESSAGING_SMTP_PORT": str(self.smtp_port), "DANBAO_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+                "DANBAO_NOTIFICATIONS_SMTP_PORT": str(self.smtp_port),
+                "DANBAO_NOTIFICATIONS_SMS_URL": f"{base}/sms", "DANBAO_NOTIFICATIONS_PUSH_URL": f"{base}/push"}
+
+    @property
+    def messaging_url(self) -> str:
+        return f"http://127.0.0.1:{self.processes['messaging-simulator'].port}"
+
     def start(self, ready_timeout: float = 60.0) -> None:
+        """Start the broker and every process and wait until all are ready; on any failure,
+        stop whatever was started before raising."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
-        self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log")
-        self.broker.start()
-        asyncio.run(create_topics(self.broker.bootstrap))
-        for name in self.names:
-            port = DEFAULT_PORTS[name] if self.fixed_ports else free_port()
-            self.processes[name] = ServiceProcess(name, port, self.data_dir / "logs" / f"{name}.log")
-        for name in self.names:
-            self.start_service(name)
-        self.wait_ready(ready_timeout)
+        try:
+            self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log")
+            self.broker.start()
+            asyncio.run(create_topics(self.broker.bootstrap))
+            for name in self.names:
+                port = DEFAULT_PORTS[name] if self.fixed_ports else free_port()
+                self.processes[name] = ServiceProcess(name, port, self.data_dir / "logs" / f"{name}.log")
+            self.smtp_port = DEFAULT_SMTP_PORT if self.fixed_ports else free_port()
+            for name in self.names:
+                self.start_service(name)
+            self.wait_ready(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def start_service(self, name: str) -> None:
         proc = self.processes[name]
         out = open(proc.log_path, "ab")  # noqa: SIM115 - the child owns it
         proc.process = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "serve", name], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "ops.cli", "serve", name],
+            env={"DANBAO_FETCH_MAX_WAIT_MS": str(FETCH_WAIT_MS.get(name, OTHER_FETCH_WAIT_MS)), **self.env()},
+            stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 

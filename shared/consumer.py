@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,9 +34,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.clock import Clock
 from shared.contracts.catalog import TopicContract, UnknownType, UnsupportedVersion
 from shared.contracts.common import CommandRejected, DeadLetter
-from shared.db import Database
+from shared.db import Database, fetch_one, insert_rows, savepoint
 from shared.envelope import Envelope
 from shared.logs import correlation_id
+from shared.pii import FieldCipher
 from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, write_outbox
 
@@ -71,6 +71,7 @@ class Route:
     handlers: dict[str, Handler]
     inbox: str
     ignore_unknown_types: bool = False  # True for other services' event topics, which grow additively
+    sealed_by: FieldCipher | None = None  # the topic carries personal data: dead letters keep it encrypted
 
 
 @dataclass
@@ -101,8 +102,7 @@ class MessageConsumer:
                 for item in items:
                     await self._one(session, item, batch, after_commit)
                 await write_outbox(session, batch.outbox)
-                if batch.inbox:
-                    await session.exec(insert(InboxMessage), params=batch.inbox)  # type: ignore[call-overload]
+                await insert_rows(session, InboxMessage, batch.inbox)
         except DBAPIError:
             self._failures += 1
             self.stats.retries += 1
@@ -124,6 +124,10 @@ class MessageConsumer:
         # test broker's records, which all sit at offset 0.
         item = _Item(record, route, _event_id(document),
                      f"{record.topic}/{record.partition}/{record.offset}@{getattr(record, 'timestamp', '')}")
+        if problem is None and route.ignore_unknown_types and isinstance(document, dict) \
+                and isinstance(document.get("type"), str) and document["type"] not in route.handlers:
+            item.ignored = True  # another service's event this one does not act on: not even parsed
+            return item
         if problem is None:
             try:
                 item.envelope = route.contract.parse(document)
@@ -193,7 +197,7 @@ class MessageConsumer:
             outcome, problem, _ = await self._decide(session, handler, envelope, key, now, batch, after_commit)
             return outcome, problem
         fingerprint = _fingerprint(envelope)
-        first = await session.get(IdempotencyRecord, (route.inbox, idempotency_key))
+        first = await fetch_one(session, IdempotencyRecord, consumer=route.inbox, key=idempotency_key)
         if first is not None and first.fingerprint == fingerprint:
             self.stats.duplicates += 1
             event_ids = set(json.loads(first.event_ids))
@@ -211,9 +215,9 @@ class MessageConsumer:
             return "rejected", None
         outcome, problem, emitted = await self._decide(session, handler, envelope, key, now, batch, after_commit)
         if problem is None:
-            session.add(IdempotencyRecord(consumer=route.inbox, key=idempotency_key, fingerprint=fingerprint,
-                                          command_type=envelope.type, created_at=now,
-                                          event_ids=json.dumps([str(e.event_id) for e in emitted])))
+            await insert_rows(session, IdempotencyRecord, [dict(
+                consumer=route.inbox, key=idempotency_key, fingerprint=fingerprint, command_type=envelope.type,
+                created_at=now, event_ids=json.dumps([str(e.event_id) for e in emitted]))])
         return outcome, problem
 
     def _reject(self, envelope: Envelope, key: str | None, now: datetime, rejection: Rejected) -> tuple[Envelope, list[dict[str, Any]]]:
@@ -234,7 +238,7 @@ class MessageConsumer:
     ) -> tuple[str, tuple[str, str] | None, list[Envelope]]:
         uow = UnitOfWork(session, self.service, now, cause=envelope)
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 await handler(uow, envelope)
         except Rejected as rejection:
             session.expunge_all()
@@ -259,10 +263,15 @@ class MessageConsumer:
         self.stats.dead_lettered += 1
         log.warning("dead letter from %s/%d@%d: %s: %s", record.topic, record.partition, record.offset, reason, detail[:300])
         value = record.value or b""
-        try:
-            original, encoding = value.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            original, encoding = base64.b64encode(value).decode(), "base64"
+        if route.sealed_by is not None:
+            original, encoding = route.sealed_by.encrypt(base64.b64encode(value).decode(), sealed_context(record.topic)), "sealed"
+            if reason == "handler_error":
+                detail = detail.split(":", 1)[0] + " (detail in the service's log: the topic carries personal data)"
+        else:
+            try:
+                original, encoding = value.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                original, encoding = base64.b64encode(value).decode(), "base64"
         key = record.key.decode("utf-8", "replace") if record.key else None
         uow = UnitOfWork(None, self.service, now)  # type: ignore[arg-type]
         uow.emit(self.dead_letters, key, DeadLetter(
@@ -271,6 +280,22 @@ class MessageConsumer:
             original=original, original_encoding=encoding,
         ))
         return uow.outbox_rows
+
+
+def sealed_context(topic: str) -> str:
+    """What a sealed dead letter's original is bound to: the topic it came from."""
+    return f"deadletter:{topic}"
+
+
+def open_dead_letter(data: dict[str, Any], cipher: FieldCipher | None = None) -> bytes:
+    """The original bytes of a dead letter's ``data`` (a sealed one needs the service's cipher)."""
+    if data["original_encoding"] == "sealed":
+        if cipher is None:
+            raise ValueError("this dead letter is sealed: it needs the service's personal-data keys")
+        return base64.b64decode(cipher.decrypt(data["original"], sealed_context(data["source_topic"])))
+    if data["original_encoding"] == "base64":
+        return base64.b64decode(data["original"])
+    return str(data["original"]).encode()
 
 
 _OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "payload", "headers", "created_at")

@@ -8,10 +8,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import event, text
+from typing import Any
+
+from sqlalchemy import Row, Table, bindparam, event, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared import sqlite_inline  # noqa: F401 - registers the sqlite+inline dialect
 
 
 def async_url(url: str) -> str:
@@ -19,18 +26,19 @@ def async_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+        return "sqlite+inline:///" + url[len("sqlite:///"):]
     return url
 
 
 def sqlite_file_url(data_dir: Path, service: str) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{(data_dir / f'{service}.db').as_posix()}"
+    return f"sqlite+inline:///{(data_dir / f'{service}.db').as_posix()}"
 
 
 def make_engine(url: str) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):
+        # Statements run inline on the event loop: see shared/sqlite_inline.py.
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         # pysqlite's own transaction handling breaks SAVEPOINT; take it over, and take the
@@ -83,13 +91,103 @@ class Database:
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+                await conn.run_sync(lambda sync: sync.execute(text("SELECT 1")))
             return True
         except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
             return False
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# -- Core statements for the hot paths ---------------------------------------------------------
+# Building a statement and its cache key costs more than running it, and the ORM's unit of work
+# more again; these helpers build each statement once and run it on the session's connection,
+# inside one greenlet per call (``run_sync``), which SQLite-inline and asyncpg both allow.
+
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _table(model: type[SQLModel] | Table) -> Table:
+    return model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined,return-value]
+
+
+async def run(session: AsyncSession, statement: Any, params: Any = None, fetch: str | None = None) -> Any:
+    """Run a Core statement in the session's transaction: ``fetch`` "first" or "all" rows, else the row count."""
+
+    def go(sync: Session) -> Any:
+        result = sync.connection().execute(statement, params)
+        if fetch == "first":
+            return result.first()
+        if fetch == "all":
+            return result.all()
+        return result.rowcount
+
+    return await session.run_sync(go)
+
+
+async def fetch_one(session: AsyncSession, model: type[SQLModel] | Table, *, lock: bool = False, **where: Any) -> Row[Any] | None:
+    """The row whose columns equal ``where`` (locked for the transaction when ``lock``); columns as attributes."""
+    table = _table(model)
+    key = ("select", table.name, tuple(where), lock)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = select(table).where(*(table.c[name] == bindparam(f"w_{name}") for name in where))
+        statement = _STATEMENTS[key] = statement.with_for_update() if lock else statement
+    return await run(session, statement, {f"w_{name}": value for name, value in where.items()}, fetch="first")
+
+
+async def upsert(session: AsyncSession, model: type[SQLModel] | Table, values: dict[str, Any],
+                 insert_only: tuple[str, ...] = ("created_at",)) -> None:
+    """Insert ``values`` as a row, or update the row with the same primary key (``insert_only``
+    columns keep what the insert wrote)."""
+    table = _table(model)
+    dialect = session.bind.dialect.name
+    key = ("upsert", dialect, table.name, tuple(values), insert_only)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        build = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = build(table)
+        primary = [c.name for c in table.primary_key.columns]
+        updated = {name: statement.excluded[name] for name in values if name not in primary and name not in insert_only}
+        statement = _STATEMENTS[key] = (statement.on_conflict_do_update(index_elements=primary, set_=updated) if updated
+                                        else statement.on_conflict_do_nothing(index_elements=primary))
+    await run(session, statement, values)
+
+
+async def insert_rows(session: AsyncSession, model: type[SQLModel] | Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` in one statement."""
+    if rows:
+        await run(session, insert(_table(model)), rows)
+
+
+def _execute_sql(sync: Session, *statements: str) -> None:
+    connection = sync.connection()
+    for sql in statements:
+        connection.exec_driver_sql(sql)
+
+
+def _flush_and_release(sync: Session) -> None:
+    sync.flush()
+    _execute_sql(sync, "RELEASE SAVEPOINT danbao_unit")
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """One message's (or timer's) changes inside the batch transaction: kept on success, undone
+    on any error. The caller drops the session's ORM objects after an error (``expunge_all``).
+
+    A fixed savepoint name, unlike the ORM's numbered ones, is compiled once."""
+    await session.run_sync(_execute_sql, "SAVEPOINT danbao_unit")
+    try:
+        yield
+        await session.run_sync(_flush_and_release)
+    except BaseException as failure:
+        try:
+            await session.run_sync(_execute_sql, "ROLLBACK TO SAVEPOINT danbao_unit", "RELEASE SAVEPOINT danbao_unit")
+        except Exception:  # noqa: BLE001 - a failed flush leaves the session unusable: the whole transaction goes
+            raise failure from None
+        raise
 
 
 def upsert_row(session: AsyncSession, row: SQLModel | None, model: type[SQLModel], values: dict, now: datetime) -> SQLModel:  # type: ignore[type-arg]

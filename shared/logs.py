@@ -41,7 +41,7 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "uvicorn.access"):
+    for noisy in ("aiokafka", "uvicorn.access", "httpx", "httpcore"):  # httpx logs every request URL at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
     for framework in ("faststream", "uvicorn", "uvicorn.error"):  # their own handlers print colours, not JSON
         logger = logging.getLogger(framework)

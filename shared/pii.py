@@ -31,19 +31,38 @@ def parse_keys(spec: str) -> dict[str, bytes]:
     return keys
 
 
-def development_keys() -> str:
+def development_keys(purpose: str = "pii") -> str:
     """A fixed key for dev and test mode only (services refuse to start with it in production)."""
-    return "dev-only-k1:" + base64.b64encode(hashlib.sha256(b"danbao development pii key").digest()).decode()
+    return "dev-only-k1:" + base64.b64encode(hashlib.sha256(f"danbao development {purpose} key".encode()).digest()).decode()
+
+
+def key_id_of(stored: str) -> str:
+    """The id of the key a stored value was encrypted with."""
+    parts = stored.split(":", 2)
+    if len(parts) != 3 or parts[0] != FORMAT:
+        raise UnreadableValue("unknown format")
+    return parts[1]
 
 
 @dataclass(frozen=True)
 class FieldCipher:
+    """Encrypts with the ``current`` key; decrypts with any of ``keys``. To rotate: add the new key
+    as current, re-encrypt what is stored (``shared.pii_store.reencrypt``), then drop the old key."""
+
     keys: dict[str, bytes]
     current: str
 
     def __post_init__(self) -> None:
         if self.current not in self.keys:
             raise ValueError(f"the current key {self.current!r} is not among the keys")
+
+    @classmethod
+    def from_spec(cls, spec: str, current: str | None = None) -> FieldCipher:
+        """Keys as ``id:base64key,id:base64key``: the first encrypts unless ``current`` names another."""
+        keys = parse_keys(spec)
+        if not keys:
+            raise ValueError("no PII key is configured")
+        return cls(keys, current or next(iter(keys)))
 
     def encrypt(self, plaintext: str, context: str) -> str:
         """``context`` (e.g. ``merchant:M-1:id_number``) binds the value to its place: moved elsewhere it will not decrypt."""
@@ -66,7 +85,7 @@ class FieldCipher:
             raise UnreadableValue("tampered with, or read in the wrong context") from exc
 
     def needs_rotation(self, stored: str) -> bool:
-        return stored.split(":", 2)[1] != self.current
+        return key_id_of(stored) != self.current
 
     def rotate(self, stored: str, context: str) -> str:
         """Re-encrypt under the current key (for the key-rotation job)."""
@@ -89,3 +108,8 @@ def mask_bank_account(number: str) -> str:
 def mask_email(address: str) -> str:
     name, _, domain = address.partition("@")
     return f"{name[:1]}***@{domain}" if domain else "***"
+
+
+def mask_token(token: str) -> str:
+    """A device token or other opaque identifier: enough to tell two apart, not to use one."""
+    return f"{token[:4]}…{token[-4:]}" if len(token) >= 12 else "****"

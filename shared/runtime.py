@@ -38,6 +38,7 @@ from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
 from shared.envelope import Envelope
 from shared.messaging import MESSAGING_TABLES, ClockState, OutboxMessage
+from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
@@ -54,6 +55,7 @@ class Subscription:
     handlers: dict[str, Handler]
     group_suffix: str = ""  # names the topic's inbox: <service>-<suffix>
     ignore_unknown_types: bool = False  # True for other services' event topics, which grow additively
+    personal_data: bool = False  # its messages carry personal data: dead letters are sealed with the service's PII key
 
 
 @dataclass
@@ -67,6 +69,7 @@ class ServiceDefinition:
     publishes: Sequence[TopicContract] = ()  # topics written besides its events and dead letters
     seed: Callable[[Database, PlatformSettings, datetime], Awaitable[None]] | None = None  # runs at start-up
     gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
+    pii_cipher: FieldCipher | None = None  # seals dead letters of subscriptions marked personal_data
 
 
 def _raw_records(message: Any) -> Any:
@@ -134,7 +137,7 @@ class ServiceRuntime:
         routes = {
             sub.contract.topic: Route(
                 sub.contract, sub.handlers, f"{self.name}-{sub.group_suffix}" if sub.group_suffix else self.name,
-                sub.ignore_unknown_types,
+                sub.ignore_unknown_types, self.definition.pii_cipher if sub.personal_data else None,
             )
             for sub in subscriptions
         }
@@ -157,8 +160,8 @@ class ServiceRuntime:
             batch=True,
             max_records=self.settings.batch_size,
             batch_timeout_ms=50,
-            # Tansu answers a fetch only when its wait runs out, so a short wait is the latency floor.
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            # Tansu answers a fetch only when its wait runs out, so there a short wait is the latency floor.
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms or self.platform.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             decoder=_raw_records,

@@ -30,6 +30,10 @@ class PlatformSettings(BaseSettings):
     log_level: str = Field(default="INFO")
     http_host: str = Field(default="127.0.0.1", description="Address the health/metrics server binds.")
     http_port: int = Field(default=0, description="Health/metrics port for whichever service runs (containers use 8080).")
+    fetch_max_wait_ms: int = Field(
+        default=500, ge=1, le=5000,
+        description="Longest a fetch waits for new records. Apache Kafka answers as soon as records arrive; the "
+                    "embedded Tansu broker answers when the wait runs out, so `danbao dev` shortens it.")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 
@@ -53,7 +57,7 @@ class ServiceSettings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; empty means a SQLite file in the data dir.")
     http_port: int = Field(default=0, description="Health/metrics port; 0 picks the service's default.")
     batch_size: int = Field(default=500, ge=1, le=5000, description="Most records consumed per batch.")
-    fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000, description="Longest a fetch waits for new records.")
+    fetch_max_wait_ms: int | None = Field(default=None, ge=1, le=5000, description="This service's own fetch wait; empty means the platform's.")
 
     def secrets(self) -> dict[str, str]:
         """Names and values of this service's secrets, checked at start-up."""

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import Column, DateTime, Index, bindparam, select, update
+from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.clock import Clock
-from shared.db import Database
+from shared.db import Database, run, savepoint, upsert
 from shared.unit_of_work import Rejected, UnitOfWork, write_outbox
 
 log = logging.getLogger("danbao.timers")
@@ -46,23 +46,22 @@ def as_utc(value: datetime) -> datetime:
 
 async def schedule(uow: UnitOfWork, kind: str, aggregate_id: str, due_at: datetime, data: dict[str, Any] | None = None) -> str:
     """Set (or move) the ``kind`` timer of an aggregate; what it causes keeps the flow's correlation id."""
-    session = uow.session
     timer_id = f"{kind}:{aggregate_id}"
-    timer = await session.get(DurableTimer, timer_id)
-    if timer is None:
-        timer = DurableTimer(timer_id=timer_id, kind=kind, aggregate_id=aggregate_id, due_at=due_at)
-    timer.due_at, timer.fired_at, timer.cancelled = due_at, None, False
-    timer.data = json.dumps({**(data or {}), "correlation_id": uow.correlation_id})
-    session.add(timer)
+    await upsert(uow.session, DurableTimer, dict(
+        timer_id=timer_id, kind=kind, aggregate_id=aggregate_id, due_at=due_at, fired_at=None, cancelled=False,
+        data=json.dumps({**(data or {}), "correlation_id": uow.correlation_id})), insert_only=())
     return timer_id
 
 
+_TIMERS = DurableTimer.__table__  # type: ignore[attr-defined]
+_CANCEL = update(_TIMERS).where(_TIMERS.c.timer_id == bindparam("id"), _TIMERS.c.fired_at.is_(None)).values(cancelled=True)
+_SET = update(_TIMERS).where(_TIMERS.c.timer_id == bindparam("id"))
+_DUE = (select(_TIMERS).where(_TIMERS.c.fired_at.is_(None), _TIMERS.c.cancelled.is_(False), _TIMERS.c.due_at <= bindparam("now"))
+        .order_by(_TIMERS.c.due_at).limit(bindparam("limit")).with_for_update(skip_locked=True))
+
+
 async def cancel(uow: UnitOfWork, kind: str, aggregate_id: str) -> None:
-    session = uow.session
-    timer = await session.get(DurableTimer, f"{kind}:{aggregate_id}")
-    if timer is not None and timer.fired_at is None:
-        timer.cancelled = True
-        session.add(timer)
+    await run(uow.session, _CANCEL, {"id": f"{kind}:{aggregate_id}"})
 
 
 TimerHandler = Callable[[UnitOfWork, DurableTimer], Awaitable[None]]
@@ -99,11 +98,7 @@ class TimerScheduler:
         """Fire every timer due by the service's clock; returns how many fired."""
         now = self.clock.now()
         async with self.db.transaction() as session:
-            timers = list((await session.exec(
-                select(DurableTimer).where(col(DurableTimer.fired_at).is_(None), col(DurableTimer.cancelled).is_(False),
-                                           col(DurableTimer.due_at) <= now)
-                .order_by(col(DurableTimer.due_at)).limit(self.batch_size).with_for_update(skip_locked=True)
-            )).all())
+            timers = await run(session, _DUE, {"now": now, "limit": self.batch_size}, fetch="all")
             rows: list[dict[str, Any]] = []
             for timer in timers:
                 rows += await self._fire(session, timer, now)
@@ -113,25 +108,24 @@ class TimerScheduler:
             self.on_commit()
         return len(timers)
 
-    async def _fire(self, session: AsyncSession, timer: DurableTimer, now: datetime) -> list[dict[str, Any]]:
+    async def _fire(self, session: AsyncSession, timer: Any, now: datetime) -> list[dict[str, Any]]:
+        """Mark the timer fired, then run its handler; a handler that sets the same timer again
+        (``schedule``) leaves it pending for the new time."""
         handler = self.handlers.get(timer.kind)
         uow = UnitOfWork(session, self.service, now, correlation_id=json.loads(timer.data).get("correlation_id"))
-        due = timer.due_at
+        await run(session, _SET, {"id": timer.timer_id, "fired_at": now})
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 if handler is None:
                     raise LookupError(f"no handler for timer kind {timer.kind}")
                 await handler(uow, timer)
         except Rejected as rejection:
             log.info("timer %s found nothing to do: %s", timer.timer_id, rejection)
+            session.expunge_all()
             uow.outbox_rows = []
         except Exception:  # noqa: BLE001 - one broken timer must not block the others
             log.exception("timer %s failed; retrying in a minute", timer.timer_id)
-            timer.due_at = now + timedelta(minutes=1)
-            session.add(timer)
+            session.expunge_all()
+            await run(session, _SET, {"id": timer.timer_id, "fired_at": None, "due_at": now + timedelta(minutes=1)})
             return []
-        if timer.due_at != due and timer.fired_at is None and not timer.cancelled:
-            return uow.outbox_rows  # the handler set this timer again for later: it stays pending
-        timer.fired_at = now
-        session.add(timer)
         return uow.outbox_rows

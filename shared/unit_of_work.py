@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 from datetime import datetime
 
-from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, Envelope, Payload
+from shared.db import insert_rows
 from shared.messaging import OutboxMessage
 
 
@@ -82,5 +82,4 @@ class UnitOfWork:
 
 
 async def write_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.exec(insert(OutboxMessage), params=rows)  # type: ignore[call-overload]
+    await insert_rows(session, OutboxMessage, rows)

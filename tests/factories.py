@@ -79,3 +79,27 @@ def apply_for_merchant(merchant_id: str, credit_code: str, *, legal_name: str = 
         **overrides,
     }
     return envelope("onboarding.application.submit", data, actor=("merchant", merchant_id), correlation_id=f"apply-{merchant_id}")
+
+
+def register_contact(party: str, party_id: str, *, actor: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    return envelope("notifications.contact.register", {"party": party, "party_id": party_id, **fields},
+                    actor=actor or (party, party_id))
+
+
+def set_preference(party: str, party_id: str, *, actor: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    return envelope("notifications.preference.set", {"party": party, "party_id": party_id, **fields}, actor=actor or (party, party_id))
+
+
+def register_webhook(merchant_id: str, url: str, secret: str) -> dict[str, Any]:
+    return envelope("notifications.webhook.register", {"merchant_id": merchant_id, "url": url, "secret": secret},
+                    actor=("merchant", merchant_id))
+
+
+def payment_succeeded(order_id: str, *, merchant: str = "M-1001", buyer: str = "B-2001", amount: int = 12900,
+                      event_id: str | None = None) -> dict[str, Any]:
+    """The event payments publishes, as notifications reads it."""
+    document = envelope("payments.payment.succeeded", {
+        "order_id": order_id, "intent_id": f"PI-{order_id}-1", "merchant_id": merchant, "buyer_id": buyer,
+        "amount": {"amount": amount, "currency": "CNY"}, "fee": 77, "guaranteed": True, "auto_confirm_days": 7,
+        "method": "qr_code", "provider_txn_id": "PSP-1"}, actor=("system", "payments"), correlation_id=f"flow-{order_id}", event_id=event_id)
+    return {**document, "producer": "payments"}

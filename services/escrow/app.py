@@ -37,6 +37,7 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
             }),
             Subscription(payments.EVENTS, {
                 payments.PaymentSucceeded.TYPE: handlers.payment_succeeded,
+                payments.PaymentCapturedLate.TYPE: handlers.payment_captured_late,
                 payments.RefundRequested.TYPE: handlers.refund_requested,
                 payments.PayoutRequested.TYPE: handlers.payout_requested,
                 payments.PayoutSettled.TYPE: handlers.payout_settled,

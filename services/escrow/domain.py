@@ -9,7 +9,9 @@ Accounts (signed balances, debit > 0, credit < 0; all balances always sum to zer
 - ``buyer_refunds_payable:<buyer>``: refunds owed to a buyer until the provider pays them out.
 - ``merchant_payout_pending:<merchant>``: withdrawals reserved until the bank pays them out.
 
-A hold settles exactly once: released + refunded = captured.
+A hold settles exactly once: released + refunded = captured. A late capture (money the provider
+collected for an order that could no longer take it) never becomes a hold: it is owed straight
+back to the buyer and refunded through the provider.
 """
 
 from __future__ import annotations
@@ -18,20 +20,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.contracts import psp
 from shared.contracts.escrow import (
     ConfirmReceipt,
     HoldCreated,
     HoldRefunded,
     HoldReleased,
+    LateCaptureBooked,
     LedgerLine,
     MerchantCredited,
     PayoutDeclined,
     PayoutReserved,
     RecordShipment,
+    RefundPaidOut,
     RefundRefused,
     ShipmentRecorded,
 )
-from shared.contracts.payments import PaymentSucceeded
+from shared.contracts.payments import PaymentCapturedLate, PaymentSucceeded
 from shared.envelope import Actor, ActorKind, Payload
 from shared.money import Money
 from shared.unit_of_work import Rejected
@@ -39,6 +44,8 @@ from shared.unit_of_work import Rejected
 PSP_CLEARING = "psp_clearing"
 ESCROW_HOLDING = "escrow_holding"
 PLATFORM_FEES = "platform_fees"
+
+REFUND_PAID_MESSAGE = "退款已原路退回，请留意到账 / Your refund was paid back to where the payment came from"
 
 
 def buyer_refunds_payable(buyer_id: str) -> str:
@@ -241,10 +248,60 @@ def refund(hold: Hold, amount: int, reason: str) -> HoldDecision:
     return HoldDecision(refunded, [event], booked)
 
 
-def refund_paid_out(order_id: str, buyer_id: str, amount: Money) -> JournalEntry:
+def refund_paid_out(refund_id: str, order_id: str, buyer_id: str, amount: Money) -> tuple[JournalEntry, RefundPaidOut]:
     """The provider paid the refund to the buyer: the debt is settled from the clearing account."""
-    return entry("refund_paid_out", order_id, amount.currency,
-                 (buyer_refunds_payable(buyer_id), amount.amount), (PSP_CLEARING, -amount.amount))
+    booked = entry("refund_paid_out", order_id, amount.currency,
+                   (buyer_refunds_payable(buyer_id), amount.amount), (PSP_CLEARING, -amount.amount))
+    return booked, RefundPaidOut(refund_id=refund_id, order_id=order_id, buyer_id=buyer_id, amount=amount,
+                                 message=REFUND_PAID_MESSAGE)
+
+
+class LateCaptureStatus(StrEnum):
+    """REFUND_REQUESTED --the provider paid it back--> REFUNDED."""
+
+    REFUND_REQUESTED = "refund_requested"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class LateCapture:
+    refund_id: str
+    intent_id: str
+    order_id: str
+    buyer_id: str
+    amount: int
+    currency: str
+    reason: str
+    status: LateCaptureStatus = LateCaptureStatus.REFUND_REQUESTED
+
+
+@dataclass(frozen=True)
+class LateCaptureDecision:
+    capture: LateCapture
+    entry: JournalEntry
+    events: list[Payload]
+    refund: psp.RefundRequested
+
+
+def book_late_capture(late: PaymentCapturedLate, already_booked: bool) -> LateCaptureDecision | None:
+    """Money the provider collected for an order that could not take it: into the clearing account and owed to
+    the buyer in full, with the provider asked to pay it back. Returns None when already booked."""
+    if already_booked:
+        return None
+    amount, currency = late.amount.amount, late.amount.currency
+    capture = LateCapture(refund_id=f"RFL-{late.intent_id}", intent_id=late.intent_id, order_id=late.order_id,
+                          buyer_id=late.buyer_id, amount=amount, currency=currency, reason=late.reason)
+    booked = entry("late_capture", late.order_id, currency,
+                   (PSP_CLEARING, amount), (buyer_refunds_payable(late.buyer_id), -amount))
+    event = LateCaptureBooked(order_id=late.order_id, intent_id=late.intent_id, buyer_id=late.buyer_id,
+                              amount=late.amount, refund_id=capture.refund_id, reason=late.reason)
+    refund = psp.RefundRequested(refund_id=capture.refund_id, order_id=late.order_id, amount=late.amount,
+                                 buyer_ref=late.buyer_id)
+    return LateCaptureDecision(capture, booked, [event], refund)
+
+
+def late_capture_refunded(capture: LateCapture) -> LateCapture:
+    return replace(capture, status=LateCaptureStatus.REFUNDED)
 
 
 def reserve_payout(payout_id: str, merchant_id: str, amount: Money, available: int) -> tuple[JournalEntry | None, Payload]:

@@ -24,51 +24,69 @@ class EscrowHandlers:
         if booked is None:
             return
         if booked.hold is not None:
-            store.save_hold(uow.session, None, booked.hold, uow.now)
-        _post(uow, payment.order_id, booked.events, booked.entry, reference)
+            await store.save_hold(uow.session, booked.hold, uow.now)
+        await _post(uow, payment.order_id, booked.events, booked.entry, reference)
 
     async def record_shipment(self, uow: UnitOfWork, message: Envelope) -> None:
         command: escrow.RecordShipment = message.data
-        row, hold = await store.load_hold(uow.session, command.order_id)
+        hold = await store.load_hold(uow.session, command.order_id)
         decision = domain.record_shipment(hold, command, message.actor, uow.now)
-        store.save_hold(uow.session, row, decision.hold, uow.now)
+        await store.save_hold(uow.session, decision.hold, uow.now)
         assert decision.hold.auto_confirm_at is not None
         await timers.schedule(uow, AUTO_CONFIRM, decision.hold.order_id, decision.hold.auto_confirm_at)
-        _post(uow, command.order_id, decision.events)
+        await _post(uow, command.order_id, decision.events)
 
     async def confirm_receipt(self, uow: UnitOfWork, message: Envelope) -> None:
         command: escrow.ConfirmReceipt = message.data
-        row, hold = await store.load_hold(uow.session, command.order_id)
-        await _release(uow, row, domain.confirm_receipt(hold, command, message.actor))
+        hold = await store.load_hold(uow.session, command.order_id)
+        await _release(uow, domain.confirm_receipt(hold, command, message.actor))
 
     async def auto_confirm_due(self, uow: UnitOfWork, timer: DurableTimer) -> None:
-        row, hold = await store.load_hold(uow.session, timer.aggregate_id)
-        await _release(uow, row, domain.auto_confirm(hold, uow.now))
+        hold = await store.load_hold(uow.session, timer.aggregate_id)
+        await _release(uow, domain.auto_confirm(hold, uow.now))
 
     async def refund_requested(self, uow: UnitOfWork, message: Envelope) -> None:
         request: payments.RefundRequested = message.data
-        row, hold = await store.load_hold(uow.session, request.order_id)
+        hold = await store.load_hold(uow.session, request.order_id)
         decision = domain.refund_for_cancellation(hold, request.order_id, request.amount.amount, f"cancelled_by_{request.party}")
         if isinstance(decision, escrow.RefundRefused):
-            _post(uow, request.order_id, [decision])
+            await _post(uow, request.order_id, [decision])
             return
-        store.save_hold(uow.session, row, decision.hold, uow.now)
+        await store.save_hold(uow.session, decision.hold, uow.now)
         refund_id = f"RF-{request.order_id}-{decision.hold.refunded}"
-        _post(uow, request.order_id, decision.events, decision.entry, f"refund:{refund_id}")
+        await _post(uow, request.order_id, decision.events, decision.entry, f"refund:{refund_id}")
         uow.emit(psp.REQUESTS, request.order_id, psp.RefundRequested(
             refund_id=refund_id, order_id=request.order_id, amount=request.amount, buyer_ref=request.buyer_id))
 
+    async def payment_captured_late(self, uow: UnitOfWork, message: Envelope) -> None:
+        late: payments.PaymentCapturedLate = message.data
+        reference = f"late-capture:{late.intent_id}"
+        booked = domain.book_late_capture(late, await store.booked(uow.session, reference))
+        if booked is None:
+            return
+        await store.save_late_capture(uow.session, booked.capture, uow.now)
+        await _post(uow, late.order_id, booked.events, booked.entry, reference)
+        uow.emit(psp.REQUESTS, late.order_id, booked.refund)
+
     async def refund_completed(self, uow: UnitOfWork, message: Envelope) -> None:
+        """The provider paid a refund: a cancelled hold's, or a late capture's."""
         callback: psp.RefundCallback = message.data
         if not callback.signature_valid(self.settings.psp_callback_secret):
             raise Undeliverable("bad_signature", f"refund callback {callback.refund_id} is not signed by the provider")
         reference = f"refund-paid:{callback.refund_id}"
-        row, hold = await store.load_hold(uow.session, callback.order_id)
-        if hold is None or await store.booked(uow.session, reference):
+        if await store.booked(uow.session, reference):
             return
-        journal = domain.refund_paid_out(callback.order_id, hold.buyer_id, callback.amount)
-        _post(uow, callback.order_id, [], journal, reference)
-
+        late = await store.load_late_capture(uow.session, callback.refund_id)
+        if late is not None:
+            buyer_id = late.buyer_id
+            await store.save_late_capture(uow.session, domain.late_capture_refunded(late), uow.now)
+        else:
+            hold = await store.load_hold(uow.session, callback.order_id)
+            if hold is None:
+                return
+            buyer_id = hold.buyer_id
+        journal, paid = domain.refund_paid_out(callback.refund_id, callback.order_id, buyer_id, callback.amount)
+        await _post(uow, callback.order_id, [paid], journal, reference)
 
     # -- payouts: keyed by merchant id, so one merchant's payouts are decided one at a time ----
 
@@ -79,34 +97,34 @@ class EscrowHandlers:
             return
         available = -await store.balance(uow.session, domain.merchant_available(request.merchant_id), request.amount.currency)
         journal, event = domain.reserve_payout(request.payout_id, request.merchant_id, request.amount, available)
-        _post(uow, request.merchant_id, [event], journal, reference)
+        await _post(uow, request.merchant_id, [event], journal, reference)
 
     async def payout_settled(self, uow: UnitOfWork, message: Envelope) -> None:
         settled: payments.PayoutSettled = message.data
         reference = f"payout-paid:{settled.payout_id}"
         if not await store.booked(uow.session, reference):
-            _post(uow, settled.merchant_id, [], domain.payout_paid(settled.merchant_id, settled.amount), reference)
+            await _post(uow, settled.merchant_id, [], domain.payout_paid(settled.merchant_id, settled.amount), reference)
 
     async def payout_failed(self, uow: UnitOfWork, message: Envelope) -> None:
         failed: payments.PayoutFailed = message.data
         reference = f"payout-returned:{failed.payout_id}"
         if failed.reserved and not await store.booked(uow.session, reference):
-            _post(uow, failed.merchant_id, [], domain.payout_returned(failed.merchant_id, failed.amount), reference)
+            await _post(uow, failed.merchant_id, [], domain.payout_returned(failed.merchant_id, failed.amount), reference)
 
 
-async def _release(uow: UnitOfWork, row: store.HoldRow | None, decision: domain.HoldDecision) -> None:
-    store.save_hold(uow.session, row, decision.hold, uow.now)
+async def _release(uow: UnitOfWork, decision: domain.HoldDecision) -> None:
+    await store.save_hold(uow.session, decision.hold, uow.now)
     await timers.cancel(uow, AUTO_CONFIRM, decision.hold.order_id)
-    _post(uow, decision.hold.order_id, decision.events, decision.entry, f"release:{decision.hold.order_id}")
+    await _post(uow, decision.hold.order_id, decision.events, decision.entry, f"release:{decision.hold.order_id}")
 
 
-def _post(uow: UnitOfWork, key: str, events: list[Payload], journal: domain.JournalEntry | None = None,
+async def _post(uow: UnitOfWork, key: str, events: list[Payload], journal: domain.JournalEntry | None = None,
           reference: str | None = None) -> None:
     """Emit the events and post the journal entry, all keyed by the aggregate (order or merchant)."""
     for event in events:
         uow.emit(escrow.EVENTS, key, event)
     if journal is not None:
         assert reference is not None
-        entry_id = store.post(uow.session, journal, reference, uow.now)
+        entry_id = await store.post(uow.session, journal, reference, uow.now)
         uow.emit(escrow.EVENTS, key, escrow.LedgerEntryPosted(
             entry_id=entry_id, order_id=journal.order_id, kind=journal.kind, currency=journal.currency, lines=list(journal.lines)))

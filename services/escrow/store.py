@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, func
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.escrow.domain import Hold, HoldStatus, JournalEntry
-from shared.db import upsert_row
+from services.escrow.domain import Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
+from shared.db import fetch_one, insert_rows, upsert
 from shared.timers import as_utc
 
 
@@ -36,13 +37,44 @@ class HoldRow(SQLModel, table=True):
     updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
     def to_domain(self) -> Hold:
-        return Hold(
-            hold_id=self.hold_id, order_id=self.order_id, merchant_id=self.merchant_id, buyer_id=self.buyer_id,
-            captured=self.captured, currency=self.currency, fee=self.fee, auto_confirm_days=self.auto_confirm_days,
-            status=HoldStatus(self.status), released=self.released, refunded=self.refunded, fee_charged=self.fee_charged,
-            carrier=self.carrier, tracking_no=self.tracking_no,
-            auto_confirm_at=as_utc(self.auto_confirm_at) if self.auto_confirm_at else None,
-        )
+        return hold_of(self)
+
+
+def hold_of(row: Any) -> Hold:
+    """The domain hold of a row (an ORM object or a Core row)."""
+    return Hold(
+        hold_id=row.hold_id, order_id=row.order_id, merchant_id=row.merchant_id, buyer_id=row.buyer_id,
+        captured=row.captured, currency=row.currency, fee=row.fee, auto_confirm_days=row.auto_confirm_days,
+        status=HoldStatus(row.status), released=row.released, refunded=row.refunded, fee_charged=row.fee_charged,
+        carrier=row.carrier, tracking_no=row.tracking_no,
+        auto_confirm_at=as_utc(row.auto_confirm_at) if row.auto_confirm_at else None,
+    )
+
+
+class LateCaptureRow(SQLModel, table=True):
+    """A capture an order could not take, owed back to the buyer until the provider's refund is paid."""
+
+    __tablename__ = "escrow_late_capture"
+
+    refund_id: str = Field(primary_key=True, max_length=110)
+    intent_id: str = Field(unique=True, max_length=100)
+    order_id: str = Field(index=True, max_length=64)
+    buyer_id: str = Field(max_length=64)
+    amount: int
+    currency: str = Field(max_length=3)
+    reason: str = Field(max_length=32)
+    status: str = Field(max_length=32, index=True)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+    def to_domain(self) -> LateCapture:
+        return late_capture_of(self)
+
+
+def late_capture_of(row: Any) -> LateCapture:
+    return LateCapture(refund_id=row.refund_id, intent_id=row.intent_id, order_id=row.order_id,
+                       buyer_id=row.buyer_id, amount=row.amount, currency=row.currency, reason=row.reason,
+                       status=LateCaptureStatus(row.status))
 
 
 class JournalEntryRow(SQLModel, table=True):
@@ -68,33 +100,44 @@ class JournalLineRow(SQLModel, table=True):
 
 async def booked(session: AsyncSession, reference: str) -> bool:
     """Whether the business act ``reference`` is already in the journal (each is booked once)."""
-    found = await session.exec(select(JournalEntryRow.entry_id).where(JournalEntryRow.reference == reference))
-    return found.first() is not None
+    return await fetch_one(session, JournalEntryRow, reference=reference) is not None
 
 
-def post(session: AsyncSession, journal: JournalEntry, reference: str, now: datetime) -> str:
+async def post(session: AsyncSession, journal: JournalEntry, reference: str, now: datetime) -> str:
     entry_id = f"JE-{uuid.uuid4().hex[:20]}"
-    session.add(JournalEntryRow(entry_id=entry_id, reference=reference, kind=journal.kind, order_id=journal.order_id,
-                                currency=journal.currency, posted_at=now))
-    for line in journal.lines:
-        session.add(JournalLineRow(entry_id=entry_id, account=line.account, currency=journal.currency, amount=line.amount))
+    await insert_rows(session, JournalEntryRow, [dict(entry_id=entry_id, reference=reference, kind=journal.kind,
+                                                      order_id=journal.order_id, currency=journal.currency, posted_at=now)])
+    await insert_rows(session, JournalLineRow, [dict(entry_id=entry_id, account=line.account, currency=journal.currency,
+                                                     amount=line.amount) for line in journal.lines])
     return entry_id
 
 
-def save_hold(session: AsyncSession, row: HoldRow | None, hold: Hold, now: datetime) -> None:
-    values = dict(
+async def save_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
+    await upsert(session, HoldRow, dict(
         hold_id=hold.hold_id, order_id=hold.order_id, merchant_id=hold.merchant_id, buyer_id=hold.buyer_id,
         captured=hold.captured, released=hold.released, refunded=hold.refunded, currency=hold.currency,
         fee=hold.fee, auto_confirm_days=hold.auto_confirm_days, status=hold.status.value, fee_charged=hold.fee_charged,
-        carrier=hold.carrier, tracking_no=hold.tracking_no, auto_confirm_at=hold.auto_confirm_at, updated_at=now,
-    )
-    upsert_row(session, row, HoldRow, values, now)
+        carrier=hold.carrier, tracking_no=hold.tracking_no, auto_confirm_at=hold.auto_confirm_at, created_at=now, updated_at=now,
+    ))
 
 
-async def load_hold(session: AsyncSession, order_id: str) -> tuple[HoldRow | None, Hold | None]:
-    """The order's hold row, locked for this transaction, and its domain value."""
-    row = (await session.exec(select(HoldRow).where(HoldRow.order_id == order_id).with_for_update())).first()
-    return row, row.to_domain() if row else None
+async def load_hold(session: AsyncSession, order_id: str) -> Hold | None:
+    """The order's hold, its row locked for this transaction."""
+    row = await fetch_one(session, HoldRow, lock=True, order_id=order_id)
+    return hold_of(row) if row else None
+
+
+async def save_late_capture(session: AsyncSession, capture: LateCapture, now: datetime) -> None:
+    await upsert(session, LateCaptureRow, dict(
+        refund_id=capture.refund_id, intent_id=capture.intent_id, order_id=capture.order_id, buyer_id=capture.buyer_id,
+        amount=capture.amount, currency=capture.currency, reason=capture.reason, status=capture.status.value,
+        created_at=now, updated_at=now))
+
+
+async def load_late_capture(session: AsyncSession, refund_id: str) -> LateCapture | None:
+    """The late capture its refund settles, locked for this transaction, if ``refund_id`` is one's."""
+    row = await fetch_one(session, LateCaptureRow, lock=True, refund_id=refund_id)
+    return late_capture_of(row) if row else None
 
 
 async def balance(session: AsyncSession, account: str, currency: str) -> int:
@@ -112,4 +155,4 @@ async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
     return {(account, currency): int(total) for account, currency, total in rows.all()}
 
 
-TABLES: list[type[SQLModel]] = [HoldRow, JournalEntryRow, JournalLineRow]
+TABLES: list[type[SQLModel]] = [HoldRow, LateCaptureRow, JournalEntryRow, JournalLineRow]

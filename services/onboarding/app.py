@@ -29,10 +29,11 @@ def build(settings: OnboardingSettings | None = None, platform: PlatformSettings
                 onboarding.ActivateMerchant.TYPE: handlers.activate,
                 onboarding.SuspendMerchant.TYPE: handlers.suspend,
                 onboarding.ReinstateMerchant.TYPE: handlers.reinstate,
-            }),
+            }, personal_data=True),
             Subscription(registry.RESULTS, {registry.CompanyFound.TYPE: handlers.registry_answered}, group_suffix="registry"),
         ],
         publishes=[registry.REQUESTS],
         timers={REGISTRY_WAIT: handlers.registry_deadline, REVIEW_SLA: handlers.review_deadline},
+        pii_cipher=settings.cipher(),
     )
     return ServiceRuntime(definition, settings, platform)

@@ -3,18 +3,28 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.pii import FieldCipher, development_keys, parse_keys
+from shared.pii import FieldCipher, development_keys
 from shared.settings import SECRETS_DIR, ServiceSettings
 
 
 class OnboardingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DANBAO_ONBOARDING_", extra="ignore", secrets_dir=SECRETS_DIR)
 
-    pii_keys: str = Field(default_factory=development_keys, description="PII encryption keys: id:base64(32 bytes), comma separated.")
-    pii_current_key_id: str = Field(default="dev-only-k1", description="The key id new values are encrypted with.")
+    pii_keys: str = Field(default_factory=development_keys, description="PII encryption keys: id:base64(32 bytes), comma "
+                          "separated; the first encrypts new values, every one listed decrypts.")
+    pii_current_key_id: str | None = Field(default=None, description="The key id new values are encrypted with, "
+                                           "if not the first of pii_keys.")
+    contact_seal_keys: str = Field(default_factory=lambda: development_keys("contact seal"),
+                                   description="Keys sealing applicants' contacts for the notifications service (the same in both): "
+                                   "id:base64(32 bytes), comma separated; the first seals, every one listed opens.")
+    contact_seal_current_key_id: str | None = Field(default=None, description="The key id contacts are sealed with, "
+                                                    "if not the first of contact_seal_keys.")
 
     def secrets(self) -> dict[str, str]:
-        return {"DANBAO_ONBOARDING_PII_KEYS": self.pii_keys}
+        return {"DANBAO_ONBOARDING_PII_KEYS": self.pii_keys, "DANBAO_ONBOARDING_CONTACT_SEAL_KEYS": self.contact_seal_keys}
 
     def cipher(self) -> FieldCipher:
-        return FieldCipher(parse_keys(self.pii_keys), self.pii_current_key_id)
+        return FieldCipher.from_spec(self.pii_keys, self.pii_current_key_id)
+
+    def contact_seal(self) -> FieldCipher:
+        return FieldCipher.from_spec(self.contact_seal_keys, self.contact_seal_current_key_id)

@@ -156,7 +156,15 @@ def risk(application: Application, name_matches: bool) -> int:
     return min(score, 100)
 
 
-def registry_answered(application: Application | None, found: CompanyFound, now: datetime, code: str) -> Decision:
+@dataclass(frozen=True)
+class NewCode:
+    """A fresh activation code: onboarding keeps its hash; notifications gets it sealed, to e-mail."""
+
+    plain: str
+    sealed: str
+
+
+def registry_answered(application: Application | None, found: CompanyFound, now: datetime, code: NewCode) -> Decision:
     if application is None or application.status is not Status.CHECKING or found.credit_code != application.credit_code:
         return Decision(application, [])
     checks = [CheckResult(name="formats", passed=True, reason="all fields valid"),
@@ -199,7 +207,7 @@ def review_overdue(application: Application | None) -> Decision:
                                                   business_days=REVIEW_SLA_BUSINESS_DAYS)])
 
 
-def decide_review(application: Application | None, command: DecideReview, actor: Actor, now: datetime, code: str) -> Decision:
+def decide_review(application: Application | None, command: DecideReview, actor: Actor, now: datetime, code: NewCode) -> Decision:
     if actor.kind is not ActorKind.REVIEWER:
         raise Rejected("wrong_actor", "only a reviewer decides a review", command.merchant_id)
     if application is None or application.status is not Status.MANUAL_REVIEW:
@@ -260,12 +268,12 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
-def _approve(application: Application, by: str, now: datetime, code: str) -> Decision:
+def _approve(application: Application, by: str, now: datetime, code: NewCode) -> Decision:
     expires = now + ACTIVATION_VALID
-    approved = replace(application, status=Status.APPROVED, activation_code_hash=code_hash(code), activation_expires_at=expires)
+    approved = replace(application, status=Status.APPROVED, activation_code_hash=code_hash(code.plain), activation_expires_at=expires)
     return Decision(approved, [
         ApplicationApproved(merchant_id=application.merchant_id, verified=application.verified, by=by),
-        ActivationCodeIssued(merchant_id=application.merchant_id, activation_code=code,
+        ActivationCodeIssued(merchant_id=application.merchant_id, sealed_code=code.sealed,
                              email_masked=application.email_masked, expires_at=expires)])
 
 

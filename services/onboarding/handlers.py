@@ -24,6 +24,11 @@ def new_activation_code() -> str:
 class OnboardingHandlers:
     def __init__(self, settings: OnboardingSettings) -> None:
         self.cipher = settings.cipher()
+        self.contact_seal = settings.contact_seal()
+
+    def _new_code(self, merchant_id: str) -> domain.NewCode:
+        code = new_activation_code()
+        return domain.NewCode(code, onboarding.ActivationCodeIssued.seal(merchant_id, code, self.contact_seal))
 
     async def apply(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.ApplyForMerchant = message.data
@@ -35,12 +40,12 @@ class OnboardingHandlers:
     async def registry_answered(self, uow: UnitOfWork, message: Envelope) -> None:
         found: registry.CompanyFound = message.data
         row, application = await store.load(uow.session, found.merchant_id)
-        await self._save(uow, row, domain.registry_answered(application, found, uow.now, new_activation_code()), found.merchant_id)
+        await self._save(uow, row, domain.registry_answered(application, found, uow.now, self._new_code(found.merchant_id)), found.merchant_id)
 
     async def decide_review(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.DecideReview = message.data
         row, application = await store.load(uow.session, command.merchant_id)
-        decision = domain.decide_review(application, command, message.actor, uow.now, new_activation_code())
+        decision = domain.decide_review(application, command, message.actor, uow.now, self._new_code(command.merchant_id))
         await self._save(uow, row, decision, command.merchant_id)
 
     async def documents_submitted(self, uow: UnitOfWork, message: Envelope) -> None:
@@ -87,5 +92,10 @@ class OnboardingHandlers:
         elif application.status not in (domain.Status.MANUAL_REVIEW,):
             await timers.cancel(uow, REVIEW_SLA, merchant_id)
         for event in decision.events:
+            if submitted is not None and isinstance(event, onboarding.ApplicationReceived):
+                # First on the merchant's partition, so notifications knows the address before
+                # anything is sent to it (the receipt of the application, the activation code).
+                uow.emit(onboarding.EVENTS, merchant_id, onboarding.MerchantContactProvided.seal(
+                    merchant_id, submitted.phone, submitted.email, self.contact_seal))
             topic = registry.REQUESTS if isinstance(event, registry.LookupCompany) else onboarding.EVENTS
             uow.emit(topic, merchant_id, event)

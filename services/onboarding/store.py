@@ -12,6 +12,7 @@ from services.onboarding.domain import Application, Status
 from shared.contracts.onboarding import ApplyForMerchant, MerchantType
 from shared.db import upsert_row
 from shared.pii import FieldCipher
+from shared.pii_store import EncryptedColumns
 from shared.timers import as_utc
 
 PII_FIELDS = ("legal_rep_id_number", "settlement_account", "phone", "email")
@@ -81,8 +82,18 @@ def save(session: AsyncSession, row: ApplicationRow | None, application: Applica
         values["legal_rep_name"] = submitted.legal_rep_name
         values["documents"] = "[" + ",".join(d.model_dump_json() for d in submitted.documents) + "]"
         for name in PII_FIELDS:
-            values[f"{name}_enc"] = cipher.encrypt(getattr(submitted, name), f"merchant:{application.merchant_id}:{name}")
+            values[f"{name}_enc"] = cipher.encrypt(getattr(submitted, name), pii_context(application.merchant_id, name))
     upsert_row(session, row, ApplicationRow, values, now)
 
 
+def pii_context(merchant_id: str, field: str) -> str:
+    """What a merchant's personal data is bound to: moved to another merchant or field, it will not decrypt."""
+    return f"merchant:{merchant_id}:{field}"
+
+
 TABLES: list[type[SQLModel]] = [ApplicationRow]
+
+ENCRYPTED_COLUMNS = [EncryptedColumns(
+    ApplicationRow, tuple(f"{name}_enc" for name in PII_FIELDS),
+    context=lambda row, column: pii_context(row["merchant_id"], column.removesuffix("_enc")),
+)]

@@ -25,6 +25,7 @@ from shared.contracts.payments import (
     CreateOrder,
     OrderCancelled,
     OrderExpired,
+    PaymentCapturedLate,
     RefundRequested,
     OrderCreated,
     OrderItem,
@@ -58,6 +59,14 @@ FAILURE_MESSAGES = {
     "network_error": "网络异常，请稍后重试 / Network error: please try again",
     "wrong_details": "支付信息有误，请核对后重试 / Payment details are wrong: check them and try again",
     "provider_timeout": "支付结果未确认，请稍后重试 / The payment was not confirmed in time: please try again",
+}
+
+LATE_CAPTURE_MESSAGES = {
+    "order_expired": "订单已超时关闭，本次扣款将全额原路退回 / The order had expired: the amount charged will be refunded in full",
+    "order_cancelled": "订单已取消，本次扣款将全额原路退回 / The order was cancelled: the amount charged will be refunded in full",
+    "already_paid": "订单已支付，重复扣款将全额原路退回 / The order was already paid: the second charge will be refunded in full",
+    "superseded_attempt": "本次支付已被新的支付取代，扣款将全额原路退回 / A newer payment replaced this one: "
+                          "the amount charged will be refunded in full",
 }
 
 
@@ -141,16 +150,24 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, tokens: PaymentTok
     ])
 
 
-def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: int, now: datetime) -> Decision:
-    """Apply the provider's answer. Answers for another attempt, or repeated answers, change nothing.
+def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: int, now: datetime,
+                  late_capture_recorded: bool = False) -> Decision:
+    """Apply the provider's answer. Failures for another attempt, and repeated answers, change nothing.
     A success that arrives after the wait timed out still pays the order, if it is the latest attempt
-    and the order is open; on a closed order it is refused for an operator to refund."""
-    if order is None or callback.intent_id != order.intent_id:
+    and the order is open. A success the order cannot take is a late capture, recorded once per
+    intent (``late_capture_recorded``: this intent's was already) so the money goes back to the buyer."""
+    if order is None:
+        return Decision(order, [])
+    if callback.status is ChargeStatus.SUCCEEDED:
+        reason = late_capture_reason(order, callback.intent_id)
+        if reason is not None:
+            return Decision(order, [] if late_capture_recorded else [PaymentCapturedLate(
+                order_id=order.order_id, intent_id=callback.intent_id, merchant_id=order.merchant_id,
+                buyer_id=order.buyer_id, amount=callback.amount, provider_txn_id=callback.provider_txn_id,
+                reason=reason, message=LATE_CAPTURE_MESSAGES[reason])])
+    if callback.intent_id != order.intent_id:
         return Decision(order, [])
     late = order.status is OrderStatus.AWAITING_PAYMENT
-    if order.status in CLOSED and callback.status is ChargeStatus.SUCCEEDED:
-        raise Rejected("late_capture", f"the provider captured {callback.amount} for a {order.status.value} order: refund it",
-                       order.order_id)
     if not (order.status is OrderStatus.PAYMENT_PENDING or (late and callback.status is ChargeStatus.SUCCEEDED)):
         return Decision(order, [])
     if callback.status is ChargeStatus.FAILED:
@@ -169,6 +186,22 @@ def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: in
         amount=order.amount, fee=fee, guaranteed=order.guaranteed, auto_confirm_days=order.auto_confirm_days,
         method=order.method, provider_txn_id=callback.provider_txn_id,
     )])
+
+
+def late_capture_reason(order: Order, intent_id: str) -> str | None:
+    """Why a capture of ``intent_id`` cannot pay ``order``, or None if it can (or already did: the
+    capture that paid the order, delivered again, is not late)."""
+    if order.provider_txn_id is not None and intent_id == order.intent_id:
+        return None
+    if order.status is OrderStatus.EXPIRED:
+        return "order_expired"
+    if order.status is OrderStatus.CANCELLED:
+        return "order_cancelled"
+    if order.status in (OrderStatus.PAID, OrderStatus.REFUND_PENDING):
+        return "already_paid"
+    if intent_id != order.intent_id:
+        return "superseded_attempt"
+    return None
 
 
 def provider_timeout(order: Order | None, intent_id: str) -> Decision:

@@ -51,7 +51,6 @@ def rate(industry: str, method: PaymentMethod, month_volume: int) -> FeeQuote:
     return FeeQuote(rate_bp=max(bp, FLOOR_BP), industry=known, tier_from=tier_from)
 
 
-def month_start(now: datetime) -> datetime:
-    """The start of ``now``'s calendar month in China time, as UTC."""
-    local = now.astimezone(CHINA)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+def month_of(now: datetime) -> str:
+    """``now``'s calendar month in China time, ``YYYY-MM``: monthly volume tiers count by it."""
+    return now.astimezone(CHINA).strftime("%Y-%m")

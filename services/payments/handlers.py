@@ -9,20 +9,23 @@ from services.payments import domain, fees, payouts
 from services.payments.config import PaymentsSettings
 from services.payments.store import (
     BuyerRestriction,
+    add_month_volume,
     buyer_cancellations_since,
     buyer_restricted_until,
+    late_capture_recorded,
     load_order,
     load_payout,
     merchant_active,
     merchant_industry,
-    paid_volume_since,
+    month_volume,
+    record_late_capture,
     save_order,
     save_payout,
     seed_merchants,
     set_merchant,
 )
 from shared import timers
-from shared.db import Database
+from shared.db import Database, upsert
 from shared.settings import Mode, PlatformSettings
 from shared.business_days import business_days_later
 from shared.contracts import bank, escrow, onboarding, payments, psp
@@ -50,30 +53,30 @@ class PaymentsHandlers:
 
     async def create_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CreateOrder = message.data
-        row, order = await load_order(uow.session, command.order_id)
+        order = await load_order(uow.session, command.order_id)
         active = await merchant_active(uow.session, command.merchant_id)
         restricted = await buyer_restricted_until(uow.session, command.buyer_id, uow.now)
         decision = domain.create_order(order, command, message.actor, active, restricted)
         if decision.events:
             due = uow.now + timedelta(minutes=self.settings.unpaid_order_minutes)
             await timers.schedule(uow, UNPAID_EXPIRY, command.order_id, due)
-        self._save(uow, row, decision, command.order_id)
+        await self._save(uow, decision, command.order_id)
 
     async def unpaid_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
-        row, order = await load_order(uow.session, timer.aggregate_id)
+        order = await load_order(uow.session, timer.aggregate_id)
         if order is not None and order.status is domain.OrderStatus.PAYMENT_PENDING:
             # The provider has not answered yet: look again a little later.
             await timers.schedule(uow, UNPAID_EXPIRY, order.order_id, uow.now + timedelta(minutes=5))
             return
-        self._save(uow, row, domain.expire(order), timer.aggregate_id)
+        await self._save(uow, domain.expire(order), timer.aggregate_id)
 
     async def cancel_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CancelOrder = message.data
-        row, order = await load_order(uow.session, command.order_id)
+        order = await load_order(uow.session, command.order_id)
         decision = domain.cancel(order, command, message.actor)
         if decision.order is not None and decision.order.status in domain.CLOSED:
             await timers.cancel(uow, UNPAID_EXPIRY, command.order_id)
-        self._save(uow, row, decision, command.order_id)
+        await self._save(uow, decision, command.order_id)
         if decision.order is not None and decision.order.cancel_party == "buyer":
             await self._watch_buyer(uow, decision.order.buyer_id)
 
@@ -81,49 +84,53 @@ class PaymentsHandlers:
         count = await buyer_cancellations_since(uow.session, buyer_id, uow.now - self.policy.window)
         for event in self.policy.apply(buyer_id, count, uow.now):
             if isinstance(event, payments.BuyerRestricted):
-                restriction = await uow.session.get(BuyerRestriction, buyer_id) or BuyerRestriction(
-                    buyer_id=buyer_id, until=event.until, cancellations=count)
-                restriction.until, restriction.cancellations = event.until, count
-                uow.session.add(restriction)
+                await upsert(uow.session, BuyerRestriction, dict(buyer_id=buyer_id, until=event.until, cancellations=count), insert_only=())
             uow.emit(payments.EVENTS, buyer_id, event)
 
     async def hold_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
         refunded: escrow.HoldRefunded = message.data
-        row, order = await load_order(uow.session, refunded.order_id)
-        self._save(uow, row, domain.refund_settled(order, refunded.amount.amount), refunded.order_id)
+        order = await load_order(uow.session, refunded.order_id)
+        await self._save(uow, domain.refund_settled(order, refunded.amount.amount), refunded.order_id)
 
     async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
         refused: escrow.RefundRefused = message.data
-        row, order = await load_order(uow.session, refused.order_id)
-        self._save(uow, row, domain.refund_refused(order, refused.reason), refused.order_id)
+        order = await load_order(uow.session, refused.order_id)
+        await self._save(uow, domain.refund_refused(order, refused.reason), refused.order_id)
 
     async def pay_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.PayOrder = message.data
-        row, order = await load_order(uow.session, command.order_id)
+        order = await load_order(uow.session, command.order_id)
         decision = domain.pay(order, command, message.actor, self.tokens, uow.now)
         assert decision.order is not None and decision.order.intent_id is not None
         await timers.schedule(uow, PROVIDER_TIMEOUT, command.order_id, uow.now + self.tokens.ttl,
                               {"intent_id": decision.order.intent_id})
-        self._save(uow, row, decision, command.order_id)
+        await self._save(uow, decision, command.order_id)
 
     async def provider_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
-        row, order = await load_order(uow.session, timer.aggregate_id)
-        self._save(uow, row, domain.provider_timeout(order, json.loads(timer.data)["intent_id"]), timer.aggregate_id)
+        order = await load_order(uow.session, timer.aggregate_id)
+        await self._save(uow, domain.provider_timeout(order, json.loads(timer.data)["intent_id"]), timer.aggregate_id)
 
     async def charge_completed(self, uow: UnitOfWork, message: Envelope) -> None:
         callback: psp.ChargeCallback = message.data
         if not callback.signature_valid(self.settings.psp_callback_secret):
             raise Undeliverable("bad_signature", f"callback for intent {callback.intent_id} is not signed by the provider")
-        row, order = await load_order(uow.session, callback.order_id)
+        order = await load_order(uow.session, callback.order_id)
         rate_bp = 0
         if order is not None and order.method is not None:
             industry = await merchant_industry(uow.session, order.merchant_id)
-            volume = await paid_volume_since(uow.session, order.merchant_id, fees.month_start(uow.now))
+            volume = await month_volume(uow.session, order.merchant_id, fees.month_of(uow.now))
             rate_bp = fees.rate(industry, order.method, volume).rate_bp
-        decision = domain.settle_charge(order, callback, rate_bp, uow.now)
-        if decision.order is not None and decision.order.status is domain.OrderStatus.PAID:
+        recorded = await late_capture_recorded(uow.session, callback.intent_id)
+        decision = domain.settle_charge(order, callback, rate_bp, uow.now, recorded)
+        for event in decision.events:
+            if isinstance(event, payments.PaymentCapturedLate):  # the order stays exactly as it was
+                await record_late_capture(uow.session, event, uow.now)
+                uow.emit(payments.EVENTS, callback.order_id, event)
+                return
+        if decision.order is not None and decision.order.status is domain.OrderStatus.PAID and decision.events:
             await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
-        self._save(uow, row, decision, callback.order_id)
+            await add_month_volume(uow.session, order.merchant_id, fees.month_of(uow.now), decision.order.amount.amount)
+        await self._save(uow, decision, callback.order_id)
 
     # -- merchant status, from onboarding's events -----------------------------------------
 
@@ -141,48 +148,48 @@ class PaymentsHandlers:
 
     async def request_payout(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.RequestPayout = message.data
-        row, payout = await load_payout(uow.session, command.payout_id)
-        self._save_payout(uow, row, payouts.request(payout, command, message.actor))
+        payout = await load_payout(uow.session, command.payout_id)
+        await self._save_payout(uow, payouts.request(payout, command, message.actor))
 
     async def payout_reserved(self, uow: UnitOfWork, message: Envelope) -> None:
         event: escrow.PayoutReserved = message.data
-        row, payout = await load_payout(uow.session, event.payout_id)
+        payout = await load_payout(uow.session, event.payout_id)
         transfer_at = business_days_later(uow.now, 1)
         decision = payouts.reserved(payout, transfer_at)
         if decision.events:
             await timers.schedule(uow, PAYOUT_TRANSFER, event.payout_id, transfer_at)
-        self._save_payout(uow, row, decision)
+        await self._save_payout(uow, decision)
 
     async def payout_declined(self, uow: UnitOfWork, message: Envelope) -> None:
         event: escrow.PayoutDeclined = message.data
-        row, payout = await load_payout(uow.session, event.payout_id)
-        self._save_payout(uow, row, payouts.declined(payout, event.reason))
+        payout = await load_payout(uow.session, event.payout_id)
+        await self._save_payout(uow, payouts.declined(payout, event.reason))
 
     async def payout_transfer_due(self, uow: UnitOfWork, timer: DurableTimer) -> None:
-        row, payout = await load_payout(uow.session, timer.aggregate_id)
-        self._save_payout(uow, row, payouts.send(payout))
+        payout = await load_payout(uow.session, timer.aggregate_id)
+        await self._save_payout(uow, payouts.send(payout))
 
     async def transfer_completed(self, uow: UnitOfWork, message: Envelope) -> None:
         outcome: bank.TransferCompleted = message.data
         if not outcome.signature_valid(self.settings.bank_callback_secret):
             raise Undeliverable("bad_signature", f"transfer outcome for {outcome.payout_id} is not signed by the bank")
-        row, payout = await load_payout(uow.session, outcome.payout_id)
-        self._save_payout(uow, row, payouts.completed(payout, outcome))
+        payout = await load_payout(uow.session, outcome.payout_id)
+        await self._save_payout(uow, payouts.completed(payout, outcome))
 
-    def _save_payout(self, uow: UnitOfWork, row, decision: payouts.PayoutDecision) -> None:  # type: ignore[no-untyped-def]
+    async def _save_payout(self, uow: UnitOfWork, decision: payouts.PayoutDecision) -> None:
         if not decision.events:
             return
         assert decision.payout is not None
-        save_payout(uow.session, row, decision.payout, uow.now)
+        await save_payout(uow.session, decision.payout, uow.now)
         for event in decision.events:
             topic = bank.REQUESTS if isinstance(event, bank.TransferRequested) else payments.EVENTS
             uow.emit(topic, decision.payout.merchant_id, event)
 
-    def _save(self, uow: UnitOfWork, row, decision: domain.Decision, order_id: str) -> None:  # type: ignore[no-untyped-def]
+    async def _save(self, uow: UnitOfWork, decision: domain.Decision, order_id: str) -> None:
         if not decision.events:
             return
         assert decision.order is not None
-        save_order(uow.session, row, decision.order, uow.now)
+        await save_order(uow.session, decision.order, uow.now)
         for event in decision.events:
             uow.emit(_topic_of(event), order_id, event)
 

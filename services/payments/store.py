@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, case, func
 from sqlmodel import Field, SQLModel, col, select
@@ -11,8 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.domain import Order, OrderStatus
 from services.payments.payouts import Payout, PayoutStatus
-from shared.contracts.payments import CancelReason, OrderItem, PaymentMethod
-from shared.db import upsert_row
+from shared.contracts.payments import CancelReason, OrderItem, PaymentCapturedLate, PaymentMethod
+from shared.db import fetch_one, insert_rows, upsert
 from shared.money import Money
 from shared.timers import as_utc
 
@@ -41,35 +42,64 @@ class PaymentOrder(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
     def to_domain(self) -> Order:
-        return Order(
-            order_id=self.order_id, merchant_id=self.merchant_id, buyer_id=self.buyer_id,
-            items=tuple(OrderItem.model_validate(i) for i in json.loads(self.items)),
-            amount=Money(amount=self.amount, currency=self.currency), guaranteed=self.guaranteed,
-            auto_confirm_days=self.auto_confirm_days, status=OrderStatus(self.status), attempts=self.attempts,
-            intent_id=self.intent_id, method=PaymentMethod(self.method) if self.method else None,
-            provider_txn_id=self.provider_txn_id, fee=self.fee, paid_at=as_utc(self.paid_at) if self.paid_at else None,
-            cancel_party=self.cancel_party,
-            cancel_reason=CancelReason(self.cancel_reason) if self.cancel_reason else None,
-        )
+        return order_of(self)
 
 
-async def load_order(session: AsyncSession, order_id: str) -> tuple[PaymentOrder | None, Order | None]:
-    """The order row, locked for this transaction, and its domain value."""
-    row = (await session.exec(select(PaymentOrder).where(PaymentOrder.order_id == order_id).with_for_update())).first()
-    return row, row.to_domain() if row else None
+def order_of(row: Any) -> Order:
+    """The domain order of a row (an ORM object or a Core row)."""
+    return Order(
+        order_id=row.order_id, merchant_id=row.merchant_id, buyer_id=row.buyer_id,
+        items=tuple(OrderItem.model_validate(i) for i in json.loads(row.items)),
+        amount=Money(amount=row.amount, currency=row.currency), guaranteed=row.guaranteed,
+        auto_confirm_days=row.auto_confirm_days, status=OrderStatus(row.status), attempts=row.attempts,
+        intent_id=row.intent_id, method=PaymentMethod(row.method) if row.method else None,
+        provider_txn_id=row.provider_txn_id, fee=row.fee, paid_at=as_utc(row.paid_at) if row.paid_at else None,
+        cancel_party=row.cancel_party,
+        cancel_reason=CancelReason(row.cancel_reason) if row.cancel_reason else None,
+    )
 
 
-def save_order(session: AsyncSession, row: PaymentOrder | None, order: Order, now: datetime) -> None:
-    values = dict(
+async def load_order(session: AsyncSession, order_id: str) -> Order | None:
+    """The order, its row locked for this transaction."""
+    row = await fetch_one(session, PaymentOrder, lock=True, order_id=order_id)
+    return order_of(row) if row else None
+
+
+async def save_order(session: AsyncSession, order: Order, now: datetime) -> None:
+    await upsert(session, PaymentOrder, dict(
         order_id=order.order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,
         items=json.dumps([i.model_dump() for i in order.items], ensure_ascii=False),
         amount=order.amount.amount, currency=order.amount.currency, guaranteed=order.guaranteed,
         auto_confirm_days=order.auto_confirm_days, status=order.status.value, attempts=order.attempts,
         intent_id=order.intent_id, method=order.method.value if order.method else None,
         provider_txn_id=order.provider_txn_id, fee=order.fee, paid_at=order.paid_at, cancel_party=order.cancel_party,
-        cancel_reason=order.cancel_reason.value if order.cancel_reason else None, updated_at=now,
-    )
-    upsert_row(session, row, PaymentOrder, values, now)
+        cancel_reason=order.cancel_reason.value if order.cancel_reason else None, created_at=now, updated_at=now,
+    ))
+
+
+class LateCaptureRow(SQLModel, table=True):
+    """A capture the order could not take, once per payment intent; escrow refunds it in full."""
+
+    __tablename__ = "late_capture"
+
+    intent_id: str = Field(primary_key=True, max_length=100)
+    order_id: str = Field(index=True, max_length=64)
+    buyer_id: str = Field(max_length=64)
+    amount: int
+    currency: str = Field(max_length=3)
+    provider_txn_id: str = Field(max_length=100)
+    reason: str = Field(max_length=32)
+    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+async def late_capture_recorded(session: AsyncSession, intent_id: str) -> bool:
+    return await fetch_one(session, LateCaptureRow, intent_id=intent_id) is not None
+
+
+async def record_late_capture(session: AsyncSession, late: PaymentCapturedLate, now: datetime) -> None:
+    await insert_rows(session, LateCaptureRow, [dict(
+        intent_id=late.intent_id, order_id=late.order_id, buyer_id=late.buyer_id, amount=late.amount.amount,
+        currency=late.amount.currency, provider_txn_id=late.provider_txn_id, reason=late.reason, recorded_at=now)])
 
 
 class MerchantView(SQLModel, table=True):
@@ -85,7 +115,7 @@ class MerchantView(SQLModel, table=True):
 
 
 async def merchant_active(session: AsyncSession, merchant_id: str) -> bool:
-    merchant = await session.get(MerchantView, merchant_id)
+    merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
     return merchant is not None and merchant.status == "active"
 
 
@@ -102,14 +132,28 @@ async def set_merchant(session: AsyncSession, merchant_id: str, now: datetime, *
 
 
 async def merchant_industry(session: AsyncSession, merchant_id: str) -> str:
-    merchant = await session.get(MerchantView, merchant_id)
+    merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
     return merchant.industry if merchant else ""
 
 
-async def paid_volume_since(session: AsyncSession, merchant_id: str, since: datetime) -> int:
-    found = await session.exec(select(func.coalesce(func.sum(PaymentOrder.amount), 0)).where(
-        PaymentOrder.merchant_id == merchant_id, col(PaymentOrder.paid_at) >= since))
-    return int(found.one())
+class MerchantMonthVolume(SQLModel, table=True):
+    """What a merchant was paid in a calendar month (Asia/Shanghai), kept as payments settle; it picks the fee tier."""
+
+    __tablename__ = "merchant_month_volume"
+
+    merchant_id: str = Field(primary_key=True, max_length=64)
+    month: str = Field(primary_key=True, max_length=7, description="YYYY-MM")
+    paid: int = 0
+
+
+async def month_volume(session: AsyncSession, merchant_id: str, month: str) -> int:
+    found = await fetch_one(session, MerchantMonthVolume, merchant_id=merchant_id, month=month)
+    return int(found.paid) if found else 0
+
+
+async def add_month_volume(session: AsyncSession, merchant_id: str, month: str, amount: int) -> None:
+    await upsert(session, MerchantMonthVolume, dict(
+        merchant_id=merchant_id, month=month, paid=await month_volume(session, merchant_id, month) + amount), insert_only=())
 
 
 async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime) -> None:
@@ -134,7 +178,7 @@ async def buyer_cancellations_since(session: AsyncSession, buyer_id: str, since:
 
 
 async def buyer_restricted_until(session: AsyncSession, buyer_id: str, now: datetime) -> datetime | None:
-    restriction = await session.get(BuyerRestriction, buyer_id)
+    restriction = await fetch_one(session, BuyerRestriction, buyer_id=buyer_id)
     if restriction is None or as_utc(restriction.until) <= now:
         return None
     return as_utc(restriction.until)
@@ -165,21 +209,25 @@ class PayoutRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
     def to_domain(self) -> Payout:
-        return Payout(self.payout_id, self.merchant_id, Money(amount=self.amount, currency=self.currency),
-                      PayoutStatus(self.status), as_utc(self.transfer_at) if self.transfer_at else None,
-                      self.bank_txn_id, self.failure_reason)
+        return payout_of(self)
 
 
-async def load_payout(session: AsyncSession, payout_id: str) -> tuple[PayoutRow | None, Payout | None]:
-    row = (await session.exec(select(PayoutRow).where(PayoutRow.payout_id == payout_id).with_for_update())).first()
-    return row, row.to_domain() if row else None
+def payout_of(row: Any) -> Payout:
+    return Payout(row.payout_id, row.merchant_id, Money(amount=row.amount, currency=row.currency),
+                  PayoutStatus(row.status), as_utc(row.transfer_at) if row.transfer_at else None,
+                  row.bank_txn_id, row.failure_reason)
 
 
-def save_payout(session: AsyncSession, row: PayoutRow | None, payout: Payout, now: datetime) -> None:
-    upsert_row(session, row, PayoutRow, dict(
+async def load_payout(session: AsyncSession, payout_id: str) -> Payout | None:
+    row = await fetch_one(session, PayoutRow, lock=True, payout_id=payout_id)
+    return payout_of(row) if row else None
+
+
+async def save_payout(session: AsyncSession, payout: Payout, now: datetime) -> None:
+    await upsert(session, PayoutRow, dict(
         payout_id=payout.payout_id, merchant_id=payout.merchant_id, amount=payout.amount.amount,
         currency=payout.amount.currency, status=payout.status.value, transfer_at=payout.transfer_at,
-        bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, updated_at=now), now)
+        bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, created_at=now, updated_at=now))
 
 
-TABLES: list[type[SQLModel]] = [PaymentOrder, MerchantView, BuyerRestriction, PayoutRow]
+TABLES: list[type[SQLModel]] = [PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]

@@ -9,6 +9,7 @@ Outcomes, chosen by the buyer reference so tests and demos can ask for each one:
 | ``B-WRONG``  | failed: ``wrong_details`` |
 | ``B-FLAKY``  | failed: ``network_error`` on the first attempt, then succeeded |
 | ``B-SILENT`` | no answer at all (a provider timeout) |
+| ``B-LATE``   | no answer to a charge's first request; succeeded when the same request arrives again (a capture that reaches the platform late, e.g. after the order expired) |
 | anything else | succeeded |
 
 It stands in for an outside system: it keeps no database and may answer twice, as real
@@ -41,10 +42,10 @@ class PspSimulatorSettings(ServiceSettings):
         return {"DANBAO_SIM_PSP_CALLBACK_SECRET": self.callback_secret}
 
 
-def answer(request: psp.ChargeRequested, attempt: int, secret: str) -> psp.ChargeCallback | None:
+def answer(request: psp.ChargeRequested, attempt: int, secret: str, asked_before: bool = False) -> psp.ChargeCallback | None:
     ref = request.buyer_ref
     failure = None
-    if ref.startswith("B-SILENT"):
+    if ref.startswith("B-SILENT") or (ref.startswith("B-LATE") and not asked_before):
         return None
     if ref.startswith("B-POOR"):
         failure = "insufficient_balance"
@@ -64,6 +65,8 @@ def build(settings: PspSimulatorSettings | None = None, platform: PlatformSettin
     settings = settings or PspSimulatorSettings()
     platform = platform or PlatformSettings()
 
+    held_back: set[str] = set()  # B-LATE intents asked once (memory only, like the rest of the simulator)
+
     def reply(request: Payload) -> tuple[Payload, str] | None:
         if isinstance(request, psp.RefundRequested):
             refund = psp.RefundCallback(refund_id=request.refund_id, order_id=request.order_id, amount=request.amount,
@@ -71,7 +74,10 @@ def build(settings: PspSimulatorSettings | None = None, platform: PlatformSettin
             return refund.signed(settings.callback_secret), request.order_id
         assert isinstance(request, psp.ChargeRequested)
         last = request.intent_id.rsplit("-", 1)[-1]
-        callback = answer(request, int(last) if last.isdigit() else 1, settings.callback_secret)
+        asked_before = request.intent_id in held_back
+        if request.buyer_ref.startswith("B-LATE"):
+            held_back.add(request.intent_id)
+        callback = answer(request, int(last) if last.isdigit() else 1, settings.callback_secret, asked_before)
         return (callback, request.order_id) if callback else None
 
     app = simulator_app("psp-simulator", psp.REQUESTS, psp.CALLBACKS, reply, platform, settings.delay_seconds)

@@ -15,6 +15,7 @@ from shared.envelope import Payload
 
 
 # Fields many messages carry, described once.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # ids chosen by clients (orders, merchants, buyers, payouts)
 OrderRef = Annotated[str, Field(description="Order id.", examples=["O-20261123-0001"])]
 MerchantRef = Annotated[str, Field(description="Merchant.", examples=["M-1001"])]
 BuyerRef = Annotated[str, Field(description="Buyer.", examples=["B-2001"])]
@@ -52,8 +53,11 @@ class DeadLetter(Payload):
     source_partition: int = Field(description="Partition it was read from.", examples=[0])
     source_offset: int = Field(description="Offset it was read at.", examples=[42])
     source_key: str | None = Field(default=None, description="Its Kafka key, if any.", examples=["O-20261123-0001"])
-    original: str = Field(description="The original message value, as text or base64.", examples=['{"type": "payments.order.create", ...}'])
-    original_encoding: str = Field(description="`utf-8` or `base64`.", examples=["utf-8"])
+    original: str = Field(description="The original message value, as text or base64; sealed when the topic carries personal data.",
+                          examples=['{"type": "payments.order.create", ...}'])
+    original_encoding: str = Field(description="`utf-8`, `base64`, or `sealed`: the base64 of the value encrypted with the "
+                                               "service's personal-data key (AES-GCM), which `danbao dlq replay` opens.",
+                                   examples=["utf-8"])
 
 
 @cache

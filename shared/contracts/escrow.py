@@ -9,12 +9,12 @@ from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import BuyerRef, HoldRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
+from shared.contracts.common import ID_PATTERN, BuyerRef, HoldRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
 from shared.envelope import Payload
 from shared.money import Money
 
 
-ORDER_ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="The order (and hold) concerned.", examples=["O-20261123-0001"])
+ORDER_ID = Field(pattern=ID_PATTERN, description="The order (and hold) concerned.", examples=["O-20261123-0001"])
 
 
 class RecordShipment(Payload):
@@ -82,6 +82,34 @@ class RefundRefused(Payload):
 
     order_id: OrderRef
     reason: str = Field(description="`already_shipped`, `already_settled` or `no_hold`.", examples=["already_shipped"])
+
+
+class LateCaptureBooked(Payload):
+    """A capture the order could not take was booked as owed to the buyer, and its full refund asked of the
+    provider. No merchant balance or fee is touched."""
+
+    TYPE: ClassVar[str] = "escrow.late_capture.booked"
+
+    order_id: OrderRef
+    intent_id: str = Field(description="The payment intent the provider captured late.", examples=["PI-O-20261123-0001-1"])
+    buyer_id: BuyerRef
+    amount: Money = Field(description="Owed back to the buyer in full.")
+    refund_id: str = Field(description="The refund asked of the provider.", examples=["RFL-PI-O-20261123-0001-1"])
+    reason: str = Field(description="Why the order could not take it: `order_expired`, `order_cancelled`, "
+                                    "`already_paid` or `superseded_attempt`.", examples=["order_expired"])
+
+
+class RefundPaidOut(Payload):
+    """The provider paid a refund back to the buyer; what the platform owed them is settled."""
+
+    TYPE: ClassVar[str] = "escrow.refund.paid_out"
+
+    refund_id: str = Field(description="The provider refund.", examples=["RF-O-20261123-0001-12900"])
+    order_id: OrderRef
+    buyer_id: BuyerRef
+    amount: Money = Field(description="Paid back to the buyer.")
+    message: str = Field(description="What the buyer is told, zh-CN then en.",
+                         examples=["退款已原路退回，请留意到账 / Your refund was paid back to where the payment came from"])
 
 
 class PayoutReserved(Payload):
@@ -162,6 +190,6 @@ COMMANDS = TopicContract(
 EVENTS = TopicContract(
     topics.events("escrow"),
     "Holds, releases, refunds and every ledger movement.",
-    [HoldCreated, ShipmentRecorded, HoldReleased, HoldRefunded, RefundRefused, MerchantCredited, PayoutReserved,
-     PayoutDeclined, LedgerEntryPosted, EscrowCommandRejected],
+    [HoldCreated, ShipmentRecorded, HoldReleased, HoldRefunded, RefundRefused, LateCaptureBooked, RefundPaidOut,
+     MerchantCredited, PayoutReserved, PayoutDeclined, LedgerEntryPosted, EscrowCommandRejected],
 )

@@ -4,6 +4,7 @@ Personal data never travels in plaintext: events carry it masked."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
@@ -12,10 +13,11 @@ from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import MerchantRef, rejection_payload
+from shared.contracts.common import ID_PATTERN, MerchantRef, rejection_payload
 from shared.envelope import Payload
+from shared.pii import FieldCipher, mask_email, mask_phone
 
-MERCHANT_ID = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="The merchant account (from sign-up); also the key.", examples=["M-1001"])
+MERCHANT_ID = Field(pattern=ID_PATTERN, description="The merchant account (from sign-up); also the key.", examples=["M-1001"])
 
 
 class MerchantType(StrEnum):
@@ -131,6 +133,32 @@ class ApplicationReceived(Payload):
     industry: str = Field(description="Industry.", examples=["retail"])
 
 
+class MerchantContactProvided(Payload):
+    """The applicant's phone and e-mail, for the notifications service: masked, and sealed
+    (AES-256-GCM) with the contact-seal keys onboarding shares with notifications only."""
+
+    TYPE: ClassVar[str] = "onboarding.merchant.contact_provided"
+
+    merchant_id: MerchantRef
+    phone_masked: str = Field(description="Phone, masked.", examples=["138****5678"])
+    email_masked: str = Field(description="E-mail, masked.", examples=["f***@example.com"])
+    sealed_contact: str = Field(description="`{phone, email}` as JSON, encrypted with the shared contact-seal key (key id inside).", examples=["v1:k1:q83vEjRWeJA..."])
+
+    @staticmethod
+    def context(merchant_id: str) -> str:
+        return f"contact:merchant:{merchant_id}"
+
+    @classmethod
+    def seal(cls, merchant_id: str, phone: str, email: str, cipher: FieldCipher) -> MerchantContactProvided:
+        sealed = cipher.encrypt(json.dumps({"phone": phone, "email": email}), cls.context(merchant_id))
+        return cls(merchant_id=merchant_id, phone_masked=mask_phone(phone), email_masked=mask_email(email), sealed_contact=sealed)
+
+    def unseal(self, cipher: FieldCipher) -> tuple[str, str]:
+        """(phone, email); raises ``shared.pii.UnreadableValue`` without the right key."""
+        contact = json.loads(cipher.decrypt(self.sealed_contact, self.context(self.merchant_id)))
+        return contact["phone"], contact["email"]
+
+
 class ChecksCompleted(Payload):
     """The automatic checks finished; `outcome` says what happens next."""
 
@@ -182,14 +210,29 @@ class ApplicationApproved(Payload):
 
 
 class ActivationCodeIssued(Payload):
-    """For the notification service to e-mail: the code activates this merchant only, once, before `expires_at`."""
+    """For the notification service to e-mail: the code activates this merchant only, once, before
+    `expires_at`. It travels sealed (AES-256-GCM, the contact-seal keys onboarding shares with
+    notifications only): whoever reads the topic cannot activate the merchant."""
 
     TYPE: ClassVar[str] = "onboarding.activation.code_issued"
 
     merchant_id: MerchantRef
-    activation_code: str = Field(description="Six digits.", examples=["402913"])
+    sealed_code: str = Field(description="The six-digit code, encrypted with the shared contact-seal key (key id inside).",
+                             examples=["v1:k1:Zm9vYmFy..."])
     email_masked: str = Field(description="Where it goes, masked (notifications keeps the address).", examples=["f***@example.com"])
     expires_at: datetime = Field(description="UTC.", examples=["2026-11-30T08:30:00Z"])
+
+    @staticmethod
+    def context(merchant_id: str) -> str:
+        return f"activation-code:{merchant_id}"
+
+    @classmethod
+    def seal(cls, merchant_id: str, code: str, cipher: FieldCipher) -> str:
+        return cipher.encrypt(code, cls.context(merchant_id))
+
+    def unseal(self, cipher: FieldCipher) -> str:
+        """The code; raises ``shared.pii.UnreadableValue`` without the right key."""
+        return cipher.decrypt(self.sealed_code, self.context(self.merchant_id))
 
 
 class ApplicationRejected(Payload):
@@ -237,6 +280,6 @@ COMMANDS = TopicContract(
 )
 EVENTS = TopicContract(
     topics.events("onboarding"), "Applications, checks, review, activation and merchant status.",
-    [ApplicationReceived, ChecksCompleted, ReviewRequired, ReviewEscalated, DocumentsRequested, ApplicationApproved, ActivationCodeIssued,
+    [ApplicationReceived, MerchantContactProvided, ChecksCompleted, ReviewRequired, ReviewEscalated, DocumentsRequested, ApplicationApproved, ActivationCodeIssued,
      ApplicationRejected, MerchantActivated, MerchantSuspended, MerchantReinstated, OnboardingCommandRejected],
 )

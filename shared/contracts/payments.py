@@ -10,11 +10,9 @@ from pydantic import Field, model_validator
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import BuyerRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
+from shared.contracts.common import ID_PATTERN, BuyerRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
 from shared.envelope import Payload
 from shared.money import Money
-
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
 class PaymentMethod(StrEnum):
@@ -160,6 +158,25 @@ class PaymentFailed(Payload):
     message: str = Field(description="What the buyer is told, zh-CN then en.", examples=["余额不足 / Insufficient balance"])
 
 
+class PaymentCapturedLate(Payload):
+    """The provider captured a payment the order can no longer take: it had expired or been cancelled, another
+    payment had already paid it, or a newer attempt replaced this one. The order stays as it was; escrow refunds
+    the captured amount to the buyer in full through the provider. Recorded once per payment intent."""
+
+    TYPE: ClassVar[str] = "payments.payment.captured_late"
+
+    order_id: OrderRef
+    intent_id: str = Field(description="The payment intent the provider captured.", examples=["PI-O-20261123-0001-1"])
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
+    amount: Money = Field(description="Captured by the provider, and refunded in full.")
+    provider_txn_id: str = Field(description="The provider's transaction id of the capture.", examples=["PSP-7d2a9c"])
+    reason: str = Field(description="`order_expired`, `order_cancelled`, `already_paid` or `superseded_attempt`.",
+                        examples=["order_expired"])
+    message: str = Field(description="What the buyer is told, zh-CN then en.",
+                         examples=["订单已超时关闭，本次扣款将全额原路退回 / The order had expired: the amount charged will be refunded in full"])
+
+
 class OrderExpired(Payload):
     """The order was not paid in time and is closed."""
 
@@ -279,7 +296,7 @@ COMMANDS = TopicContract(
 EVENTS = TopicContract(
     topics.events("payments"),
     "What happened to orders and payments.",
-    [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, OrderExpired, RefundRequested,
+    [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, PaymentCapturedLate, OrderExpired, RefundRequested,
      OrderCancelled, CancellationRefused, BuyerCancellationWarning, BuyerRestricted,
      PayoutRequested, PayoutScheduled, PayoutSettled, PayoutFailed, PaymentsCommandRejected],
 )

@@ -3,64 +3,40 @@ outbox and relay of payments and escrow, with SQLite, and no broker process."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka import TestKafkaBroker
+from sqlmodel import select
 
+from services.escrow import store as escrow_store
 from services.escrow.app import build as build_escrow
 from services.payments.app import build as build_payments
+from services.payments.store import LateCaptureRow, load_order
 from shared import topics
-from tests.factories import create_order, encode, pay_order
-
-
-async def _published(runtime: Any, topic: str, type_: str, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """Messages of ``type_`` the runtime's relay published to ``topic`` (after the relay catches up)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        await runtime.relay.relay_once()
-        found = [m for m in runtime.sent if m["topic"] == topic and m["type"] == type_]
-        if found or asyncio.get_running_loop().time() > deadline:
-            return [m["body"] for m in found]
-        await asyncio.sleep(0.02)
-
-
-class Recorder:
-    def __init__(self, runtime: Any) -> None:
-        runtime.sent = []
-        original = runtime._publish
-
-        async def publish(row: Any) -> Any:
-            runtime.sent.append({"topic": row.topic, "type": row.type, "body": json.loads(row.payload)})
-            return await original(row)
-
-        runtime.relay.publish = publish
+from shared.contracts import payments as payments_contracts
+from shared.contracts import psp
+from tests.factories import cancel_order, create_order, encode, envelope, pay_order, payment_succeeded
+from tests.handlers.harness import published, serving
 
 
 @pytest.fixture
 async def payments(data_dir: Path):  # type: ignore[no-untyped-def]
-    runtime = build_payments()
-    Recorder(runtime)
-    async with TestKafkaBroker(runtime.broker) as broker:
-        await runtime.start_storage()
-        yield runtime, broker
-        await runtime.stop()
+    async with serving(build_payments()) as running:
+        yield running
 
 
 async def test_create_and_pay_by_qr_code_requests_a_charge(payments) -> None:  # type: ignore[no-untyped-def]
     runtime, broker = payments
     await broker.publish(encode(create_order("O-H-1")), topics.commands("payments"), key=b"O-H-1")
-    created = await _published(runtime, topics.events("payments"), "payments.order.created")
+    created = await published(runtime, topics.events("payments"), "payments.order.created")
     assert created[0]["data"]["amount"] == {"amount": 12900, "currency": "CNY"}
     assert created[0]["correlation_id"] == "flow-O-H-1"
 
     await broker.publish(encode(pay_order("O-H-1")), topics.commands("payments"), key=b"O-H-1")
-    intents = await _published(runtime, topics.events("payments"), "payments.intent.created")
+    intents = await published(runtime, topics.events("payments"), "payments.intent.created")
     assert intents[0]["data"]["qr_payload"].startswith("https://pay.danbao.example/p/PI-O-H-1-1?token=")
-    charges = await _published(runtime, topics.PSP_REQUESTS, "psp.charge.requested")
+    charges = await published(runtime, topics.PSP_REQUESTS, "psp.charge.requested")
     assert charges[0]["data"]["intent_id"] == "PI-O-H-1-1"
 
 
@@ -68,7 +44,7 @@ async def test_wrong_actor_is_rejected_with_a_reason(payments) -> None:  # type:
     runtime, broker = payments
     await broker.publish(encode(create_order("O-H-2")), topics.commands("payments"), key=b"O-H-2")
     await broker.publish(encode(pay_order("O-H-2", buyer="B-SOMEONE-ELSE")), topics.commands("payments"), key=b"O-H-2")
-    rejected = await _published(runtime, topics.events("payments"), "payments.command.rejected")
+    rejected = await published(runtime, topics.events("payments"), "payments.command.rejected")
     assert rejected[0]["data"]["reason"] == "wrong_actor"
     assert rejected[0]["data"]["command_type"] == "payments.order.pay"
     assert not [m for m in runtime.sent if m["type"] == "psp.charge.requested"]
@@ -78,30 +54,19 @@ async def test_malformed_json_is_dead_lettered_and_the_next_command_still_works(
     runtime, broker = payments
     await broker.publish(b"{not json", topics.commands("payments"), key=b"O-H-3", timestamp_ms=1)
     await broker.publish(encode(create_order("O-H-3")), topics.commands("payments"), key=b"O-H-3", timestamp_ms=2)
-    dead = await _published(runtime, topics.dead_letters("payments"), "deadletter.recorded")
+    dead = await published(runtime, topics.dead_letters("payments"), "deadletter.recorded")
     assert dead[0]["data"]["reason"] == "malformed_json"
     assert dead[0]["data"]["original"] == "{not json"
-    assert await _published(runtime, topics.events("payments"), "payments.order.created")
+    assert await published(runtime, topics.events("payments"), "payments.order.created")
 
 
 async def test_escrow_holds_a_guaranteed_payment(data_dir: Path) -> None:
-    runtime = build_escrow()
-    Recorder(runtime)
-    succeeded = {
-        "event_id": "5d0f7a9e-1111-4a4a-8b8b-000000000001", "type": "payments.payment.succeeded", "version": 1,
-        "occurred_at": "2026-11-23T08:30:00Z", "producer": "payments", "correlation_id": "flow-O-H-4",
-        "actor": {"kind": "system", "id": "payments"},
-        "data": {"order_id": "O-H-4", "intent_id": "PI-O-H-4-1", "merchant_id": "M-1", "buyer_id": "B-1",
-                 "amount": {"amount": 10000, "currency": "CNY"}, "fee": 60, "guaranteed": True,
-                 "auto_confirm_days": 7, "method": "qr_code", "provider_txn_id": "PSP-1"},
-    }
-    async with TestKafkaBroker(runtime.broker) as broker:
-        await runtime.start_storage()
+    succeeded = payment_succeeded("O-H-4", merchant="M-1", buyer="B-1", amount=10000, event_id="5d0f7a9e-1111-4a4a-8b8b-000000000001")
+    async with serving(build_escrow()) as (runtime, broker):
         for _ in range(2):  # the same event twice: one hold
             await broker.publish(encode(succeeded), topics.events("payments"), key=b"O-H-4")
-        holds = await _published(runtime, topics.events("escrow"), "escrow.hold.created")
-        entries = await _published(runtime, topics.events("escrow"), "escrow.ledger.entry_posted")
-        await runtime.stop()
+        holds = await published(runtime, topics.events("escrow"), "escrow.hold.created")
+        entries = await published(runtime, topics.events("escrow"), "escrow.ledger.entry_posted")
     assert len(holds) == 1 and holds[0]["data"]["hold_id"] == "H-O-H-4"
     assert len(entries) == 1
     assert sum(line["amount"] for line in entries[0]["data"]["lines"]) == 0
@@ -110,6 +75,77 @@ async def test_escrow_holds_a_guaranteed_payment(data_dir: Path) -> None:
 async def test_only_an_active_merchant_may_create_orders(payments) -> None:  # type: ignore[no-untyped-def]
     runtime, broker = payments
     await broker.publish(encode(create_order("O-H-5", merchant="M-NOT-ONBOARDED")), topics.commands("payments"), key=b"O-H-5")
-    rejected = await _published(runtime, topics.events("payments"), "payments.command.rejected")
+    rejected = await published(runtime, topics.events("payments"), "payments.command.rejected")
     assert rejected[0]["data"]["reason"] == "merchant_not_active"
     assert not [m for m in runtime.sent if m["type"] == "payments.order.created"]
+
+
+def _charge_callback(order_id: str, intent_id: str, status: str, secret: str, reason: str | None = None) -> dict[str, Any]:
+    callback = psp.ChargeCallback(intent_id=intent_id, order_id=order_id, status=status,
+                                  amount={"amount": 12900, "currency": "CNY"}, provider_txn_id=f"PSP-{intent_id}",
+                                  failure_reason=reason, signature="").signed(secret)
+    return envelope(callback.TYPE, callback.model_dump(mode="json"), actor=("system", "psp-simulator"),
+                    correlation_id=f"flow-{order_id}")
+
+
+async def test_a_success_for_a_cancelled_order_is_recorded_once_as_a_late_capture(payments) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = payments
+    secret = runtime.settings.psp_callback_secret
+    await broker.publish(encode(create_order("O-H-6")), topics.commands("payments"), key=b"O-H-6")
+    await broker.publish(encode(pay_order("O-H-6")), topics.commands("payments"), key=b"O-H-6")
+    failed = _charge_callback("O-H-6", "PI-O-H-6-1", "failed", secret, "network_error")
+    await broker.publish(encode(failed), topics.PSP_CALLBACKS, key=b"O-H-6")
+    await broker.publish(encode(cancel_order("O-H-6", "changed_mind", actor=("buyer", "B-2001"))), topics.commands("payments"), key=b"O-H-6")
+    assert await published(runtime, topics.events("payments"), "payments.order.cancelled")
+    # the provider's success for that attempt arrives after all, twice (new event ids)
+    for _ in range(2):
+        succeeded = _charge_callback("O-H-6", "PI-O-H-6-1", "succeeded", secret)
+        await broker.publish(encode(succeeded), topics.PSP_CALLBACKS, key=b"O-H-6")
+    late = await published(runtime, topics.events("payments"), "payments.payment.captured_late")
+    assert len(late) == 1
+    data = late[0]["data"]
+    assert (data["intent_id"], data["buyer_id"], data["amount"]["amount"], data["reason"]) == (
+        "PI-O-H-6-1", "B-2001", 12900, "order_cancelled")
+    assert "原路退回" in data["message"] and late[0]["correlation_id"] == "flow-O-H-6"
+    assert not [m for m in runtime.sent if m["type"] == "payments.payment.succeeded"]
+    async with runtime.db.transaction() as session:
+        order = await load_order(session, "O-H-6")
+        recorded = (await session.exec(select(LateCaptureRow))).all()
+    assert order is not None and order.status.value == "cancelled" and order.provider_txn_id is None
+    assert [(r.intent_id, r.reason) for r in recorded] == [("PI-O-H-6-1", "order_cancelled")]
+
+
+async def test_escrow_books_a_late_capture_once_refunds_it_and_settles_the_buyer(data_dir: Path) -> None:
+    late = payments_contracts.PaymentCapturedLate(
+        order_id="O-H-7", intent_id="PI-O-H-7-1", merchant_id="M-1", buyer_id="B-1",
+        amount={"amount": 12900, "currency": "CNY"}, provider_txn_id="PSP-1", reason="order_expired", message="…")
+    async with serving(build_escrow()) as (runtime, broker):
+        secret = runtime.settings.psp_callback_secret
+        for _ in range(2):  # delivered twice with different event ids: booked and refunded once
+            message = envelope(late.TYPE, late.model_dump(mode="json"), actor=("system", "payments"), correlation_id="flow-O-H-7")
+            await broker.publish(encode(message), topics.events("payments"), key=b"O-H-7")
+        booked = await published(runtime, topics.events("escrow"), "escrow.late_capture.booked")
+        requests = await published(runtime, topics.PSP_REQUESTS, "psp.refund.requested")
+        refund = psp.RefundCallback(refund_id=requests[0]["data"]["refund_id"], order_id="O-H-7",
+                                    amount={"amount": 12900, "currency": "CNY"}, provider_txn_id="PSP-R1", signature="")
+        forged = envelope(refund.TYPE, refund.signed("not-the-secret").model_dump(mode="json"), actor=("system", "psp-simulator"))
+        await broker.publish(encode(forged), topics.PSP_CALLBACKS, key=b"O-H-7")
+        for _ in range(2):
+            answer = envelope(refund.TYPE, refund.signed(secret).model_dump(mode="json"), actor=("system", "psp-simulator"))
+            await broker.publish(encode(answer), topics.PSP_CALLBACKS, key=b"O-H-7")
+        paid_out = await published(runtime, topics.events("escrow"), "escrow.refund.paid_out")
+        dead = await published(runtime, topics.dead_letters("escrow"), "deadletter.recorded")
+        entries = await published(runtime, topics.events("escrow"), "escrow.ledger.entry_posted")
+        async with runtime.db.transaction() as session:
+            balances = await escrow_store.balances(session)
+            capture = await escrow_store.load_late_capture(session, "RFL-PI-O-H-7-1")
+    assert len(booked) == 1 and booked[0]["data"]["reason"] == "order_expired"
+    assert [(r["data"]["refund_id"], r["data"]["amount"]["amount"], r["data"]["buyer_ref"]) for r in requests] == [
+        ("RFL-PI-O-H-7-1", 12900, "B-1")]
+    assert [e["data"]["kind"] for e in entries] == ["late_capture", "refund_paid_out"]
+    assert {line["account"]: line["amount"] for line in entries[0]["data"]["lines"]} == {
+        "psp_clearing": 12900, "buyer_refunds_payable:B-1": -12900}
+    assert len(paid_out) == 1 and paid_out[0]["data"]["buyer_id"] == "B-1" and "退款已原路退回" in paid_out[0]["data"]["message"]
+    assert [d["data"]["reason"] for d in dead] == ["bad_signature"]
+    assert balances == {("psp_clearing", "CNY"): 0, ("buyer_refunds_payable:B-1", "CNY"): 0}
+    assert capture is not None and capture.status.value == "refunded"

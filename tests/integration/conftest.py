@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,12 @@ from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    data_dir = tmp_path_factory.mktemp("platform")
-    env = {"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "INFO"}
+@contextmanager
+def running_platform(backend: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[LocalPlatform]:
+    """The broker and every process in test mode, on SQLite files or fresh PostgreSQL databases."""
+    env = {"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "INFO", **(extra_env or {})}
     databases: list[str] = []
-    if request.param == "postgres":
+    if backend == "postgres":
         for service in SERVICES:
             url = asyncio.run(create_pg_database())
             databases.append(url)
@@ -36,6 +37,12 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         running.stop()
         for url in databases:
             asyncio.run(drop_pg_database(url))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    with running_platform(request.param, tmp_path_factory.mktemp("platform")) as running:
+        yield running
 
 
 class Kafka:

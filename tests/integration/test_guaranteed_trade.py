@@ -216,25 +216,80 @@ async def test_payouts_settle_on_the_next_business_day_or_fail_and_return_the_mo
     assert kinds.count("payout_reserved") >= 2
 
 
-def test_after_all_of_the_above_the_ledger_is_balanced(platform: LocalPlatform) -> None:
+def _danbao(platform: LocalPlatform, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The operator's ``danbao`` command against the platform's databases."""
     env = {**os.environ, "DANBAO_DATA_DIR": str(platform.data_dir), **platform.extra_env}
-    trial = subprocess.run([sys.executable, "-m", "ops.cli", "ledger", "trial-balance"], env=env,
-                           capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "ops.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=check)
+
+
+def _balances(platform: LocalPlatform) -> dict[str, int]:
+    rows = [line.split(",") for line in _danbao(platform, "ledger", "balances", "--csv").stdout.splitlines()[1:]]
+    return {account: int(balance) for account, _, balance in rows}
+
+
+async def test_a_payment_captured_after_the_order_expired_goes_back_to_the_buyer_by_itself(
+        kafka: Kafka, platform: LocalPlatform) -> None:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    buyer = f"B-LATE-{order_id}"  # the provider simulator holds back its first answer to this buyer's charges
+    await kafka.send("danbao.payments.commands", create_order(order_id, buyer=buyer), key=order_id)
+    await kafka.send("danbao.payments.commands", pay_order(order_id, buyer=buyer), key=order_id)
+    requests = await kafka.read_until("danbao.psp.requests", _has("psp.charge.requested", order_id=order_id))
+    charge = next(m for m in requests if of("psp.charge.requested", order_id=order_id)(m))
+
+    tag = f"clock-{order_id}"  # the provider stays silent past the wait (15 min) and the unpaid deadline (30 min)
+    await kafka.send("danbao.control.commands", advance_clock(31 * 60, tag), key="clock")
+    await kafka.read_until("danbao.payments.events", _has("payments.order.expired", order_id=order_id), timeout=30)
+
+    for _ in range(2):  # the charge request reaches the provider again: it answers succeeded, twice
+        await kafka.send("danbao.psp.requests", charge, key=order_id)
+    callbacks = await kafka.read_until("danbao.psp.callbacks", lambda ms: sum(
+        of("psp.charge.completed", order_id=order_id)(m) for m in ms) == 2)
+    first = next(m for m in callbacks if of("psp.charge.completed", order_id=order_id)(m))
+    assert first["data"]["status"] == "succeeded"
+    await kafka.send("danbao.psp.callbacks", {**first, "event_id": str(uuid.uuid4())}, key=order_id)  # delivered again
+
+    escrow_events = await kafka.read_until("danbao.escrow.events", _has(
+        "escrow.ledger.entry_posted", order_id=order_id, kind="refund_paid_out"), timeout=60)
+    mine = [m for m in escrow_events if m["data"].get("order_id") == order_id]
+    assert [m["type"] for m in mine] == [
+        "escrow.late_capture.booked", "escrow.ledger.entry_posted", "escrow.refund.paid_out", "escrow.ledger.entry_posted"]
+    assert (mine[0]["data"]["reason"], mine[0]["data"]["amount"]["amount"], mine[0]["data"]["buyer_id"]) == ("order_expired", 12900, buyer)
+    assert {line["account"]: line["amount"] for line in mine[1]["data"]["lines"]} == {
+        "psp_clearing": 12900, f"buyer_refunds_payable:{buyer}": -12900}
+    assert {line["account"]: line["amount"] for line in mine[3]["data"]["lines"]} == {
+        f"buyer_refunds_payable:{buyer}": 12900, "psp_clearing": -12900}
+    assert mine[2]["data"]["buyer_id"] == buyer and "退款已原路退回" in mine[2]["data"]["message"]
+    assert mine[0]["correlation_id"] == f"flow-{order_id}"
+
+    await kafka.send("danbao.payments.commands", pay_order(order_id, buyer=buyer), key=order_id)  # the order stays closed
+    payments_events = await kafka.read_until("danbao.payments.events", _has("payments.command.rejected", aggregate_id=order_id))
+    mine = [m for m in payments_events if m["data"].get("order_id", m["data"].get("aggregate_id")) == order_id]
+    assert [m["type"] for m in mine] == ["payments.order.created", "payments.intent.created", "payments.payment.failed",
+                                         "payments.order.expired", "payments.payment.captured_late", "payments.command.rejected"]
+    late, rejected = mine[4]["data"], mine[5]["data"]
+    assert (late["reason"], late["amount"]["amount"], late["buyer_id"]) == ("order_expired", 12900, buyer)
+    assert "全额原路退回" in late["message"] and rejected["reason"] == "order_closed"
+    refunds = await kafka.read_until("danbao.psp.requests", _has("psp.refund.requested", order_id=order_id))
+    assert [m["data"]["refund_id"] for m in refunds if of("psp.refund.requested", order_id=order_id)(m)] == [
+        f"RFL-PI-{order_id}-1"]
+    balances = _balances(platform)
+    assert balances[f"buyer_refunds_payable:{buyer}"] == 0 and sum(balances.values()) == 0
+    assert _danbao(platform, "ledger", "trial-balance", check=False).returncode == 0
+
+
+def test_after_all_of_the_above_the_ledger_is_balanced(platform: LocalPlatform) -> None:
+    trial = _danbao(platform, "ledger", "trial-balance", check=False)
     assert trial.returncode == 0, trial.stdout + trial.stderr
     assert "balanced" in trial.stderr
-    balances = subprocess.run([sys.executable, "-m", "ops.cli", "ledger", "balances", "--csv"], env=env,
-                              capture_output=True, text=True, timeout=60, check=True)
-    rows = [line.split(",") for line in balances.stdout.splitlines()[1:]]
-    assert rows and sum(int(r[2]) for r in rows) == 0
-    assert any(r[0] == "merchant_available:M-1001" and int(r[2]) < 0 for r in rows)
-    report = subprocess.run([sys.executable, "-m", "ops.cli", "report", "cancellations", "--csv"], env=env,
-                            capture_output=True, text=True, timeout=60, check=True)
+    balances = _balances(platform)
+    assert balances and sum(balances.values()) == 0
+    assert balances["merchant_available:M-1001"] < 0
+    report = _danbao(platform, "report", "cancellations", "--csv")
     counts = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in (line.split(",") for line in report.stdout.splitlines()[1:])}
     # the services' clock has been moved forward: ask for the day the payout was reserved on
     reserved_at = asyncio.run(_payout_reserved_at(platform, "M-1002"))
-    statement = subprocess.run([sys.executable, "-m", "ops.cli", "report", "merchant", "M-1002", "--csv",
-                                "--day", reserved_at.astimezone(CHINA).date().isoformat()], env=env,
-                               capture_output=True, text=True, timeout=60, check=True)
+    statement = _danbao(platform, "report", "merchant", "M-1002", "--csv", "--day", reserved_at.astimezone(CHINA).date().isoformat())
     kinds = [line.split(",")[1] for line in statement.stdout.splitlines()[1:]]
     assert "payout_reserved" in kinds
     assert counts[("buyer", "changed_mind")][0] >= 1 and counts[("merchant", "out_of_stock")] == (2, 25800)

@@ -4,13 +4,17 @@ in the service's database file or on any topic."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 
 from ops.kafka import read
 from ops.platform import LocalPlatform
+from services.onboarding.config import OnboardingSettings
 from services.simulators.registry import ACTIVE_2, OTHER_NAME, REVOKED
+from shared.consumer import open_dead_letter
+from shared.contracts.onboarding import ActivationCodeIssued
 from tests.factories import BANK_CARD, ID_NUMBER, PHONE, apply_for_merchant, create_order, envelope
 from tests.integration.conftest import Kafka, of
 
@@ -29,7 +33,9 @@ async def test_apply_approve_activate_then_payments_accepts_and_suspension_stops
     events = await kafka.read_until("danbao.onboarding.events", _has("onboarding.activation.code_issued", merchant_id=merchant))
     checks = next(m for m in events if of("onboarding.checks.completed", merchant_id=merchant)(m))["data"]
     assert checks["outcome"] == "approved" and {c["name"] for c in checks["checks"]} >= {"formats", "duplicate", "registry", "risk"}
-    code = next(m for m in events if of("onboarding.activation.code_issued", merchant_id=merchant)(m))["data"]["activation_code"]
+    issued = next(m for m in events if of("onboarding.activation.code_issued", merchant_id=merchant)(m))["data"]
+    assert "activation_code" not in issued  # sealed: reading the topic does not activate a merchant
+    code = ActivationCodeIssued.model_validate(issued).unseal(OnboardingSettings().contact_seal())  # what the e-mail says
 
     await kafka.send("danbao.onboarding.commands", envelope("onboarding.merchant.activate", {
         "merchant_id": merchant, "activation_code": code}, actor=("merchant", merchant)), key=merchant)
@@ -46,6 +52,8 @@ async def test_apply_approve_activate_then_payments_accepts_and_suspension_stops
             break
         second = f"O-{uuid.uuid4().hex[:8]}"
     assert _has("payments.order.created", order_id=second)(payments)
+    # (read again: the first order is on another partition, which the read above may have stopped short of)
+    payments = await kafka.read_until("danbao.payments.events", _has("payments.command.rejected", aggregate_id=order_id))
     first = next(m for m in payments if of("payments.command.rejected", aggregate_id=order_id)(m))
     assert first["data"]["reason"] == "merchant_not_active"
 
@@ -79,9 +87,16 @@ async def test_revoked_companies_are_rejected_and_name_mismatches_go_to_review(k
 
 
 async def test_no_plaintext_personal_data_in_the_database_file_or_on_the_topics(platform: LocalPlatform, kafka: Kafka) -> None:
-    merchant = f"M-{uuid.uuid4().hex[:8]}"
+    merchant, malformed = f"M-{uuid.uuid4().hex[:8]}", f"M-{uuid.uuid4().hex[:8]}"
     await kafka.send("danbao.onboarding.commands", apply_for_merchant(merchant, ACTIVE_2, legal_name="杭州绿盾科技有限公司"), key=merchant)
+    # An application no schema accepts is dead-lettered; its personal data stays sealed there.
+    unreadable = apply_for_merchant(malformed, ACTIVE_2, documents="none")
+    await kafka.send("danbao.onboarding.commands", unreadable, key=malformed)
     await kafka.read_until("danbao.onboarding.events", _has("onboarding.checks.completed", merchant_id=merchant))
+    letters = await kafka.read_until("danbao.onboarding.dlq", lambda ms: any(m["data"]["source_key"] == malformed for m in ms))
+    letter = next(m for m in letters if m["data"]["source_key"] == malformed)["data"]
+    assert letter["reason"] == "invalid_payload" and letter["original_encoding"] == "sealed"
+    assert json.loads(open_dead_letter(letter, OnboardingSettings().cipher())) == unreadable  # what `danbao dlq replay` sends
     secrets = [ID_NUMBER.encode(), BANK_CARD.encode(), PHONE.encode(), b"finance@example.com"]
     if "DANBAO_ONBOARDING_DATABASE_URL" not in platform.extra_env:
         stored = b"".join(p.read_bytes() for p in platform.data_dir.glob("onboarding.db*"))

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
 from services.payments.config import PaymentsSettings
@@ -222,3 +222,26 @@ async def test_a_buyer_who_cancels_often_is_warned_then_restricted(db: Database)
     rejected = [e["data"] for e in events if e["type"] == "payments.command.rejected"]
     assert [(r["aggregate_id"], r["reason"]) for r in rejected] == [("O-after", "buyer_restricted")]
     assert any(e["type"] == "payments.order.created" and e["data"]["order_id"] == "O-other" for e in events)
+
+
+async def test_a_database_error_while_a_message_is_flushed_retries_the_batch_instead_of_dead_lettering(db: Database) -> None:
+    """The ORM writes a message's objects when its savepoint ends; a database error there is a
+    retry of the whole batch, like any other database error."""
+    from services.payments.store import MerchantView
+
+    h = PaymentsHandlers(PaymentsSettings())
+    calls = {"n": 0}
+
+    async def create_with_a_clash(uow: Any, message: Any) -> None:
+        calls["n"] += 1
+        await h.create_order(uow, message)
+        if calls["n"] == 1:  # a row that is already there: the flush at the savepoint's end fails
+            uow.session.add(MerchantView(merchant_id="M-1001", status="active", industry="retail", updated_at=uow.now))
+
+    consumer = _consumer(db, {payments.CreateOrder.TYPE: create_with_a_clash})
+    batch = [FakeRecord(encode(create_order("O-1")), 0)]
+    with pytest.raises(IntegrityError):
+        await consumer.consume(batch)
+    assert await _outbox(db) == [] and await _count(db, InboxMessage) == 0 and await _count(db, PaymentOrder) == 0
+    await consumer.consume(batch)
+    assert [m.type for m in await _outbox(db)] == ["payments.order.created"] and consumer.stats.dead_lettered == 0

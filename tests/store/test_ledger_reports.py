@@ -28,14 +28,14 @@ async def _book(db: Database, payment: payments.PaymentSucceeded) -> None:
         booked = domain.capture(payment, already_captured=False)
         assert booked is not None
         if booked.hold:
-            store.save_hold(session, None, booked.hold, NOW)
-        store.post(session, booked.entry, f"capture:{payment.order_id}", NOW)
+            await store.save_hold(session, booked.hold, NOW)
+        await store.post(session, booked.entry, f"capture:{payment.order_id}", NOW)
         if booked.hold and payment.order_id.endswith("released"):
             decision = domain.release(booked.hold, "buyer_confirmed")
-            row, _ = await store.load_hold(session, payment.order_id)
-            store.save_hold(session, row, decision.hold, NOW)
+            assert await store.load_hold(session, payment.order_id) == booked.hold
+            await store.save_hold(session, decision.hold, NOW)
             assert decision.entry is not None
-            store.post(session, decision.entry, f"release:{payment.order_id}", NOW)
+            await store.post(session, decision.entry, f"release:{payment.order_id}", NOW)
 
 
 async def test_balances_sum_to_zero_and_the_trial_balance_holds(db: Database) -> None:
@@ -71,7 +71,7 @@ async def test_the_merchant_day_report_shows_receipts_fees_and_payouts(db: Datab
     async with db.transaction() as session:
         journal, _ = domain.reserve_payout("PO-1", "M-1", Money(amount=3000), available=5964)
         assert journal is not None
-        store.post(session, journal, "payout-reserved:PO-1", NOW)
+        await store.post(session, journal, "payout-reserved:PO-1", NOW)
     rows = await merchant_day(db, "M-1", date(2026, 11, 23))
     assert sorted((r.kind, r.gross, r.fee, r.net) for r in rows) == sorted([
         ("hold_released", 5000, 30, 4970), ("direct_payment", 1000, 6, 994), ("payout_reserved", 0, 0, -3000)])

@@ -53,13 +53,16 @@ def _compose() -> dict:
 
 def test_compose_runs_every_service_from_one_image_with_health_and_order() -> None:
     compose = _compose()["services"]
-    assert set(SERVICES) | {"psp-simulator", "bank-simulator", "registry-simulator", "kafka", "postgres", "topics"} <= set(compose)
+    assert set(SERVICES) | {"psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator", "mailpit", "kafka",
+                            "postgres", "topics"} <= set(compose)
     assert "KAFKA_PROCESS_ROLES" in compose["kafka"]["environment"]  # KRaft, no ZooKeeper
-    for name in [*SERVICES, "psp-simulator", "bank-simulator", "registry-simulator"]:
+    for name in [*SERVICES, "psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator"]:
         service = compose[name]
         assert service["image"] == "danbao:latest"
         assert service["command"] == [name]
         assert "/health/ready" in " ".join(service["healthcheck"]["test"]) and "8080" in " ".join(service["healthcheck"]["test"])
+        if name == "messaging-simulator":
+            continue  # talks to no broker and no database
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
         if name in SERVICES:
@@ -131,6 +134,7 @@ def _secret_files() -> dict[str, set[str]]:
     import importlib
 
     from services.simulators.bank import BankSimulatorSettings
+    from services.simulators.messaging import MessagingSimulatorSettings
     from services.simulators.psp import PspSimulatorSettings
 
     out = {}
@@ -140,6 +144,7 @@ def _secret_files() -> dict[str, set[str]]:
         out[name] = {n.lower() for n in settings_class().secrets()}
     out["psp-simulator"] = {n.lower() for n in PspSimulatorSettings().secrets()}
     out["bank-simulator"] = {n.lower() for n in BankSimulatorSettings().secrets()}
+    out["messaging-simulator"] = {n.lower() for n in MessagingSimulatorSettings().secrets()}
     return out
 
 

@@ -42,18 +42,75 @@ def test_unbalanced_entries_cannot_be_built() -> None:
         domain.capture(_payment(100, 101, False), already_captured=False)
 
 
-@given(st.lists(st.tuples(st.integers(1, 10**9), st.integers(0, 10_000), st.booleans()), max_size=40))
-def test_any_sequence_of_captures_keeps_the_ledger_balanced(payments_: list[tuple[int, int, bool]]) -> None:
+def _late(amount: int, intent_id: str = "PI-O-1-1", order_id: str = "O-1", reason: str = "order_expired") -> payments.PaymentCapturedLate:
+    return payments.PaymentCapturedLate(
+        order_id=order_id, intent_id=intent_id, merchant_id="M-1", buyer_id="B-1",
+        amount={"amount": amount, "currency": "CNY"}, provider_txn_id="PSP-2", reason=reason, message="…",
+    )
+
+
+CAPTURE_KINDS = st.sampled_from(["guaranteed", "direct", "late", "late_refunded", "late_again"])
+
+
+@given(st.lists(st.tuples(st.integers(1, 10**9), st.integers(0, 10_000), CAPTURE_KINDS), max_size=40))
+def test_any_sequence_of_captures_keeps_the_ledger_balanced(payments_: list[tuple[int, int, str]]) -> None:
+    """Payments, and late captures (some refunded by the provider, some delivered twice): the ledger
+    balances, the clearing account holds what came in and was not paid back, and a late capture
+    touches no merchant balance or fee, and is owed to the buyer until the provider pays it back."""
     balances: dict[str, int] = {}
-    for n, (amount, rate_bp, guaranteed) in enumerate(payments_):
+    booked_late: set[str] = set()
+    for n, (amount, rate_bp, kind) in enumerate(payments_):
         fee = amount * rate_bp // 10_000
-        booked = domain.capture(_payment(amount, fee, guaranteed, f"O-{n}"), already_captured=False)
-        assert booked is not None
-        for line in booked.entry.lines:
-            balances[line.account] = balances.get(line.account, 0) + line.amount
+        if kind in ("guaranteed", "direct"):
+            booked = domain.capture(_payment(amount, fee, kind == "guaranteed", f"O-{n}"), already_captured=False)
+            assert booked is not None
+            entries = [booked.entry]
+        else:
+            intent_id = f"PI-O-{n}-1"
+            late = domain.book_late_capture(_late(amount, intent_id, f"O-{n}"), intent_id in booked_late)
+            assert late is not None
+            booked_late.add(intent_id)
+            entries = [late.entry]
+            if kind == "late_again":
+                assert domain.book_late_capture(_late(amount, intent_id, f"O-{n}"), intent_id in booked_late) is None
+            if kind == "late_refunded":
+                paid_out, _ = domain.refund_paid_out(late.refund.refund_id, f"O-{n}", "B-1", late.refund.amount)
+                entries.append(paid_out)
+        for journal in entries:
+            for line in journal.lines:
+                balances[line.account] = balances.get(line.account, 0) + line.amount
     assert sum(balances.values()) == 0
-    assert balances.get(domain.PSP_CLEARING, 0) == sum(a for a, _, _ in payments_)
-    assert balances.get(domain.ESCROW_HOLDING, 0) == -sum(a for a, _, g in payments_ if g)
+    owed = sum(a for a, _, k in payments_ if k in ("late", "late_again"))
+    assert balances.get(domain.PSP_CLEARING, 0) == sum(a for a, _, k in payments_ if k in ("guaranteed", "direct")) + owed
+    assert balances.get(domain.ESCROW_HOLDING, 0) == -sum(a for a, _, k in payments_ if k == "guaranteed")
+    assert balances.get(domain.buyer_refunds_payable("B-1"), 0) == -owed
+    direct = [(a, a * r // 10_000) for a, r, k in payments_ if k == "direct"]
+    assert balances.get("merchant_available:M-1", 0) == -sum(a - f for a, f in direct)
+    assert balances.get(domain.PLATFORM_FEES, 0) == -sum(f for _, f in direct)
+
+
+def test_a_late_capture_is_owed_to_the_buyer_refunded_through_the_provider_and_booked_once() -> None:
+    booked = domain.book_late_capture(_late(12900), already_booked=False)
+    assert booked is not None
+    assert {(line.account, line.amount) for line in booked.entry.lines} == {
+        (domain.PSP_CLEARING, 12900), ("buyer_refunds_payable:B-1", -12900)}
+    assert booked.entry.kind == "late_capture" and booked.entry.order_id == "O-1"
+    assert (booked.refund.refund_id, booked.refund.order_id, booked.refund.amount.amount, booked.refund.buyer_ref) == (
+        "RFL-PI-O-1-1", "O-1", 12900, "B-1")
+    (event,) = booked.events
+    assert isinstance(event, escrow.LateCaptureBooked)
+    assert (event.intent_id, event.refund_id, event.reason, event.amount.amount) == ("PI-O-1-1", "RFL-PI-O-1-1", "order_expired", 12900)
+    assert booked.capture.status is domain.LateCaptureStatus.REFUND_REQUESTED
+    assert domain.late_capture_refunded(booked.capture).status is domain.LateCaptureStatus.REFUNDED
+    assert domain.book_late_capture(_late(12900), already_booked=True) is None
+    paid_out, told = domain.refund_paid_out(booked.refund.refund_id, "O-1", "B-1", booked.refund.amount)
+    assert {(line.account, line.amount) for line in paid_out.lines} == {
+        ("buyer_refunds_payable:B-1", 12900), (domain.PSP_CLEARING, -12900)}
+    assert isinstance(told, escrow.RefundPaidOut) and told.buyer_id == "B-1" and told.refund_id == "RFL-PI-O-1-1"
+    assert "退款已原路退回" in told.message
+    # two captures of one order (say attempts 1 and 2) are refunded separately
+    other = domain.book_late_capture(_late(12900, intent_id="PI-O-1-2"), already_booked=False)
+    assert other is not None and other.refund.refund_id != booked.refund.refund_id
 
 
 # -- shipment, receipt and release ---------------------------------------------------------

@@ -52,11 +52,11 @@ def test_an_application_is_received_masked_and_looked_up_in_the_registry() -> No
 
 
 def test_active_company_with_matching_name_is_approved_automatically_and_activates_with_its_code() -> None:
-    decision = domain.registry_answered(_checking(), _found(), NOW, "402913")
+    decision = domain.registry_answered(_checking(), _found(), NOW, domain.NewCode("402913", "sealed-402913"))
     checks, approved, code = decision.events
     assert isinstance(checks, onboarding.ChecksCompleted) and checks.outcome == "approved"
     assert isinstance(approved, onboarding.ApplicationApproved) and approved.verified and approved.by == "automatic"
-    assert isinstance(code, onboarding.ActivationCodeIssued) and code.activation_code == "402913"
+    assert isinstance(code, onboarding.ActivationCodeIssued) and code.sealed_code == "sealed-402913"
     application = decision.application
     assert application is not None and application.status is Status.APPROVED
     with pytest.raises(Rejected, match="wrong_code"):
@@ -70,7 +70,7 @@ def test_active_company_with_matching_name_is_approved_automatically_and_activat
 
 @pytest.mark.parametrize("status", ["revoked", "deregistered", "not_found"])
 def test_a_company_that_is_not_active_is_rejected(status: str) -> None:
-    decision = domain.registry_answered(_checking(), _found(status, None), NOW, "1")  # type: ignore[arg-type]
+    decision = domain.registry_answered(_checking(), _found(status, None), NOW, domain.NewCode("1", "sealed-1"))  # type: ignore[arg-type]
     assert decision.application is not None and decision.application.status is Status.REJECTED
     assert isinstance(decision.events[-1], onboarding.ApplicationRejected)
     again = domain.apply(decision.application, _command(), MERCHANT, NOW, credit_code_taken=False)  # may resubmit
@@ -78,16 +78,16 @@ def test_a_company_that_is_not_active_is_rejected(status: str) -> None:
 
 
 def test_a_name_mismatch_goes_to_a_reviewer_who_alone_decides() -> None:
-    decision = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, "1")
+    decision = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, domain.NewCode("1", "sealed-1"))
     checks, review = decision.events
     assert isinstance(review, onboarding.ReviewRequired) and checks.outcome == "manual_review"  # type: ignore[attr-defined]
     in_review = decision.application
     approve = onboarding.DecideReview(merchant_id="M-9", decision="approve")
     with pytest.raises(Rejected, match="wrong_actor"):
-        domain.decide_review(in_review, approve, MERCHANT, NOW, "1")
+        domain.decide_review(in_review, approve, MERCHANT, NOW, domain.NewCode("1", "sealed-1"))
     with pytest.raises(Rejected, match="reasons_required"):
-        domain.decide_review(in_review, onboarding.DecideReview(merchant_id="M-9", decision="reject"), Actor(kind="reviewer", id="R-1"), NOW, "1")
-    approved = domain.decide_review(in_review, approve, Actor(kind="reviewer", id="R-1"), NOW, "123456")
+        domain.decide_review(in_review, onboarding.DecideReview(merchant_id="M-9", decision="reject"), Actor(kind="reviewer", id="R-1"), NOW, domain.NewCode("1", "sealed-1"))
+    approved = domain.decide_review(in_review, approve, Actor(kind="reviewer", id="R-1"), NOW, domain.NewCode("123456", "sealed-123456"))
     assert approved.application is not None and approved.application.status is Status.APPROVED
     assert approved.application.verified is False  # the registry did not confirm the name: no badge
 
@@ -123,7 +123,7 @@ def test_the_review_sla_counts_business_days_over_a_holiday_and_escalates_once_d
     from shared.business_days import CHINA, is_business_day
 
     before_national_day = datetime(2026, 9, 30, 2, 0, tzinfo=timezone.utc)
-    decision = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), before_national_day, "1")
+    decision = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), before_national_day, domain.NewCode("1", "sealed-1"))
     review = decision.events[-1]
     assert isinstance(review, onboarding.ReviewRequired)
     due_local = review.due_at.astimezone(CHINA)
@@ -131,14 +131,14 @@ def test_the_review_sla_counts_business_days_over_a_holiday_and_escalates_once_d
     (escalated,) = domain.review_overdue(decision.application).events
     assert isinstance(escalated, onboarding.ReviewEscalated) and escalated.business_days == 3
     assert domain.review_overdue(domain.decide_review(decision.application, onboarding.DecideReview(
-        merchant_id="M-9", decision="approve"), Actor(kind="reviewer", id="R-1"), NOW, "1").application).events == []
+        merchant_id="M-9", decision="approve"), Actor(kind="reviewer", id="R-1"), NOW, domain.NewCode("1", "sealed-1")).application).events == []
 
 
 def test_a_reviewer_may_ask_for_documents_and_the_review_resumes_when_they_arrive() -> None:
-    in_review = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, "1").application
+    in_review = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, domain.NewCode("1", "sealed-1")).application
     reviewer = Actor(kind="reviewer", id="R-1")
     asked = domain.decide_review(in_review, onboarding.DecideReview(
-        merchant_id="M-9", decision="request_documents", reasons=["licence photo unreadable"]), reviewer, NOW, "1")
+        merchant_id="M-9", decision="request_documents", reasons=["licence photo unreadable"]), reviewer, NOW, domain.NewCode("1", "sealed-1"))
     assert asked.application is not None and asked.application.status is Status.DOCUMENTS_REQUESTED
     assert isinstance(asked.events[0], onboarding.DocumentsRequested)
     documents = onboarding.SubmitDocuments(merchant_id="M-9", documents=[{"kind": "business_licence", "uri": "docs://M-9/licence-2.jpg", "sha256": "ef" * 32}])

@@ -96,8 +96,8 @@ def test_a_failed_payment_tells_the_buyer_why_and_may_be_paid_again() -> None:
     assert decision.order is not None
     again = _pay(decision.order)
     assert again.intent_id == "PI-O-1-2" and again.attempts == 2
-    stale = domain.settle_charge(again, _callback(pending), fee_rate_bp=60, now=NOW)  # an answer for attempt 1
-    assert stale.events == []
+    stale = domain.settle_charge(again, _callback(pending, "failed", "insufficient_balance"), fee_rate_bp=60, now=NOW)
+    assert stale.events == []  # attempt 1's answer again (a success for it would be given back: see below)
 
 
 def test_a_capture_for_a_different_amount_is_refused() -> None:
@@ -198,8 +198,86 @@ def test_a_provider_that_never_answers_times_out_and_a_late_success_still_pays()
     assert domain.settle_charge(decision.order, _callback(pending, "failed", "network_error"), fee_rate_bp=60, now=NOW).events == []
     closed = domain.expire(decision.order).order
     assert closed is not None
-    with pytest.raises(Rejected, match="late_capture"):
-        domain.settle_charge(closed, _callback(pending), fee_rate_bp=60, now=NOW)
+    (captured_late,) = domain.settle_charge(closed, _callback(pending), fee_rate_bp=60, now=NOW).events
+    assert isinstance(captured_late, payments.PaymentCapturedLate) and captured_late.reason == "order_expired"
+
+
+def _timed_out(order: domain.Order) -> domain.Order:
+    """The provider did not answer ``order``'s pending attempt in time."""
+    assert order.intent_id is not None
+    waiting = domain.provider_timeout(order, order.intent_id).order
+    assert waiting is not None and waiting.status is OrderStatus.AWAITING_PAYMENT
+    return waiting
+
+
+def test_a_success_for_an_expired_order_is_a_late_capture_for_the_buyer_recorded_once() -> None:
+    pending = _pay(_order())
+    expired = domain.expire(_timed_out(pending)).order
+    assert expired is not None and expired.status is OrderStatus.EXPIRED
+    decision = domain.settle_charge(expired, _callback(pending), fee_rate_bp=60, now=NOW)
+    (late,) = decision.events
+    assert isinstance(late, payments.PaymentCapturedLate)
+    assert (late.order_id, late.intent_id, late.buyer_id, late.amount.amount, late.provider_txn_id, late.reason) == (
+        "O-1", "PI-O-1-1", "B-2001", 12900, "PSP-1", "order_expired")
+    assert "全额原路退回" in late.message and "refunded in full" in late.message
+    assert decision.order == expired  # the order stays closed, unpaid
+    again = domain.settle_charge(expired, _callback(pending), fee_rate_bp=60, now=NOW, late_capture_recorded=True)
+    assert again.events == [] and again.order == expired
+    failed = domain.settle_charge(expired, _callback(pending, "failed", "network_error"), fee_rate_bp=60, now=NOW)
+    assert failed.events == []  # nothing was captured: nothing to give back
+
+
+def test_the_captured_amount_is_what_goes_back_even_if_it_differs_from_the_order() -> None:
+    pending = _pay(_order())
+    expired = domain.expire(_timed_out(pending)).order
+    assert expired is not None
+    (late,) = domain.settle_charge(expired, _callback(pending, amount=500), fee_rate_bp=60, now=NOW).events
+    assert isinstance(late, payments.PaymentCapturedLate) and late.amount.amount == 500
+
+
+def test_a_success_for_a_cancelled_order_is_late_but_the_capture_that_paid_it_is_not() -> None:
+    pending = _pay(_order())
+    cancelled = _cancel(_timed_out(pending), "changed_mind", BUYER).order
+    assert cancelled is not None and cancelled.status is OrderStatus.CANCELLED
+    (late,) = domain.settle_charge(cancelled, _callback(pending), fee_rate_bp=60, now=NOW).events
+    assert isinstance(late, payments.PaymentCapturedLate) and late.reason == "order_cancelled"
+    # paid, cancelled and refunded: the provider repeating the success that paid it is no new money
+    paid = _paid()
+    refunding = _cancel(paid, "out_of_stock", MERCHANT).order
+    assert refunding is not None
+    assert domain.settle_charge(refunding, _callback(paid), fee_rate_bp=60, now=NOW).events == []
+    refunded = domain.refund_settled(refunding, 12900).order
+    assert refunded is not None and refunded.status is OrderStatus.CANCELLED
+    assert domain.settle_charge(refunded, _callback(paid), fee_rate_bp=60, now=NOW).events == []
+
+
+def test_a_second_attempt_captured_for_an_already_paid_order_is_a_late_capture() -> None:
+    first = _pay(_order())
+    second = _pay(_timed_out(first))
+    assert second.intent_id == "PI-O-1-2"
+    paid = domain.settle_charge(second, _callback(second), fee_rate_bp=60, now=NOW).order
+    assert paid is not None and paid.status is OrderStatus.PAID
+    decision = domain.settle_charge(paid, _callback(first), fee_rate_bp=60, now=NOW)  # attempt 1 went through too
+    (late,) = decision.events
+    assert isinstance(late, payments.PaymentCapturedLate)
+    assert (late.intent_id, late.reason) == ("PI-O-1-1", "already_paid") and "重复扣款" in late.message
+    assert decision.order == paid
+    assert domain.settle_charge(paid, _callback(second), fee_rate_bp=60, now=NOW).events == []  # the payment itself, again
+    refunding = _cancel(paid, "out_of_stock", MERCHANT).order
+    assert refunding is not None
+    assert [e.reason for e in domain.settle_charge(refunding, _callback(first), fee_rate_bp=60, now=NOW).events] == [  # type: ignore[attr-defined]
+        "already_paid"]
+
+
+def test_a_success_for_a_replaced_attempt_is_given_back_and_the_current_attempt_still_pays() -> None:
+    first = _pay(_order())
+    second = _pay(_timed_out(first))
+    decision = domain.settle_charge(second, _callback(first), fee_rate_bp=60, now=NOW)
+    (late,) = decision.events
+    assert isinstance(late, payments.PaymentCapturedLate) and late.reason == "superseded_attempt"
+    assert decision.order == second and second.status is OrderStatus.PAYMENT_PENDING
+    paid = domain.settle_charge(second, _callback(second), fee_rate_bp=60, now=NOW)
+    assert [type(e) for e in paid.events] == [payments.PaymentSucceeded]
 
 
 
@@ -214,5 +292,5 @@ def test_the_fee_schedule_by_industry_method_and_monthly_volume() -> None:
     assert fees.rate("unknown-industry", payments.PaymentMethod.QR_CODE, 0).industry == "retail"
     assert fees.rate("education", payments.PaymentMethod.IN_APP, 10**9).rate_bp == fees.FLOOR_BP
     # the month turns at midnight China time
-    assert fees.month_start(datetime(2026, 11, 30, 16, 30, tzinfo=timezone.utc)) == datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)
-    assert fees.month_start(datetime(2026, 11, 30, 15, 59, tzinfo=timezone.utc)) == datetime(2026, 10, 31, 16, 0, tzinfo=timezone.utc)
+    assert fees.month_of(datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)) == "2026-12"
+    assert fees.month_of(datetime(2026, 11, 30, 15, 59, tzinfo=timezone.utc)) == "2026-11"

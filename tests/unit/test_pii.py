@@ -11,6 +11,7 @@ from shared.pii import (
     FieldCipher,
     UnreadableValue,
     development_keys,
+    key_id_of,
     mask_bank_account,
     mask_email,
     mask_id_number,
@@ -60,6 +61,20 @@ def test_keys_are_parsed_and_checked() -> None:
     with pytest.raises(ValueError):
         parse_keys("a:" + base64.b64encode(b"short").decode())
     assert list(parse_keys(development_keys())) == ["dev-only-k1"]
+
+
+def test_the_first_listed_key_encrypts_unless_another_is_named() -> None:
+    spec = f"k2:{base64.b64encode(NEW).decode()},k1:{base64.b64encode(OLD).decode()}"
+    assert FieldCipher.from_spec(spec).current == "k2"
+    assert key_id_of(FieldCipher.from_spec(spec).encrypt("x", "c")) == "k2"
+    assert FieldCipher.from_spec(spec, "k1").current == "k1"
+    assert FieldCipher.from_spec(spec).decrypt(_cipher("k1").encrypt("x", "c"), "c") == "x"
+    with pytest.raises(ValueError, match="not among the keys"):
+        FieldCipher.from_spec(spec, "k3")
+    with pytest.raises(ValueError, match="no PII key"):
+        FieldCipher.from_spec(" ")
+    with pytest.raises(UnreadableValue):
+        key_id_of("plaintext")
 
 
 def test_masks() -> None:

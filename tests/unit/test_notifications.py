@@ -1,0 +1,271 @@
+"""Notifications, pure parts: templates in both languages, who is told on which channel,
+retries and give-up, webhook signatures (and the README's verification example), settings."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import typing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2 import UndefinedError
+from pydantic import BaseModel, ValidationError
+
+from services.notifications import domain
+from services.notifications.domain import AttemptResult, Category, Reach, RetryPolicy, State
+from services.notifications.handlers import webhook_url_problem
+from services.notifications.templates import FOLDER, render
+from services.notifications.webhooks import SignatureError, secret_id, sign, verify
+from shared.contracts import CONTRACTS, escrow, onboarding, payments
+from shared.contracts.notifications import Channel, Language, PartyKind
+from shared.pii import FieldCipher, UnreadableValue, development_keys, mask_token, parse_keys
+
+ROOT = Path(__file__).resolve().parents[2]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+PAYLOADS = {c.TYPE: c for contract in (payments.EVENTS, escrow.EVENTS, onboarding.EVENTS) for c in contract.payloads.values()}
+
+
+def sample(model: type[BaseModel]) -> dict[str, Any]:
+    """A payload built from the examples its contract documents."""
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if field.examples:
+            values[name] = field.examples[0]
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            values[name] = sample(annotation)
+        elif origin is list and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+            values[name] = [sample(args[0])]
+    return model.model_validate(values).model_dump()
+
+
+RULES = [(event_type, rule) for event_type, rules in domain.RULES.items() for rule in rules if set(rule.channels) - {Channel.WEBHOOK}]
+
+
+@pytest.mark.parametrize(("event_type", "rule"), RULES, ids=[f"{t}:{r.role.value}" for t, r in RULES])
+def test_every_message_renders_in_both_languages_on_each_of_its_channels(event_type: str, rule: domain.Rule) -> None:
+    data = sample(PAYLOADS[event_type])
+    if event_type == "onboarding.activation.code_issued":
+        data["activation_code"] = "402913"  # the handler opens the sealed code before rendering
+    names = {str(v) for v in data.values() if isinstance(v, str)} | {"顺丰", "跑步鞋"}
+    for language in Language:
+        rendered = render(rule.template, language, data)
+        assert rendered.subject and rendered.short and rendered.body
+        for channel in set(rule.channels) - {Channel.WEBHOOK}:
+            content = rendered.for_channel(channel)
+            assert all(content.values())
+        own_words = rendered.subject + rendered.body
+        for name in names:
+            own_words = own_words.replace(name, "")
+        assert bool(CJK.search(own_words)) is (language is Language.ZH_CN), f"{rule.template} in {language}: {own_words}"
+
+
+def test_each_template_file_belongs_to_a_rule_in_both_languages() -> None:
+    for language in Language:
+        files = {p.stem for p in (FOLDER / language.value).glob("*.txt") if not p.stem.startswith("_")}
+        assert files == domain.templates()
+
+
+def test_amounts_times_and_reasons_read_naturally_in_each_language() -> None:
+    data = sample(payments.PaymentSucceeded)
+    zh, en = render("payment_succeeded.buyer", Language.ZH_CN, data), render("payment_succeeded.buyer", Language.EN, data)
+    assert zh.for_channel(Channel.SMS)["text"] == "【担保】您已为订单 O-20261123-0001 付款 ¥129.00。资金由担保平台托管，您确认收货后才付给商家。"
+    assert en.for_channel(Channel.SMS)["text"] == "[Danbao] You paid CNY 129.00 for order O-20261123-0001. Danbao holds the money until you confirm receipt."
+    assert "扫码支付" in zh.body and "(QR code, transaction PSP-7d2a9c)" in en.body
+    email = en.for_channel(Channel.EMAIL)
+    assert email["subject"] == "Payment for order O-20261123-0001 received"
+    assert email["text"].startswith("Hello,\n\nYou paid CNY 129.00") and email["text"].rstrip().endswith("please do not reply to it.")
+    shipped = sample(escrow.ShipmentRecorded)  # 2026-11-30T08:30Z is 16:30 in China
+    assert "2026-11-30 16:30（北京时间）" in render("shipment_recorded.buyer", Language.ZH_CN, shipped).short
+    assert "2026-11-30 16:30 (China time)" in render("shipment_recorded.buyer", Language.EN, shipped).short
+    failed = {**sample(payments.PaymentFailed), "reason": "insufficient_balance"}
+    assert "余额不足" in render("payment_failed.buyer", Language.ZH_CN, failed).short
+    assert "insufficient balance" in render("payment_failed.buyer", Language.EN, failed).short
+
+
+def test_a_missing_field_is_an_error_never_a_blank() -> None:
+    with pytest.raises(UndefinedError):
+        render("activation_code.merchant", Language.EN, {"activation_code": "402913"})
+
+
+# -- who is told, where ---------------------------------------------------------------------
+
+
+def test_channels_follow_the_contact_and_muting_spares_transactional_messages() -> None:
+    data = sample(payments.PaymentSucceeded) | {"buyer_id": "B-1", "merchant_id": "M-1"}
+    reach = {(PartyKind.BUYER, "B-1"): Reach(phone=True, push=True, muted=frozenset({Channel.PUSH}), language=Language.EN),
+             (PartyKind.MERCHANT, "M-1"): Reach(email=True, webhook=True, muted=frozenset({Channel.EMAIL}))}
+    planned = domain.plan("e-1", "payments.payment.succeeded", data, None, reach)
+    assert [(p.rule.role, p.channel, p.language) for p in planned] == [
+        (PartyKind.BUYER, Channel.SMS, Language.EN), (PartyKind.BUYER, Channel.PUSH, Language.EN),  # transactional: muting ignored
+        (PartyKind.MERCHANT, Channel.EMAIL, Language.ZH_CN), (PartyKind.MERCHANT, Channel.WEBHOOK, Language.ZH_CN)]
+    created = sample(payments.OrderCreated) | {"buyer_id": "B-1", "merchant_id": "M-1"}
+    updates = domain.plan("e-2", "payments.order.created", created, None, reach)
+    assert [(p.rule.role, p.channel) for p in updates] == [(PartyKind.MERCHANT, Channel.WEBHOOK)]  # muted push, muted e-mail
+    assert len({p.notification_id for p in planned}) == 4
+    assert [p.notification_id for p in domain.plan("e-1", "payments.payment.succeeded", data, None, reach)] == [
+        p.notification_id for p in planned]  # the same event plans the same ids
+
+
+def test_someone_without_a_contact_is_recorded_as_skipped_and_webhook_only_rules_stay_quiet() -> None:
+    shipped = sample(escrow.ShipmentRecorded)
+    planned = domain.plan("e-3", "escrow.shipment.recorded", shipped, ("M-1", "B-1"), {})
+    assert [(p.rule.role, p.recipient_id, p.channel, p.skipped_reason) for p in planned] == [(PartyKind.BUYER, "B-1", None, "no_contact")]
+    assert domain.plan("e-4", "escrow.shipment.recorded", shipped, None, {}) == []  # parties unknown: nobody named
+    code = sample(onboarding.ActivationCodeIssued)
+    (only,) = domain.plan("e-5", "onboarding.activation.code_issued", code, None, {(PartyKind.MERCHANT, "M-1001"): Reach(phone=True, webhook=True)})
+    assert (only.channel, only.skipped_reason) == (None, "no_address")  # the code goes by e-mail only, never SMS or webhook
+
+
+def test_transactional_and_optional_messages_are_classified() -> None:
+    optional = {r.template for rules in domain.RULES.values() for r in rules if r.category is Category.UPDATE}
+    assert optional == {"order_created.buyer", "order_created.merchant", "order_expired.buyer", "order_expired.merchant",
+                        "payout_scheduled.merchant", "shipment_recorded.merchant", "application_received.merchant",
+                        "review_required.merchant"}
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_is_capped_and_gives_up_at_the_horizon() -> None:
+    policy = RetryPolicy(base_seconds=30, factor=2, max_delay_seconds=3600, horizon_seconds=3 * 86400)
+    assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
+    assert policy.next_attempt(T0, 1, T0) == T0 + timedelta(seconds=30)
+    assert policy.next_attempt(T0, 50, T0 + timedelta(days=3) - timedelta(minutes=30)) is None
+
+
+def test_after_an_attempt() -> None:
+    policy = RetryPolicy(30, 2, 3600, 300)
+    assert domain.after_attempt(1, T0, AttemptResult(True, "ok"), T0, policy).state is State.SENT
+    assert domain.after_attempt(1, T0, AttemptResult(False, "HTTP 400", permanent=True), T0, policy) == domain.Transition(State.FAILED, None, "rejected")
+    assert domain.after_attempt(2, T0, AttemptResult(False, "HTTP 500"), T0 + timedelta(seconds=30), policy) == domain.Transition(
+        State.RETRYING, T0 + timedelta(seconds=90))
+    assert domain.after_attempt(4, T0, AttemptResult(False, "timeout"), T0 + timedelta(seconds=210), policy).reason == "horizon_passed"
+
+
+@pytest.mark.parametrize(("status", "webhook", "ok", "permanent"), [
+    (200, True, True, False), (204, False, True, False), (500, True, False, False), (404, True, False, False),
+    (404, False, False, True), (429, False, False, False), (503, False, False, False), (301, True, False, False)])
+def test_what_an_http_answer_means(status: int, webhook: bool, ok: bool, permanent: bool) -> None:
+    result = domain.http_result(status, webhook=webhook)
+    assert (result.ok, result.permanent, result.status_code) == (ok, permanent, status)
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+BODY = b'{"type":"payments.order.created","data":{"order_id":"O-1"}}'
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    header = sign(BODY, ["s3cret"], 1763886600)
+    expected = hmac.new(b"s3cret", b"1763886600." + BODY, hashlib.sha256).hexdigest()
+    assert header == f"t=1763886600,v1={expected}"
+    assert verify(BODY, header, "s3cret", now=1763886600 + 299) == 1763886600
+
+
+@pytest.mark.parametrize("problem", ["stale", "future", "tampered", "other secret", "no timestamp", "no signature"])
+def test_a_receiver_rejects_bad_signatures(problem: str) -> None:
+    header, body, secret, now = sign(BODY, ["s3cret"], 1763886600), BODY, "s3cret", 1763886600.0
+    if problem == "stale":
+        now += 301
+    elif problem == "future":
+        now -= 301
+    elif problem == "tampered":
+        body = BODY.replace(b"O-1", b"O-2")
+    elif problem == "other secret":
+        secret = "guess"
+    elif problem == "no timestamp":
+        header = header.split(",", 1)[1]
+    else:
+        header = header.split(",", 1)[0]
+    with pytest.raises(SignatureError):
+        verify(body, header, secret, now=now)
+
+
+def test_during_a_rotation_either_secret_verifies() -> None:
+    header = sign(BODY, ["new-secret", "old-secret"], 1763886600)
+    assert header.count("v1=") == 2
+    for secret in ("new-secret", "old-secret"):
+        assert verify(BODY, header, secret, now=1763886600)
+    with pytest.raises(SignatureError):
+        verify(BODY, header, "older-secret", now=1763886600)
+    assert secret_id("new-secret") == hashlib.sha256(b"new-secret").hexdigest()[:12]
+
+
+def test_the_readmes_verification_example_works() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Verifying webhooks", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # noqa: S102 - our own documentation
+    import time
+
+    now = int(time.time())
+    assert namespace["verify"](BODY, sign(BODY, ["whsec_x"], now), "whsec_x")
+    assert namespace["verify"](BODY, sign(BODY, ["new", "whsec_x"], now), "whsec_x")
+    assert not namespace["verify"](BODY, sign(BODY, ["whsec_x"], now - 301), "whsec_x")
+    assert not namespace["verify"](BODY + b" ", sign(BODY, ["whsec_x"], now), "whsec_x")
+
+
+@pytest.mark.parametrize(("url", "allow_private", "problem"), [
+    ("https://shop.example.com/hook", False, None), ("http://shop.example.com/hook", False, "webhooks must use https"),
+    ("https://10.0.0.5/hook", False, "the host is a private, loopback or reserved address"),
+    ("https://127.0.0.1/hook", False, "the host is a private, loopback or reserved address"),
+    ("https://localhost/hook", False, "localhost is not reachable from the platform"),
+    ("http://127.0.0.1:9000/hook", True, None)])
+def test_production_webhooks_are_https_to_public_hosts(url: str, allow_private: bool, problem: str | None) -> None:
+    assert webhook_url_problem(url, allow_private) == problem
+
+
+# -- secrets and the contact seal ---------------------------------------------------------------
+
+
+def test_production_refuses_the_development_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.notifications.config import NotificationsSettings
+
+    monkeypatch.setenv("DANBAO_MODE", "production")
+    with pytest.raises(ValidationError, match="DANBAO_NOTIFICATIONS_PII_KEYS"):
+        NotificationsSettings()
+    keys = "k1:" + "A" * 43 + "="
+    for name in ("PII_KEYS", "CONTACT_SEAL_KEYS"):
+        monkeypatch.setenv(f"DANBAO_NOTIFICATIONS_{name}", keys)
+    monkeypatch.setenv("DANBAO_NOTIFICATIONS_PII_CURRENT_KEY_ID", "k1")
+    with pytest.raises(ValidationError, match="API_KEY"):
+        NotificationsSettings()
+    monkeypatch.setenv("DANBAO_NOTIFICATIONS_SMS_API_KEY", "sms-live")
+    monkeypatch.setenv("DANBAO_NOTIFICATIONS_PUSH_API_KEY", "push-live")
+    assert NotificationsSettings().cipher().current == "k1"
+
+
+def test_a_sealed_contact_opens_only_with_the_shared_key() -> None:
+    seal = FieldCipher(parse_keys(development_keys("contact seal")), "dev-only-k1")
+    sealed = onboarding.MerchantContactProvided.seal("M-1", "13812345678", "a@example.com", seal)
+    assert (sealed.phone_masked, sealed.email_masked) == ("138****5678", "a***@example.com")
+    assert sealed.unseal(seal) == ("13812345678", "a@example.com")
+    with pytest.raises(UnreadableValue):
+        sealed.unseal(FieldCipher(parse_keys(development_keys()), "dev-only-k1"))  # the PII key is another key
+    moved = sealed.model_copy(update={"merchant_id": "M-2"})
+    with pytest.raises(UnreadableValue):
+        moved.unseal(seal)  # bound to its merchant
+    assert mask_token("dvc-0123456789ab") == "dvc-…89ab" and mask_token("short") == "****"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs" / "examples").glob("*.json")), ids=lambda p: p.name)
+def test_the_example_messages_are_valid(path: Path) -> None:
+    document = json.loads(path.read_text())
+    service = document["type"].split(".")[0]
+    CONTRACTS[f"danbao.{service}.commands"].parse(document)
+
+
+def test_webhook_urls_are_shown_without_credentials_or_query() -> None:
+    from services.notifications.webhooks import host_of, shown_url
+
+    url = "https://user:pa55@shop.example.com:8443/hook?token=t0k3n"
+    assert shown_url(url) == "https://shop.example.com:8443/hook" and host_of(url) == "shop.example.com:8443"
