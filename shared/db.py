@@ -75,12 +75,17 @@ class Database:
 
     async def create_tables(self, tables: Iterable[type[SQLModel]]) -> None:
         wanted = [t.__table__ for t in tables]  # type: ignore[attr-defined]
-        async with self.engine.begin() as conn:
-            await conn.run_sync(lambda sync: SQLModel.metadata.create_all(sync, tables=wanted))
+        async with self.transaction() as session:
+            await session.run_sync(lambda sync: SQLModel.metadata.create_all(sync.connection(), tables=wanted))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One database transaction: committed on success, rolled back on any error."""
+        """One database transaction: committed on success, rolled back on any error.
+
+        On SQLite every transaction of the process goes through here: the write lock is taken at
+        BEGIN and released at COMMIT, both inline, while closing the session yields to the loop.
+        A connection opened elsewhere would hold the lock across that yield, and the next writer
+        would wait for it synchronously, freezing the process until the busy timeout."""
         if self._sqlite_lock is None:
             async with self.sessions() as session, session.begin():
                 yield session
@@ -90,8 +95,8 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
-                await conn.run_sync(lambda sync: sync.execute(text("SELECT 1")))
+            async with self.transaction() as session:
+                await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
             return True
         except Exception:  # noqa: BLE001 - readiness reports any failure as not ready
             return False
