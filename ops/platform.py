@@ -20,6 +20,8 @@ SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator", "messagin
 # both sides: the processes on a payment's path wait briefly, the others longer.
 FETCH_WAIT_MS = {"payments": 20, "escrow": 20, "psp-simulator": 20}
 OTHER_FETCH_WAIT_MS = 100
+POLL_PAUSE_MS = {"payments": 5, "escrow": 5}
+OTHER_POLL_PAUSE_MS = 50
 DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
                  "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112, "messaging-simulator": 8113}
 DEFAULT_SMTP_PORT = 8025
@@ -106,7 +108,8 @@ class LocalPlatform:
         out = open(proc.log_path, "ab")  # noqa: SIM115 - the child owns it
         proc.process = subprocess.Popen(
             [sys.executable, "-m", "ops.cli", "serve", name],
-            env={"DANBAO_FETCH_MAX_WAIT_MS": str(FETCH_WAIT_MS.get(name, OTHER_FETCH_WAIT_MS)), **self.env()},
+            env={"DANBAO_FETCH_MAX_WAIT_MS": str(FETCH_WAIT_MS.get(name, OTHER_FETCH_WAIT_MS)),
+                 "DANBAO_POLL_PAUSE_MS": str(POLL_PAUSE_MS.get(name, OTHER_POLL_PAUSE_MS)), **self.env()},
             stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -121,7 +121,12 @@ async def run(session: AsyncSession, statement: Any, params: Any = None, fetch: 
     """Run a Core statement in the session's transaction: ``fetch`` "first" or "all" rows, else the row count."""
 
     def go(sync: Session) -> Any:
-        result = sync.connection().execute(statement, params)
+        connection = sync.connection()
+        if connection.dialect.driver == "inline":
+            direct = _direct(connection.dialect, statement, params)
+            if direct is not None:
+                return direct.execute(connection.connection.dbapi_connection, params, fetch)
+        result = connection.execute(statement, params)
         if fetch == "first":
             return result.first()
         if fetch == "all":
@@ -129,6 +134,98 @@ async def run(session: AsyncSession, statement: Any, params: Any = None, fetch: 
         return result.rowcount
 
     return await session.run_sync(go)
+
+
+class _DirectRow(tuple):  # type: ignore[type-arg]
+    """A result row with the columns as attributes, like SQLAlchemy's ``Row``."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+    _index: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[self._index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._fields, self, strict=True))
+
+
+class _Direct:
+    """A statement compiled once for SQLite-inline and run on the ``sqlite3`` cursor itself.
+
+    SQLAlchemy's execution path (options, events, cache lookup, result metadata) costs several
+    times the statement on a local SQLite file; this keeps what matters of it: the compiled SQL,
+    the bind values in order through the dialect's bind processors, scalar column defaults, and
+    the result processors. Statements it cannot run this way (expanding IN lists, callable or
+    server-side defaults, RETURNING) go through SQLAlchemy as before."""
+
+    def __init__(self, compiled: Any, dialect: Any) -> None:
+        self.sql = compiled.string
+        self.compiled = compiled
+        self.names = list(compiled.positiontup or ())
+        processors = compiled._bind_processors
+        self.processors = [processors.get(name) for name in self.names]
+        self.defaults = {column.key: column.default.arg for column in getattr(compiled, "insert_prefetch", None) or []}
+        columns = compiled._result_columns
+        self.row_type: type[_DirectRow] | None = None
+        if columns:
+            fields = tuple(c.keyname for c in columns)
+            self.row_type = type("Row", (_DirectRow,), {"__slots__": (), "_fields": fields,
+                                                        "_index": {f: i for i, f in enumerate(fields)}})
+            self.result = [c.type._cached_result_processor(dialect, None) for c in columns]
+
+    def _values(self, params: dict[str, Any] | None) -> list[Any]:
+        if self.defaults:
+            params = {**self.defaults, **(params or {})}
+        bound = self.compiled.construct_params(params, _check=False)
+        return [p(bound[n]) if p else bound[n] for n, p in zip(self.names, self.processors, strict=True)]
+
+    def execute(self, dbapi: Any, params: Any, fetch: str | None) -> Any:
+        cursor = dbapi.cursor()
+        try:
+            if isinstance(params, list):
+                cursor.executemany(self.sql, [self._values(p) for p in params])
+                return cursor.rowcount
+            cursor.execute(self.sql, self._values(params))
+            if fetch is None:
+                return cursor.rowcount
+            rows = [cursor.fetchone()] if fetch == "first" else cursor.fetchall()
+        finally:
+            cursor.close()
+        assert self.row_type is not None
+        made = [None if raw is None else self.row_type(p(v) if p else v for p, v in zip(self.result, raw, strict=True))
+                for raw in rows]
+        return made[0] if fetch == "first" else made
+
+
+_DIRECT: dict[tuple[int, tuple[str, ...]], _Direct | None] = {}
+
+
+def _direct(dialect: Any, statement: Any, params: Any) -> _Direct | None:
+    """The statement's direct form for these parameter names, or None when it has none."""
+    first = params[0] if isinstance(params, list) and params else params
+    if first is not None and not isinstance(first, dict):
+        return None
+    keys = tuple(first) if first else ()
+    cache_key = (id(statement), keys)
+    if cache_key in _DIRECT:
+        return _DIRECT[cache_key]
+    direct = None
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    prefetch = getattr(compiled, "insert_prefetch", None) or []
+    simple = (not any(b.expanding for b in compiled.binds.values())
+              and not getattr(compiled, "postfetch", None) and not getattr(compiled, "update_prefetch", None)
+              and not getattr(compiled, "effective_returning", None)
+              and all(c.default is not None and c.default.is_scalar for c in prefetch))
+    if simple:
+        direct = _Direct(compiled, dialect)
+    _STATEMENTS[("direct", cache_key)] = statement  # keeps the statement alive, so its id stays its own
+    _DIRECT[cache_key] = direct
+    return direct
 
 
 async def fetch_one(session: AsyncSession, model: type[SQLModel] | Table, *, lock: bool = False, **where: Any) -> Row[Any] | None:

@@ -15,14 +15,22 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col
 
-from shared.db import Database
+from shared.db import Database, run
 from shared.messaging import OutboxMessage, RelayLease
 
 log = logging.getLogger("danbao.relay")
+
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+# Rows come back as plain tuples with attribute access (id, event_id, topic, key, type, payload, headers).
+_PENDING = (select(_OUTBOX.c.id, _OUTBOX.c.event_id, _OUTBOX.c.topic, _OUTBOX.c.key, _OUTBOX.c.type,
+                   _OUTBOX.c.payload, _OUTBOX.c.headers)
+            .where(_OUTBOX.c.published_at.is_(None)).order_by(_OUTBOX.c.id).limit(bindparam("limit")))
+_BACKLOG = select(func.count()).select_from(_OUTBOX).where(_OUTBOX.c.published_at.is_(None))
+_MARK = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(published_at=func.now())
 
 Publish = Callable[[OutboxMessage], Awaitable[Any]]
 
@@ -74,18 +82,13 @@ class OutboxRelay:
         if not await self._hold_lease():
             return 0
         async with self.db.transaction() as session:
-            rows = list((await session.exec(
-                select(OutboxMessage).where(col(OutboxMessage.published_at).is_(None))
-                .order_by(col(OutboxMessage.id)).limit(self.batch_size)
-            )).all())
+            rows = await run(session, _PENDING, {"limit": self.batch_size}, fetch="all")
         if not rows:
             return 0
         pending = [await self.publish(row) for row in rows]
         await asyncio.gather(*(p for p in pending if asyncio.isfuture(p) or asyncio.iscoroutine(p)))
         async with self.db.transaction() as session:
-            await session.exec(  # type: ignore[call-overload]
-                update(OutboxMessage).where(col(OutboxMessage.id).in_([r.id for r in rows])).values(published_at=func.now())
-            )
+            await run(session, _MARK, {"ids": [r.id for r in rows]})
         self.published += len(rows)
         return len(rows)
 
@@ -117,6 +120,4 @@ class OutboxRelay:
 async def outbox_backlog(db: Database) -> float:
     """Rows committed but not yet published."""
     async with db.transaction() as session:
-        return float((await session.exec(
-            select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.published_at).is_(None))
-        )).one())
+        return float((await run(session, _BACKLOG, fetch="first"))[0])

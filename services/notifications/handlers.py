@@ -150,14 +150,14 @@ class NotificationsHandlers:
         for item in planned:
             if item.notification_id in already:
                 continue
-            rows.append(self._notification(uow, message, data, item).model_dump())
+            rows.append(self._notification(uow, message, data, item))
             created += item.channel is not None
         await insert_rows(uow.session, store.Notification, rows)
         if created:
             uow.after_commit.append(self.wake_delivery)
 
-    def _notification(self, uow: UnitOfWork, message: Envelope, data: dict[str, object], item: domain.Planned) -> store.Notification:
-        row = store.Notification(
+    def _notification(self, uow: UnitOfWork, message: Envelope, data: dict[str, object], item: domain.Planned) -> dict[str, object]:
+        row = store.new_notification(
             notification_id=item.notification_id, source_event_id=str(message.event_id), source_type=message.type,
             correlation_id=message.correlation_id, recipient=item.rule.role.value, recipient_id=item.recipient_id,
             channel=item.channel.value if item.channel else domain.NO_CHANNEL, language=item.language.value,
@@ -165,13 +165,13 @@ class NotificationsHandlers:
             category=item.rule.category.value, state=domain.State.PENDING.value, next_attempt_at=uow.now,
             created_at=uow.now, updated_at=uow.now)
         if item.channel is None:
-            row.state, row.next_attempt_at, row.failure_reason = domain.State.SKIPPED.value, None, item.skipped_reason
+            row.update(state=domain.State.SKIPPED.value, next_attempt_at=None, failure_reason=item.skipped_reason)
             return row
         if item.channel is Channel.WEBHOOK:
             content = {"body": message.model_dump_json()}
         else:
             content = render(item.rule.template, item.language, data).for_channel(item.channel)
-        row.content_enc = self.cipher.encrypt(json.dumps(content, ensure_ascii=False), store.Notification.context(item.notification_id))
+        row["content_enc"] = self.cipher.encrypt(json.dumps(content, ensure_ascii=False), store.Notification.context(item.notification_id))
         return row
 
 

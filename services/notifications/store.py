@@ -7,13 +7,14 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, func
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, bindparam, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications.domain import OPEN, Reach
 from shared.contracts.notifications import Channel, Language, PartyKind
-from shared.db import fetch_one, upsert, upsert_row
+from shared.db import fetch_one, run, upsert, upsert_row
 from shared.pii_store import EncryptedColumns
 
 
@@ -161,11 +162,25 @@ async def remember_parties(session: AsyncSession, order_id: str, merchant_id: st
                  insert_only=("merchant_id", "buyer_id", "created_at"))
 
 
+_NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
+_EXISTING = sa_select(_NOTIFICATION.c.notification_id).where(
+    _NOTIFICATION.c.notification_id.in_(bindparam("ids", expanding=True)))
+
+
 async def existing(session: AsyncSession, notification_ids: list[str]) -> set[str]:
     if not notification_ids:
         return set()
-    rows = await session.exec(select(Notification.notification_id).where(col(Notification.notification_id).in_(notification_ids)))
-    return set(rows.all())
+    return {row[0] for row in await run(session, _EXISTING, {"ids": notification_ids}, fetch="all")}
+
+
+def new_notification(**values: object) -> dict[str, object]:
+    """A notification row as the insert takes it: every column, defaults filled in (no ORM object)."""
+    return {**_NEW_DEFAULTS, **values}
+
+
+_NEW_DEFAULTS: dict[str, object] = dict(content_enc=None, to_masked=None, attempts=0, first_attempt_at=None,
+                                        next_attempt_at=None, claimed_until=None, sent_at=None,
+                                        failure_reason=None, last_detail=None)
 
 
 def save_contact(session: AsyncSession, row: Contact | None, values: dict[str, object], now: datetime) -> Contact:
