@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -163,13 +164,13 @@ class _Direct:
     the result processors. Statements it cannot run this way (expanding IN lists, callable or
     server-side defaults, RETURNING) go through SQLAlchemy as before."""
 
-    def __init__(self, compiled: Any, dialect: Any) -> None:
+    def __init__(self, compiled: Any, dialect: Any, defaults: dict[str, Any]) -> None:
+        # Nothing here refers to the statement, which the cache holds weakly.
         self.sql = compiled.string
-        self.compiled = compiled
         self.names = list(compiled.positiontup or ())
         processors = compiled._bind_processors
         self.processors = [processors.get(name) for name in self.names]
-        self.defaults = {column.key: column.default.arg for column in getattr(compiled, "insert_prefetch", None) or []}
+        self.base = {name: bind.effective_value for name, bind in compiled.binds.items()} | defaults
         columns = compiled._result_columns
         self.row_type: type[_DirectRow] | None = None
         if columns:
@@ -179,9 +180,7 @@ class _Direct:
             self.result = [c.type._cached_result_processor(dialect, None) for c in columns]
 
     def _values(self, params: dict[str, Any] | None) -> list[Any]:
-        if self.defaults:
-            params = {**self.defaults, **(params or {})}
-        bound = self.compiled.construct_params(params, _check=False)
+        bound = {**self.base, **params} if params else self.base
         return [p(bound[n]) if p else bound[n] for n, p in zip(self.names, self.processors, strict=True)]
 
     def execute(self, dbapi: Any, params: Any, fetch: str | None) -> Any:
@@ -202,7 +201,9 @@ class _Direct:
         return made[0] if fetch == "first" else made
 
 
-_DIRECT: dict[tuple[int, tuple[str, ...]], _Direct | None] = {}
+# Per statement object (held weakly: a statement built per call is compiled per call and never
+# piles up here), per set of parameter names.
+_DIRECT: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], _Direct | None]] = weakref.WeakKeyDictionary()
 
 
 def _direct(dialect: Any, statement: Any, params: Any) -> _Direct | None:
@@ -211,20 +212,21 @@ def _direct(dialect: Any, statement: Any, params: Any) -> _Direct | None:
     if first is not None and not isinstance(first, dict):
         return None
     keys = tuple(first) if first else ()
-    cache_key = (id(statement), keys)
-    if cache_key in _DIRECT:
-        return _DIRECT[cache_key]
-    direct = None
+    forms = _DIRECT.get(statement)
+    if forms is None:
+        forms = _DIRECT[statement] = {}
+    elif keys in forms:
+        return forms[keys]
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     prefetch = getattr(compiled, "insert_prefetch", None) or []
+    defaults = {c.key: c.default.arg for c in prefetch if c.default is not None and c.default.is_scalar}
     simple = (not any(b.expanding for b in compiled.binds.values())
               and not getattr(compiled, "postfetch", None) and not getattr(compiled, "update_prefetch", None)
               and not getattr(compiled, "effective_returning", None)
-              and all(c.default is not None and c.default.is_scalar for c in prefetch))
-    if simple:
-        direct = _Direct(compiled, dialect)
-    _STATEMENTS[("direct", cache_key)] = statement  # keeps the statement alive, so its id stays its own
-    _DIRECT[cache_key] = direct
+              and len(defaults) == len(prefetch)
+              # a parameter the caller must give but did not: SQLAlchemy's path reports it
+              and all(name in keys or name in defaults for name, b in compiled.binds.items() if b.required))
+    forms[keys] = direct = _Direct(compiled, dialect, defaults) if simple else None
     return direct
 
 
@@ -260,7 +262,11 @@ async def upsert(session: AsyncSession, model: type[SQLModel] | Table, values: d
 async def insert_rows(session: AsyncSession, model: type[SQLModel] | Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` in one statement."""
     if rows:
-        await run(session, insert(_table(model)), rows)
+        table = _table(model)
+        statement = _STATEMENTS.get(("insert", table.name))
+        if statement is None:
+            statement = _STATEMENTS[("insert", table.name)] = insert(table)
+        await run(session, statement, rows)
 
 
 def _execute_sql(sync: Session, *statements: str) -> None:

@@ -39,3 +39,36 @@ async def test_health_probes_interleaved_with_writes_never_block_the_loop(db: Da
         results = await asyncio.gather(db.ping(), _write(db, n), db.ping(), _write(db, 100 + n))
         assert results[0] is True and results[2] is True
     assert time.monotonic() - started < 10  # a single stall lasts the whole busy timeout (30 s)
+
+
+async def test_core_statements_give_the_same_rows_and_defaults_on_every_backend(db: Database) -> None:
+    """On SQLite, shared.db.run executes prebuilt statements on the sqlite3 cursor itself; what
+    comes back (types, attributes, row counts, scalar column defaults) must match SQLAlchemy's."""
+    import gc
+
+    from sqlalchemy import bindparam, insert, select, update
+
+    from shared.db import _DIRECT, run
+    from shared.messaging import OutboxMessage
+
+    outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
+    rows = [dict(event_id=f"e-{n}", topic="t", key=None, type="x", payload=b"{}", created_at=T0) for n in range(3)]
+    async with db.transaction() as session:
+        await insert_rows(session, OutboxMessage, rows)  # no headers given: the column default applies
+        pending = select(outbox.c.id, outbox.c.event_id, outbox.c.headers, outbox.c.created_at, outbox.c.published_at) \
+            .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(bindparam("limit"))
+        found = await run(session, pending, {"limit": 2}, fetch="all")
+        assert [(r.event_id, r.headers, r.published_at) for r in found] == [("e-0", "{}", None), ("e-1", "{}", None)]
+        assert found[0].created_at.replace(tzinfo=timezone.utc) == T0
+        assert found[0][1] == "e-0" and found[0]._mapping["event_id"] == "e-0"
+        mark = update(outbox).where(outbox.c.event_id == bindparam("e")).values(published_at=bindparam("at"))
+        assert await run(session, mark, {"e": "e-2", "at": T0}) == 1
+        assert await run(session, mark, {"e": "nobody", "at": T0}) == 0
+        first = await run(session, pending, {"limit": 5}, fetch="first")
+        assert first.event_id == "e-0"
+        assert await run(session, select(outbox.c.id).where(outbox.c.event_id == "none"), fetch="first") is None
+        before = len(_DIRECT)
+        for n in range(50):  # a statement built per call is not kept
+            await run(session, insert(outbox), dict(event_id=f"f-{n}", topic="t", type="x", payload=b"{}", created_at=T0))
+        gc.collect()
+        assert len(_DIRECT) <= before + 1
