@@ -92,6 +92,10 @@ class Database:
                 yield session
             return
         async with self._sqlite_lock, self.sessions() as session, session.begin():
+            connection = await session.connection()
+            if connection.dialect.driver == "inline":
+                # Core statements then run on the sqlite3 connection itself: no greenlet per statement.
+                session.info[_INLINE] = (connection.dialect, connection.sync_connection.connection.dbapi_connection)
             yield session
 
     async def ping(self) -> bool:
@@ -112,6 +116,7 @@ class Database:
 # inside one greenlet per call (``run_sync``), which SQLite-inline and asyncpg both allow.
 
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_INLINE = "danbao.inline"  # session.info key: (dialect, sqlite3 connection) of a SQLite-inline transaction
 
 
 def _table(model: type[SQLModel] | Table) -> Table:
@@ -120,6 +125,11 @@ def _table(model: type[SQLModel] | Table) -> Table:
 
 async def run(session: AsyncSession, statement: Any, params: Any = None, fetch: str | None = None) -> Any:
     """Run a Core statement in the session's transaction: ``fetch`` "first" or "all" rows, else the row count."""
+    inline = session.info.get(_INLINE)
+    if inline is not None:
+        direct = _direct(inline[0], statement, params)
+        if direct is not None:
+            return direct.execute(inline[1], params, fetch)
 
     def go(sync: Session) -> Any:
         connection = sync.connection()
@@ -285,7 +295,26 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
     """One message's (or timer's) changes inside the batch transaction: kept on success, undone
     on any error. The caller drops the session's ORM objects after an error (``expunge_all``).
 
-    A fixed savepoint name, unlike the ORM's numbered ones, is compiled once."""
+    A fixed savepoint name, unlike the ORM's numbered ones, is compiled once. On SQLite-inline the
+    savepoint statements run on the sqlite3 connection, and the ORM is flushed only when it holds
+    changes."""
+    inline = session.info.get(_INLINE)
+    if inline is not None:
+        dbapi = inline[1]
+        dbapi.execute("SAVEPOINT danbao_unit")
+        try:
+            yield
+            if not session.sync_session._is_clean():
+                await session.run_sync(lambda sync: sync.flush())
+            dbapi.execute("RELEASE SAVEPOINT danbao_unit")
+        except BaseException as failure:
+            try:
+                dbapi.execute("ROLLBACK TO SAVEPOINT danbao_unit")
+                dbapi.execute("RELEASE SAVEPOINT danbao_unit")
+            except Exception:  # noqa: BLE001 - the whole transaction goes
+                raise failure from None
+            raise
+        return
     await session.run_sync(_execute_sql, "SAVEPOINT danbao_unit")
     try:
         yield
