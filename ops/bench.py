@@ -200,6 +200,19 @@ def cpu_seconds(platform: LocalPlatform) -> dict[str, float]:
     return used
 
 
+async def settle(platform: LocalPlatform, idle_cpu: float, idle_elapsed: float, timeout: float = 120.0) -> None:
+    """Wait until the processes are back to their idle CPU use: whatever the full-speed run left
+    queued (notifications, outbox relays) is done, and the latency run measures the latency alone."""
+    idle_rate = idle_cpu / idle_elapsed
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        before, started = cpu_seconds(platform), time.perf_counter()
+        await asyncio.sleep(1.0)
+        after = cpu_seconds(platform)
+        if not after or sum(after.values()) - sum(before.values()) <= (idle_rate * 1.25 + 0.05) * (time.perf_counter() - started):
+            return
+
+
 async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform) -> None:
     console = Console()
     assert platform.broker is not None
@@ -216,6 +229,7 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
         cpu_after = cpu_seconds(platform)
         finished = [life for life in lives if life.done.is_set()]
         throughput, event_rate = len(finished) / elapsed, events / elapsed
+        await settle(platform, sum(idle_after.values()) - sum(idle_before.values()), idle_elapsed)
         paced, _, _ = await run_lifecycles(driver, int(rate * rate_seconds), rate, 120)
     finally:
         await driver.stop()

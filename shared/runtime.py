@@ -73,8 +73,10 @@ class ServiceDefinition:
     pii_cipher: FieldCipher | None = None  # seals dead letters of subscriptions marked personal_data
 
 
-def _raw_records(message: Any) -> Any:
-    """Hand the subscriber the raw Kafka records: decoding is the consumer path's job."""
+async def _raw_records(message: Any) -> Any:
+    """Hand the subscriber the raw Kafka records: decoding is the consumer path's job.
+
+    A coroutine: FastStream runs a plain function decoder on a worker thread, a thread hop per batch."""
     return message.raw_message
 
 
