@@ -145,7 +145,7 @@ class NotificationsHandlers:
                   if (recipient := domain.recipient_of(r.role, data, parties)) is not None]
         reach = await store.reach_of(uow.session, wanted)
         planned = domain.plan(str(message.event_id), message.type, data, parties, reach)
-        already = await store.existing(uow.session, [p.notification_id for p in planned])
+        already = await store.existing(uow.session, str(message.event_id)) if planned else set()
         created, rows = 0, []
         for item in planned:
             if item.notification_id in already:

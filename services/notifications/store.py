@@ -163,14 +163,12 @@ async def remember_parties(session: AsyncSession, order_id: str, merchant_id: st
 
 
 _NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
-_EXISTING = sa_select(_NOTIFICATION.c.notification_id).where(
-    _NOTIFICATION.c.notification_id.in_(bindparam("ids", expanding=True)))
+_EXISTING = sa_select(_NOTIFICATION.c.notification_id).where(_NOTIFICATION.c.source_event_id == bindparam("event"))
 
 
-async def existing(session: AsyncSession, notification_ids: list[str]) -> set[str]:
-    if not notification_ids:
-        return set()
-    return {row[0] for row in await run(session, _EXISTING, {"ids": notification_ids}, fetch="all")}
+async def existing(session: AsyncSession, source_event_id: str) -> set[str]:
+    """The notifications already recorded for an event (found through the event's unique key)."""
+    return {row[0] for row in await run(session, _EXISTING, {"event": source_event_id}, fetch="all")}
 
 
 def new_notification(**values: object) -> dict[str, object]:
