@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,7 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.clock import Clock
 from shared.contracts.catalog import TopicContract, UnknownType, UnsupportedVersion
 from shared.contracts.common import CommandRejected, DeadLetter
-from shared.db import Database, fetch_one, insert_rows, savepoint
+from shared.db import Database, fetch_one, insert_rows, run_in, savepoint
 from shared.envelope import Envelope
 from shared.logs import correlation_id
 from shared.pii import FieldCipher
@@ -152,9 +154,10 @@ class MessageConsumer:
             if not item.ignored:
                 wanted.setdefault(item.route.inbox, set()).update(i for i in (item.event_id, item.position) if i)
         for inbox, ids in wanted.items():
-            found = await session.exec(select(InboxMessage.message_id).where(
-                InboxMessage.consumer == inbox, col(InboxMessage.message_id).in_(sorted(ids))))
-            batch.seen.update((inbox, message_id) for message_id in found.all())
+            listed = sorted(ids)
+            for start in range(0, len(listed), 2048):
+                found = await run_in(session, "inbox-seen", _seen_in, listed[start:start + 2048], {"consumer": inbox}, fetch="all")
+                batch.seen.update((inbox, row[0]) for row in found)
 
     async def _one(self, session: AsyncSession, item: _Item, batch: _Batch, after_commit: list[Callable[[], None]]) -> None:
         if item.ignored:
@@ -280,6 +283,13 @@ class MessageConsumer:
             original=original, original_encoding=encoding,
         ))
         return uow.outbox_rows
+
+
+_INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
+
+
+def _seen_in(ids: list[Any]) -> Any:
+    return sa_select(_INBOX.c.message_id).where(_INBOX.c.consumer == bindparam("consumer"), _INBOX.c.message_id.in_(ids))
 
 
 def sealed_context(topic: str) -> str:

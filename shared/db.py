@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -238,6 +238,32 @@ def _direct(dialect: Any, statement: Any, params: Any) -> _Direct | None:
               and all(name in keys or name in defaults for name, b in compiled.binds.items() if b.required))
     forms[keys] = direct = _Direct(compiled, dialect, defaults) if simple else None
     return direct
+
+
+_IN_SIZES = (8, 32, 128, 512, 2048)
+_IN_STATEMENTS: dict[tuple[str, int], Any] = {}
+
+
+def _in_size(count: int) -> int:
+    for size in _IN_SIZES:
+        if count <= size:
+            return size
+    raise ValueError(f"{count} values are more than one IN list takes ({_IN_SIZES[-1]})")
+
+
+async def run_in(session: AsyncSession, name: str, build: Callable[[list[Any]], Any], values: Sequence[Any],
+                 params: dict[str, Any] | None = None, fetch: str | None = None) -> Any:
+    """Run a statement with an ``IN`` list of ``values``: ``build`` makes it from a list of bind
+    parameters. The list is padded (with its last value) to one of a few fixed lengths, so each
+    length is compiled once and runs as a plain statement instead of an expanding one."""
+    size = _in_size(len(values))
+    statement = _IN_STATEMENTS.get((name, size))
+    if statement is None:
+        statement = _IN_STATEMENTS[(name, size)] = build([bindparam(f"in_{i}") for i in range(size)])
+    bound = dict(params or {})
+    last = values[-1]
+    bound.update((f"in_{i}", values[i] if i < len(values) else last) for i in range(size))
+    return await run(session, statement, bound, fetch)
 
 
 async def fetch_one(session: AsyncSession, model: type[SQLModel] | Table, *, lock: bool = False, **where: Any) -> Row[Any] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from shared.db import Database, run
+from shared.db import Database, run, run_in
 from shared.messaging import OutboxMessage, RelayLease
 
 log = logging.getLogger("danbao.relay")
@@ -30,7 +31,10 @@ _PENDING = (select(_OUTBOX.c.id, _OUTBOX.c.event_id, _OUTBOX.c.topic, _OUTBOX.c.
                    _OUTBOX.c.payload, _OUTBOX.c.headers)
             .where(_OUTBOX.c.published_at.is_(None)).order_by(_OUTBOX.c.id).limit(bindparam("limit")))
 _BACKLOG = select(func.count()).select_from(_OUTBOX).where(_OUTBOX.c.published_at.is_(None))
-_MARK = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True))).values(published_at=func.now())
+
+
+def _mark(ids: list[Any]) -> Any:
+    return update(_OUTBOX).where(_OUTBOX.c.id.in_(ids)).values(published_at=bindparam("now"))
 
 Publish = Callable[[OutboxMessage], Awaitable[Any]]
 
@@ -88,7 +92,7 @@ class OutboxRelay:
         pending = [await self.publish(row) for row in rows]
         await asyncio.gather(*(p for p in pending if asyncio.isfuture(p) or asyncio.iscoroutine(p)))
         async with self.db.transaction() as session:
-            await run(session, _MARK, {"ids": [r.id for r in rows]})
+            await run_in(session, "outbox-mark", _mark, [r.id for r in rows], {"now": datetime.now(timezone.utc)})
         self.published += len(rows)
         return len(rows)
 
