@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.broker import create_topics
-from ops.platform import LocalPlatform
+from ops.platform import DEV_PARTITIONS, LocalPlatform
 
 STEPS = ("create→order.created", "pay→payment.succeeded", "succeeded→hold.created", "ship→shipment.recorded", "confirm→hold.released")
 IDLE_SECONDS = 5.0
@@ -235,7 +235,8 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
         await driver.stop()
     produce, consume = await raw_baseline(bootstrap, raw_n)
 
-    table = Table(title=f"Full speed: {len(finished)}/{count} lifecycles in {elapsed:.1f}s")
+    table = Table(title=f"Full speed: {len(finished)}/{count} lifecycles in {elapsed:.1f}s "
+                        f"({platform.partitions} partition{'s' if platform.partitions > 1 else ''} per topic)")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("lifecycles/s", f"{throughput:,.0f}")
@@ -276,9 +277,10 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
                   if finished else "no lifecycle finished")
 
 
-def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: int = 50_000) -> None:
+def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: int = 50_000, partitions: int = DEV_PARTITIONS) -> None:
     with tempfile.TemporaryDirectory(prefix="danbao-bench-") as scratch:
-        platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING"})
+        platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING"},
+                                 partitions=partitions)
         platform.start(ready_timeout=90)
         try:
             asyncio.run(bench(count, rate, rate_seconds, raw_n, platform))

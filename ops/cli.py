@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops import kafka
+from ops.platform import DEV_PARTITIONS
 from shared import topics
 from shared.consumer import open_dead_letter
 from shared.contracts import CONTRACTS
@@ -31,11 +32,12 @@ def dev(
     data_dir: Annotated[Path, typer.Option(help="Where the services keep their SQLite files and logs.")] = Path(".danbao"),
     broker_port: Annotated[int, typer.Option(help="Broker port; 0 picks a free one.")] = 0,
     fixed_ports: Annotated[bool, typer.Option(help="Serve health on 8101-8110 instead of free ports.")] = True,
+    partitions: Annotated[int, typer.Option(help="Partitions per topic (one process per service needs one).")] = DEV_PARTITIONS,
 ) -> None:
     """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here."""
     from ops.platform import LocalPlatform
 
-    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports)
+    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports, partitions=partitions)
     stopping = False
 
     def _stop(*_: Any) -> None:
@@ -252,11 +254,12 @@ def bench_command(
     lifecycles: Annotated[int, typer.Option(help="Lifecycles at full speed.")] = 3000,
     rate: Annotated[float, typer.Option(help="Lifecycles/s for the latency run.")] = 100,
     seconds: Annotated[float, typer.Option(help="Length of the latency run.")] = 20,
+    partitions: Annotated[int, typer.Option(help="Partitions per topic, as `danbao dev` creates them.")] = DEV_PARTITIONS,
 ) -> None:
     """Drive guaranteed-trade lifecycles through a fresh local platform and print the figures."""
     from ops.bench import main
 
-    main(count=lifecycles, rate=rate, rate_seconds=seconds)
+    main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions)
 
 
 report = typer.Typer(help="Reports from the services' own records.", no_args_is_help=True)

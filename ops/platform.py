@@ -13,13 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.broker import TansuBroker, create_topics, free_port
+from shared import topics
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
 SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator")
 # Tansu answers a fetch only when the fetch's wait runs out, and every waiting fetch costs CPU on
 # both sides: the processes on a payment's path wait briefly, the others longer.
 FETCH_WAIT_MS = {"payments": 20, "escrow": 20, "psp-simulator": 20}
-OTHER_FETCH_WAIT_MS = 100
+OTHER_FETCH_WAIT_MS = 250
+# Tansu's work per fetch grows with the partitions fetched. `danbao dev` runs one process per
+# service, which one partition per topic serves fully; the tests keep several (the default) so
+# that messages of different keys interleave as they do in production.
+DEV_PARTITIONS = 1
 POLL_PAUSE_MS = {"payments": 5, "escrow": 5}
 OTHER_POLL_PAUSE_MS = 50
 DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
@@ -57,6 +62,7 @@ class LocalPlatform:
     fixed_ports: bool = False
     broker_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    partitions: int = topics.PARTITIONS
     broker: TansuBroker | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     smtp_port: int = 0
@@ -91,7 +97,7 @@ class LocalPlatform:
         try:
             self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log")
             self.broker.start()
-            asyncio.run(create_topics(self.broker.bootstrap))
+            asyncio.run(create_topics(self.broker.bootstrap, partitions=self.partitions))
             for name in self.names:
                 port = DEFAULT_PORTS[name] if self.fixed_ports else free_port()
                 self.processes[name] = ServiceProcess(name, port, self.data_dir / "logs" / f"{name}.log")
