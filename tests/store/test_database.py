@@ -6,10 +6,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
+from sqlalchemy import bindparam, select, update
 
-from shared.db import Database, insert_rows
+from shared.db import Database, insert_rows, run, run_in
 from shared.messaging import MESSAGING_TABLES, InboxMessage
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
@@ -72,3 +74,40 @@ async def test_core_statements_give_the_same_rows_and_defaults_on_every_backend(
             await run(session, insert(outbox), dict(event_id=f"f-{n}", topic="t", type="x", payload=b"{}", created_at=T0))
         gc.collect()
         assert len(_DIRECT) <= before + 1
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 33, 600])
+async def test_in_lists_of_any_length_find_exactly_the_rows_listed(db: Database, count: int) -> None:
+    """IN lists are padded to a few fixed lengths (compiled once each): the padding must neither
+    add rows nor drop any, for reads and for updates."""
+    async with db.transaction() as session:
+        await insert_rows(session, InboxMessage, [dict(
+            consumer="c", message_id=f"m-{n}", topic="t", partition=0, offset=n, type=None,
+            outcome="processed", received_at=T0) for n in range(700)])
+    wanted = [f"m-{n}" for n in range(0, 2 * count, 2)] + ["missing"]
+    async with db.transaction() as session:
+        found = await run_in(session, "test-seen", _seen, wanted, {"consumer": "c"}, fetch="all")
+        changed = await run_in(session, "test-mark", _mark, wanted, {"outcome": "replayed"})
+    expected = {f"m-{n}" for n in range(0, 2 * count, 2) if n < 700}
+    assert {row[0] for row in found} == expected
+    assert changed == len(expected)
+    async with db.transaction() as session:
+        rows = await run(session, select(_INBOX.c.message_id).where(_INBOX.c.outcome == "replayed"), fetch="all")
+    assert {row[0] for row in rows} == expected
+
+
+async def test_in_lists_longer_than_the_largest_length_are_refused(db: Database) -> None:
+    async with db.transaction() as session:
+        with pytest.raises(ValueError, match="more than one IN list takes"):
+            await run_in(session, "test-seen", _seen, [str(n) for n in range(5000)], {"consumer": "c"}, fetch="all")
+
+
+_INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
+
+
+def _seen(ids: list[Any]) -> Any:
+    return select(_INBOX.c.message_id).where(_INBOX.c.consumer == bindparam("consumer"), _INBOX.c.message_id.in_(ids))
+
+
+def _mark(ids: list[Any]) -> Any:
+    return update(_INBOX).where(_INBOX.c.consumer == "c", _INBOX.c.message_id.in_(ids)).values(outcome=bindparam("outcome"))
