@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, make_asgi_app
 from pydantic import WithJsonSchema, TypeAdapter
 from sqlmodel import SQLModel
 
+import uvloop
 from shared import logs
 from shared.clock import TestableClock
 from shared.consumer import Handler, MessageConsumer, Route
@@ -301,7 +302,7 @@ class ServiceRuntime:
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)
         app = self.asgi()
-        asyncio.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))
+        uvloop.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))
 
 
 

@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
+import uvloop
 from shared import logs
 from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, ActorKind, Envelope, Payload
@@ -77,4 +78,4 @@ def simulator_app(name: str, requests: TopicContract, replies: TopicContract, an
 
 def serve(name: str, app: AsgiFastStream, port: int, platform: PlatformSettings) -> None:
     logs.configure(name, platform.log_level)
-    asyncio.run(app.run(log_level=logging.WARNING, run_extra_options={"host": platform.http_host, "port": port}))
+    uvloop.run(app.run(log_level=logging.WARNING, run_extra_options={"host": platform.http_host, "port": port}))
