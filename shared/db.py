@@ -330,7 +330,7 @@ async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
         dbapi.execute("SAVEPOINT danbao_unit")
         try:
             yield
-            if not session.sync_session._is_clean():
+            if session.new or session.dirty or session.deleted:
                 await session.run_sync(lambda sync: sync.flush())
             dbapi.execute("RELEASE SAVEPOINT danbao_unit")
         except BaseException as failure:

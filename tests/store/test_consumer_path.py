@@ -24,6 +24,7 @@ from shared.db import Database
 from shared.messaging import MESSAGING_TABLES, InboxMessage, OutboxMessage
 from shared.relay import OutboxRelay
 from shared.timers import DurableTimer
+from shared.unit_of_work import Rejected
 from tests.factories import create_order, encode, pay_order
 
 
@@ -138,6 +139,36 @@ async def test_a_handler_bug_dead_letters_that_message_only(db: Database) -> Non
     await consumer.consume([FakeRecord(encode(create_order("O-1")), 0), FakeRecord(encode(pay_order("O-1")), 1)])
     types = [(m.topic, m.type) for m in await _outbox(db)]
     assert types == [("danbao.payments.events", "payments.order.created"), ("danbao.payments.dlq", "deadletter.recorded")]
+
+
+async def test_what_a_failed_message_wrote_before_failing_is_undone_and_its_batch_neighbours_kept(db: Database) -> None:
+    """Each message runs in a savepoint inside the batch's transaction: Core writes and ORM
+    objects of a message that is rejected or breaks are undone; the messages around it keep theirs."""
+    from services.payments.store import MerchantView
+
+    h = PaymentsHandlers(PaymentsSettings())
+
+    async def pay_then_reject(uow: Any, message: Any) -> None:
+        await h.pay_order(uow, message)  # Core writes: the order, its provider timer
+        uow.session.add(MerchantView(merchant_id="M-2002", status="active", industry="retail", updated_at=uow.now))
+        raise Rejected("not_today", "changed its mind after writing")
+
+    async def create_then_break(uow: Any, message: Any) -> None:
+        await h.create_order(uow, message)
+        if message.data.order_id == "O-2":
+            raise RuntimeError("bug after writing")
+
+    consumer = _consumer(db, {payments.CreateOrder.TYPE: create_then_break, payments.PayOrder.TYPE: pay_then_reject})
+    await consumer.consume([FakeRecord(encode(create_order("O-1")), 0), FakeRecord(encode(pay_order("O-1")), 1),
+                            FakeRecord(encode(create_order("O-2")), 2, key=b"O-2"), FakeRecord(encode(create_order("O-3")), 3, key=b"O-3")])
+    async with db.transaction() as session:
+        orders = {o.order_id: o.status for o in (await session.exec(select(PaymentOrder))).all()}
+        timers = [t.timer_id for t in (await session.exec(select(DurableTimer))).all()]
+        merchants = [m.merchant_id for m in (await session.exec(select(MerchantView))).all()]
+    assert orders == {"O-1": "awaiting_payment", "O-3": "awaiting_payment"}  # the payment undone
+    assert all("provider" not in t for t in timers) and merchants == ["M-1001"]
+    assert [m.type for m in await _outbox(db)] == ["payments.order.created", "payments.command.rejected",
+                                                   "deadletter.recorded", "payments.order.created"]
 
 
 async def test_the_relay_publishes_in_order_once_and_holds_a_lease(db: Database) -> None:
