@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -88,12 +89,15 @@ class MessageConsumer:
     rejection: type[CommandRejected]
     dead_letters: TopicContract
     on_commit: Callable[[], None] = lambda: None
+    # (topic, seconds from a record's timestamp to its batch's start), after the batch is committed
+    on_delay: Callable[[str, float], None] | None = None
     after_batch: Callable[[int], None] = lambda processed: None  # after the commit, before the offsets are acked
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     retry_pause: float = 0.5
     _failures: int = 0
 
     async def consume(self, records: Sequence[Record]) -> None:
+        started = time.time()
         after_commit: list[Callable[[], None]] = []
         processed_before = self.stats.processed
         try:
@@ -113,6 +117,11 @@ class MessageConsumer:
             await asyncio.sleep(pause)
             raise
         self._failures = 0
+        if self.on_delay is not None:
+            for record in records:
+                stamp = getattr(record, "timestamp", None)
+                if stamp:  # milliseconds, set by the producer (or the broker)
+                    self.on_delay(record.topic, max(started - stamp / 1000, 0.0))
         for callback in after_commit:
             callback()
         self.on_commit()

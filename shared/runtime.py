@@ -26,7 +26,7 @@ from faststream.asgi.response import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
-from prometheus_client import CollectorRegistry, Counter, Gauge, make_asgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
 from pydantic import WithJsonSchema, TypeAdapter
 from sqlmodel import SQLModel
 
@@ -121,6 +121,9 @@ class ServiceRuntime:
         self.scheduler = TimerScheduler(self.db, self.clock, self.name, dict(definition.timers), on_commit=self.relay.wake)
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None  # the relay's, started with the background tasks
+        self._delay = Histogram(
+            "danbao_consume_delay_seconds", "Time from a record's timestamp to the start of the batch that handled it, per topic",
+            ["topic"], registry=self.registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self._published = Counter("danbao_outbox_published", "Events the outbox relay handed to Kafka, per topic",
                                   ["topic"], registry=self.registry)
         self._gauges = {
@@ -151,7 +154,7 @@ class ServiceRuntime:
         self.consumer = MessageConsumer(
             service=self.name, routes=routes, db=self.db, clock=self.clock, events=self.definition.events,
             rejection=rejection_payload(self.name), dead_letters=dead_letter_contract(self.name),
-            on_commit=self.relay.wake,
+            on_commit=self.relay.wake, on_delay=lambda topic, seconds: self._delay.labels(topic).observe(seconds),
         )
         consumer = self.consumer
         if self.platform.mode is Mode.TEST and self.platform.test_crash_after_commit == self.name:

@@ -165,6 +165,8 @@ async def test_health_metrics_and_asyncapi_are_served(platform: LocalPlatform, k
         text_ = metrics.read().decode()
     assert "danbao_outbox_backlog" in text_ and "danbao_open_holds" in text_
     assert "faststream_received_messages_total" in text_
+    delays = re.search(r'^danbao_consume_delay_seconds_count\{topic="danbao.payments.events"\} (\S+)$', text_, re.M)
+    assert delays and float(delays.group(1)) >= 1  # escrow read the order's events
     with urllib.request.urlopen(f"http://127.0.0.1:{platform.processes['payments'].port}/metrics", timeout=5) as metrics:
         payments_metrics = metrics.read().decode()
     published = re.search(r'^danbao_outbox_published_total\{topic="danbao.payments.events"\} (\S+)$', payments_metrics, re.M)

@@ -4,6 +4,7 @@ DANBAO_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -169,6 +170,17 @@ async def test_what_a_failed_message_wrote_before_failing_is_undone_and_its_batc
     assert all("provider" not in t for t in timers) and merchants == ["M-1001"]
     assert [m.type for m in await _outbox(db)] == ["payments.order.created", "payments.command.rejected",
                                                    "deadletter.recorded", "payments.order.created"]
+
+
+async def test_each_records_delay_is_reported_by_topic_once_its_batch_is_committed(db: Database) -> None:
+    seen: list[tuple[str, float]] = []
+    consumer = _consumer(db)
+    consumer.on_delay = lambda topic, seconds: seen.append((topic, seconds))
+    now_ms = int(time.time() * 1000)
+    await consumer.consume([FakeRecord(encode(create_order("O-1")), 0, timestamp=now_ms - 1500),
+                            FakeRecord(encode(create_order("O-2")), 1, key=b"O-2", timestamp=now_ms - 200)])
+    assert [topic for topic, _ in seen] == ["danbao.payments.commands"] * 2
+    assert 1.4 < seen[0][1] < 60 and 0.1 < seen[1][1] < seen[0][1]
 
 
 async def test_the_relay_publishes_in_order_once_and_holds_a_lease(db: Database) -> None:
