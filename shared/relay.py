@@ -85,13 +85,13 @@ class OutboxRelay:
         """Publish up to one batch; returns how many rows were published."""
         if not await self._hold_lease():
             return 0
-        async with self.db.transaction() as session:
+        async with self.db.core() as session:
             rows = await run(session, _PENDING, {"limit": self.batch_size}, fetch="all")
         if not rows:
             return 0
         pending = [await self.publish(row) for row in rows]
         await asyncio.gather(*(p for p in pending if asyncio.isfuture(p) or asyncio.iscoroutine(p)))
-        async with self.db.transaction() as session:
+        async with self.db.core() as session:
             await run_in(session, "outbox-mark", _mark, [r.id for r in rows], {"now": datetime.now(timezone.utc)})
         self.published += len(rows)
         return len(rows)
@@ -123,5 +123,5 @@ class OutboxRelay:
 
 async def outbox_backlog(db: Database) -> float:
     """Rows committed but not yet published."""
-    async with db.transaction() as session:
+    async with db.core() as session:
         return float((await run(session, _BACKLOG, fetch="first"))[0])

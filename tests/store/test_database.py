@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import bindparam, select, update
 
-from shared.db import Database, insert_rows, run, run_in
+from shared.db import Database, fetch_one, insert_rows, run, run_in
 from shared.messaging import MESSAGING_TABLES, InboxMessage
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
@@ -111,3 +111,28 @@ def _seen(ids: list[Any]) -> Any:
 
 def _mark(ids: list[Any]) -> Any:
     return update(_INBOX).where(_INBOX.c.consumer == "c", _INBOX.c.message_id.in_(ids)).values(outcome=bindparam("outcome"))
+
+
+async def test_core_transactions_commit_roll_back_and_share_the_lock_with_orm_ones(db: Database) -> None:
+    """``core()`` (the relay's path: on SQLite the process's own sqlite3 connection) sees and is
+    seen by ordinary transactions, undoes everything on an error, and never runs beside one."""
+    await _write(db, 1)
+    async with db.core() as tx:
+        assert await fetch_one(tx, InboxMessage, consumer="test", message_id="m-1") is not None
+        await insert_rows(tx, InboxMessage, [dict(consumer="test", message_id="m-core", topic="t", partition=0, offset=2,
+                                                   type=None, outcome="processed", received_at=T0)])
+    with pytest.raises(RuntimeError):
+        async with db.core() as tx:
+            await insert_rows(tx, InboxMessage, [dict(consumer="test", message_id="m-undone", topic="t", partition=0,
+                                                       offset=3, type=None, outcome="processed", received_at=T0)])
+            raise RuntimeError("after writing")
+    results = await asyncio.gather(*(_write(db, 10 + n) for n in range(5)), *(_core_count(db) for _ in range(5)))
+    assert all(isinstance(r, int) for r in results[5:])
+    async with db.transaction() as session:
+        ids = {row[0] for row in await run(session, select(_INBOX.c.message_id), fetch="all")}
+    assert "m-core" in ids and "m-undone" not in ids and {f"m-{10 + n}" for n in range(5)} <= ids
+
+
+async def _core_count(db: Database) -> int:
+    async with db.core() as tx:
+        return len(await run(tx, select(_INBOX.c.message_id), fetch="all"))
