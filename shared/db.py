@@ -79,9 +79,19 @@ class Database:
         return self.engine.dialect.name == "postgresql"
 
     async def create_tables(self, tables: Iterable[type[SQLModel]]) -> None:
+        """Create missing tables, and missing indexes of tables that exist already (an index
+        added to a model reaches databases created before it)."""
         wanted = [t.__table__ for t in tables]  # type: ignore[attr-defined]
+
+        def create(sync: Session) -> None:
+            connection = sync.connection()
+            SQLModel.metadata.create_all(connection, tables=wanted)
+            for table in wanted:
+                for index in table.indexes:
+                    index.create(connection, checkfirst=True)
+
         async with self.transaction() as session:
-            await session.run_sync(lambda sync: SQLModel.metadata.create_all(sync.connection(), tables=wanted))
+            await session.run_sync(create)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -34,6 +34,7 @@ class OutboxMessage(SQLModel, table=True):
 
 class InboxMessage(SQLModel, table=True):
     __tablename__ = "inbox_message"
+    __table_args__ = (Index("ix_inbox_received", "received_at"),)  # retention finds the oldest
 
     consumer: str = Field(primary_key=True, max_length=100)
     message_id: str = Field(primary_key=True, max_length=200)
@@ -49,6 +50,7 @@ class IdempotencyRecord(SQLModel, table=True):
     """A command's idempotency key and what its first handling emitted, per consumer."""
 
     __tablename__ = "idempotency_record"
+    __table_args__ = (Index("ix_idempotency_created", "created_at"),)  # retention finds the oldest
 
     consumer: str = Field(primary_key=True, max_length=100)
     key: str = Field(primary_key=True, max_length=128)

@@ -42,6 +42,7 @@ from shared.envelope import Envelope
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
+from shared.retention import Retention
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
@@ -118,6 +119,8 @@ class ServiceRuntime:
         self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, self.name))
         self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
         self.relay = OutboxRelay(self.db, self._publish, name=self.name)
+        self.retention = Retention(self.db, self.clock, inbox=timedelta(days=self.platform.inbox_retention_days),
+                                   idempotency=timedelta(days=self.platform.idempotency_retention_days))
         self.scheduler = TimerScheduler(self.db, self.clock, self.name, dict(definition.timers), on_commit=self.relay.wake)
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None  # the relay's, started with the background tasks
@@ -240,7 +243,8 @@ class ServiceRuntime:
         await producer.start()
         self._producer = producer
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
-                       asyncio.create_task(self.scheduler.run(), name=f"{self.name}-timers")]
+                       asyncio.create_task(self.scheduler.run(), name=f"{self.name}-timers"),
+                       asyncio.create_task(self.retention.run(), name=f"{self.name}-retention")]
 
     @property
     def background_running(self) -> bool:
@@ -249,6 +253,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         self.relay.stop()
         self.scheduler.stop()
+        self.retention.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

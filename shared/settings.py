@@ -38,6 +38,12 @@ class PlatformSettings(BaseSettings):
         default=500, ge=1, le=5000,
         description="Longest a fetch waits for new records. Apache Kafka answers as soon as records arrive; the "
                     "embedded Tansu broker answers when the wait runs out, so `danbao dev` shortens it.")
+    inbox_retention_days: int = Field(
+        default=14, ge=1, le=3650,
+        description="How long a processed message's id is kept to drop copies of it; longer than Kafka's retention.")
+    idempotency_retention_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="How long a command's idempotency key (and the published events a repeat re-sends) is kept.")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 
