@@ -163,10 +163,8 @@ class MessageConsumer:
             if not item.ignored:
                 wanted.setdefault(item.route.inbox, set()).update(i for i in (item.event_id, item.position) if i)
         for inbox, ids in wanted.items():
-            listed = sorted(ids)
-            for start in range(0, len(listed), 2048):
-                found = await run_in(session, "inbox-seen", _seen_in, listed[start:start + 2048], {"consumer": inbox}, fetch="all")
-                batch.seen.update((inbox, row[0]) for row in found)
+            found = await run_in(session, "inbox-seen", _seen_in, sorted(ids), {"consumer": inbox}, fetch="all")
+            batch.seen.update((inbox, row[0]) for row in found)
 
     async def _one(self, session: AsyncSession, item: _Item, batch: _Batch, after_commit: list[Callable[[], None]]) -> None:
         if item.ignored:

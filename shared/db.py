@@ -299,19 +299,17 @@ _IN_SIZES = (8, 32, 128, 512, 2048)
 _IN_STATEMENTS: dict[tuple[str, int], Any] = {}
 
 
-def _in_size(count: int) -> int:
-    for size in _IN_SIZES:
-        if count <= size:
-            return size
-    raise ValueError(f"{count} values are more than one IN list takes ({_IN_SIZES[-1]})")
-
-
 async def run_in(session: AsyncSession, name: str, build: Callable[[list[Any]], Any], values: Sequence[Any],
                  params: dict[str, Any] | None = None, fetch: str | None = None) -> Any:
     """Run a statement with an ``IN`` list of ``values``: ``build`` makes it from a list of bind
     parameters. The list is padded (with its last value) to one of a few fixed lengths, so each
-    length is compiled once and runs as a plain statement instead of an expanding one."""
-    size = _in_size(len(values))
+    length is compiled once and runs as a plain statement instead of an expanding one; a longer
+    list runs in parts (rows of ``fetch="all"`` joined, row counts added)."""
+    largest = _IN_SIZES[-1]
+    if len(values) > largest:
+        parts = [await run_in(session, name, build, values[i:i + largest], params, fetch) for i in range(0, len(values), largest)]
+        return [row for part in parts for row in part] if fetch == "all" else sum(parts)
+    size = next(size for size in _IN_SIZES if len(values) <= size)
     statement = _IN_STATEMENTS.get((name, size))
     if statement is None:
         statement = _IN_STATEMENTS[(name, size)] = build([bindparam(f"in_{i}") for i in range(size)])

@@ -29,8 +29,8 @@ from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
 from pydantic import WithJsonSchema, TypeAdapter
 from sqlmodel import SQLModel
-
 import uvloop
+
 from shared import logs
 from shared.clock import TestableClock
 from shared.consumer import Handler, MessageConsumer, Route

@@ -15,8 +15,8 @@ from faststream.asgi.response import JSONResponse
 from faststream.kafka import KafkaBroker
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
-
 import uvloop
+
 from shared import logs
 from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, ActorKind, Envelope, Payload
