@@ -97,9 +97,9 @@ class Driver:
             for records in batch.values():
                 for record in records:
                     self.events += 1
+                    if dict(record.headers or ()).get("type", b"").decode() not in WATCHED:
+                        continue  # every platform event names its type in a header
                     message = json.loads(record.value)
-                    if message["type"] not in WATCHED:
-                        continue
                     life = self.live.get(message["data"].get("order_id", ""))
                     if life is None or message["type"] in life.seen:
                         continue

@@ -130,11 +130,17 @@ class MessageConsumer:
     def _read(self, record: Record) -> _Item:
         """Decode and validate one record; nothing touches the database yet."""
         route = self.routes[record.topic]
-        document, problem = _decode(record.value)
         # (topic, partition, offset) is unique in Kafka; the timestamp also tells apart the in-memory
         # test broker's records, which all sit at offset 0.
-        item = _Item(record, route, _event_id(document),
-                     f"{record.topic}/{record.partition}/{record.offset}@{getattr(record, 'timestamp', '')}")
+        position = f"{record.topic}/{record.partition}/{record.offset}@{getattr(record, 'timestamp', '')}"
+        if route.ignore_unknown_types:
+            declared = _type_header(record)
+            if declared is not None and declared not in route.handlers:
+                # Another service's event of a type this one does not act on, named by the header
+                # every outbox sets: not even decoded.
+                return _Item(record, route, None, position, ignored=True)
+        document, problem = _decode(record.value)
+        item = _Item(record, route, _event_id(document), position)
         if problem is None and route.ignore_unknown_types and isinstance(document, dict) \
                 and isinstance(document.get("type"), str) and document["type"] not in route.handlers:
             item.ignored = True  # another service's event this one does not act on: not even parsed
@@ -336,6 +342,17 @@ class _Batch:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _type_header(record: Record) -> str | None:
+    """The ``type`` header, when the record has a readable one."""
+    for name, value in getattr(record, "headers", None) or ():
+        if name == "type":
+            try:
+                return value.decode() if isinstance(value, bytes) else str(value)
+            except UnicodeDecodeError:
+                return None
+    return None
 
 
 def _decode(value: bytes | None) -> tuple[Any, tuple[str, str] | None]:

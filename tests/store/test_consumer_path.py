@@ -19,7 +19,7 @@ from services.payments.handlers import PaymentsHandlers
 from services.payments.store import TABLES, PaymentOrder, seed_merchants
 from shared.clock import TestableClock
 from shared.consumer import MessageConsumer, Route
-from shared.contracts import payments
+from shared.contracts import escrow, payments
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database
 from shared.messaging import MESSAGING_TABLES, InboxMessage, OutboxMessage
@@ -37,6 +37,7 @@ class FakeRecord:
     partition: int = 0
     key: bytes | None = b"O-1"
     timestamp: int = 1_763_000_000_000
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @pytest.fixture
@@ -67,6 +68,29 @@ async def _outbox(db: Database) -> list[OutboxMessage]:
 async def _count(db: Database, model: Any) -> int:
     async with db.transaction() as session:
         return len((await session.exec(select(model))).all())
+
+
+async def test_other_services_events_of_types_it_does_not_handle_are_skipped_by_their_type_header(db: Database) -> None:
+    """On another service's event topic, a record whose ``type`` header names a type the service does
+    not handle is skipped before it is decoded; without the header the body decides, as before."""
+    topic = "danbao.escrow.events"
+    handled: list[str] = []
+
+    async def refunded(uow: Any, message: Any) -> None:
+        handled.append(message.type)
+
+    consumer = _consumer(db)
+    consumer.routes[topic] = Route(escrow.EVENTS, {escrow.HoldRefunded.TYPE: refunded}, inbox="payments-escrow-events",
+                                   ignore_unknown_types=True)
+    await consumer.consume([
+        FakeRecord(b"not json at all", 0, topic=topic, headers=(("type", b"escrow.ledger.entry_posted"),)),
+        FakeRecord(b"not json either", 1, topic=topic),
+        FakeRecord(b"{\"type\": \"escrow.something.new\"}", 2, topic=topic, headers=(("type", escrow.HoldRefunded.TYPE.encode()),)),
+    ])
+    assert consumer.stats.dead_lettered == 1  # only the record without a header: its body is not JSON
+    dead = [json.loads(row.payload)["data"] for row in await _outbox(db)]
+    assert [d["source_offset"] for d in dead] == [1]
+    assert handled == [] and await _count(db, InboxMessage) == 1
 
 
 async def test_a_redelivered_batch_changes_nothing_twice(db: Database) -> None:
