@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.broker import create_topics
+from ops.ceiling import CeilingPlatform
 from ops.platform import DEV_PARTITIONS, LocalPlatform
 
 STEPS = ("create→order.created", "pay→payment.succeeded", "succeeded→hold.created", "ship→shipment.recorded", "confirm→hold.released")
@@ -183,12 +184,16 @@ async def run_lifecycles(driver: Driver, count: int, rate: float | None, timeout
     return lives, elapsed, driver.events - events_before
 
 
-def cpu_seconds(platform: LocalPlatform) -> dict[str, float]:
-    """User + system CPU seconds each process has used so far (Linux ``/proc``; empty elsewhere)."""
+def platform_pids(platform: LocalPlatform) -> dict[str, int]:
+    """Every process of the platform, the broker, and this driver."""
     pids = {name: p.process.pid for name, p in platform.processes.items() if p.process is not None}
     if platform.broker is not None and platform.broker.process is not None:
         pids["broker (tansu)"] = platform.broker.process.pid
-    pids["bench driver"] = os.getpid()
+    return {**pids, "bench driver": os.getpid()}
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds each process has used so far (Linux ``/proc``; empty elsewhere)."""
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     used = {}
     for name, pid in pids.items():
@@ -200,41 +205,94 @@ def cpu_seconds(platform: LocalPlatform) -> dict[str, float]:
     return used
 
 
-async def settle(platform: LocalPlatform, idle_cpu: float, idle_elapsed: float, timeout: float = 120.0) -> None:
+async def settle(pids: dict[str, int], idle_cpu: float, idle_elapsed: float, timeout: float = 120.0) -> None:
     """Wait until the processes are back to their idle CPU use: whatever the full-speed run left
     queued (notifications, outbox relays) is done, and the latency run measures the latency alone."""
     idle_rate = idle_cpu / idle_elapsed
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        before, started = cpu_seconds(platform), time.perf_counter()
+        before, started = cpu_seconds(pids), time.perf_counter()
         await asyncio.sleep(1.0)
-        after = cpu_seconds(platform)
+        after = cpu_seconds(pids)
         if not after or sum(after.values()) - sum(before.values()) <= (idle_rate * 1.25 + 0.05) * (time.perf_counter() - started):
             return
 
 
-async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform) -> None:
+@dataclass
+class FullSpeed:
+    """One full-speed run: the lifecycles, and each process's CPU during the run and when idle."""
+
+    lives: list[Lifecycle]
+    elapsed: float
+    events: int
+    spent: dict[str, float]  # CPU seconds per process during the run
+    idle: dict[str, float]  # share of one core per process when nothing is sent
+    idle_total: float  # CPU seconds of all processes over the idle measurement
+    idle_elapsed: float
+
+    @property
+    def finished(self) -> list[Lifecycle]:
+        return [life for life in self.lives if life.done.is_set()]
+
+    @property
+    def throughput(self) -> float:
+        return len(self.finished) / self.elapsed
+
+    @property
+    def cpu_ms_per_lifecycle(self) -> float:
+        return sum(self.spent.values()) * 1000 / max(len(self.finished), 1)
+
+
+async def full_speed(driver: Driver, count: int, pids: dict[str, int], idle_seconds: float = IDLE_SECONDS) -> FullSpeed:
+    warm, _, _ = await run_lifecycles(driver, 20, None, 60)  # warm up: every consumer assigned, caches hot
+    if not all(life.done.is_set() for life in warm):
+        raise RuntimeError(f"the warm-up's lifecycles did not finish in 60 s ({sum(l.done.is_set() for l in warm)}/20)")
+    idle_before, idle_started = cpu_seconds(pids), time.perf_counter()
+    await asyncio.sleep(idle_seconds)  # what the processes cost doing nothing (polling)
+    idle_after, idle_elapsed = cpu_seconds(pids), time.perf_counter() - idle_started
+    cpu_before = cpu_seconds(pids)
+    lives, elapsed, events = await run_lifecycles(driver, count, None, 300)
+    cpu_after = cpu_seconds(pids)
+    return FullSpeed(
+        lives, elapsed, events,
+        spent={name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
+        idle={name: (idle_after.get(name, 0.0) - idle_before.get(name, 0.0)) / idle_elapsed for name in cpu_after},
+        idle_total=sum(idle_after.values()) - sum(idle_before.values()), idle_elapsed=idle_elapsed)
+
+
+def cpu_table(run: FullSpeed, title: str) -> Table:
+    table = Table(title=f"{title} ({run.elapsed:.1f}s wall, {os.cpu_count()} cores)")
+    for column in ("process", "CPU s", "% of one core", "idle % of one core", "ms per lifecycle", "ms per lifecycle above idle"):
+        table.add_column(column, justify="right" if column != "process" else "left")
+    done = max(len(run.finished), 1)
+
+    def row(name: str, seconds: float, idle_share: float) -> None:
+        table.add_row(name, f"{seconds:.1f}", f"{seconds / run.elapsed * 100:.0f}", f"{idle_share * 100:.0f}",
+                      f"{seconds * 1000 / done:.2f}", f"{max(seconds - idle_share * run.elapsed, 0) * 1000 / done:.2f}")
+
+    for name, seconds in sorted(run.spent.items(), key=lambda kv: -kv[1]):
+        row(name, seconds, run.idle[name])
+    row("all", sum(run.spent.values()), sum(run.idle.values()))
+    return table
+
+
+async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform) -> FullSpeed:
     console = Console()
     assert platform.broker is not None
     bootstrap = platform.broker.bootstrap
+    pids = platform_pids(platform)
     driver = Driver(bootstrap)
     await driver.start()
     try:
-        await run_lifecycles(driver, 20, None, 60)  # warm up: every consumer assigned, caches hot
-        idle_before, idle_started = cpu_seconds(platform), time.perf_counter()
-        await asyncio.sleep(IDLE_SECONDS)  # what the processes cost doing nothing (polling)
-        idle_after, idle_elapsed = cpu_seconds(platform), time.perf_counter() - idle_started
-        cpu_before = cpu_seconds(platform)
-        lives, elapsed, events = await run_lifecycles(driver, count, None, 300)
-        cpu_after = cpu_seconds(platform)
-        finished = [life for life in lives if life.done.is_set()]
-        throughput, event_rate = len(finished) / elapsed, events / elapsed
-        await settle(platform, sum(idle_after.values()) - sum(idle_before.values()), idle_elapsed)
+        run = await full_speed(driver, count, pids)
+        await settle(pids, run.idle_total, run.idle_elapsed)
         paced, _, _ = await run_lifecycles(driver, int(rate * rate_seconds), rate, 120)
     finally:
         await driver.stop()
     produce, consume = await raw_baseline(bootstrap, raw_n)
 
+    finished, elapsed = run.finished, run.elapsed
+    throughput, event_rate = run.throughput, run.events / elapsed
     table = Table(title=f"Full speed: {len(finished)}/{count} lifecycles in {elapsed:.1f}s "
                         f"({platform.partitions} partition{'s' if platform.partitions > 1 else ''} per topic)")
     table.add_column("figure")
@@ -246,22 +304,8 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     table.add_row("events/s ÷ raw consume", f"{event_rate / consume:.3f}")
     table.add_row("lifecycles/s × 14 messages ÷ raw produce", f"{throughput * 14 / produce:.3f}")
     console.print(table)
-    if cpu_after:
-        table = Table(title=f"CPU during the full-speed run ({elapsed:.1f}s wall, {os.cpu_count()} cores)")
-        for column in ("process", "CPU s", "% of one core", "idle % of one core", "ms per lifecycle", "ms per lifecycle above idle"):
-            table.add_column(column, justify="right" if column != "process" else "left")
-        spent = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
-        idle = {name: (idle_after.get(name, 0.0) - idle_before.get(name, 0.0)) / idle_elapsed for name in cpu_after}
-        done = max(len(finished), 1)
-
-        def row(name: str, seconds: float, idle_share: float) -> None:
-            table.add_row(name, f"{seconds:.1f}", f"{seconds / elapsed * 100:.0f}", f"{idle_share * 100:.0f}",
-                          f"{seconds * 1000 / done:.2f}", f"{max(seconds - idle_share * elapsed, 0) * 1000 / done:.2f}")
-
-        for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
-            row(name, seconds, idle[name])
-        row("all", sum(spent.values()), sum(idle.values()))
-        console.print(table)
+    if run.spent:
+        console.print(cpu_table(run, "CPU during the full-speed run"))
     lat = latencies([life for life in paced if life.done.is_set()])
     table = Table(title=f"At {rate:.0f} lifecycles/s for {rate_seconds:.0f}s: latency per step (ms), "
                         f"{sum(life.done.is_set() for life in paced)}/{len(paced)} completed")
@@ -275,14 +319,49 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     console.print("full-speed p99 per step (ms): " + ", ".join(f"{s} {pct(v, 99):.0f}" for s, v in full.items()))
     console.print(f"mean lifecycle at full speed: {statistics.mean([(max(l.seen.values()) - l.sent['create']) * 1000 for l in finished]):.0f} ms"
                   if finished else "no lifecycle finished")
+    return run
 
 
-def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: int = 50_000, partitions: int = DEV_PARTITIONS) -> None:
+async def ceiling(count: int, stand_ins: CeilingPlatform, platform_run: FullSpeed) -> None:
+    """The same lifecycles through the stand-ins that do no domain work (``ops.ceiling``)."""
+    assert stand_ins.broker is not None
+    driver = Driver(stand_ins.broker.bootstrap)
+    await driver.start()
+    try:
+        run = await full_speed(driver, count, {**stand_ins.pids(), "bench driver": os.getpid()})
+    except RuntimeError as exc:
+        raise RuntimeError(f"ceiling run: {exc}\n{stand_ins.logs()}") from None
+    finally:
+        await driver.stop()
+    console = Console()
+    if run.spent:
+        console.print(cpu_table(run, "Ceiling: the same lifecycles through stand-ins that do no domain work"))
+    table = Table(title="The platform beside the stack's ceiling (FastStream + aiokafka + Tansu, no domain work)")
+    for column in ("figure", "platform", "ceiling", "platform ÷ ceiling"):
+        table.add_column(column, justify="right" if column != "figure" else "left")
+    table.add_row("lifecycles/s", f"{platform_run.throughput:,.0f}", f"{run.throughput:,.0f}",
+                  f"{platform_run.throughput / max(run.throughput, 1e-9):.2f}")
+    if run.spent and platform_run.spent:
+        table.add_row("CPU ms per lifecycle, all processes", f"{platform_run.cpu_ms_per_lifecycle:.2f}",
+                      f"{run.cpu_ms_per_lifecycle:.2f}", f"{platform_run.cpu_ms_per_lifecycle / max(run.cpu_ms_per_lifecycle, 1e-9):.2f}")
+    console.print(table)
+
+
+def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: int = 50_000, partitions: int = DEV_PARTITIONS,
+         with_ceiling: bool = True) -> None:
     with tempfile.TemporaryDirectory(prefix="danbao-bench-") as scratch:
         platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING"},
                                  partitions=partitions)
         platform.start(ready_timeout=90)
         try:
-            asyncio.run(bench(count, rate, rate_seconds, raw_n, platform))
+            platform_run = asyncio.run(bench(count, rate, rate_seconds, raw_n, platform))
         finally:
             platform.stop()
+        if not with_ceiling:
+            return
+        stand_ins = CeilingPlatform(Path(scratch) / "ceiling", partitions)
+        stand_ins.start()
+        try:
+            asyncio.run(ceiling(count, stand_ins, platform_run))
+        finally:
+            stand_ins.stop()

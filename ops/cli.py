@@ -255,11 +255,12 @@ def bench_command(
     rate: Annotated[float, typer.Option(help="Lifecycles/s for the latency run.")] = 100,
     seconds: Annotated[float, typer.Option(help="Length of the latency run.")] = 20,
     partitions: Annotated[int, typer.Option(help="Partitions per topic, as `danbao dev` creates them.")] = DEV_PARTITIONS,
+    ceiling: Annotated[bool, typer.Option(help="Also run the lifecycles through stand-ins that do no domain work.")] = True,
 ) -> None:
     """Drive guaranteed-trade lifecycles through a fresh local platform and print the figures."""
     from ops.bench import main
 
-    main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions)
+    main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions, with_ceiling=ceiling)
 
 
 report = typer.Typer(help="Reports from the services' own records.", no_args_is_help=True)

@@ -139,11 +139,11 @@ class LocalPlatform:
             for name in list(waiting):
                 proc = self.processes[name]
                 if not proc.running():
-                    raise RuntimeError(f"{name} exited; see {proc.log_path}\n{_tail(proc.log_path)}")
+                    raise RuntimeError(f"{name} exited; see {proc.log_path}\n{log_tail(proc.log_path)}")
                 if ready(proc.health_url):
                     waiting.discard(name)
             if waiting and time.monotonic() > deadline:
-                logs = "\n".join(f"--- {name}: {self.processes[name].log_path}\n{_tail(self.processes[name].log_path)}" for name in sorted(waiting))
+                logs = "\n".join(f"--- {name}: {self.processes[name].log_path}\n{log_tail(self.processes[name].log_path)}" for name in sorted(waiting))
                 raise TimeoutError(f"not ready after {timeout}s: {sorted(waiting)}\n{logs}")
             time.sleep(0.2)
 
@@ -163,7 +163,7 @@ class LocalPlatform:
             self.broker.stop()
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def log_tail(path: Path, lines: int = 20) -> str:
     """The end of a log, for an error message that explains itself."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
