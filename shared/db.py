@@ -245,24 +245,22 @@ class _Direct:
             self.result = [c.type._cached_result_processor(dialect, None) for c in columns]
 
     def _values(self, params: dict[str, Any] | None) -> list[Any]:
-        bound = {**self.base, **params} if params else self.base
+        bound = self.base | params if params else self.base
         return [p(bound[n]) if p else bound[n] for n, p in zip(self.names, self.processors, strict=True)]
 
     def execute(self, dbapi: Any, params: Any, fetch: str | None) -> Any:
-        cursor = dbapi.cursor()
-        try:
-            if isinstance(params, list):
-                cursor.executemany(self.sql, [self._values(p) for p in params])
-                return cursor.rowcount
-            cursor.execute(self.sql, self._values(params))
-            if fetch is None:
-                return cursor.rowcount
-            rows = [cursor.fetchone()] if fetch == "first" else cursor.fetchall()
-        finally:
-            cursor.close()
+        if isinstance(params, list):
+            return dbapi.executemany(self.sql, [self._values(p) for p in params]).rowcount
+        cursor = dbapi.execute(self.sql, self._values(params))
+        if fetch is None:
+            return cursor.rowcount
+        rows = [cursor.fetchone()] if fetch == "first" else cursor.fetchall()
         assert self.row_type is not None
-        made = [None if raw is None else self.row_type(p(v) if p else v for p, v in zip(self.result, raw, strict=True))
-                for raw in rows]
+        if not any(self.result):
+            made = [None if raw is None else self.row_type(raw) for raw in rows]
+        else:
+            made = [None if raw is None else self.row_type(p(v) if p else v for p, v in zip(self.result, raw, strict=True))
+                    for raw in rows]
         return made[0] if fetch == "first" else made
 
 

@@ -8,6 +8,7 @@ offsets only after its unit of work.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -101,6 +102,21 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
+@functools.lru_cache(maxsize=1024)
+def _kafka_headers(stored: str) -> list[tuple[str, bytes]] | None:
+    """An outbox row's headers (a JSON object) as Kafka headers; rows of one type share theirs."""
+    return [(k, v.encode()) for k, v in json.loads(stored).items()] or None
+
+
+def _child(metric: Any, label: str) -> Any:
+    """A labelled child of a one-label metric, looked up once per label value."""
+    children = metric.__dict__.setdefault("_danbao_children", {})
+    child = children.get(label)
+    if child is None:
+        child = children[label] = metric.labels(label)
+    return child
+
+
 class ServiceRuntime:
     def __init__(self, definition: ServiceDefinition, settings: ServiceSettings, platform: PlatformSettings | None = None) -> None:
         self.definition = definition
@@ -157,7 +173,7 @@ class ServiceRuntime:
         self.consumer = MessageConsumer(
             service=self.name, routes=routes, db=self.db, clock=self.clock, events=self.definition.events,
             rejection=rejection_payload(self.name), dead_letters=dead_letter_contract(self.name),
-            on_commit=self.relay.wake, on_delay=lambda topic, seconds: self._delay.labels(topic).observe(seconds),
+            on_commit=self.relay.wake, on_delay=lambda topic, seconds: _child(self._delay, topic).observe(seconds),
         )
         consumer = self.consumer
         if self.platform.mode is Mode.TEST and self.platform.test_crash_after_commit == self.name:
@@ -216,12 +232,11 @@ class ServiceRuntime:
         bytes that were validated when they were written, and FastStream's publish path (with
         its middlewares) costs about twice as much CPU per message. Under FastStream's test
         broker (no producer started) the broker publishes, so its subscribers receive."""
-        self._published.labels(row.topic).inc()
+        _child(self._published, row.topic).inc()
         key = row.key.encode() if row.key else None
         if self._producer is None:
             return await self.broker.publish(row.payload, topic=row.topic, key=key, headers=json.loads(row.headers), no_confirm=True)
-        headers = [(k, v.encode()) for k, v in json.loads(row.headers).items()] if row.headers != "{}" else None
-        return await self._producer.send(row.topic, row.payload, key=key, headers=headers)
+        return await self._producer.send(row.topic, row.payload, key=key, headers=_kafka_headers(row.headers))
 
     # -- lifecycle ------------------------------------------------------------------------
 
