@@ -59,6 +59,8 @@ FAILURE_MESSAGES = {
     "network_error": "网络异常，请稍后重试 / Network error: please try again",
     "wrong_details": "支付信息有误，请核对后重试 / Payment details are wrong: check them and try again",
     "provider_timeout": "支付结果未确认，请稍后重试 / The payment was not confirmed in time: please try again",
+    "amount_mismatch": "扣款金额与订单不符，已全额原路退回，请重新支付 / The amount charged did not match the order: "
+                       "it will be refunded in full; please pay again",
 }
 
 LATE_CAPTURE_MESSAGES = {
@@ -67,6 +69,8 @@ LATE_CAPTURE_MESSAGES = {
     "already_paid": "订单已支付，重复扣款将全额原路退回 / The order was already paid: the second charge will be refunded in full",
     "superseded_attempt": "本次支付已被新的支付取代，扣款将全额原路退回 / A newer payment replaced this one: "
                           "the amount charged will be refunded in full",
+    "amount_mismatch": "扣款金额与订单金额不符，本次扣款将全额原路退回 / The amount charged did not match the order: "
+                       "it will be refunded in full",
 }
 
 
@@ -161,10 +165,7 @@ def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: in
     if callback.status is ChargeStatus.SUCCEEDED:
         reason = late_capture_reason(order, callback.intent_id)
         if reason is not None:
-            return Decision(order, [] if late_capture_recorded else [PaymentCapturedLate(
-                order_id=order.order_id, intent_id=callback.intent_id, merchant_id=order.merchant_id,
-                buyer_id=order.buyer_id, amount=callback.amount, provider_txn_id=callback.provider_txn_id,
-                reason=reason, message=LATE_CAPTURE_MESSAGES[reason])])
+            return Decision(order, [] if late_capture_recorded else [_captured_late(order, callback, reason)])
     if callback.intent_id != order.intent_id:
         return Decision(order, [])
     late = order.status is OrderStatus.AWAITING_PAYMENT
@@ -177,7 +178,16 @@ def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: in
         return Decision(failed, [PaymentFailed(order_id=order.order_id, intent_id=callback.intent_id,
                                                buyer_id=order.buyer_id, reason=reason, message=message)])
     if callback.amount != order.amount:
-        raise Rejected("amount_mismatch", f"provider captured {callback.amount}, order is {order.amount}", order.order_id)
+        # The provider took another amount than the order's: it cannot pay the order, and all of it goes back.
+        if late_capture_recorded:
+            return Decision(order, [])
+        captured = _captured_late(order, callback, "amount_mismatch")
+        if order.status is not OrderStatus.PAYMENT_PENDING:
+            return Decision(order, [captured])  # the buyer was already told this attempt failed
+        failed = replace(order, status=OrderStatus.AWAITING_PAYMENT)
+        return Decision(failed, [captured, PaymentFailed(order_id=order.order_id, intent_id=callback.intent_id,
+                                                         buyer_id=order.buyer_id, reason="amount_mismatch",
+                                                         message=FAILURE_MESSAGES["amount_mismatch"])])
     fee = fee_for(order.amount.amount, fee_rate_bp)
     paid = replace(order, status=OrderStatus.PAID, provider_txn_id=callback.provider_txn_id, fee=fee, paid_at=now)
     assert order.method is not None
@@ -186,6 +196,12 @@ def settle_charge(order: Order | None, callback: ChargeCallback, fee_rate_bp: in
         amount=order.amount, fee=fee, guaranteed=order.guaranteed, auto_confirm_days=order.auto_confirm_days,
         method=order.method, provider_txn_id=callback.provider_txn_id,
     )])
+
+
+def _captured_late(order: Order, callback: ChargeCallback, reason: str) -> PaymentCapturedLate:
+    return PaymentCapturedLate(
+        order_id=order.order_id, intent_id=callback.intent_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,
+        amount=callback.amount, provider_txn_id=callback.provider_txn_id, reason=reason, message=LATE_CAPTURE_MESSAGES[reason])
 
 
 def late_capture_reason(order: Order, intent_id: str) -> str | None:

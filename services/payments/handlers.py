@@ -123,10 +123,12 @@ class PaymentsHandlers:
         recorded = await late_capture_recorded(uow.session, callback.intent_id)
         decision = domain.settle_charge(order, callback, rate_bp, uow.now, recorded)
         for event in decision.events:
-            if isinstance(event, payments.PaymentCapturedLate):  # the order stays exactly as it was
+            if isinstance(event, payments.PaymentCapturedLate):  # recorded once per intent: escrow gives it back
                 await record_late_capture(uow.session, event, uow.now)
+        if decision.order == order:  # a late capture leaves the order exactly as it was
+            for event in decision.events:
                 uow.emit(payments.EVENTS, callback.order_id, event)
-                return
+            return
         if decision.order is not None and decision.order.status is domain.OrderStatus.PAID and decision.events:
             await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
             await add_month_volume(uow.session, order.merchant_id, fees.month_of(uow.now), decision.order.amount.amount)

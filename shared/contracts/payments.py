@@ -159,9 +159,11 @@ class PaymentFailed(Payload):
 
 
 class PaymentCapturedLate(Payload):
-    """The provider captured a payment the order can no longer take: it had expired or been cancelled, another
-    payment had already paid it, or a newer attempt replaced this one. The order stays as it was; escrow refunds
-    the captured amount to the buyer in full through the provider. Recorded once per payment intent."""
+    """The provider captured a payment the order cannot take: it had expired or been cancelled, another payment
+    had already paid it, a newer attempt replaced this one, or the provider captured another amount than the
+    order's. Escrow refunds the captured amount to the buyer in full through the provider. The order stays as it
+    was, except that an attempt captured for the wrong amount fails (``payments.payment.failed``) and the buyer
+    may pay again. Recorded once per payment intent."""
 
     TYPE: ClassVar[str] = "payments.payment.captured_late"
 
@@ -171,7 +173,8 @@ class PaymentCapturedLate(Payload):
     buyer_id: BuyerRef
     amount: Money = Field(description="Captured by the provider, and refunded in full.")
     provider_txn_id: str = Field(description="The provider's transaction id of the capture.", examples=["PSP-7d2a9c"])
-    reason: str = Field(description="`order_expired`, `order_cancelled`, `already_paid` or `superseded_attempt`.",
+    reason: str = Field(description="`order_expired`, `order_cancelled`, `already_paid`, `superseded_attempt` or "
+                                    "`amount_mismatch`.",
                         examples=["order_expired"])
     message: str = Field(description="What the buyer is told, zh-CN then en.",
                          examples=["订单已超时关闭，本次扣款将全额原路退回 / The order had expired: the amount charged will be refunded in full"])

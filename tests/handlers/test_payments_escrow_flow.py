@@ -80,9 +80,10 @@ async def test_only_an_active_merchant_may_create_orders(payments) -> None:  # t
     assert not [m for m in runtime.sent if m["type"] == "payments.order.created"]
 
 
-def _charge_callback(order_id: str, intent_id: str, status: str, secret: str, reason: str | None = None) -> dict[str, Any]:
+def _charge_callback(order_id: str, intent_id: str, status: str, secret: str, reason: str | None = None,
+                     amount: int = 12900) -> dict[str, Any]:
     callback = psp.ChargeCallback(intent_id=intent_id, order_id=order_id, status=status,
-                                  amount={"amount": 12900, "currency": "CNY"}, provider_txn_id=f"PSP-{intent_id}",
+                                  amount={"amount": amount, "currency": "CNY"}, provider_txn_id=f"PSP-{intent_id}",
                                   failure_reason=reason, signature="").signed(secret)
     return envelope(callback.TYPE, callback.model_dump(mode="json"), actor=("system", "psp-simulator"),
                     correlation_id=f"flow-{order_id}")
@@ -113,6 +114,32 @@ async def test_a_success_for_a_cancelled_order_is_recorded_once_as_a_late_captur
         recorded = (await session.exec(select(LateCaptureRow))).all()
     assert order is not None and order.status.value == "cancelled" and order.provider_txn_id is None
     assert [(r.intent_id, r.reason) for r in recorded] == [("PI-O-H-6-1", "order_cancelled")]
+
+
+async def test_a_capture_of_the_wrong_amount_fails_the_attempt_goes_back_once_and_the_order_can_be_paid_again(payments) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = payments
+    secret = runtime.settings.psp_callback_secret
+    await broker.publish(encode(create_order("O-H-8")), topics.commands("payments"), key=b"O-H-8")
+    await broker.publish(encode(pay_order("O-H-8")), topics.commands("payments"), key=b"O-H-8")
+    for _ in range(2):  # the provider captured 129.01 yuan for a 129.00 order, and says so twice
+        wrong = _charge_callback("O-H-8", "PI-O-H-8-1", "succeeded", secret, amount=12901)
+        await broker.publish(encode(wrong), topics.PSP_CALLBACKS, key=b"O-H-8")
+    late = await published(runtime, topics.events("payments"), "payments.payment.captured_late")
+    failed = await published(runtime, topics.events("payments"), "payments.payment.failed")
+    assert [(m["data"]["reason"], m["data"]["amount"]["amount"]) for m in late] == [("amount_mismatch", 12901)]
+    assert [m["data"]["reason"] for m in failed] == ["amount_mismatch"]
+    assert not [m for m in runtime.sent if m["type"] in ("payments.payment.succeeded", "payments.command.rejected")]
+    # The buyer pays again, and this time the provider takes the right amount.
+    await broker.publish(encode(pay_order("O-H-8")), topics.commands("payments"), key=b"O-H-8")
+    right = _charge_callback("O-H-8", "PI-O-H-8-2", "succeeded", secret)
+    await broker.publish(encode(right), topics.PSP_CALLBACKS, key=b"O-H-8")
+    paid = await published(runtime, topics.events("payments"), "payments.payment.succeeded")
+    assert [m["data"]["intent_id"] for m in paid] == ["PI-O-H-8-2"]
+    async with runtime.db.transaction() as session:
+        order = await load_order(session, "O-H-8")
+        recorded = (await session.exec(select(LateCaptureRow))).all()
+    assert order is not None and order.status.value == "paid" and order.provider_txn_id == "PSP-PI-O-H-8-2"
+    assert [(r.intent_id, r.reason) for r in recorded] == [("PI-O-H-8-1", "amount_mismatch")]
 
 
 async def test_escrow_books_a_late_capture_once_refunds_it_and_settles_the_buyer(data_dir: Path) -> None:

@@ -100,10 +100,24 @@ def test_a_failed_payment_tells_the_buyer_why_and_may_be_paid_again() -> None:
     assert stale.events == []  # attempt 1's answer again (a success for it would be given back: see below)
 
 
-def test_a_capture_for_a_different_amount_is_refused() -> None:
+def test_a_capture_for_a_different_amount_does_not_pay_the_order_and_goes_back_to_the_buyer_once() -> None:
     pending = _pay(_order())
-    with pytest.raises(Rejected, match="amount_mismatch"):
-        domain.settle_charge(pending, _callback(pending, amount=1), fee_rate_bp=60, now=NOW)
+    decision = domain.settle_charge(pending, _callback(pending, amount=1), fee_rate_bp=60, now=NOW)
+    assert decision.order is not None and decision.order.status is OrderStatus.AWAITING_PAYMENT  # may be paid again
+    assert decision.order.provider_txn_id is None and decision.order.paid_at is None
+    late, failed = decision.events
+    assert isinstance(late, payments.PaymentCapturedLate)
+    assert (late.reason, late.amount.amount, late.intent_id) == ("amount_mismatch", 1, pending.intent_id)  # the captured amount
+    assert isinstance(failed, payments.PaymentFailed) and failed.reason == "amount_mismatch"
+    assert "全额原路退回" in late.message and "refunded in full" in late.message
+    # The provider repeats its answer: the capture is already recorded, nothing more happens.
+    again = domain.settle_charge(decision.order, _callback(pending, amount=1), fee_rate_bp=60, now=NOW, late_capture_recorded=True)
+    assert again.events == [] and again.order == decision.order
+    # A wrong amount arriving after the wait ran out (the buyer was already told) is given back all the same.
+    timed_out = domain.provider_timeout(pending, pending.intent_id or "").order
+    assert timed_out is not None
+    (late_again,) = domain.settle_charge(timed_out, _callback(pending, amount=1), fee_rate_bp=60, now=NOW).events
+    assert isinstance(late_again, payments.PaymentCapturedLate) and late_again.reason == "amount_mismatch"
 
 
 def test_callback_signatures_detect_tampering() -> None:
