@@ -38,7 +38,7 @@ class NotificationsRuntime(ServiceRuntime):
             Channel.PUSH: GatewayChannel(self.http, settings.push_url, settings.push_api_key, "device_token"),
             Channel.EMAIL: EmailChannel(settings.smtp_host, settings.smtp_port, settings.mail_from, settings.smtp_security,
                                         settings.smtp_username, settings.smtp_password, settings.channel_timeout_seconds),
-            Channel.WEBHOOK: WebhookChannel(self.http),
+            Channel.WEBHOOK: WebhookChannel(self.http, allow_private=handlers.allow_private_webhooks),
         }
         self.delivery = DeliveryWorker(
             self.db, self.clock, channels, settings.cipher(), settings.retry_policy(), on_commit=self.relay.wake,

@@ -12,11 +12,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from jinja2 import UndefinedError
 from pydantic import BaseModel, ValidationError
 
 from services.notifications import domain
+from services.notifications.channels import Outgoing, PinnedTarget, WebhookChannel, pinned_target
 from services.notifications.domain import AttemptResult, Category, Reach, RetryPolicy, State
 from services.notifications.handlers import webhook_url_problem
 from services.notifications.templates import FOLDER, render
@@ -222,6 +224,67 @@ def test_the_readmes_verification_example_works() -> None:
     ("http://127.0.0.1:9000/hook", True, None)])
 def test_production_webhooks_are_https_to_public_hosts(url: str, allow_private: bool, problem: str | None) -> None:
     assert webhook_url_problem(url, allow_private) == problem
+
+
+def _resolver(*addresses: str) -> Any:
+    asked: list[tuple[str, int]] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        if not addresses:
+            raise OSError("no such host")
+        return list(addresses)
+
+    resolve.asked = asked  # type: ignore[attr-defined]
+    return resolve
+
+
+@pytest.mark.parametrize(("addresses", "problem"), [
+    (("10.1.2.3",), "the host resolves to a private, loopback or reserved address"),
+    (("93.184.216.34", "127.0.0.1"), "the host resolves to a private, loopback or reserved address"),  # any one is enough
+    (("169.254.169.254",), "the host resolves to a private, loopback or reserved address"),  # cloud metadata
+    (("fd00::1",), "the host resolves to a private, loopback or reserved address"),
+    ((), "the host name does not resolve (OSError)")])
+async def test_a_webhook_host_that_resolves_inside_is_refused_at_delivery(addresses: tuple[str, ...], problem: str) -> None:
+    assert await pinned_target("https://shop.example.com/hook", _resolver(*addresses)) == problem
+
+
+async def test_a_public_webhook_host_is_posted_to_the_address_that_was_checked() -> None:
+    resolver = _resolver("93.184.216.34", "2606:2800:220:1::1")
+    target = await pinned_target("https://shop.example.com:8443/hook?x=1", resolver)
+    assert resolver.asked == [("shop.example.com", 8443)]
+    assert isinstance(target, PinnedTarget)
+    assert target.url == "https://93.184.216.34:8443/hook?x=1"
+    assert target.headers == {"Host": "shop.example.com:8443"}
+    assert target.extensions == {"sni_hostname": "shop.example.com"}  # TLS still checks the name's certificate
+    v6 = await pinned_target("https://shop.example.com/hook", _resolver("2606:2800:220:1::1"))
+    assert isinstance(v6, PinnedTarget) and v6.url == "https://[2606:2800:220:1::1]/hook" and v6.headers == {"Host": "shop.example.com"}
+
+
+async def test_a_refused_webhook_attempt_opens_no_connection_and_says_why() -> None:
+    def no_network(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request may be made, got {request.url}")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(no_network)) as client:
+        channel = WebhookChannel(client, resolver=_resolver("127.0.0.1"))
+        result = await channel.send(Outgoing("N-1", Channel.WEBHOOK, "E-1", "payments.order.created",
+                                             "https://rebound.example.com/hook", {"body": "{}"}, ("whsec_x",)))
+    assert not result.ok and result.detail == "refused: the host resolves to a private, loopback or reserved address"
+
+    seen: list[httpx.Request] = []
+
+    def accept(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(accept)) as client:
+        channel = WebhookChannel(client, resolver=_resolver("93.184.216.34"))
+        result = await channel.send(Outgoing("N-2", Channel.WEBHOOK, "E-2", "payments.order.created",
+                                             "https://shop.example.com/hook", {"body": "{}"}, ("whsec_x",)))
+    assert result.ok
+    (request,) = seen
+    assert str(request.url) == "https://93.184.216.34/hook" and request.headers["host"] == "shop.example.com"
+    assert request.extensions["sni_hostname"] == "shop.example.com"
 
 
 # -- secrets and the contact seal ---------------------------------------------------------------
