@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -25,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.broker import TansuBroker, create_topics
-from ops.platform import FETCH_WAIT_MS, OTHER_FETCH_WAIT_MS, OTHER_POLL_PAUSE_MS, POLL_PAUSE_MS, log_tail
+from ops.platform import FETCH_WAIT_MS, OTHER_FETCH_WAIT_MS, OTHER_POLL_PAUSE_MS, POLL_PAUSE_MS, log_tail, stop_processes
 
 _FILLER = "x" * 480  # brings a stand-in event to about the size of the platform's (700-900 bytes)
 
@@ -140,15 +138,7 @@ class CeilingPlatform:
         return found
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop_processes(list(self.processes.values()))
         if self.broker is not None:
             self.broker.stop()
 

@@ -148,19 +148,22 @@ class LocalPlatform:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for proc in self.processes.values():
-            if proc.running():
-                assert proc.process is not None
-                os.kill(proc.process.pid, signal.SIGTERM)
-        for proc in self.processes.values():
-            if proc.process is not None:
-                try:
-                    proc.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.process.pid, signal.SIGKILL)
-                    proc.process.wait(timeout=5)
+        stop_processes([p.process for p in self.processes.values() if p.process is not None])
         if self.broker:
             self.broker.stop()
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    """SIGTERM to each of these (our own children, by process id), then SIGKILL to any still there after ``grace``."""
+    for process in processes:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
