@@ -14,12 +14,21 @@ from shared.contracts.common import DeadLetter
 
 PRODUCERS = {
     "danbao.psp.requests": ("payments", "payment provider"),
-    "danbao.psp.callbacks": ("payment provider", "payments"),
+    "danbao.psp.callbacks": ("payment provider", "payments, escrow"),
+    "danbao.bank.requests": ("payments", "bank"),
+    "danbao.bank.callbacks": ("bank", "payments"),
+    "danbao.registry.requests": ("onboarding", "enterprise credit registry"),
+    "danbao.registry.results": ("enterprise credit registry", "onboarding"),
+    "danbao.insurer.requests": ("disputes", "insurer"),
+    "danbao.insurer.callbacks": ("insurer", "disputes"),
     "danbao.control.commands": ("operators, tests (dev/test mode)", "every service"),
     "danbao.control.events": ("every service", "tests, operators"),
     "danbao.payments.commands": ("storefronts, buyer apps", "payments"),
     "danbao.payments.events": ("payments", "escrow, anyone"),
-    "danbao.escrow.events": ("escrow", "anyone"),
+    "danbao.escrow.events": ("escrow", "disputes, notifications, anyone"),
+    "danbao.escrow.commands": ("merchants' and buyers' apps", "escrow"),
+    "danbao.disputes.commands": ("buyers', merchants' and arbitrators' apps", "disputes"),
+    "danbao.disputes.events": ("disputes", "escrow, notifications, anyone"),
 }
 
 

@@ -21,6 +21,8 @@ PSP_REQUESTS = "danbao.psp.requests"
 PSP_CALLBACKS = "danbao.psp.callbacks"
 BANK_REQUESTS = "danbao.bank.requests"
 BANK_CALLBACKS = "danbao.bank.callbacks"
+INSURER_REQUESTS = "danbao.insurer.requests"
+INSURER_CALLBACKS = "danbao.insurer.callbacks"
 REGISTRY_REQUESTS = "danbao.registry.requests"
 REGISTRY_RESULTS = "danbao.registry.results"
 CONTROL_COMMANDS = "danbao.control.commands"
@@ -35,5 +37,6 @@ def all_topics() -> list[str]:
     for service in SERVICES:
         names += [commands(service), events(service), dead_letters(service)]
     names += [PSP_REQUESTS, PSP_CALLBACKS, BANK_REQUESTS, BANK_CALLBACKS, REGISTRY_REQUESTS, REGISTRY_RESULTS,
+              INSURER_REQUESTS, INSURER_CALLBACKS,
               CONTROL_COMMANDS, CONTROL_EVENTS]
     return names

@@ -58,8 +58,10 @@ class HoldReleased(Payload):
     buyer_id: BuyerRef
     amount: Money = Field(description="Released from the hold.")
     fee: int = Field(description="Platform fee in fen.", examples=[77])
-    net: int = Field(description="Credited to the merchant, in fen.", examples=[12823])
+    net: int = Field(description="Amount less the fee, in fen: credited to the merchant, less `recovered`.", examples=[12823])
     reason: str = Field(description="`buyer_confirmed` or `auto_confirmed`.", examples=["buyer_confirmed"])
+    recovered: int = Field(default=0, description="Of the net, kept to repay compensation the merchant owes, in fen.",
+                           examples=[0])
 
 
 class HoldRefunded(Payload):
@@ -72,7 +74,8 @@ class HoldRefunded(Payload):
     buyer_id: str = Field(description="Buyer refunded.", examples=["B-2001"])
     amount: Money = Field(description="Refunded.")
     remaining: int = Field(description="Still held after the refund, in fen.", examples=[0])
-    reason: str = Field(description="Why: `cancelled_by_buyer`, `cancelled_by_merchant`, ...", examples=["cancelled_by_merchant"])
+    reason: str = Field(description="Why: `cancelled_by_buyer`, `cancelled_by_merchant`, or `case_refund` (a dispute "
+                                    "case's agreed or ruled refund).", examples=["cancelled_by_merchant"])
 
 
 class RefundRefused(Payload):
@@ -177,7 +180,78 @@ class MerchantCredited(Payload):
     merchant_id: MerchantRef
     gross: Money = Field(description="Amount paid by the buyer.")
     fee: int = Field(description="Platform fee in fen.", examples=[77])
-    net: int = Field(description="Credited to the merchant, in fen.", examples=[12823])
+    net: int = Field(description="Amount less the fee, in fen: credited to the merchant, less `recovered`.", examples=[12823])
+    recovered: int = Field(default=0, description="Of the net, kept to repay compensation the merchant owes, in fen.",
+                           examples=[0])
+
+
+class HoldFrozen(Payload):
+    """A case was opened on the order: the hold cannot be released, and its auto-confirm countdown is paused."""
+
+    TYPE: ClassVar[str] = "escrow.hold.frozen"
+
+    order_id: OrderRef
+    hold_id: HoldRef
+    case_id: str = Field(description="The case that froze it.", examples=["C-20261123-0001"])
+    paused_with_seconds: int | None = Field(default=None, description="Auto-confirm time left when paused (shipped holds).",
+                                            examples=[432000])
+
+
+class HoldUnfrozen(Payload):
+    """The case closed: the hold may be released again; a shipped hold's countdown resumes where it paused."""
+
+    TYPE: ClassVar[str] = "escrow.hold.unfrozen"
+
+    order_id: OrderRef
+    hold_id: HoldRef
+    case_id: str = Field(description="The case that closed.", examples=["C-20261123-0001"])
+    remaining: int = Field(description="Still held, in fen.", examples=[9100])
+    auto_confirm_at: datetime | None = Field(default=None, description="When receipt is now confirmed automatically (UTC).")
+
+
+class CaseRefundExecuted(Payload):
+    """A refund ordered by a case, executed: from the hold first, then from the merchant's available balance.
+    ``shortfall`` is what neither could cover; the disputes service decides on priority compensation for it."""
+
+    TYPE: ClassVar[str] = "escrow.case_refund.executed"
+
+    refund_id: str = Field(description="The case's refund order.", examples=["CR-C-20261123-0001-1"])
+    case_id: str = Field(description="The case.", examples=["C-20261123-0001"])
+    order_id: OrderRef
+    buyer_id: BuyerRef
+    merchant_id: MerchantRef
+    amount: Money = Field(description="Ordered.")
+    from_hold: int = Field(description="Refunded from the hold, in fen.", examples=[3800])
+    from_merchant: int = Field(description="Taken from the merchant's available balance, in fen.", examples=[0])
+    shortfall: int = Field(description="Not covered, in fen.", examples=[0])
+    provider_refund_id: str | None = Field(default=None, description="The refund asked of the provider for what was "
+                                           "covered (none when nothing was).", examples=["RF-CR-C-20261123-0001-1"])
+
+
+class CompensationPaid(Payload):
+    """Priority compensation booked: the pool paid the buyer (through the provider) and the merchant owes it back."""
+
+    TYPE: ClassVar[str] = "escrow.compensation.paid"
+
+    compensation_id: str = Field(description="Compensation id.", examples=["CP-C-20261123-0001-1"])
+    case_id: str = Field(description="The case.", examples=["C-20261123-0001"])
+    order_id: OrderRef
+    buyer_id: BuyerRef
+    merchant_id: MerchantRef
+    amount: Money = Field(description="Paid to the buyer.")
+    provider_refund_id: str = Field(description="The refund asked of the provider.", examples=["RF-CP-C-20261123-0001-1"])
+    merchant_owes: int = Field(description="The merchant's recovery balance after this, in fen.", examples=[12900])
+
+
+class RecoveryRepaid(Payload):
+    """Income of a merchant that owed compensation went to repay it first."""
+
+    TYPE: ClassVar[str] = "escrow.recovery.repaid"
+
+    merchant_id: MerchantRef
+    order_id: str | None = Field(default=None, description="The order whose income repaid it.", examples=["O-20261124-0007"])
+    amount: Money = Field(description="Repaid.")
+    merchant_owes: int = Field(description="Still owed after this, in fen.", examples=[0])
 
 
 EscrowCommandRejected = rejection_payload("escrow")
@@ -191,5 +265,6 @@ EVENTS = TopicContract(
     topics.events("escrow"),
     "Holds, releases, refunds and every ledger movement.",
     [HoldCreated, ShipmentRecorded, HoldReleased, HoldRefunded, RefundRefused, LateCaptureBooked, RefundPaidOut,
-     MerchantCredited, PayoutReserved, PayoutDeclined, LedgerEntryPosted, EscrowCommandRejected],
+     MerchantCredited, PayoutReserved, PayoutDeclined, HoldFrozen, HoldUnfrozen, CaseRefundExecuted, CompensationPaid,
+     RecoveryRepaid, LedgerEntryPosted, EscrowCommandRejected],
 )
