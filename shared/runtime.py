@@ -326,13 +326,3 @@ class ServiceRuntime:
         logs.configure(self.name, self.platform.log_level)
         app = self.asgi()
         uvloop.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))
-
-
-
-def command_topic_service(name: str, default_port: int, commands: TopicContract, events: TopicContract,
-                          settings: ServiceSettings, platform: PlatformSettings | None = None) -> ServiceRuntime:
-    """A service whose domain is still to come: health, metrics, test clock and its command topic
-    (where, until its commands exist, every message is dead-lettered as an unknown type)."""
-    definition = ServiceDefinition(name=name, default_port=default_port, events=events,
-                                   subscriptions=[Subscription(commands, {})])
-    return ServiceRuntime(definition, settings, platform)

@@ -1,14 +1,61 @@
-"""Disputes: its runtime (health, metrics, test clock, command topic). Its domain arrives with its issue."""
+"""Disputes: refund cases, negotiation, arbitration, priority compensation, insurer claims and the
+three-day verification."""
 
 from __future__ import annotations
 
+from services.disputes import domain, store
 from services.disputes.config import DisputesSettings
-from shared.contracts import disputes
-from shared.runtime import ServiceRuntime, command_topic_service
+from services.disputes.handlers import DisputesHandlers
+from shared.contracts import disputes, escrow, insurer
+from shared.db import Database
+from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
 DEFAULT_PORT = 8104
 
 
+async def open_cases(db: Database) -> float:
+    async with db.transaction() as session:
+        return float(await store.open_cases(session))
+
+
 def build(settings: DisputesSettings | None = None, platform: PlatformSettings | None = None) -> ServiceRuntime:
-    return command_topic_service("disputes", DEFAULT_PORT, disputes.COMMANDS, disputes.EVENTS, settings or DisputesSettings(), platform)
+    settings = settings or DisputesSettings()
+    handlers = DisputesHandlers(settings)
+    definition = ServiceDefinition(
+        name="disputes",
+        default_port=DEFAULT_PORT,
+        events=disputes.EVENTS,
+        tables=store.TABLES,
+        subscriptions=[
+            Subscription(disputes.COMMANDS, {
+                disputes.OpenCase.TYPE: handlers.open_case,
+                disputes.AddEvidence.TYPE: handlers.add_evidence,
+                disputes.RespondToCase.TYPE: handlers.respond,
+                disputes.AnswerCounterOffer.TYPE: handlers.answer_counter_offer,
+                disputes.EscalateCase.TYPE: handlers.escalate,
+                disputes.RuleOnCase.TYPE: handlers.rule,
+                disputes.WithdrawCase.TYPE: handlers.withdraw,
+                disputes.SubmitFeedback.TYPE: handlers.submit_feedback,
+            }),
+            Subscription(escrow.EVENTS, {
+                escrow.HoldCreated.TYPE: handlers.hold_created,
+                escrow.ShipmentRecorded.TYPE: handlers.shipment_recorded,
+                escrow.HoldReleased.TYPE: handlers.hold_released,
+                escrow.HoldRefunded.TYPE: handlers.hold_refunded,
+                escrow.CaseRefundExecuted.TYPE: handlers.case_refund_executed,
+            }, group_suffix="escrow-events", ignore_unknown_types=True),
+            Subscription(insurer.CALLBACKS, {
+                insurer.ClaimDecided.TYPE: handlers.claim_decided,
+                insurer.ClaimPaid.TYPE: handlers.claim_paid,
+            }, group_suffix="insurer"),
+        ],
+        timers={
+            domain.MERCHANT_DEADLINE: handlers.merchant_deadline,
+            domain.ESCALATION_WINDOW: handlers.escalation_lapsed,
+            **{kind: handlers.verification_day(day) for day, kind in enumerate(domain.VERIFY_DAYS, start=1)},
+        },
+        publishes=[insurer.REQUESTS],
+        gauges={"danbao_open_cases": open_cases},
+    )
+    return ServiceRuntime(definition, settings, platform)

@@ -1,0 +1,210 @@
+"""Disputes use cases: load the case (and the order it is about), decide with the domain, then save
+the case, its history, timers, refund orders and claims, and the events, in one unit of work."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from services.disputes import domain, store
+from services.disputes.config import DisputesSettings
+from shared import timers
+from shared.contracts import disputes, escrow, insurer
+from shared.envelope import Envelope
+from shared.timers import DurableTimer
+from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
+
+
+def policy_of(settings: DisputesSettings) -> domain.Policy:
+    return domain.Policy(
+        merchant_response=timedelta(hours=settings.merchant_response_hours),
+        escalation_window=timedelta(days=settings.escalation_window_days),
+        after_sale=timedelta(days=settings.after_sale_days),
+        case_cap=settings.compensation_case_cap,
+        buyer_yearly_cap=settings.compensation_buyer_yearly_cap,
+    )
+
+
+class DisputesHandlers:
+    def __init__(self, settings: DisputesSettings) -> None:
+        self.settings = settings
+        self.policy = policy_of(settings)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def open_case(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.OpenCase = message.data
+        order = await store.load_order(uow.session, command.order_id)
+        existing = await store.load_case(uow.session, command.case_id)
+        already_open = await store.open_case_on(uow.session, command.order_id) if order else None
+        decision = domain.open_case(existing, already_open, order, command, message.actor, uow.now, self.policy)
+        await store.add_evidence(uow.session, command.case_id, "buyer", command.evidence, uow.now)
+        await self._apply(uow, decision)
+
+    async def add_evidence(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.AddEvidence = message.data
+        decision = domain.add_evidence(await store.load_case(uow.session, command.case_id), command, message.actor)
+        added: disputes.EvidenceAdded = decision.events[0]  # type: ignore[assignment]
+        await store.add_evidence(uow.session, command.case_id, added.party, command.evidence, uow.now)
+        await self._apply(uow, decision)
+
+    async def respond(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.RespondToCase = message.data
+        case = await store.load_case(uow.session, command.case_id)
+        await self._apply(uow, domain.respond(case, command, message.actor, uow.now, self.policy))
+
+    async def answer_counter_offer(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.AnswerCounterOffer = message.data
+        case = await store.load_case(uow.session, command.case_id)
+        await self._apply(uow, domain.answer_counter_offer(case, command, message.actor, uow.now, self.policy))
+
+    async def escalate(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.EscalateCase = message.data
+        case, order = await self._case_and_order(uow, command.case_id)
+        await self._apply(uow, domain.escalate(case, command, message.actor, order))
+
+    async def rule(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.RuleOnCase = message.data
+        case, order = await self._case_and_order(uow, command.case_id)
+        await self._apply(uow, domain.rule(case, command, message.actor, order, uow.now), order)
+
+    async def withdraw(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.WithdrawCase = message.data
+        case = await store.load_case(uow.session, command.case_id)
+        await self._apply(uow, domain.withdraw(case, command, message.actor))
+
+    async def submit_feedback(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.SubmitFeedback = message.data
+        case, order = await self._case_and_order(uow, command.case_id)
+        await self._apply(uow, domain.submit_feedback(case, command, message.actor, order, uow.now, self.policy))
+
+    async def _case_and_order(self, uow: UnitOfWork, case_id: str) -> tuple[domain.Case, domain.OrderView]:
+        case = await store.load_case(uow.session, case_id)
+        if case is None:
+            raise Rejected("case_not_found", f"no case {case_id}", case_id)
+        order = await store.load_order(uow.session, case.order_id)
+        assert order is not None, "a case's order is always known"
+        return case, order
+
+    # -- timers -----------------------------------------------------------------------------
+
+    async def merchant_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        await self._apply(uow, domain.merchant_deadline(await store.load_case(uow.session, timer.aggregate_id), uow.now))
+
+    async def escalation_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        await self._apply(uow, domain.escalation_lapsed(await store.load_case(uow.session, timer.aggregate_id), uow.now))
+
+    def verification_day(self, day: int) -> timers.TimerHandler:
+        async def fire(uow: UnitOfWork, timer: DurableTimer) -> None:
+            case = await store.load_case(uow.session, timer.aggregate_id)
+            await self._apply(uow, domain.verification_day(case, day, uow.now))
+        return fire
+
+    # -- escrow's events: the orders cases are about, and refund execution ------------------
+
+    async def hold_created(self, uow: UnitOfWork, message: Envelope) -> None:
+        held: escrow.HoldCreated = message.data
+        if await store.load_order(uow.session, held.order_id) is None:
+            await store.save_order(uow.session, domain.OrderView(
+                order_id=held.order_id, buyer_id=held.buyer_id, merchant_id=held.merchant_id, paid=held.amount.amount,
+                currency=held.amount.currency), uow.now)
+
+    async def shipment_recorded(self, uow: UnitOfWork, message: Envelope) -> None:
+        await self._update_order(uow, message.data.order_id, shipped=True)
+
+    async def hold_released(self, uow: UnitOfWork, message: Envelope) -> None:
+        released: escrow.HoldReleased = message.data
+        await self._update_order(uow, released.order_id, released_at=message.occurred_at, release_reason=released.reason)
+
+    async def hold_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
+        refunded: escrow.HoldRefunded = message.data
+        if refunded.reason == "case_refund":
+            return  # counted when escrow reports the case refund executed
+        order = await store.load_order(uow.session, refunded.order_id)
+        if order is not None:
+            await store.save_order(uow.session, replace(
+                order, refunded_elsewhere=order.refunded_elsewhere + refunded.amount.amount), uow.now)
+
+    async def _update_order(self, uow: UnitOfWork, order_id: str, **changes: object) -> None:
+        order = await store.load_order(uow.session, order_id)
+        if order is not None:
+            await store.save_order(uow.session, replace(order, **changes), uow.now)  # type: ignore[arg-type]
+
+    async def case_refund_executed(self, uow: UnitOfWork, message: Envelope) -> None:
+        executed: escrow.CaseRefundExecuted = message.data
+        order = await store.load_refund_order(uow.session, executed.refund_id)
+        if order is None or order.executed:
+            return  # not ours, or reported twice
+        case = await store.load_case(uow.session, executed.case_id)
+        assert case is not None
+        year = domain.year_of(uow.now)
+        used = await store.compensation_used(uow.session, case.buyer_id, year)
+        decision = domain.refund_executed(case, executed.refund_id, executed.from_hold, executed.from_merchant,
+                                          executed.shortfall, case.reason.value, used, self.policy)
+        granted = decision.case.compensated - case.compensated
+        await store.mark_executed(uow.session, executed.refund_id, executed.from_hold, executed.from_merchant,
+                                  executed.shortfall, granted)
+        if granted:
+            await store.use_compensation(uow.session, case.buyer_id, year, used + granted)
+        await self._apply(uow, decision)
+
+    # -- the insurer ------------------------------------------------------------------------
+
+    async def claim_decided(self, uow: UnitOfWork, message: Envelope) -> None:
+        decided: insurer.ClaimDecided = message.data
+        claim, case = await self._claim(uow, decided)
+        if claim.decision is not None:
+            return
+        approved = min(decided.approved.amount, claim.amount)
+        await store.update_claim(uow.session, claim.claim_id, decision=decided.decision.value, approved=approved,
+                                 decided_at=uow.now)
+        event = disputes.ClaimDecisionRecorded(**case.parties(), claim_id=claim.claim_id, decision=decided.decision.value,
+                                               claimed=case.money(claim.amount), approved=case.money(approved),
+                                               reason=decided.reason)
+        await self._apply(uow, domain.CaseDecision(case, [event]))
+
+    async def claim_paid(self, uow: UnitOfWork, message: Envelope) -> None:
+        paid: insurer.ClaimPaid = message.data
+        claim, case = await self._claim(uow, paid)
+        if claim.paid is not None or claim.decision is None:
+            if claim.decision is None:
+                raise Rejected("claim_not_decided", f"claim {claim.claim_id} was paid before it was decided")
+            return
+        amount = min(paid.amount.amount, claim.approved or 0)
+        await store.update_claim(uow.session, claim.claim_id, paid=amount, paid_at=uow.now)
+        event = disputes.ClaimPaymentRecorded(**case.parties(), claim_id=claim.claim_id, amount=case.money(amount))
+        await self._apply(uow, domain.CaseDecision(case, [event]))
+
+    async def _claim(self, uow: UnitOfWork, callback: insurer.ClaimDecided | insurer.ClaimPaid) -> tuple[object, domain.Case]:
+        if not callback.signature_valid(self.settings.insurer_callback_secret):
+            raise Undeliverable("bad_signature", f"insurer callback for {callback.claim_id} is not signed by the insurer")
+        claim = await store.load_claim(uow.session, callback.claim_id)
+        if claim is None:
+            raise Undeliverable("unknown_claim", f"no claim {callback.claim_id} was filed")
+        case = await store.load_case(uow.session, claim.case_id)
+        assert case is not None
+        return claim, case
+
+    # -- applying a decision ----------------------------------------------------------------
+
+    async def _apply(self, uow: UnitOfWork, decision: domain.CaseDecision, order: domain.OrderView | None = None) -> None:
+        case = decision.case
+        await store.save_case(uow.session, case, uow.now)
+        await store.record(uow.session, case.case_id, decision.events, uow.now)
+        for event in decision.events:
+            uow.emit(disputes.EVENTS, case.order_id, event)
+            if isinstance(event, disputes.RefundOrdered):
+                await store.add_refund_order(uow.session, event.refund_id, case.case_id, event.amount.amount, event.basis, uow.now)
+                order = order or await store.load_order(uow.session, case.order_id)
+                assert order is not None
+                order = replace(order, committed=order.committed + event.amount.amount)
+                await store.save_order(uow.session, order, uow.now)
+        for timer in decision.timers:
+            if timer.due is None:
+                await timers.cancel(uow, timer.kind, case.case_id)
+            else:
+                await timers.schedule(uow, timer.kind, case.case_id, timer.due)
+        if decision.claim is not None:
+            claim = decision.claim
+            await store.add_claim(uow.session, claim.claim_id, case.case_id, claim.amount.amount, claim.amount.currency, uow.now)
+            uow.emit(insurer.REQUESTS, case.order_id, claim)
