@@ -1,0 +1,162 @@
+"""The disputes service's real subscribers on FastStream's in-memory test broker, with SQLite:
+cases from escrow's holds, negotiation, refund orders, compensation with insurer claims, the
+three-day verification on the service's clock, and bad callbacks dead-lettered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.disputes import store
+from services.disputes.app import build
+from shared import topics
+from shared.contracts import disputes, escrow, insurer
+from shared.envelope import Actor, ActorKind, Envelope, Payload
+from shared.money import Money
+from tests.handlers.harness import published, serving
+
+SECRET = "dev-only-insurer-callback-secret"
+EVENTS = topics.events("disputes")
+
+
+@pytest.fixture
+async def service(data_dir: Path):  # type: ignore[no-untyped-def]
+    async with serving(build()) as running:
+        yield running
+
+
+def message(payload: Payload, kind: ActorKind, actor_id: str) -> bytes:
+    return Envelope(type=payload.TYPE, producer="test", data=payload, actor=Actor(kind=kind, id=actor_id),  # type: ignore[attr-defined]
+                    correlation_id="flow-test").to_json()
+
+
+async def send(broker: Any, topic: str, payload: Payload, kind: ActorKind = ActorKind.SYSTEM, actor_id: str = "escrow") -> None:
+    await broker.publish(message(payload, kind, actor_id), topic, key=b"O-D-1")
+
+
+async def hold(broker: Any, order_id: str = "O-D-1", amount: int = 12900) -> None:
+    await send(broker, topics.events("escrow"), escrow.HoldCreated(
+        hold_id=f"H-{order_id}", order_id=order_id, merchant_id="M-1", buyer_id="B-1", amount=Money(amount=amount),
+        fee=77, auto_confirm_days=7))
+
+
+async def open_case(broker: Any, requested: int = 12900, case_id: str = "C-D-1") -> None:
+    await send(broker, topics.commands("disputes"), disputes.OpenCase(
+        case_id=case_id, order_id="O-D-1", reason=disputes.CaseReason.NOT_AS_DESCRIBED, requested=Money(amount=requested),
+        description="screen scratched"), ActorKind.BUYER, "B-1")
+
+
+async def accept(broker: Any) -> None:
+    await send(broker, topics.commands("disputes"), disputes.RespondToCase(
+        case_id="C-D-1", response=disputes.MerchantResponse.ACCEPT), ActorKind.MERCHANT, "M-1")
+
+
+async def executed(broker: Any, from_hold: int, from_merchant: int, shortfall: int) -> None:
+    await send(broker, topics.events("escrow"), escrow.CaseRefundExecuted(
+        refund_id="CR-C-D-1-1", case_id="C-D-1", order_id="O-D-1", buyer_id="B-1", merchant_id="M-1",
+        amount=Money(amount=from_hold + from_merchant + shortfall), from_hold=from_hold, from_merchant=from_merchant,
+        shortfall=shortfall))
+
+
+async def test_a_case_on_a_held_order_is_negotiated_and_its_refund_ordered(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await hold(broker)
+    await open_case(broker, 3800)
+    opened = await published(runtime, EVENTS, "disputes.case.opened")
+    assert opened[0]["data"]["requested"]["amount"] == 3800 and opened[0]["data"]["paid"]["amount"] == 12900
+    await accept(broker)
+    ordered = await published(runtime, EVENTS, "disputes.refund.ordered")
+    assert ordered[0]["data"]["refund_id"] == "CR-C-D-1-1" and ordered[0]["data"]["amount"]["amount"] == 3800
+    assert await published(runtime, EVENTS, "disputes.verification.started")
+    async with runtime.db.transaction() as session:
+        timeline = [t for t, _, _ in await store.history(session, "C-D-1")]
+    assert timeline == ["disputes.case.opened", "disputes.case.merchant_responded", "disputes.negotiation.agreed",
+                        "disputes.refund.ordered", "disputes.verification.started"]
+
+
+async def test_the_wrong_buyer_and_an_unknown_order_are_rejected(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await open_case(broker)
+    rejected = await published(runtime, EVENTS, "disputes.command.rejected")
+    assert rejected[0]["data"]["reason"] == "order_not_found"
+    await hold(broker)
+    await send(broker, topics.commands("disputes"), disputes.OpenCase(
+        case_id="C-D-9", order_id="O-D-1", reason=disputes.CaseReason.OTHER, requested=Money(amount=100),
+        description="x"), ActorKind.BUYER, "B-OTHER")
+    runtime.sent.clear()
+    rejected = await published(runtime, EVENTS, "disputes.command.rejected")
+    assert rejected[0]["data"]["reason"] == "wrong_actor"
+    assert not [m for m in runtime.sent if m["type"] == "disputes.case.opened"]
+
+
+async def test_a_shortfall_is_compensated_once_and_claimed_from_the_insurer(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await hold(broker)
+    await open_case(broker)
+    await accept(broker)
+    await published(runtime, EVENTS, "disputes.refund.ordered")
+    await executed(broker, 0, 2900, 10000)
+    await executed(broker, 0, 2900, 10000)  # escrow reports it twice
+    granted = await published(runtime, EVENTS, "disputes.compensation.granted")
+    claims = await published(runtime, topics.INSURER_REQUESTS, "insurer.claim.filed")
+    assert len(granted) == 1 and granted[0]["data"]["amount"]["amount"] == 10000
+    assert len(claims) == 1 and claims[0]["data"]["claim_id"] == "CL-C-D-1-1" and claims[0]["data"]["amount"]["amount"] == 10000
+
+    decided = insurer.ClaimDecided(claim_id="CL-C-D-1-1", case_id="C-D-1", decision=insurer.ClaimDecision.PARTIAL,
+                                   approved=Money(amount=5000), reason="partly_covered", signature="")
+    await send(broker, topics.INSURER_CALLBACKS, decided.signed(SECRET), actor_id="insurer")
+    await send(broker, topics.INSURER_CALLBACKS, insurer.ClaimPaid(
+        claim_id="CL-C-D-1-1", case_id="C-D-1", amount=Money(amount=5000), insurer_txn_id="INS-1", signature="").signed(SECRET),
+        actor_id="insurer")
+    recorded = await published(runtime, EVENTS, "disputes.claim.decided")
+    paid = await published(runtime, EVENTS, "disputes.claim.paid")
+    assert recorded[0]["data"]["approved"]["amount"] == 5000 and recorded[0]["data"]["claimed"]["amount"] == 10000
+    assert paid[0]["data"]["amount"]["amount"] == 5000
+    async with runtime.db.transaction() as session:
+        assert await store.compensation_used(session, "B-1", 2026) + await store.compensation_used(session, "B-1", 2027) == 10000
+
+
+async def test_a_forged_insurer_callback_is_dead_lettered(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    forged = insurer.ClaimDecided(claim_id="CL-X", case_id="C-X", decision=insurer.ClaimDecision.APPROVED,
+                                  approved=Money(amount=999999), signature="").signed("not-the-secret")
+    await send(broker, topics.INSURER_CALLBACKS, forged, actor_id="insurer")
+    dead = await published(runtime, topics.dead_letters("disputes"), "deadletter.recorded")
+    assert dead[0]["data"]["reason"] == "bad_signature"
+
+
+async def test_verification_days_fire_on_the_service_clock_and_close_the_case(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await hold(broker)
+    await open_case(broker, 3800)
+    await accept(broker)
+    await published(runtime, EVENTS, "disputes.refund.ordered")
+    await executed(broker, 3800, 0, 0)
+    for day in (1, 2, 3):
+        runtime.clock.advance(86_400)
+        await runtime.scheduler.fire_due()
+        if day == 2:
+            await send(broker, topics.commands("disputes"), disputes.SubmitFeedback(case_id="C-D-1", satisfied=True),
+                       ActorKind.BUYER, "B-1")
+            await published(runtime, EVENTS, "disputes.feedback.received")
+    checked = await published(runtime, EVENTS, "disputes.verification.refund_checked")
+    assert checked[0]["data"]["verified"] is True and checked[0]["data"]["booked"]["amount"] == 3800
+    assert await published(runtime, EVENTS, "disputes.verification.feedback_requested")
+    closed = await published(runtime, EVENTS, "disputes.case.closed")
+    assert closed[0]["data"]["outcome"] == "resolved" and closed[0]["data"]["satisfied"] is True
+
+
+async def test_merchant_silence_accepts_after_48_hours(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await hold(broker)
+    await open_case(broker, 5000)
+    await published(runtime, EVENTS, "disputes.case.opened")
+    runtime.clock.advance(47 * 3600)
+    await runtime.scheduler.fire_due()
+    assert not [m for m in runtime.sent if m["type"] == "disputes.negotiation.agreed"]
+    runtime.clock.advance(3600)
+    await runtime.scheduler.fire_due()
+    agreed = await published(runtime, EVENTS, "disputes.negotiation.agreed")
+    assert agreed[0]["data"]["how"] == "merchant_silent" and agreed[0]["data"]["amount"]["amount"] == 5000
