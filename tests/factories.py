@@ -103,3 +103,9 @@ def payment_succeeded(order_id: str, *, merchant: str = "M-1001", buyer: str = "
         "amount": {"amount": amount, "currency": "CNY"}, "fee": 77, "guaranteed": True, "auto_confirm_days": 7,
         "method": "qr_code", "provider_txn_id": "PSP-1"}, actor=("system", "payments"), correlation_id=f"flow-{order_id}", event_id=event_id)
     return {**document, "producer": "payments"}
+
+
+def disputes_event(type_: str, data: dict[str, Any], *, order_id: str) -> dict[str, Any]:
+    """An event the disputes service publishes (keyed by order id), as escrow reads it."""
+    document = envelope(type_, data, actor=("system", "disputes"), correlation_id=f"flow-{order_id}")
+    return {**document, "producer": "disputes"}

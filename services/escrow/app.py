@@ -1,4 +1,4 @@
-"""Escrow: holds, release, refunds and the double-entry ledger."""
+"""Escrow: holds, release, refunds, the money side of dispute cases, and the double-entry ledger."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from services.escrow.config import EscrowSettings
 from services.escrow.handlers import AUTO_CONFIRM, EscrowHandlers
 from services.escrow.store import TABLES, HoldRow
-from shared.contracts import escrow, payments, psp
+from shared.contracts import disputes, escrow, payments, psp
 from shared.db import Database
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
@@ -45,6 +45,14 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
             }, group_suffix="payments-events", ignore_unknown_types=True),
             Subscription(psp.CALLBACKS, {psp.RefundCallback.TYPE: handlers.refund_completed},
                          group_suffix="psp", ignore_unknown_types=True),
+            Subscription(disputes.EVENTS, {
+                disputes.CaseOpened.TYPE: handlers.case_opened,
+                disputes.CaseClosed.TYPE: handlers.case_closed,
+                disputes.RefundOrdered.TYPE: handlers.refund_ordered,
+                disputes.CompensationGranted.TYPE: handlers.compensation_granted,
+                disputes.ClaimDecisionRecorded.TYPE: handlers.claim_decided,
+                disputes.ClaimPaymentRecorded.TYPE: handlers.claim_paid,
+            }, group_suffix="disputes-events", ignore_unknown_types=True),
         ],
         timers={AUTO_CONFIRM: handlers.auto_confirm_due},
         publishes=[psp.REQUESTS],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.escrow import domain, store
 from services.escrow.config import EscrowSettings
 from shared import timers
-from shared.contracts import escrow, payments, psp
+from shared.contracts import disputes, escrow, payments, psp
 from shared.envelope import Envelope, Payload
 from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
@@ -20,7 +20,10 @@ class EscrowHandlers:
     async def payment_succeeded(self, uow: UnitOfWork, message: Envelope) -> None:
         payment: payments.PaymentSucceeded = message.data
         reference = f"capture:{payment.order_id}"
-        booked = domain.capture(payment, await store.booked(uow.session, reference))
+        if await store.booked(uow.session, reference):
+            return
+        owed = 0 if payment.guaranteed else await _owed(uow, payment.merchant_id, payment.amount.currency)
+        booked = domain.capture(payment, already_captured=False, owed=owed)
         if booked is None:
             return
         if booked.hold is not None:
@@ -39,11 +42,13 @@ class EscrowHandlers:
     async def confirm_receipt(self, uow: UnitOfWork, message: Envelope) -> None:
         command: escrow.ConfirmReceipt = message.data
         hold = await store.load_hold(uow.session, command.order_id)
-        await _release(uow, domain.confirm_receipt(hold, command, message.actor))
+        owed = await _owed(uow, hold.merchant_id, hold.currency) if hold is not None else 0
+        await _release(uow, domain.confirm_receipt(hold, command, message.actor, owed))
 
     async def auto_confirm_due(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         hold = await store.load_hold(uow.session, timer.aggregate_id)
-        await _release(uow, domain.auto_confirm(hold, uow.now))
+        owed = await _owed(uow, hold.merchant_id, hold.currency) if hold is not None else 0
+        await _release(uow, domain.auto_confirm(hold, uow.now, owed))
 
     async def refund_requested(self, uow: UnitOfWork, message: Envelope) -> None:
         request: payments.RefundRequested = message.data
@@ -69,7 +74,7 @@ class EscrowHandlers:
         uow.emit(psp.REQUESTS, late.order_id, booked.refund)
 
     async def refund_completed(self, uow: UnitOfWork, message: Envelope) -> None:
-        """The provider paid a refund: a cancelled hold's, or a late capture's."""
+        """The provider paid a refund: a cancelled hold's, a late capture's, a case refund's or a compensation's."""
         callback: psp.RefundCallback = message.data
         if not callback.signature_valid(self.settings.psp_callback_secret):
             raise Undeliverable("bad_signature", f"refund callback {callback.refund_id} is not signed by the provider")
@@ -82,9 +87,10 @@ class EscrowHandlers:
             await store.save_late_capture(uow.session, domain.late_capture_refunded(late), uow.now)
         else:
             hold = await store.load_hold(uow.session, callback.order_id)
-            if hold is None:
+            found = hold.buyer_id if hold is not None else await _refunded_buyer(uow, callback.refund_id)
+            if found is None:
                 return
-            buyer_id = hold.buyer_id
+            buyer_id = found
         journal, paid = domain.refund_paid_out(callback.refund_id, callback.order_id, buyer_id, callback.amount)
         await _post(uow, callback.order_id, [paid], journal, reference)
 
@@ -110,6 +116,90 @@ class EscrowHandlers:
         reference = f"payout-returned:{failed.payout_id}"
         if failed.reserved and not await store.booked(uow.session, reference):
             await _post(uow, failed.merchant_id, [], domain.payout_returned(failed.merchant_id, failed.amount), reference)
+
+    # -- cases: keyed by order id, like the disputes events that cause them -----------------------
+
+    async def case_opened(self, uow: UnitOfWork, message: Envelope) -> None:
+        opened: disputes.CaseOpened = message.data
+        hold = await store.load_hold(uow.session, opened.order_id)
+        decision = domain.freeze(hold, opened.case_id, uow.now)
+        if decision is None:
+            return
+        await store.save_hold(uow.session, decision.hold, uow.now)
+        if decision.hold.status is domain.HoldStatus.SHIPPED:
+            await timers.cancel(uow, AUTO_CONFIRM, decision.hold.order_id)
+        await _post(uow, opened.order_id, decision.events)
+
+    async def case_closed(self, uow: UnitOfWork, message: Envelope) -> None:
+        closed: disputes.CaseClosed = message.data
+        hold = await store.load_hold(uow.session, closed.order_id)
+        decision = domain.unfreeze(hold, closed.case_id, uow.now)
+        if decision is None:
+            return
+        await store.save_hold(uow.session, decision.hold, uow.now)
+        if decision.hold.status is domain.HoldStatus.SHIPPED and decision.hold.auto_confirm_at is not None:
+            await timers.schedule(uow, AUTO_CONFIRM, decision.hold.order_id, decision.hold.auto_confirm_at)
+        await _post(uow, closed.order_id, decision.events)
+
+    async def refund_ordered(self, uow: UnitOfWork, message: Envelope) -> None:
+        order: disputes.RefundOrdered = message.data
+        if await store.case_refund_executed(uow.session, order.refund_id):
+            return
+        hold = await store.load_hold(uow.session, order.order_id)
+        currency = order.amount.currency
+        available = -await store.balance(uow.session, domain.merchant_available(order.merchant_id), currency)
+        executed = domain.execute_case_refund(order, hold, available)
+        await store.save_case_refund(uow.session, order.order_id, order.case_id, order.refund_id, order.buyer_id,
+                                     order.merchant_id, currency, executed, uow.now)
+        if executed.hold is not None:
+            await store.save_hold(uow.session, executed.hold, uow.now)
+        await _post(uow, order.order_id, executed.events, executed.entry, f"case-refund:{order.refund_id}")
+        if executed.refund is not None:
+            uow.emit(psp.REQUESTS, order.order_id, executed.refund)
+
+    async def compensation_granted(self, uow: UnitOfWork, message: Envelope) -> None:
+        granted: disputes.CompensationGranted = message.data
+        reference = f"compensation-paid:{granted.compensation_id}"
+        if granted.amount.amount <= 0 or await store.booked(uow.session, reference):
+            return
+        owed = await _owed(uow, granted.merchant_id, granted.amount.currency)
+        compensation = domain.grant_compensation(granted, owed)
+        if compensation is None:
+            return
+        await _post(uow, granted.order_id, [compensation.event], compensation.paid, reference)
+        await _post(uow, granted.order_id, [], compensation.recovery, f"recovery-booked:{granted.compensation_id}")
+        uow.emit(psp.REQUESTS, granted.order_id, compensation.refund)
+
+    async def claim_decided(self, uow: UnitOfWork, message: Envelope) -> None:
+        decided: disputes.ClaimDecisionRecorded = message.data
+        reference = f"claim-decided:{decided.claim_id}"
+        if decided.approved.amount <= 0 or await store.booked(uow.session, reference):
+            return
+        owed = await _owed(uow, decided.merchant_id, decided.approved.currency)
+        await _post(uow, decided.order_id, [], domain.claim_approved(decided, owed), reference)
+
+    async def claim_paid(self, uow: UnitOfWork, message: Envelope) -> None:
+        paid: disputes.ClaimPaymentRecorded = message.data
+        reference = f"claim-paid:{paid.claim_id}"
+        if paid.amount.amount <= 0 or await store.booked(uow.session, reference):
+            return
+        await _post(uow, paid.order_id, [], domain.claim_paid(paid), reference)
+
+
+async def _owed(uow: UnitOfWork, merchant_id: str, currency: str) -> int:
+    """What the merchant owes back for priority compensation (the receivable's debit balance)."""
+    return await store.balance(uow.session, domain.merchant_recovery_receivable(merchant_id), currency)
+
+
+async def _refunded_buyer(uow: UnitOfWork, refund_id: str) -> str | None:
+    """The buyer a provider refund of a case refund or a compensation is paid to, from the entry that made the
+    platform owe it (for an order without a hold)."""
+    act = refund_id.removeprefix("RF-")
+    for reference in (f"case-refund:{act}", f"compensation-paid:{act}"):
+        account = await store.payable_account(uow.session, reference)
+        if account is not None:
+            return account.removeprefix("buyer_refunds_payable:")
+    return None
 
 
 async def _release(uow: UnitOfWork, decision: domain.HoldDecision) -> None:

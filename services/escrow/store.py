@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, func
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.escrow.domain import Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
+from services.escrow.domain import CaseRefund, Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
 from shared.db import fetch_one, insert_rows, upsert
 from shared.timers import as_utc
 
@@ -33,6 +33,8 @@ class HoldRow(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=64)
     tracking_no: str | None = Field(default=None, max_length=64)
     auto_confirm_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    frozen_by: str | None = Field(default=None, max_length=64, description="The open case that froze the hold.")
+    paused_seconds: int | None = Field(default=None, description="Auto-confirm time left when frozen (shipped holds).")
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
@@ -48,6 +50,7 @@ def hold_of(row: Any) -> Hold:
         status=HoldStatus(row.status), released=row.released, refunded=row.refunded, fee_charged=row.fee_charged,
         carrier=row.carrier, tracking_no=row.tracking_no,
         auto_confirm_at=as_utc(row.auto_confirm_at) if row.auto_confirm_at else None,
+        frozen_by=row.frozen_by, paused_seconds=row.paused_seconds,
     )
 
 
@@ -75,6 +78,24 @@ def late_capture_of(row: Any) -> LateCapture:
     return LateCapture(refund_id=row.refund_id, intent_id=row.intent_id, order_id=row.order_id,
                        buyer_id=row.buyer_id, amount=row.amount, currency=row.currency, reason=row.reason,
                        status=LateCaptureStatus(row.status))
+
+
+class CaseRefundRow(SQLModel, table=True):
+    """A case's refund order, executed once: how the waterfall covered it. Kept even when nothing was covered
+    (and nothing was posted), so a repeated order changes nothing."""
+
+    __tablename__ = "escrow_case_refund"
+
+    refund_id: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(index=True, max_length=64)
+    order_id: str = Field(index=True, max_length=64)
+    buyer_id: str = Field(max_length=64)
+    merchant_id: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    from_hold: int
+    from_merchant: int
+    shortfall: int
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class JournalEntryRow(SQLModel, table=True):
@@ -117,7 +138,8 @@ async def save_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
         hold_id=hold.hold_id, order_id=hold.order_id, merchant_id=hold.merchant_id, buyer_id=hold.buyer_id,
         captured=hold.captured, released=hold.released, refunded=hold.refunded, currency=hold.currency,
         fee=hold.fee, auto_confirm_days=hold.auto_confirm_days, status=hold.status.value, fee_charged=hold.fee_charged,
-        carrier=hold.carrier, tracking_no=hold.tracking_no, auto_confirm_at=hold.auto_confirm_at, created_at=now, updated_at=now,
+        carrier=hold.carrier, tracking_no=hold.tracking_no, auto_confirm_at=hold.auto_confirm_at,
+        frozen_by=hold.frozen_by, paused_seconds=hold.paused_seconds, created_at=now, updated_at=now,
     ))
 
 
@@ -140,6 +162,26 @@ async def load_late_capture(session: AsyncSession, refund_id: str) -> LateCaptur
     return late_capture_of(row) if row else None
 
 
+async def case_refund_executed(session: AsyncSession, refund_id: str) -> bool:
+    return await fetch_one(session, CaseRefundRow, refund_id=refund_id) is not None
+
+
+async def save_case_refund(session: AsyncSession, order_id: str, case_id: str, refund_id: str, buyer_id: str,
+                           merchant_id: str, currency: str, executed: CaseRefund, now: datetime) -> None:
+    await insert_rows(session, CaseRefundRow, [dict(
+        refund_id=refund_id, case_id=case_id, order_id=order_id, buyer_id=buyer_id, merchant_id=merchant_id,
+        currency=currency, from_hold=executed.from_hold, from_merchant=executed.from_merchant,
+        shortfall=executed.shortfall, created_at=now)])
+
+
+async def payable_account(session: AsyncSession, reference: str) -> str | None:
+    """The ``buyer_refunds_payable:<buyer>`` account the entry booked as ``reference`` credited, if any."""
+    found = await session.exec(
+        select(JournalLineRow.account).join(JournalEntryRow, JournalEntryRow.entry_id == JournalLineRow.entry_id)
+        .where(JournalEntryRow.reference == reference, col(JournalLineRow.account).startswith("buyer_refunds_payable:")))
+    return found.first()
+
+
 async def balance(session: AsyncSession, account: str, currency: str) -> int:
     found = await session.exec(select(func.coalesce(func.sum(JournalLineRow.amount), 0)).where(
         JournalLineRow.account == account, JournalLineRow.currency == currency))
@@ -155,4 +197,4 @@ async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
     return {(account, currency): int(total) for account, currency, total in rows.all()}
 
 
-TABLES: list[type[SQLModel]] = [HoldRow, LateCaptureRow, JournalEntryRow, JournalLineRow]
+TABLES: list[type[SQLModel]] = [HoldRow, LateCaptureRow, CaseRefundRow, JournalEntryRow, JournalLineRow]

@@ -84,7 +84,8 @@ class RefundRefused(Payload):
     TYPE: ClassVar[str] = "escrow.refund.refused"
 
     order_id: OrderRef
-    reason: str = Field(description="`already_shipped`, `already_settled` or `no_hold`.", examples=["already_shipped"])
+    reason: str = Field(description="`already_shipped`, `already_settled`, `no_hold`, `amount_mismatch` or `case_open` "
+                                    "(a dispute case froze the hold).", examples=["already_shipped"])
 
 
 class LateCaptureBooked(Payload):
