@@ -23,7 +23,8 @@ class PaymentsSettings(ServiceSettings):
     cancel_restrict_count: int = Field(default=8, ge=1, description="This many restrict the buyer's new orders.")
     cancel_restrict_hours: int = Field(default=24, ge=1, description="For how long.")
     dev_merchants: str = Field(
-        default="M-1001:retail,M-1002:food,M-1003:digital_goods,M-CLOSED-1:retail",
+        default="M-1001:retail,M-1002:food,M-1003:digital_goods,M-CLOSED-1:retail,M-DEMO-SHOES:retail,"
+                "M-DEMO-HALF-COATS:retail,M-DEMO-SHOP:retail,M-DEMO-PHONES:digital_goods",
         description="Dev/test mode only: active merchants (id:industry, comma separated) until onboarding activates real ones.")
 
     def dev_merchant_seeds(self) -> dict[str, str]:
