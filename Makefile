@@ -43,7 +43,12 @@ deploy/secrets/postgres_password:
 	for s in sms_api_key push_api_key; do \
 	  $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_$$s; done
 
-compose-secrets: deploy/secrets/postgres_password
+# Its own target, so that a deploy/secrets/ written before disputes talked to an insurer gains it too.
+deploy/secrets/danbao_disputes_insurer_callback_secret:
+	mkdir -p deploy/secrets
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $@
+
+compose-secrets: deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret
 
 compose-up: compose-secrets
 	docker compose -f deploy/compose.yaml up --build -d

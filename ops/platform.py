@@ -16,7 +16,7 @@ from ops.broker import TansuBroker, create_topics, free_port
 from shared import topics
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
-SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator")
+SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator", "insurer-simulator")
 # Tansu answers a fetch only when the fetch's wait runs out, and every waiting fetch costs CPU on
 # both sides: the processes on a payment's path wait briefly, the others longer.
 FETCH_WAIT_MS = {"payments": 20, "escrow": 20, "psp-simulator": 20}
@@ -28,13 +28,15 @@ DEV_PARTITIONS = 1
 POLL_PAUSE_MS = {"payments": 5, "escrow": 5}
 OTHER_POLL_PAUSE_MS = 50
 DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
-                 "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112, "messaging-simulator": 8113}
+                 "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112, "messaging-simulator": 8113,
+                 "insurer-simulator": 8114}
 DEFAULT_SMTP_PORT = 8025
 
 
 def port_env(name: str) -> str:
     return {"psp-simulator": "DANBAO_SIM_PSP_HTTP_PORT", "bank-simulator": "DANBAO_SIM_BANK_HTTP_PORT",
-            "registry-simulator": "DANBAO_SIM_REGISTRY_HTTP_PORT", "messaging-simulator": "DANBAO_SIM_MESSAGING_HTTP_PORT"}.get(
+            "registry-simulator": "DANBAO_SIM_REGISTRY_HTTP_PORT", "messaging-simulator": "DANBAO_SIM_MESSAGING_HTTP_PORT",
+            "insurer-simulator": "DANBAO_SIM_INSURER_HTTP_PORT"}.get(
         name, f"DANBAO_{name.upper()}_HTTP_PORT")
 
 

@@ -22,7 +22,9 @@ from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, ActorKind, Envelope, Payload
 from shared.settings import PlatformSettings
 
-Answer = Callable[[Payload], tuple[Payload, str] | None]  # (signed reply, its key) or None for silence
+Reply = tuple[Payload, str]  # a signed reply and its key
+# One reply, several (sent in order), or None (or an empty list) for silence.
+Answer = Callable[[Payload], Reply | list[Reply] | None]
 
 
 async def _bodies(message: Any) -> list[bytes | None]:
@@ -49,13 +51,13 @@ def simulator_app(name: str, requests: TopicContract, replies: TopicContract, an
                 log.warning("ignoring a request it cannot read: %s", exc)
                 continue
             answered = answer(request.data)
-            if answered is None:
+            if not answered:
                 log.info("staying silent for %s", request.event_id)
                 continue
-            reply, key = answered
-            replies_due.append((Envelope(type=reply.TYPE, producer=name, data=reply,  # type: ignore[attr-defined]
-                                         correlation_id=request.correlation_id, causation_id=str(request.event_id),
-                                         actor=Actor(kind=ActorKind.SYSTEM, id=name)), key))
+            for reply, key in answered if isinstance(answered, list) else [answered]:
+                replies_due.append((Envelope(type=reply.TYPE, producer=name, data=reply,  # type: ignore[attr-defined]
+                                             correlation_id=request.correlation_id, causation_id=str(request.event_id),
+                                             actor=Actor(kind=ActorKind.SYSTEM, id=name)), key))
         if replies_due and delay_seconds:
             await asyncio.sleep(delay_seconds)
         for envelope, key in replies_due:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ops.docs import SERVICE_APPS
+from ops.platform import SIMULATORS
 from services.payments.app import build
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,10 +54,9 @@ def _compose() -> dict:
 
 def test_compose_runs_every_service_from_one_image_with_health_and_order() -> None:
     compose = _compose()["services"]
-    assert set(SERVICES) | {"psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator", "mailpit", "kafka",
-                            "postgres", "topics"} <= set(compose)
+    assert set(SERVICES) | set(SIMULATORS) | {"mailpit", "kafka", "postgres", "topics"} <= set(compose)
     assert "KAFKA_PROCESS_ROLES" in compose["kafka"]["environment"]  # KRaft, no ZooKeeper
-    for name in [*SERVICES, "psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator"]:
+    for name in [*SERVICES, *SIMULATORS]:
         service = compose[name]
         assert service["image"] == "danbao:latest"
         assert service["command"] == [name]
@@ -134,6 +134,7 @@ def _secret_files() -> dict[str, set[str]]:
     import importlib
 
     from services.simulators.bank import BankSimulatorSettings
+    from services.simulators.insurer import InsurerSimulatorSettings
     from services.simulators.messaging import MessagingSimulatorSettings
     from services.simulators.psp import PspSimulatorSettings
 
@@ -145,7 +146,27 @@ def _secret_files() -> dict[str, set[str]]:
     out["psp-simulator"] = {n.lower() for n in PspSimulatorSettings().secrets()}
     out["bank-simulator"] = {n.lower() for n in BankSimulatorSettings().secrets()}
     out["messaging-simulator"] = {n.lower() for n in MessagingSimulatorSettings().secrets()}
+    out["insurer-simulator"] = {n.lower() for n in InsurerSimulatorSettings().secrets()}
     return out
+
+
+def _secrets_the_makefile_writes() -> set[str]:
+    """The files under deploy/secrets/ that `make compose-secrets` writes, its shell loops expanded."""
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    written: set[str] = set()
+    for line in makefile.splitlines():
+        targets = re.findall(r"deploy/secrets/([\w$.{}]+)", line)
+        loop = re.search(r"for s in ([^;]+);", line)
+        for target in targets:
+            for value in loop.group(1).split() if loop else [""]:
+                written.add(target.replace("$${s}", value).replace("$$s", value))
+    return written
+
+
+def test_make_compose_secrets_writes_every_secret_compose_mounts() -> None:
+    written = _secrets_the_makefile_writes()
+    for secret in _compose()["secrets"].values():
+        assert secret["file"].removeprefix("./secrets/") in written, f"make compose-secrets never writes {secret['file']}"
 
 
 def test_every_secret_a_service_reads_is_mounted_in_compose_and_kubernetes() -> None:
