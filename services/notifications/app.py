@@ -12,7 +12,7 @@ from services.notifications.channels import EmailChannel, GatewayChannel, Webhoo
 from services.notifications.config import NotificationsSettings
 from services.notifications.delivery import DeliveryWorker
 from services.notifications.handlers import NotificationsHandlers, subscriptions
-from shared.contracts import escrow, notifications, onboarding, payments
+from shared.contracts import disputes, escrow, notifications, onboarding, payments
 from shared.contracts.notifications import Channel
 from shared.db import Database
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
@@ -83,6 +83,7 @@ def build(settings: NotificationsSettings | None = None, platform: PlatformSetti
             Subscription(payments.EVENTS, events[payments.EVENTS.topic], group_suffix="payments-events", ignore_unknown_types=True),  # type: ignore[arg-type]
             Subscription(escrow.EVENTS, events[escrow.EVENTS.topic], group_suffix="escrow-events", ignore_unknown_types=True),  # type: ignore[arg-type]
             Subscription(onboarding.EVENTS, events[onboarding.EVENTS.topic], group_suffix="onboarding-events", ignore_unknown_types=True),  # type: ignore[arg-type]
+            Subscription(disputes.EVENTS, events[disputes.EVENTS.topic], group_suffix="disputes-events", ignore_unknown_types=True),  # type: ignore[arg-type]
         ],
         gauges={"danbao_notifications_open": open_notifications},
         pii_cipher=settings.cipher(),

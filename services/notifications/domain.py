@@ -96,6 +96,22 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "onboarding.merchant.activated": (_rule(MERCHANT, "merchant_activated", T, EMAIL, WEBHOOK),),
     "onboarding.merchant.suspended": (_rule(MERCHANT, "merchant_suspended", T, SMS, EMAIL, WEBHOOK),),
     "onboarding.merchant.reinstated": (_rule(MERCHANT, "merchant_reinstated", T, SMS, EMAIL, WEBHOOK),),
+    # disputes (every event names the buyer and the merchant, so nothing is looked up)
+    "disputes.case.opened": (_rule(BUYER, "case_opened", U, PUSH), _rule(MERCHANT, "case_opened", T, PUSH, EMAIL, WEBHOOK)),
+    "disputes.case.merchant_responded": (_rule(BUYER, "merchant_responded", T, PUSH),),  # an accept or reject: agreed/failed follows
+    "disputes.counter_offer.answered": (_rule(MERCHANT, "counter_offer_answered", T, PUSH, EMAIL, WEBHOOK),),
+    "disputes.negotiation.agreed": (_rule(BUYER, "negotiation_agreed", T, PUSH, EMAIL),
+                                    _rule(MERCHANT, "negotiation_agreed", T, PUSH, EMAIL, WEBHOOK)),
+    "disputes.negotiation.failed": (_rule(BUYER, "negotiation_failed", T, SMS, PUSH, EMAIL),),
+    "disputes.case.escalated": (_rule(BUYER, "case_escalated", T, PUSH), _rule(MERCHANT, "case_escalated", T, PUSH, EMAIL, WEBHOOK)),
+    "disputes.case.ruled": (_rule(BUYER, "case_ruled", T, SMS, PUSH, EMAIL), _rule(MERCHANT, "case_ruled", T, PUSH, EMAIL, WEBHOOK)),
+    "disputes.compensation.granted": (_rule(BUYER, "compensation_granted", T, SMS, PUSH, EMAIL),
+                                      _rule(MERCHANT, "compensation_granted", T, PUSH, EMAIL, WEBHOOK)),
+    "disputes.verification.started": (_rule(BUYER, "verification_started", U, PUSH, EMAIL),
+                                      _rule(MERCHANT, "verification_started", U, EMAIL, WEBHOOK)),
+    "disputes.verification.feedback_requested": (_rule(BUYER, "feedback_requested", T, PUSH, EMAIL),),
+    "disputes.case.reopened": (_rule(MERCHANT, "case_reopened", T, PUSH, EMAIL, WEBHOOK),),
+    "disputes.case.closed": (_rule(BUYER, "case_closed", T, PUSH, EMAIL), _rule(MERCHANT, "case_closed", T, PUSH, EMAIL, WEBHOOK)),
 }
 
 

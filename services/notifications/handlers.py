@@ -13,7 +13,7 @@ from services.notifications import domain, store
 from services.notifications.config import NotificationsSettings
 from services.notifications.templates import render
 from services.notifications.webhooks import secret_id, shown_url
-from shared.contracts import escrow, notifications, onboarding, payments
+from shared.contracts import disputes, escrow, notifications, onboarding, payments
 from shared.contracts.notifications import Channel, Language, PartyKind
 from shared.db import insert_rows
 from shared.envelope import Actor, ActorKind, Envelope
@@ -175,12 +175,15 @@ class NotificationsHandlers:
         return row
 
 
+# The event topics people are told about, by the service that writes them (its types' first word).
+EVENT_TOPICS = {"payments": payments.EVENTS, "escrow": escrow.EVENTS, "onboarding": onboarding.EVENTS, "disputes": disputes.EVENTS}
+
+
 def subscriptions(handlers: NotificationsHandlers) -> dict[str, dict[str, object]]:
     """Handlers per event topic: every event type with a rule notifies; a few also keep state."""
-    by_topic: dict[str, dict[str, object]] = {payments.EVENTS.topic: {}, escrow.EVENTS.topic: {}, onboarding.EVENTS.topic: {}}
+    by_topic: dict[str, dict[str, object]] = {c.topic: {} for c in EVENT_TOPICS.values()}
     for type_name in domain.RULES:
-        topic = {"payments": payments.EVENTS, "escrow": escrow.EVENTS, "onboarding": onboarding.EVENTS}[type_name.split(".")[0]].topic
-        by_topic[topic][type_name] = handlers.notify
+        by_topic[EVENT_TOPICS[type_name.split(".")[0]].topic][type_name] = handlers.notify
     by_topic[payments.EVENTS.topic][payments.OrderCreated.TYPE] = handlers.order_created
     by_topic[escrow.EVENTS.topic][escrow.HoldCreated.TYPE] = handlers.hold_created
     by_topic[onboarding.EVENTS.topic][onboarding.MerchantContactProvided.TYPE] = handlers.contact_provided

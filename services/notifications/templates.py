@@ -34,6 +34,15 @@ LABELS: dict[Language, dict[str, str]] = {
         "qr_code": "扫码支付", "payment_link": "支付链接", "in_app": "App 内支付",
         "order_expired": "订单已超时关闭", "order_cancelled": "订单已取消", "already_paid": "订单已由另一笔付款支付",
         "superseded_attempt": "已有更新的付款尝试",
+        # disputes: why the buyer asks, how it was agreed, what was ruled, what it rests on, how the case ended
+        "not_received": "未收到货", "not_as_described": "与描述不符", "damaged": "商品损坏", "price_difference": "价格不符",
+        "other": "其他原因",
+        "merchant_accepted": "商家同意", "counter_offer_accepted": "买家接受了商家提出的金额",
+        "merchant_silent": "商家逾期未处理，视为同意",
+        "full_refund": "全额退款", "partial_refund": "部分退款", "reject": "驳回退款申请",
+        "agreed": "双方协商一致", "ruled": "平台裁决",
+        "resolved": "已解决", "unverified": "退款未核实", "withdrawn": "买家已撤回申请",
+        "not_escalated": "未在期限内申请平台介入",
     },
     Language.EN: {
         "buyer": "buyer", "merchant": "merchant",
@@ -48,6 +57,14 @@ LABELS: dict[Language, dict[str, str]] = {
         "qr_code": "QR code", "payment_link": "payment link", "in_app": "in-app payment",
         "order_expired": "the order had expired", "order_cancelled": "the order was cancelled",
         "already_paid": "the order was already paid", "superseded_attempt": "a newer payment attempt replaced it",
+        "not_received": "not received", "not_as_described": "not as described", "damaged": "damaged",
+        "price_difference": "price difference", "other": "other reason",
+        "merchant_accepted": "the merchant accepted", "counter_offer_accepted": "the buyer accepted the merchant's offer",
+        "merchant_silent": "the merchant did not answer in time, which accepts the request",
+        "full_refund": "full refund", "partial_refund": "partial refund", "reject": "refund refused",
+        "agreed": "agreed by buyer and merchant", "ruled": "ruled by Danbao",
+        "resolved": "resolved", "unverified": "refund not verified", "withdrawn": "withdrawn by the buyer",
+        "not_escalated": "not escalated in time",
     },
 }
 

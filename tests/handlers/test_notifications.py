@@ -151,3 +151,25 @@ async def test_onboarding_seals_the_merchant_contact_and_the_activation_code_goe
     await _send(broker, topics.events("onboarding"), envelope(forged.TYPE, forged.model_dump(mode="json"), actor=("system", "x")), merchant)
     dead = await published(runtime, topics.dead_letters("notifications"), "deadletter.recorded")
     assert [d["data"]["reason"] for d in dead] == ["bad_seal"]
+
+
+async def test_dispute_events_reach_the_buyer_and_merchant_they_name_without_knowing_the_order(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    commands = topics.commands("notifications")
+    await _send(broker, commands, register_contact("buyer", "B-7", push_token="dvc-0123456789ab", language="en"), "B-7")
+    await _send(broker, commands, register_contact("merchant", "M-7", email="shop7@example.com"), "M-7")
+    money = {"amount": 3800, "currency": "CNY"}
+    opened = envelope("disputes.case.opened", {
+        "case_id": "C-7", "order_id": "O-7", "buyer_id": "B-7", "merchant_id": "M-7", "reason": "price_difference",
+        "requested": money, "paid": {"amount": 12900, "currency": "CNY"}, "description": "charged 38 yuan more",
+        "evidence": [], "respond_by": "2026-11-25T08:30:00Z"}, actor=("system", "disputes"))
+    evidence = envelope("disputes.evidence.added", {"case_id": "C-7", "order_id": "O-7", "buyer_id": "B-7", "merchant_id": "M-7",
+                                                    "party": "buyer", "evidence": []}, actor=("system", "disputes"))
+    for message in (opened, opened, evidence):  # delivered twice; evidence tells nobody
+        await _send(broker, topics.events("disputes"), message, "O-7")
+    rows = await _notifications(runtime)
+    assert [(r.recipient_id, r.channel, r.template, r.language, r.state) for r in rows] == [
+        ("B-7", "push", "case_opened.buyer", "en", "pending"), ("M-7", "email", "case_opened.merchant", "zh-CN", "pending")]
+    cipher = NotificationsSettings().cipher()
+    email = json.loads(cipher.decrypt(rows[1].content_enc or "", Notification.context(rows[1].notification_id)))
+    assert email["subject"] == "订单 O-7 收到退款申请" and "2026-11-25 16:30（北京时间） 前同意、拒绝或提出其他退款金额" in email["text"]

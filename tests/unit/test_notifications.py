@@ -23,18 +23,20 @@ from services.notifications.domain import AttemptResult, Category, Reach, RetryP
 from services.notifications.handlers import webhook_url_problem
 from services.notifications.templates import FOLDER, render
 from services.notifications.webhooks import SignatureError, secret_id, sign, verify
-from shared.contracts import CONTRACTS, escrow, onboarding, payments
+from shared.contracts import CONTRACTS, disputes, escrow, onboarding, payments
 from shared.contracts.notifications import Channel, Language, PartyKind
+from shared.money import Money
 from shared.pii import FieldCipher, UnreadableValue, development_keys, mask_token, parse_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
-PAYLOADS = {c.TYPE: c for contract in (payments.EVENTS, escrow.EVENTS, onboarding.EVENTS) for c in contract.payloads.values()}
+PAYLOADS = {c.TYPE: c for contract in (payments.EVENTS, escrow.EVENTS, onboarding.EVENTS, disputes.EVENTS)
+            for c in contract.payloads.values()}
 
 
 def sample(model: type[BaseModel]) -> dict[str, Any]:
-    """A payload built from the examples its contract documents."""
+    """A payload built from the examples its contract documents (a time without one: two days after T0)."""
     values: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         annotation = field.annotation
@@ -45,6 +47,8 @@ def sample(model: type[BaseModel]) -> dict[str, Any]:
             values[name] = sample(annotation)
         elif origin is list and args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
             values[name] = [sample(args[0])]
+        elif annotation is datetime:
+            values[name] = T0 + timedelta(days=2)
     return model.model_validate(values).model_dump()
 
 
@@ -92,6 +96,93 @@ def test_amounts_times_and_reasons_read_naturally_in_each_language() -> None:
     assert "insufficient balance" in render("payment_failed.buyer", Language.EN, failed).short
 
 
+def _both(template: str, data: dict[str, Any]) -> tuple[str, str]:
+    """The zh-CN and English text (subject, short and body) of a template."""
+    out = []
+    for language in (Language.ZH_CN, Language.EN):
+        rendered = render(template, language, data)
+        assert rendered.subject and rendered.short and rendered.body
+        out.append("\n".join([rendered.subject, rendered.short, rendered.body]))
+    return out[0], out[1]
+
+
+def _dispute(model: type[BaseModel], **changes: Any) -> dict[str, Any]:
+    return model.model_validate(sample(model) | changes).model_dump()
+
+
+def test_every_dispute_code_a_message_shows_has_a_label_in_both_languages() -> None:
+    from services.notifications.templates import LABELS
+
+    codes = {*disputes.CaseReason, *disputes.RulingDecision, "merchant_accepted", "counter_offer_accepted", "merchant_silent",
+             "agreed", "ruled", "resolved", "unverified", "withdrawn", "not_escalated"}
+    for language in Language:
+        assert {str(code) for code in codes} <= set(LABELS[language]), language
+
+
+def test_the_merchant_learns_of_a_request_with_its_amount_and_deadline_and_the_buyer_of_each_answer() -> None:
+    opened = sample(disputes.CaseOpened)  # respond_by 2026-11-25T08:30Z: 16:30 in China
+    zh, en = _both("case_opened.merchant", opened)
+    assert "¥129.00（价格不符）" in zh and "2026-11-25 16:30（北京时间） 前处理，逾期未处理视为同意" in zh
+    assert "CNY 129.00 on order O-20261123-0001 (price difference)" in en and "by 2026-11-25 16:30 (China time)" in en
+    money = Money(amount=6000).model_dump()
+    accepted = _dispute(disputes.MerchantResponded, response="accept", note=None)
+    rejected = _dispute(disputes.MerchantResponded, response="reject", note=None)
+    countered = _dispute(disputes.MerchantResponded, response="counter_offer", amount=money)
+    assert "商家同意了订单 O-20261123-0001 退款 ¥129.00" in _both("merchant_responded.buyer", accepted)[0]
+    assert "The merchant rejected" in _both("merchant_responded.buyer", rejected)[1]
+    zh, en = _both("merchant_responded.buyer", countered)
+    assert "提出退款 ¥60.00（您申请 ¥129.00）" in zh and "offers a refund of CNY 60.00" in en and "please return the goods first" in en
+    again = _dispute(disputes.CounterOfferAnswered, amount=money, respond_by=T0 + timedelta(days=2))
+    zh, en = _both("counter_offer_answered.merchant", again)
+    assert "拒绝了" in zh and "2026-11-25 16:00（北京时间） 前再次处理" in zh and "answer again by 2026-11-25 16:00 (China time)" in en
+    taken = _dispute(disputes.CounterOfferAnswered, amount=money, accepted=True)
+    assert "The buyer accepted your offer of CNY 60.00" in _both("counter_offer_answered.merchant", taken)[1]
+    silent = _dispute(disputes.NegotiationAgreed, how="merchant_silent")
+    assert "商家逾期未处理，视为同意" in _both("negotiation_agreed.merchant", silent)[0]
+
+
+def test_escalation_rulings_and_the_end_of_a_case_read_right_for_each_outcome() -> None:
+    failed = _dispute(disputes.NegotiationFailed, escalate_by=T0 + timedelta(days=7))
+    assert "2026-11-30 16:00 (China time); then the case closes" in _both("negotiation_failed.buyer", failed)[1]
+    proposal = sample(disputes.RuleProposal)
+    zh, en = _both("case_escalated.merchant", _dispute(disputes.CaseEscalated, proposal=proposal))
+    assert "R1-not-delivered" in zh and "全额退款 ¥129.00" in zh and "full refund of CNY 129.00. The arbitrator decides." in en
+    assert "R1-" not in _both("case_escalated.merchant", sample(disputes.CaseEscalated))[1]  # no rule applies
+    refused = _dispute(disputes.CaseRuled, decision="reject", amount=Money(amount=0).model_dump(), return_required=False)
+    zh, en = _both("case_ruled.buyer", refused)
+    assert "驳回退款申请。" in zh and "¥0.00" not in zh and "refund refused." in en and "pays the refund" not in en
+    partial = _dispute(disputes.CaseRuled, decision="partial_refund", amount=Money(amount=3800).model_dump(), return_required=True)
+    zh, en = _both("case_ruled.merchant", partial)
+    assert "部分退款 ¥38.00" in zh and "买家需先退回商品" in zh and "partial refund of CNY 38.00. The buyer sends the goods back first." in en
+    nothing = _dispute(disputes.VerificationStarted, outcome=Money(amount=0).model_dump(), basis="ruled",
+                       day1_at=T0 + timedelta(days=1), day2_at=T0 + timedelta(days=2), day3_at=T0 + timedelta(days=3))
+    zh, en = _both("verification_started.buyer", nothing)
+    assert "平台裁决：不予退款" in zh and "第 3 天 2026-11-26 16:00（北京时间）：结果生效" in zh
+    assert "Day 1, 2026-11-24 16:00 (China time)" in en and "ruled by Danbao: no refund" in en
+    withdrawn = _dispute(disputes.CaseClosed, outcome="withdrawn", refunded=Money(amount=0).model_dump())
+    zh, en = _both("case_closed.buyer", withdrawn)
+    assert "（买家已撤回申请）。" in zh and "¥0.00" not in zh and "(withdrawn by the buyer)." in en
+    owed = _dispute(disputes.CaseClosed, compensated=5000)
+    assert "其中平台先行赔付 ¥50.00，将从您之后的收入中优先扣回" in _both("case_closed.merchant", owed)[0]
+
+
+def test_priority_compensation_tells_the_buyer_the_platform_paid_and_the_merchant_what_it_owes() -> None:
+    granted = _dispute(disputes.CompensationGranted, amount=Money(amount=10000).model_dump(), uncovered=2900)
+    zh, en = _both("compensation_granted.buyer", granted)
+    assert "先行赔付给您 ¥100.00" in zh and "¥29.00 不在先行赔付范围内" in zh and "Danbao pays you CNY 100.00" in en
+    zh, en = _both("compensation_granted.merchant", granted)
+    assert "将从您之后的收入中优先扣回" in zh and "You owe it to Danbao; it is recovered from your later income first." in en
+
+
+def test_dispute_messages_go_to_the_parties_the_event_names() -> None:
+    data = sample(disputes.CaseOpened) | {"buyer_id": "B-9", "merchant_id": "M-9"}
+    reach = {(PartyKind.BUYER, "B-9"): Reach(push=True), (PartyKind.MERCHANT, "M-9"): Reach(email=True, webhook=True)}
+    planned = domain.plan("e-9", "disputes.case.opened", data, None, reach)
+    assert [(p.rule.template, p.recipient_id, p.channel) for p in planned] == [
+        ("case_opened.buyer", "B-9", Channel.PUSH), ("case_opened.merchant", "M-9", Channel.EMAIL),
+        ("case_opened.merchant", "M-9", Channel.WEBHOOK)]
+
+
 def test_a_missing_field_is_an_error_never_a_blank() -> None:
     with pytest.raises(UndefinedError):
         render("activation_code.merchant", Language.EN, {"activation_code": "402913"})
@@ -130,7 +221,8 @@ def test_transactional_and_optional_messages_are_classified() -> None:
     optional = {r.template for rules in domain.RULES.values() for r in rules if r.category is Category.UPDATE}
     assert optional == {"order_created.buyer", "order_created.merchant", "order_expired.buyer", "order_expired.merchant",
                         "payout_scheduled.merchant", "shipment_recorded.merchant", "application_received.merchant",
-                        "review_required.merchant"}
+                        "review_required.merchant", "case_opened.buyer", "verification_started.buyer",
+                        "verification_started.merchant"}
 
 
 # -- delivery ---------------------------------------------------------------------------------
