@@ -44,9 +44,10 @@ RULES: dict[str, dict[str, dict[str, list[tuple[str, str]]]]] = {
             "escrow.shipment.record": [("danbao.escrow.events", "escrow.shipment.recorded")],
             "escrow.receipt.confirm": [("danbao.escrow.events", "escrow.hold.released"),
                                        ("danbao.escrow.events", "escrow.ledger.entry_posted")]},
-        "danbao.psp.callbacks": {}, "danbao.control.commands": {},
+        "danbao.psp.callbacks": {}, "danbao.disputes.events": {}, "danbao.control.commands": {},
     },
     "notifications": {"danbao.payments.events": {}, "danbao.escrow.events": {}, "danbao.onboarding.events": {},
+                      "danbao.disputes.events": {},
                       "danbao.notifications.commands": {}, "danbao.control.commands": {}},
     "psp-simulator": {"danbao.psp.requests": {"psp.charge.requested": [("danbao.psp.callbacks", "psp.charge.completed")]}},
 }

@@ -74,9 +74,10 @@ def dev(
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(
-        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank-, registry- or messaging-simulator")]) -> None:
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank-, registry-, messaging- or insurer-simulator")]) -> None:
     """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
-    simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry", "messaging-simulator": "messaging"}
+    simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry", "messaging-simulator": "messaging",
+                  "insurer-simulator": "insurer"}
     if service in simulators:
         importlib.import_module(f"services.simulators.{simulators[service]}").run()
         return
@@ -496,6 +497,34 @@ def dlq_replay(
         value = open_dead_letter(data, service_cipher(service) if data["original_encoding"] == "sealed" else None)
     where = asyncio.run(kafka.publish(_bootstrap(), data["source_topic"], value, data["source_key"]))
     console.print(f"replayed {partition}/{offset} to {data['source_topic']} partition {where[0]} offset {where[1]}")
+
+
+demo = typer.Typer(help="Replays of the domain's seed cases through a running platform.", no_args_is_help=True)
+app.add_typer(demo, name="demo")
+
+
+@demo.command("disputes")
+def demo_disputes(
+    scenario: Annotated[list[str] | None, typer.Argument(
+        help="lost-parcel, holiday-return, price-difference, phone-not-as-described (default: all four)")] = None,
+) -> None:
+    """Replay the four seed dispute cases through the running platform (dev or test mode: it moves the test clock)
+    and print each case's timeline and its accounts' balances."""
+    from ops.demo import SCENARIOS, run
+
+    unknown = [name for name in scenario or [] if name not in SCENARIOS]
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
+    for outcome in asyncio.run(run(_bootstrap(), scenario or None)):
+        table = Table(title=f"{outcome.title}\ncase {outcome.case_id}, order {outcome.order_id}", title_justify="left")
+        for column in ("China time (test clock)", "event", "what"):
+            table.add_column(column, overflow="fold")
+        for row in outcome.timeline:
+            table.add_row(*row)
+        console.print(table)
+        balances = ", ".join(f"{account} {_yuan(amount)}" for account, amount in outcome.balances.items())
+        console.print(f"[bold]balances[/bold] (yuan; debit > 0, credit < 0): {balances}")
+        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
 
 
 if __name__ == "__main__":

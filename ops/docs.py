@@ -93,7 +93,26 @@ def fee_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"topics": topic_table, "fees": fee_table}
+def dispute_rules() -> str:
+    """The published arbitration rule table and dispute policy, from services.disputes."""
+    from services.disputes import domain
+    from services.disputes.config import DisputesSettings
+
+    lines = ["| rule | reason | evidence needed | proposes | goods returned first | |", "|---|---|---|---|---|---|"]
+    for rule in domain.RULES:
+        lines.append(f"| `{rule.rule}` | `{rule.reason.value}` | {'yes' if rule.needs_evidence else 'no'} | "
+                     f"`{rule.decision.value}` | {'yes' if rule.return_required else 'no'} | {rule.text} |")
+    policy = DisputesSettings()
+    lines += ["", "Policy (defaults; each is a `DANBAO_DISPUTES_…` setting): the merchant answers within "
+              f"{policy.merchant_response_hours} hours, or its silence accepts the request; after a rejection the buyer may "
+              f"escalate for {policy.escalation_window_days} days; a case may be opened up to {policy.after_sale_days} days "
+              f"after the payment was released; priority compensation is at most {policy.compensation_case_cap // 100:,} "
+              f"yuan per case and {policy.compensation_buyer_yearly_cap // 100:,} yuan per buyer per calendar year "
+              "(China time), once per refund order."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules}
 
 
 def update_readme(path: Path) -> None:
