@@ -238,15 +238,16 @@ class Demo:
 
     def outcome(self, name: str, title: str, case_id: str, order_ids: list[str], accounts: list[str]) -> Outcome:
         result = Outcome(name, title, case_id, order_ids[0])
+        steps: list[tuple[datetime, str, str]] = []
         for message in self.w.messages:
             data = message.get("data", {})
             if not str(message.get("type", "")).startswith(SHOWN):
                 continue
             if data.get("case_id") != case_id and data.get("order_id") not in order_ids:
                 continue
-            when = datetime.fromisoformat(message["occurred_at"]).astimezone(CHINA).strftime("%m-%d %H:%M:%S")
-            result.timeline.append((when, message["type"], _summary(message)))
-        result.timeline.sort(key=lambda step: step[0])  # by the platform's (test) clock; arrival order breaks ties
+            steps.append((datetime.fromisoformat(message["occurred_at"]), message["type"], _summary(message)))
+        steps.sort(key=lambda step: step[0])  # by the platform's (test) clock; arrival order breaks ties
+        result.timeline = [(when.astimezone(CHINA).strftime("%m-%d %H:%M:%S"), type_, what) for when, type_, what in steps]
         result.balances = self.w.balances(accounts)
         return result
 
