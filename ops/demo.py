@@ -214,6 +214,24 @@ class Demo:
     async def case(self, type_: str, data: dict[str, Any], actor: tuple[str, str], order_id: str) -> None:
         await self.w.send(topics.commands("disputes"), type_, data, actor, order_id)
 
+    async def open_case(self, case_id: str, order_id: str, buyer: str, reason: str, requested: int, description: str,
+                        evidence: str) -> None:
+        await self.case("disputes.case.open", {
+            "case_id": case_id, "order_id": order_id, "reason": reason, "requested": {"amount": requested, "currency": "CNY"},
+            "description": description, "evidence": self.evidence(evidence)}, ("buyer", buyer), order_id)
+        await self.w.wait("disputes.case.opened", case_id=case_id)
+
+    async def refused_counter_offer(self, case_id: str, order_id: str, merchant: str, buyer: str, offer: int,
+                                    merchant_note: str, buyer_note: str) -> None:
+        """The merchant offers less; the buyer refuses, which starts the next round."""
+        await self.case("disputes.case.respond", {"case_id": case_id, "response": "counter_offer",
+                                                   "amount": {"amount": offer, "currency": "CNY"}, "note": merchant_note},
+                        ("merchant", merchant), order_id)
+        await self.w.wait("disputes.case.merchant_responded", case_id=case_id, response="counter_offer")
+        await self.case("disputes.counter_offer.answer", {"case_id": case_id, "accept": False, "note": buyer_note},
+                        ("buyer", buyer), order_id)
+        await self.w.wait("disputes.counter_offer.answered", case_id=case_id)
+
     def evidence(self, what: str) -> list[dict[str, str]]:
         return [{"reference": f"evidence/{self.tag}/{uuid.uuid4().hex[:6]}.jpg", "sha256": SHA, "description": what}]
 
@@ -261,11 +279,8 @@ class Demo:
         await self.advance(8 * DAY)  # the parcel is stuck; receipt is confirmed automatically
         await self.w.wait("escrow.hold.released", order_id=order_id)
         await self.withdraw_all(merchant)
-        await self.case("disputes.case.open", {
-            "case_id": case_id, "order_id": order_id, "reason": "not_received", "requested": {"amount": 12900, "currency": "CNY"},
-            "description": "物流显示一直未签收 / the parcel never arrived", "evidence": self.evidence("物流截图 / tracking screenshot")},
-            ("buyer", buyer), order_id)
-        await self.w.wait("disputes.case.opened", case_id=case_id)
+        await self.open_case(case_id, order_id, buyer, "not_received", 12900, "物流显示一直未签收 / the parcel never arrived",
+                             "物流截图 / tracking screenshot")
         await self.case("disputes.case.respond", {"case_id": case_id, "response": "reject",
                                                    "note": "请先退货 / return the goods first"}, ("merchant", merchant), order_id)
         await self.w.wait("disputes.negotiation.failed", case_id=case_id)
@@ -293,11 +308,8 @@ class Demo:
         await self.confirm(order_id, buyer)
         await self.withdraw_all(merchant)  # before the holiday the merchant withdrew everything
         owed_before = self.w.balances([f"merchant_recovery_receivable:{merchant}"])[f"merchant_recovery_receivable:{merchant}"]
-        await self.case("disputes.case.open", {
-            "case_id": case_id, "order_id": order_id, "reason": "not_as_described", "requested": {"amount": 59900, "currency": "CNY"},
-            "description": "已寄回商家，至今未退款 / sent back before the holiday, still not refunded",
-            "evidence": self.evidence("退货快递单 / return waybill")}, ("buyer", buyer), order_id)
-        await self.w.wait("disputes.case.opened", case_id=case_id)
+        await self.open_case(case_id, order_id, buyer, "not_as_described", 59900,
+                             "已寄回商家，至今未退款 / sent back before the holiday, still not refunded", "退货快递单 / return waybill")
         await self.advance(2 * DAY)  # the merchant is closed for the holiday: silence accepts after 48 hours
         await self.w.wait("disputes.negotiation.agreed", case_id=case_id)
         paid = await self.w.wait("escrow.compensation.paid", case_id=case_id)
@@ -324,18 +336,10 @@ class Demo:
         order_id, case_id = f"O-DIFF-{self.tag}", f"C-DIFF-{self.tag}"
         await self.paid_order(order_id, merchant, buyer, 25900, "连衣裙 Dress")
         await self.ship(order_id, merchant)
-        await self.case("disputes.case.open", {
-            "case_id": case_id, "order_id": order_id, "reason": "price_difference", "requested": {"amount": 3800, "currency": "CNY"},
-            "description": "到手价比页面标价高了38元 / 38 yuan above the listed price",
-            "evidence": self.evidence("商品页截图 / product page screenshot")}, ("buyer", buyer), order_id)
+        await self.open_case(case_id, order_id, buyer, "price_difference", 3800,
+                             "到手价比页面标价高了38元 / 38 yuan above the listed price", "商品页截图 / product page screenshot")
         await self.w.wait("escrow.hold.frozen", case_id=case_id)
-        await self.case("disputes.case.respond", {"case_id": case_id, "response": "counter_offer",
-                                                   "amount": {"amount": 2000, "currency": "CNY"}, "note": "补偿20元 / 20 yuan"},
-                        ("merchant", merchant), order_id)
-        await self.w.wait("disputes.case.merchant_responded", case_id=case_id, response="counter_offer")
-        await self.case("disputes.counter_offer.answer", {"case_id": case_id, "accept": False, "note": "差价是38元 / it was 38"},
-                        ("buyer", buyer), order_id)
-        await self.w.wait("disputes.counter_offer.answered", case_id=case_id)
+        await self.refused_counter_offer(case_id, order_id, merchant, buyer, 2000, "补偿20元 / 20 yuan", "差价是38元 / it was 38")
         await self.case("disputes.case.respond", {"case_id": case_id, "response": "accept", "note": "已核实 / verified"},
                         ("merchant", merchant), order_id)
         await self.w.wait("escrow.case_refund.executed", case_id=case_id)
@@ -354,16 +358,10 @@ class Demo:
         order_id, case_id = f"O-PHONE-{self.tag}", f"C-PHONE-{self.tag}"
         await self.paid_order(order_id, merchant, buyer, 399900, "手机 Phone")
         await self.ship(order_id, merchant)
-        await self.case("disputes.case.open", {
-            "case_id": case_id, "order_id": order_id, "reason": "not_as_described", "requested": {"amount": 399900, "currency": "CNY"},
-            "description": "收到的手机与描述不符 / the phone is not the model described",
-            "evidence": self.evidence("开箱视频 / unboxing video")}, ("buyer", buyer), order_id)
-        await self.w.wait("disputes.case.opened", case_id=case_id)
-        await self.case("disputes.case.respond", {"case_id": case_id, "response": "counter_offer",
-                                                   "amount": {"amount": 50000, "currency": "CNY"}}, ("merchant", merchant), order_id)
-        await self.w.wait("disputes.case.merchant_responded", case_id=case_id)
-        await self.case("disputes.counter_offer.answer", {"case_id": case_id, "accept": False}, ("buyer", buyer), order_id)
-        await self.w.wait("disputes.counter_offer.answered", case_id=case_id)
+        await self.open_case(case_id, order_id, buyer, "not_as_described", 399900,
+                             "收到的手机与描述不符 / the phone is not the model described", "开箱视频 / unboxing video")
+        await self.refused_counter_offer(case_id, order_id, merchant, buyer, 50000, "退500元 / 500 yuan back",
+                                         "我要退货退款 / I want a full refund")
         await self.case("disputes.case.respond", {"case_id": case_id, "response": "accept"}, ("merchant", merchant), order_id)
         await self.w.wait("escrow.case_refund.executed", case_id=case_id)
         await self.w.wait("escrow.refund.paid_out", order_id=order_id)

@@ -166,10 +166,10 @@ class DisputesHandlers:
     async def claim_paid(self, uow: UnitOfWork, message: Envelope) -> None:
         paid: insurer.ClaimPaid = message.data
         claim, case = await self._claim(uow, paid)
-        if claim.paid is not None or claim.decision is None:
-            if claim.decision is None:
-                raise Rejected("claim_not_decided", f"claim {claim.claim_id} was paid before it was decided")
-            return
+        if claim.decision is None:
+            raise Rejected("claim_not_decided", f"claim {claim.claim_id} was paid before it was decided")
+        if claim.paid is not None:
+            return  # paid twice: booked once
         amount = min(paid.amount.amount, claim.approved or 0)
         await store.update_claim(uow.session, claim.claim_id, paid=amount, paid_at=uow.now)
         event = disputes.ClaimPaymentRecorded(**case.parties(), claim_id=claim.claim_id, amount=case.money(amount))

@@ -210,11 +210,15 @@ async def load_refund_order(session: AsyncSession, refund_id: str) -> Any:
     return await fetch_one(session, RefundOrderRow, lock=True, refund_id=refund_id)
 
 
+async def _update(session: AsyncSession, model: type[SQLModel], key: str, value: str, **values: Any) -> None:
+    table = model.__table__  # type: ignore[attr-defined]
+    await run(session, table.update().where(table.c[key] == value).values(**values))
+
+
 async def mark_executed(session: AsyncSession, refund_id: str, from_hold: int, from_merchant: int, shortfall: int,
                         compensated: int) -> None:
-    await run(session, RefundOrderRow.__table__.update().where(  # type: ignore[attr-defined]
-        RefundOrderRow.__table__.c.refund_id == refund_id).values(  # type: ignore[attr-defined]
-        executed=True, from_hold=from_hold, from_merchant=from_merchant, shortfall=shortfall, compensated=compensated))
+    await _update(session, RefundOrderRow, "refund_id", refund_id, executed=True, from_hold=from_hold,
+                  from_merchant=from_merchant, shortfall=shortfall, compensated=compensated)
 
 
 async def compensation_used(session: AsyncSession, buyer_id: str, year: int) -> int:
@@ -236,8 +240,7 @@ async def load_claim(session: AsyncSession, claim_id: str) -> Any:
 
 
 async def update_claim(session: AsyncSession, claim_id: str, **values: Any) -> None:
-    table = ClaimRow.__table__  # type: ignore[attr-defined]
-    await run(session, table.update().where(table.c.claim_id == claim_id).values(**values))
+    await _update(session, ClaimRow, "claim_id", claim_id, **values)
 
 
 async def open_cases(session: AsyncSession) -> int:
