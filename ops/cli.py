@@ -264,6 +264,49 @@ def bench_command(
     main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions, with_ceiling=ceiling)
 
 
+@app.command("audit")
+def audit_command() -> None:
+    """Check the platform as a whole from every service's events (orders, holds, ledger, refunds,
+    compensations, notifications); print the report and exit 1 on any breach. Run it when the platform is quiet."""
+    from ops.audit import audit, render
+
+    result = asyncio.run(audit(_bootstrap()))
+    for part in render(result):
+        Console().print(part)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("chaos")
+def chaos_command(
+    lifecycles: Annotated[int, typer.Option(help="Lifecycles, of six kinds mixed at random.")] = 500,
+    rate: Annotated[float, typer.Option(help="Lifecycles started per second.")] = 5.0,
+    kill_every: Annotated[float, typer.Option(help="Seconds between SIGKILLs of a random service.")] = 3.0,
+    cut_every: Annotated[float, typer.Option(help="Seconds between cuts of every client's broker connection.")] = 11.0,
+    max_kills: Annotated[int, typer.Option(help="Stop killing after this many (0: kill until the lifecycles are done).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the mix and of the victims.")] = 1,
+) -> None:
+    """Mixed lifecycles on a fresh platform while services are killed and connections cut; then the audit.
+    Exit 1 if a lifecycle did not finish or the audit found a breach."""
+    from ops.chaos import main
+
+    if not main(lifecycles, rate, kill_every, cut_every, max_kills or None, seed).ok:
+        raise typer.Exit(1)
+
+
+@app.command("burst")
+def burst_command(
+    commands: Annotated[int, typer.Option(help="Commands published at once.")] = 20_000,
+    timeout: Annotated[float, typer.Option(help="Give up draining after this many seconds.")] = 600,
+) -> None:
+    """Back-pressure: a burst of commands on a fresh platform, absorbed and drained; lag and memory printed.
+    Exit 1 on an error or memory growth beyond the documented bound."""
+    from ops.burst import main
+
+    if not main(commands=commands, timeout=timeout).ok:
+        raise typer.Exit(1)
+
+
 report = typer.Typer(help="Reports from the services' own records.", no_args_is_help=True)
 app.add_typer(report, name="report")
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -43,3 +47,11 @@ async def read(bootstrap: str, topic: str, *, from_beginning: bool = True, idle_
                 return
     finally:
         await consumer.stop()
+
+
+def command(type_: str, data: dict[str, Any], actor: tuple[str, str], producer: str, correlation_id: str) -> bytes:
+    """A command envelope as an outside system would publish it (a fresh event id, version 1, now)."""
+    return json.dumps({
+        "event_id": str(uuid.uuid4()), "type": type_, "version": 1, "occurred_at": datetime.now(timezone.utc).isoformat(),
+        "producer": producer, "correlation_id": correlation_id, "actor": {"kind": actor[0], "id": actor[1]}, "data": data,
+    }, ensure_ascii=False).encode()

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.broker import TansuBroker, create_topics, free_port
+from ops.broker import TansuBroker, create_topics, free_port, wait_for_port
 from shared import topics
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
@@ -68,6 +68,9 @@ class LocalPlatform:
     broker: TansuBroker | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     smtp_port: int = 0
+    # Clients reach the broker through ops.proxy, which `cut_connections` makes drop them all (chaos runs).
+    cuttable: bool = False
+    proxy: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
         assert self.broker is not None
@@ -97,7 +100,9 @@ class LocalPlatform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         try:
-            self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log")
+            advertised = self._start_proxy() if self.cuttable else None  # first: it picks the broker's port
+            self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log",
+                                      advertised_port=advertised)
             self.broker.start()
             asyncio.run(create_topics(self.broker.bootstrap, partitions=self.partitions))
             for name in self.names:
@@ -110,6 +115,22 @@ class LocalPlatform:
         except BaseException:
             self.stop()
             raise
+
+    def _start_proxy(self) -> int:
+        """The cuttable proxy in front of the broker's port; returns the port it listens on."""
+        self.broker_port = self.broker_port or free_port()
+        port = free_port()
+        log = open(self.data_dir / "logs" / "proxy.log", "ab")  # noqa: SIM115 - the child owns it
+        self.proxy = subprocess.Popen([sys.executable, "-m", "ops.proxy", "--listen", f"127.0.0.1:{port}",
+                                       "--target", f"127.0.0.1:{self.broker_port}"],
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port("127.0.0.1", port, 20)
+        return port
+
+    def cut_connections(self) -> None:
+        """Every client loses its broker connection and cannot reconnect for a moment."""
+        assert self.proxy is not None, "start the platform with cuttable=True"
+        os.kill(self.proxy.pid, signal.SIGUSR1)
 
     def start_service(self, name: str) -> None:
         proc = self.processes[name]
@@ -153,6 +174,8 @@ class LocalPlatform:
         stop_processes([p.process for p in self.processes.values() if p.process is not None])
         if self.broker:
             self.broker.stop()
+        if self.proxy is not None:
+            stop_processes([self.proxy])
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]], grace: float = 10.0) -> None:

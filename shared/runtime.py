@@ -176,8 +176,8 @@ class ServiceRuntime:
             on_commit=self.relay.wake, on_delay=lambda topic, seconds: _child(self._delay, topic).observe(seconds),
         )
         consumer = self.consumer
-        if self.platform.mode is Mode.TEST and self.platform.test_crash_after_commit == self.name:
-            consumer.after_batch = self._crash_once
+        if self.platform.mode is Mode.TEST:
+            consumer.after_batch = self._crash_if_asked
 
         async def handle(records: Any, message: Any = Context("message")) -> None:
             await consumer.consume(message.raw_message)
@@ -200,13 +200,19 @@ class ServiceRuntime:
             description="; ".join(f"{s.contract.topic}: {s.contract.description}" for s in subscriptions),
         )(handle)
 
-    def _crash_once(self, processed: int) -> None:
-        """Test mode fault injection: die by SIGKILL after a batch that did work is committed, before its offsets are."""
+    def _crash_if_asked(self, processed: int) -> None:
+        """Test mode fault injection: die by SIGKILL after a batch that did work is committed, before its
+        offsets are, so the batch is delivered again. Once if ``test_crash_after_commit`` names this service;
+        and each time a chaos run leaves a ``<service>.crash-requested`` file in the data folder."""
         if not processed:
             return
         marker = self.platform.data_dir / f"{self.name}.crashed"
-        if not marker.exists():
+        if self.platform.test_crash_after_commit == self.name and not marker.exists():
             marker.write_text("killed after commit, before the offset commit\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+        request = self.platform.data_dir / f"{self.name}.crash-requested"
+        if request.exists():
+            request.unlink(missing_ok=True)
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _control_subscription(self) -> Subscription:
