@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Union
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from faststream import Context
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.factories import AsyncAPIRoute
@@ -115,6 +116,24 @@ def _child(metric: Any, label: str) -> Any:
     if child is None:
         child = children[label] = metric.labels(label)
     return child
+
+
+async def started_producer(bootstrap: str, client_id: str, seconds: float, **options: Any) -> AIOKafkaProducer:
+    """A started aiokafka producer; while the broker cannot be reached it tries again every half second
+    for ``seconds`` (a broker that restarts, or starts after the service, is waited for)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, **options)
+        try:
+            await producer.start()
+            return producer
+        except KafkaError as exc:
+            await producer.stop()
+            if loop.time() >= deadline:
+                raise
+            log.warning("%s cannot reach the broker yet (%s): trying again", client_id, exc)
+            await asyncio.sleep(0.5)
 
 
 class ServiceRuntime:
@@ -246,6 +265,11 @@ class ServiceRuntime:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    async def wait_for_broker(self) -> None:
+        """Before the subscribers start: until the broker answers, at most ``broker_wait_seconds``."""
+        probe = await started_producer(self.platform.kafka_bootstrap, f"danbao-{self.name}-probe", self.platform.broker_wait_seconds)
+        await probe.stop()
+
     async def start_storage(self) -> None:
         await self.db.create_tables([*MESSAGING_TABLES, DurableTimer, *self.definition.tables])
         async with self.db.transaction() as session:
@@ -257,12 +281,9 @@ class ServiceRuntime:
 
     async def start_background(self) -> None:
         """The outbox relay and the timer scheduler run beside the subscribers."""
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.platform.kafka_bootstrap, client_id=f"danbao-{self.name}-relay",
-            acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False,
-        )
-        await producer.start()
-        self._producer = producer
+        self._producer = await started_producer(
+            self.platform.kafka_bootstrap, f"danbao-{self.name}-relay", self.platform.broker_wait_seconds,
+            acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False)
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
                        asyncio.create_task(self.scheduler.run(), name=f"{self.name}-timers"),
                        asyncio.create_task(self.retention.run(), name=f"{self.name}-retention")]
@@ -318,7 +339,7 @@ class ServiceRuntime:
             asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
             # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
             asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
-            on_startup=[self.start_storage],
+            on_startup=[self.wait_for_broker, self.start_storage],
             after_startup=[self.start_background],
             on_shutdown=[self.stop],
             specification=AsyncAPI(

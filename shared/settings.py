@@ -27,6 +27,10 @@ class PlatformSettings(BaseSettings):
     mode: Mode = Field(default=Mode.DEV, description="dev and test allow the test clock and dev secrets.")
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
     data_dir: Path = Field(default=Path(".danbao"), description="Where SQLite files live on the embedded default.")
+    broker_wait_seconds: float = Field(
+        default=60.0, ge=0, le=3600,
+        description="At start-up, how long a service keeps trying to reach the broker before it gives up and exits "
+                    "(a broker that restarts, or starts after the services, is waited for).")
     log_level: str = Field(default="INFO")
     http_host: str = Field(default="127.0.0.1", description="Address the health/metrics server binds.")
     http_port: int = Field(default=0, description="Health/metrics port for whichever service runs (containers use 8080).")
