@@ -185,7 +185,7 @@ class MessageConsumer:
         if envelope is not None and problem is None:
             token = correlation_id.set(envelope.correlation_id)
             try:
-                key = item.record.key.decode("utf-8", "replace") if item.record.key else None
+                key = _key(item.record)
                 outcome, problem = await self._idempotent(session, item.route, envelope, key, now, batch, after_commit)
             finally:
                 correlation_id.reset(token)
@@ -219,10 +219,13 @@ class MessageConsumer:
             event_ids = set(json.loads(first.event_ids))
             stored = (await session.exec(select(OutboxMessage).where(
                 col(OutboxMessage.event_id).in_(sorted(event_ids))).order_by(col(OutboxMessage.id)))).all()
-            originals = [{c: getattr(row, c) for c in _OUTBOX_COLUMNS} for row in stored]
-            originals += [row for row in batch.outbox if row["event_id"] in event_ids]
+            # The first row of each event: earlier repeats wrote copies, which must not be copied again.
+            originals: dict[str, dict[str, Any]] = {}
+            for row in [*({c: getattr(r, c) for c in _OUTBOX_COLUMNS} for r in stored), *batch.outbox]:
+                if row["event_id"] in event_ids:
+                    originals.setdefault(row["event_id"], row)
             # Same event ids: whoever saw them already drops the copies.
-            batch.outbox += [{**row, "created_at": now} for row in originals]
+            batch.outbox += [{**row, "created_at": now} for row in originals.values()]
             return "repeated", None
         if first is not None:
             _, rows = self._reject(envelope, key, now, Rejected(
@@ -279,6 +282,9 @@ class MessageConsumer:
         self.stats.dead_lettered += 1
         log.warning("dead letter from %s/%d@%d: %s: %s", record.topic, record.partition, record.offset, reason, detail[:300])
         value = record.value or b""
+        if len(value) > MAX_ORIGINAL_BYTES:
+            detail = f"{detail[:3000]} (the original's first {MAX_ORIGINAL_BYTES} of {len(value)} bytes are kept)"
+            value = value[:MAX_ORIGINAL_BYTES]
         if route.sealed_by is not None:
             original, encoding = route.sealed_by.encrypt(base64.b64encode(value).decode(), sealed_context(record.topic)), "sealed"
             if reason == "handler_error":
@@ -288,7 +294,7 @@ class MessageConsumer:
                 original, encoding = value.decode("utf-8"), "utf-8"
             except UnicodeDecodeError:
                 original, encoding = base64.b64encode(value).decode(), "base64"
-        key = record.key.decode("utf-8", "replace") if record.key else None
+        key = _key(record)
         uow = UnitOfWork(None, self.service, now)  # type: ignore[arg-type]
         uow.emit(self.dead_letters, key, DeadLetter(
             reason=reason, detail=detail[:4000], consumer=route.inbox, source_topic=record.topic,
@@ -322,6 +328,14 @@ def open_dead_letter(data: dict[str, Any], cipher: FieldCipher | None = None) ->
 
 
 _OUTBOX_COLUMNS = ("event_id", "topic", "key", "type", "payload", "headers", "created_at")
+# A dead letter is one Kafka message (1 MiB by default) whatever the original's size and encoding
+# (escaped text up to 6 bytes a byte, base64, sealed): of a bigger original it keeps the beginning.
+MAX_ORIGINAL_BYTES = 128 * 1024
+
+
+def _key(record: Record) -> str | None:
+    """The record's key as the key of what answers it: an outbox key has at most 200 characters."""
+    return record.key.decode("utf-8", "replace")[:200] if record.key else None
 
 
 @dataclass
@@ -360,7 +374,7 @@ def _decode(value: bytes | None) -> tuple[Any, tuple[str, str] | None]:
         return None, ("malformed_json", "empty message")
     try:
         return json.loads(value), None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or a number of more digits than Python converts
         return None, ("malformed_json", str(exc))
     except RecursionError:
         return None, ("malformed_json", "nested too deeply")

@@ -48,7 +48,10 @@ class TopicContract:
         version = document.get("version", 1)
         if isinstance(version, int) and version > payload.VERSION:
             raise UnsupportedVersion(f"{type_name} version {version} is newer than supported version {payload.VERSION}")
-        return self.envelopes[type_name].model_validate(document)
+        envelope = self.envelopes[type_name].model_validate(document)
+        if envelope.version > payload.VERSION:  # written as "2" or 2.0, which validation reads as 2
+            raise UnsupportedVersion(f"{type_name} version {envelope.version} is newer than supported version {payload.VERSION}")
+        return envelope
 
     def types(self) -> list[str]:
         return sorted(self.payloads)

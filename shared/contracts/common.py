@@ -80,4 +80,5 @@ class SignedCallback(Payload):
         return self.model_copy(update={"signature": self.expected_signature(secret)})
 
     def signature_valid(self, secret: str) -> bool:
-        return hmac.compare_digest(self.signature, self.expected_signature(secret))
+        # As bytes: compare_digest refuses str with non-ASCII characters, which a forged signature may have.
+        return hmac.compare_digest(self.signature.encode(), self.expected_signature(secret).encode())
