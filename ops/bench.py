@@ -24,6 +24,7 @@ from rich.table import Table
 
 from ops.broker import create_topics
 from ops.ceiling import CeilingPlatform
+from ops.kafka import command
 from ops.platform import DEV_PARTITIONS, LocalPlatform
 
 STEPS = ("create→order.created", "pay→payment.succeeded", "succeeded→hold.created", "ship→shipment.recorded", "confirm→hold.released")
@@ -32,10 +33,7 @@ WATCHED = {"payments.order.created", "payments.payment.succeeded", "escrow.hold.
 
 
 def _command(type_: str, data: dict, actor: tuple[str, str], order_id: str) -> bytes:
-    return json.dumps({
-        "event_id": str(uuid.uuid4()), "type": type_, "version": 1, "occurred_at": "2026-11-23T08:30:00Z",
-        "producer": "bench", "correlation_id": f"bench-{order_id}", "actor": {"kind": actor[0], "id": actor[1]}, "data": data,
-    }).encode()
+    return command(type_, data, actor, "bench", f"bench-{order_id}")
 
 
 @dataclass

@@ -32,6 +32,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from ops.kafka import command
 from shared import topics
 from shared.business_days import CHINA
 
@@ -84,10 +85,7 @@ class Watcher:
 
     async def send(self, topic: str, type_: str, data: dict[str, Any], actor: tuple[str, str], key: str) -> None:
         assert self._producer is not None
-        envelope = {"event_id": str(uuid.uuid4()), "type": type_, "version": 1,
-                    "occurred_at": datetime.now(CHINA).isoformat(), "producer": "danbao-demo",
-                    "correlation_id": f"demo-{key}", "actor": {"kind": actor[0], "id": actor[1]}, "data": data}
-        await self._producer.send_and_wait(topic, json.dumps(envelope, ensure_ascii=False).encode(), key=key.encode())
+        await self._producer.send_and_wait(topic, command(type_, data, actor, "danbao-demo", f"demo-{key}"), key=key.encode())
 
     async def wait(self, type_: str, timeout: float = 60.0, **match: Any) -> dict[str, Any]:
         """The first message of ``type_`` whose data has the ``match`` values."""
@@ -190,10 +188,8 @@ class Demo:
         tag = f"clock-{uuid.uuid4().hex[:8]}"
         envelope_key = "clock"
         assert self.w._producer is not None
-        document = {"event_id": str(uuid.uuid4()), "type": "control.clock.advance", "version": 1,
-                    "occurred_at": datetime.now(CHINA).isoformat(), "producer": "danbao-demo", "correlation_id": tag,
-                    "actor": {"kind": "operator", "id": "demo"}, "data": {"seconds": seconds}}
-        await self.w._producer.send_and_wait(topics.CONTROL_COMMANDS, json.dumps(document).encode(), key=envelope_key.encode())
+        value = command("control.clock.advance", {"seconds": seconds}, ("operator", "demo"), "danbao-demo", tag)
+        await self.w._producer.send_and_wait(topics.CONTROL_COMMANDS, value, key=envelope_key.encode())
         deadline = time.monotonic() + 60
         while {m["data"]["service"] for m in self.w.of("control.clock.advanced") if m["correlation_id"] == tag} < set(topics.SERVICES):
             if time.monotonic() > deadline:
