@@ -265,9 +265,10 @@ def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
         order_id=order.order_id, buyer_id=order.buyer_id, amount=order.amount, party=party, reason=command.reason)])
 
 
-def refund_settled(order: Order | None, refunded: int) -> Decision:
-    """Escrow refunded the cancelled order's hold."""
-    if order is None or order.status is not OrderStatus.REFUND_PENDING:
+def refund_settled(order: Order | None, refunded: int, reason: str) -> Decision:
+    """Escrow refunded the cancelled order's hold. A dispute case's refund from the same hold
+    (``case_refund``) is no answer to the cancellation, which goes on waiting for its own."""
+    if order is None or order.status is not OrderStatus.REFUND_PENDING or not reason.startswith("cancelled_by_"):
         return Decision(order, [])
     return Decision(replace(order, status=OrderStatus.CANCELLED), [_cancelled(order, refunded)])
 

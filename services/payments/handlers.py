@@ -90,7 +90,7 @@ class PaymentsHandlers:
     async def hold_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
         refunded: escrow.HoldRefunded = message.data
         order = await load_order(uow.session, refunded.order_id)
-        await self._save(uow, domain.refund_settled(order, refunded.amount.amount), refunded.order_id)
+        await self._save(uow, domain.refund_settled(order, refunded.amount.amount, refunded.reason), refunded.order_id)
 
     async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
         refused: escrow.RefundRefused = message.data

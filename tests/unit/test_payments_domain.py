@@ -166,7 +166,9 @@ def test_cancelling_a_paid_order_asks_escrow_for_the_full_refund_and_waits() -> 
     assert decision.order is not None and decision.order.status is OrderStatus.REFUND_PENDING
     with pytest.raises(Rejected, match="cancellation_in_progress"):
         _cancel(decision.order, "changed_mind", BUYER)
-    done = domain.refund_settled(decision.order, 12900)
+    # a dispute case's partial refund from the same hold is not the cancellation's refund
+    assert domain.refund_settled(decision.order, 3800, "case_refund") == domain.Decision(decision.order, [])
+    done = domain.refund_settled(decision.order, 12900, "cancelled_by_merchant")
     assert done.order is not None and done.order.status is OrderStatus.CANCELLED
     assert done.events[0].refunded.amount == 12900  # type: ignore[attr-defined]
     refused = domain.refund_refused(decision.order, "already_shipped")
@@ -260,7 +262,7 @@ def test_a_success_for_a_cancelled_order_is_late_but_the_capture_that_paid_it_is
     refunding = _cancel(paid, "out_of_stock", MERCHANT).order
     assert refunding is not None
     assert domain.settle_charge(refunding, _callback(paid), fee_rate_bp=60, now=NOW).events == []
-    refunded = domain.refund_settled(refunding, 12900).order
+    refunded = domain.refund_settled(refunding, 12900, "cancelled_by_merchant").order
     assert refunded is not None and refunded.status is OrderStatus.CANCELLED
     assert domain.settle_charge(refunded, _callback(paid), fee_rate_bp=60, now=NOW).events == []
 
