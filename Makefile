@@ -53,7 +53,13 @@ deploy/secrets/danbao_disputes_insurer_callback_secret:
 	mkdir -p deploy/secrets
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $@
 
-compose-secrets: deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret
+# Likewise for a deploy/secrets/ written before the registry's answers were signed.
+deploy/secrets/danbao_onboarding_registry_callback_secret:
+	mkdir -p deploy/secrets
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $@
+
+compose-secrets: deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
+  deploy/secrets/danbao_onboarding_registry_callback_secret
 
 compose-up: compose-secrets
 	docker compose -f deploy/compose.yaml up --build -d

@@ -23,9 +23,10 @@ from typing import Any
 from hypothesis import strategies as st
 
 from services.disputes.config import DisputesSettings
+from services.onboarding.config import OnboardingSettings
 from services.payments.config import PaymentsSettings
 from shared import topics
-from shared.contracts import bank, control, disputes, escrow, insurer, notifications, onboarding, payments, psp
+from shared.contracts import bank, control, disputes, escrow, insurer, notifications, onboarding, payments, psp, registry
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, SignedCallback
 from shared.envelope import ActorKind
@@ -153,6 +154,7 @@ def signed(payload: SignedCallback, secret: str) -> dict[str, Any]:
 
 PSP_SECRET, BANK_SECRET = PaymentsSettings().psp_callback_secret, PaymentsSettings().bank_callback_secret
 INSURER_SECRET = DisputesSettings().insurer_callback_secret
+REGISTRY_SECRET = OnboardingSettings().registry_callback_secret
 _CNY = {"amount": 12900, "currency": "CNY"}
 CALLBACKS: dict[str, tuple[Topic, ...]] = {
     "payments": (
@@ -171,6 +173,9 @@ CALLBACKS: dict[str, tuple[Topic, ...]] = {
         Command(signed(insurer.ClaimPaid(claim_id="CL-C-FZ-1-1", case_id="C-FZ-1", amount={"amount": 12900},
                                           insurer_txn_id="INS-FZ", signature=""), INSURER_SECRET)),
     )),),
+    "onboarding": (Topic(registry.RESULTS, (Command(signed(registry.CompanyFound(
+        merchant_id="M-FZ-1", credit_code="91350100M000100Y43", status="active", registered_name="杭州小盾牌贸易有限公司",
+        signature=""), REGISTRY_SECRET)),)),),
 }
 
 
@@ -374,14 +379,16 @@ def forged(topic: Topic) -> st.SearchStrategy[Bad]:
     def forge(command: Command, how: str, secret: str, extra: int) -> Bad:
         data = command.document["data"]
         if how == "tampered":
-            money = next(name for name in ("amount", "approved") if name in data)
-            changed = _replace(command.document, ("data", money, "amount"), data[money]["amount"] + extra)
+            money = next((name for name in ("amount", "approved") if name in data), None)
+            changed = (_replace(command.document, ("data", money, "amount"), data[money]["amount"] + extra) if money else
+                       _replace(command.document, ("data", "registered_name"), f"{data['registered_name']}{extra}"))
         else:
             signature = "" if how == "unsigned" else _payload(topic, command).model_validate(data).signed(secret).signature
             changed = _replace(command.document, ("data", "signature"), signature)
         return _bad(topic, f"{how} {command.document['type']}", DEAD, {"bad_signature"}, _fresh(changed))
     return st.builds(forge, st.sampled_from(topic.commands), st.sampled_from(["unsigned", "other secret", "tampered"]),
-                     st.text(min_size=1, max_size=40).filter(lambda s: s not in (PSP_SECRET, BANK_SECRET, INSURER_SECRET)), st.integers(1, 10**6))
+                     st.text(min_size=1, max_size=40).filter(lambda s: s not in (PSP_SECRET, BANK_SECRET, INSURER_SECRET, REGISTRY_SECRET)),
+                     st.integers(1, 10**6))
 
 
 def bad_messages(topic: Topic) -> st.SearchStrategy[Bad]:

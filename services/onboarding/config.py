@@ -4,7 +4,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.pii import FieldCipher, development_keys
-from shared.settings import SECRETS_DIR, ServiceSettings
+from shared.settings import DEV_SECRET_PREFIX, SECRETS_DIR, ServiceSettings
 
 
 class OnboardingSettings(ServiceSettings):
@@ -19,9 +19,12 @@ class OnboardingSettings(ServiceSettings):
                                    "id:base64(32 bytes), comma separated; the first seals, every one listed opens.")
     contact_seal_current_key_id: str | None = Field(default=None, description="The key id contacts are sealed with, "
                                                     "if not the first of contact_seal_keys.")
+    registry_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "registry-callback-secret",
+                                          description="Secret the enterprise credit registry signs its answers with.")
 
     def secrets(self) -> dict[str, str]:
-        return {"DANBAO_ONBOARDING_PII_KEYS": self.pii_keys, "DANBAO_ONBOARDING_CONTACT_SEAL_KEYS": self.contact_seal_keys}
+        return {"DANBAO_ONBOARDING_PII_KEYS": self.pii_keys, "DANBAO_ONBOARDING_CONTACT_SEAL_KEYS": self.contact_seal_keys,
+                "DANBAO_ONBOARDING_REGISTRY_CALLBACK_SECRET": self.registry_callback_secret}
 
     def cipher(self) -> FieldCipher:
         return FieldCipher.from_spec(self.pii_keys, self.pii_current_key_id)

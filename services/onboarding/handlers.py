@@ -10,7 +10,7 @@ from shared import timers
 from shared.contracts import onboarding, registry
 from shared.timers import DurableTimer
 from shared.envelope import Envelope
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import Undeliverable, UnitOfWork
 
 
 REGISTRY_WAIT = "registry-wait"
@@ -23,6 +23,7 @@ def new_activation_code() -> str:
 
 class OnboardingHandlers:
     def __init__(self, settings: OnboardingSettings) -> None:
+        self.settings = settings
         self.cipher = settings.cipher()
         self.contact_seal = settings.contact_seal()
 
@@ -39,6 +40,8 @@ class OnboardingHandlers:
 
     async def registry_answered(self, uow: UnitOfWork, message: Envelope) -> None:
         found: registry.CompanyFound = message.data
+        if not found.signature_valid(self.settings.registry_callback_secret):
+            raise Undeliverable("bad_signature", f"registry answer about {found.merchant_id} is not signed by the registry")
         row, application = await store.load(uow.session, found.merchant_id)
         await self._save(uow, row, domain.registry_answered(application, found, uow.now, self._new_code(found.merchant_id)), found.merchant_id)
 

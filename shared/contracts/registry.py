@@ -9,7 +9,7 @@ from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import MerchantRef
+from shared.contracts.common import MerchantRef, SignedCallback
 from shared.envelope import Payload
 
 
@@ -29,8 +29,8 @@ class LookupCompany(Payload):
     credit_code: str = Field(description="Unified social credit code.", examples=["91350100M000100Y43"])
 
 
-class CompanyFound(Payload):
-    """The registry's answer."""
+class CompanyFound(SignedCallback):
+    """The registry's answer, signed with the shared registry callback secret."""
 
     TYPE: ClassVar[str] = "registry.company.found"
 
@@ -39,6 +39,9 @@ class CompanyFound(Payload):
     status: RegistryStatus = Field(description="Registration status.", examples=["active"])
     registered_name: str | None = Field(default=None, description="Name on the register.", examples=["杭州小盾牌贸易有限公司"])
 
+    def signing_text(self) -> bytes:
+        return "|".join([self.merchant_id, self.credit_code, self.status.value, self.registered_name or ""]).encode()
+
 
 REQUESTS = TopicContract(topics.REGISTRY_REQUESTS, "Company look-ups sent to the enterprise credit registry.", [LookupCompany])
-RESULTS = TopicContract(topics.REGISTRY_RESULTS, "The registry's answers.", [CompanyFound])
+RESULTS = TopicContract(topics.REGISTRY_RESULTS, "The registry's answers, signed.", [CompanyFound])

@@ -205,9 +205,10 @@ async def test_a_megabyte_message_is_dead_lettered_in_one_kafka_message(fuzzed: 
 
 
 @pytest.mark.parametrize("fuzzed", ["onboarding"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="danbao.registry.results is not signed: whoever can write to it passes an applicant's "
-                                       "registry check (psp, bank and insurer callbacks are signed)")
 async def test_a_registry_answer_nobody_signed_is_dead_lettered(fuzzed: Fuzzed) -> None:
+    # Whoever can write to danbao.registry.results must not pass an applicant's registry check: the
+    # answer is signed with the registry callback secret, like the psp, bank and insurer callbacks.
     found = f.envelope("registry.company.found", {"merchant_id": "M-FZ-1", "credit_code": "91350100M000100Y43", "status": "active",
-                                                  "registered_name": "杭州小盾牌贸易有限公司"}, actor=("system", "anyone"))
+                                                  "registered_name": "杭州小盾牌贸易有限公司", "signature": ""},
+                       actor=("system", "anyone"))
     await fuzzed.each_answered_changing_nothing([Bad(topics.REGISTRY_RESULTS, f.encode(found), DEAD, frozenset({"bad_signature"}))])

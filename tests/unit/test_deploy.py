@@ -137,6 +137,7 @@ def _secret_files() -> dict[str, set[str]]:
     from services.simulators.insurer import InsurerSimulatorSettings
     from services.simulators.messaging import MessagingSimulatorSettings
     from services.simulators.psp import PspSimulatorSettings
+    from services.simulators.registry import RegistrySimulatorSettings
 
     out = {}
     for name in SERVICES:
@@ -145,6 +146,7 @@ def _secret_files() -> dict[str, set[str]]:
         out[name] = {n.lower() for n in settings_class().secrets()}
     out["psp-simulator"] = {n.lower() for n in PspSimulatorSettings().secrets()}
     out["bank-simulator"] = {n.lower() for n in BankSimulatorSettings().secrets()}
+    out["registry-simulator"] = {n.lower() for n in RegistrySimulatorSettings().secrets()}
     out["messaging-simulator"] = {n.lower() for n in MessagingSimulatorSettings().secrets()}
     out["insurer-simulator"] = {n.lower() for n in InsurerSimulatorSettings().secrets()}
     return out

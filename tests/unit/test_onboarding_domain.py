@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.onboarding import domain
+from services.onboarding.config import OnboardingSettings
 from services.onboarding.domain import Status
 from shared.contracts import onboarding, registry
 from shared.envelope import Actor
@@ -23,7 +24,8 @@ def _command(**overrides: object) -> onboarding.ApplyForMerchant:
 
 
 def _found(status: str = "active", name: str = "杭州小盾牌贸易有限公司") -> registry.CompanyFound:
-    return registry.CompanyFound(merchant_id="M-9", credit_code=CODE, status=status, registered_name=name)
+    return registry.CompanyFound(merchant_id="M-9", credit_code=CODE, status=status, registered_name=name,
+                                 signature="").signed(OnboardingSettings().registry_callback_secret)
 
 
 def _checking() -> domain.Application:
