@@ -64,14 +64,16 @@ class Envelope(BaseModel):
         description="When it happened, UTC ISO 8601.",
         examples=["2026-11-23T08:30:00Z"],
     )
-    producer: str = Field(description="Service or system that wrote the message.", examples=["payments"])
+    producer: str = Field(min_length=1, max_length=100, description="Service or system that wrote the message.", examples=["payments"])
     correlation_id: str = Field(
         default_factory=lambda: str(uuid.uuid4()),
+        max_length=128,
         description="Id shared by every message of one business flow.",
         examples=["c0ffee00-0000-4000-8000-000000000001"],
     )
     causation_id: str | None = Field(
         default=None,
+        max_length=128,
         description="`event_id` of the message that caused this one.",
         examples=["7f1c1f0e-2f0a-4a7e-9a57-2b0c6b1f9f10"],
     )

@@ -37,9 +37,6 @@ BUYER, MERCHANT = "B-2001", "M-1001"
 HUGE = 100_000  # characters of a huge field: far over every bound a command field has
 MEGABYTE = 1_000_000  # the largest round message size a producer sends (max_request_size is 1 MiB with the record around it)
 
-# Envelope fields the contracts leave unbounded: a huge one is a valid command, not a bad one
-# (reported to the lead: Envelope.producer/correlation_id/causation_id and DecideReview.reasons items).
-UNBOUNDED = {("producer",), ("correlation_id",), ("data", "reasons", "*")}
 
 Path = tuple[str | int, ...]
 
@@ -235,10 +232,6 @@ def _without(document: dict[str, Any], path: Path) -> dict[str, Any]:
     return changed
 
 
-def _bounded(path: Path) -> bool:
-    return tuple("*" if isinstance(p, int) else p for p in path) not in UNBOUNDED
-
-
 def _bad(topic: Topic, what: str, outcome: str, reasons: set[str] | frozenset[str], value: Any, key: bytes | None = None) -> Bad:
     event_id = value.get("event_id") if isinstance(value, dict) else None
     return Bad(topic.contract.topic, value if isinstance(value, bytes) else encode(value), outcome, frozenset(reasons), key,
@@ -294,7 +287,7 @@ def _breakages(topic: Topic, command: Command) -> list[st.SearchStrategy[tuple[s
     changed = {"invalid_payload", "bad_signature"} if _signed_topic(topic) else {"invalid_payload"}
     paths = [p for p, _ in walk(doc) if p]
     fields = ("data", "actor", "event_id", "occurred_at") + (() if topic.ignores_unknown_types else ("type",))
-    strings = [p for p, v in walk(doc) if isinstance(v, str) and p and p[0] in fields and _bounded(p)]
+    strings = [p for p, v in walk(doc) if isinstance(v, str) and p and p[0] in fields]
     numbers = [p for p, v in walk(doc["data"], ("data",)) if isinstance(v, int) and not isinstance(v, bool)]
     money = [p for p, v in walk(doc["data"], ("data",)) if isinstance(v, dict) and "currency" in v]
     patterns = [(name, meta.pattern) for name, field in payload.model_fields.items() if name in doc["data"]
@@ -409,7 +402,7 @@ def categories(topic: Topic) -> dict[str, st.SearchStrategy[Bad]]:
 def oversized(topic: Topic, size: int) -> list[Bad]:
     """A command whose one text field makes it ``size`` bytes, and as many bytes that are not UTF-8."""
     command = topic.commands[0]
-    path = next(p for p, v in walk(command.document["data"], ("data",)) if isinstance(v, str) and _bounded(p))
+    path = next(p for p, v in walk(command.document["data"], ("data",)) if isinstance(v, str))
     document = _fresh(command.document)
     padding = size - len(encode(document))
     filled = _replace(document, path, "x" * padding)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
@@ -70,7 +70,7 @@ class DecideReview(Payload):
 
     merchant_id: str = MERCHANT_ID
     decision: ReviewDecisionKind = Field(description="Approve, reject, or ask for more documents.", examples=["approve"])
-    reasons: list[str] = Field(default_factory=list, max_length=10, description="Why (required to reject or to ask for documents).", examples=[["licence photo unreadable"]])
+    reasons: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=10, description="Why (required to reject or to ask for documents).", examples=[["licence photo unreadable"]])
 
 
 class SubmitDocuments(Payload):
