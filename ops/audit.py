@@ -575,11 +575,12 @@ def _decode(value: bytes | None) -> Any:
         return value  # counted as ignored
 
 
-async def read_events(bootstrap: str, idle_timeout: float = 2.0) -> list[Any]:
+async def read_events(bootstrap: str, idle_timeout: float = 2.0, quiet: float = 3.0) -> list[Any]:
     """Every record of the audited topics (all partitions) from the beginning: up to the end offsets they had
     when the read started, then on until nothing more comes (the platform is meant to be quiet).
     Raises TimeoutError if nothing arrives for ``idle_timeout`` seconds before those end offsets."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # A fetch Tansu answers with an out-of-range offset resets the position: to the beginning, never past the records.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
@@ -601,9 +602,14 @@ async def read_events(bootstrap: str, idle_timeout: float = 2.0) -> list[Any]:
             if pending and time.monotonic() - last_record > idle_timeout:
                 raise TimeoutError(f"nothing read for {idle_timeout}s before the end of {sorted(map(str, pending))}")
         # Tansu answers the end offset with the last record batch's first offset + 1, so the rest of that
-        # batch lies beyond it: read on until nothing more comes.
-        while batch := await consumer.getmany(timeout_ms=500):
-            messages += [_decode(record.value) for records in batch.values() for record in records]
+        # batch lies beyond it: read on until nothing more has come for ``quiet`` seconds (one empty
+        # fetch is not enough: a slow answer for a big batch can come after a poll's timeout).
+        last_record = time.monotonic()
+        while time.monotonic() - last_record < quiet:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                messages += [_decode(record.value) for record in records]
+                last_record = time.monotonic() if records else last_record
         return messages
     finally:
         await consumer.stop()

@@ -334,15 +334,17 @@ class Faults:
         request = self.platform.data_dir / f"{name}.crash-requested"
         request.touch()
         process = self.platform.processes[name]
-        for _ in range(30):
-            await asyncio.sleep(0.1)
-            if not process.running():
-                assert process.process is not None
-                process.process.wait()
-                self.report.after_commit_kills += 1
-                return True
-        request.unlink(missing_ok=True)
-        return False
+        try:
+            for _ in range(30):
+                await asyncio.sleep(0.1)
+                if not process.running():
+                    assert process.process is not None
+                    process.process.wait()
+                    self.report.after_commit_kills += 1
+                    return True
+            return False
+        finally:  # also when the faults stop meanwhile: no request may outlive them
+            request.unlink(missing_ok=True)
 
     async def _ready(self, name: str) -> None:
         """Until the service is ready again; a start that fails (a cut in the moment its consumers join)
@@ -367,6 +369,11 @@ class Faults:
     async def all_up(self) -> None:
         """Wait for the restarts under way; every service must be up before the clock moves."""
         await asyncio.gather(*self.restarting, return_exceptions=True)
+        for name in SERVICES:  # killed by a fault stopped before it could start the service again
+            if not self.platform.processes[name].running():
+                self.report.kills[name] += 1
+                self.platform.start_service(name)
+                await self._ready(name)
         await asyncio.to_thread(self.platform.wait_ready, 90)
 
 
