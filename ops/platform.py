@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.broker import TansuBroker, create_topics, free_port, wait_for_port
+from ops.broker import TansuBroker, create_topics, free_ports, wait_for_port
 from shared import topics
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
@@ -100,15 +101,19 @@ class LocalPlatform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         try:
-            advertised = self._start_proxy() if self.cuttable else None  # first: it picks the broker's port
+            # Every port at once, so no two of them are the same.
+            ports = free_ports(len(self.names) + 3)
+            self.smtp_port = DEFAULT_SMTP_PORT if self.fixed_ports else ports.pop()
+            if not self.broker_port:
+                self.broker_port = ports.pop()
+            advertised = self._start_proxy(ports.pop()) if self.cuttable else None
             self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log",
                                       advertised_port=advertised)
             self.broker.start()
             asyncio.run(create_topics(self.broker.bootstrap, partitions=self.partitions))
             for name in self.names:
-                port = DEFAULT_PORTS[name] if self.fixed_ports else free_port()
+                port = DEFAULT_PORTS[name] if self.fixed_ports else ports.pop()
                 self.processes[name] = ServiceProcess(name, port, self.data_dir / "logs" / f"{name}.log")
-            self.smtp_port = DEFAULT_SMTP_PORT if self.fixed_ports else free_port()
             for name in self.names:
                 self.start_service(name)
             self.wait_ready(ready_timeout)
@@ -116,10 +121,8 @@ class LocalPlatform:
             self.stop()
             raise
 
-    def _start_proxy(self) -> int:
-        """The cuttable proxy in front of the broker's port; returns the port it listens on."""
-        self.broker_port = self.broker_port or free_port()
-        port = free_port()
+    def _start_proxy(self, port: int) -> int:
+        """The cuttable proxy on ``port`` in front of the broker's port; returns ``port``."""
         log = open(self.data_dir / "logs" / "proxy.log", "ab")  # noqa: SIM115 - the child owns it
         self.proxy = subprocess.Popen([sys.executable, "-m", "ops.proxy", "--listen", f"127.0.0.1:{port}",
                                        "--target", f"127.0.0.1:{self.broker_port}"],
@@ -203,5 +206,5 @@ def ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback health URL
             return bool(response.status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not up yet, or something else answers on the port
         return False
