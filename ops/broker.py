@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,16 +22,43 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """``count`` distinct free ports: every socket stays bound until all are chosen, so the kernel
-    cannot hand the same port out twice (one at a time, a port just released may come back at once)."""
-    sockets = [socket.socket() for _ in range(count)]
+    """``count`` distinct free ports for listeners that start a moment later.
+
+    They are drawn below the kernel's ephemeral range where it is known, so that no client's outgoing
+    connection (to the broker, say) takes one in that moment; and every socket stays bound until all
+    are chosen, so none is handed out twice."""
+    sockets: list[socket.socket] = []
+    low = _ephemeral_low()
+    room = range(LISTEN_PORTS_FROM, low) if low > LISTEN_PORTS_FROM else range(0)
+    candidates = random.sample(room, min(len(room), 4 * count + 64))
     try:
-        for s in sockets:
-            s.bind((host, 0))
+        for port in [*candidates, *[0] * count]:  # 0: any port the kernel picks, if the range is crowded
+            if len(sockets) == count:
+                break
+            s = socket.socket()
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
+            sockets.append(s)
+        if len(sockets) < count:
+            raise OSError(f"found only {len(sockets)} of {count} free ports")
         return [int(s.getsockname()[1]) for s in sockets]
     finally:
         for s in sockets:
             s.close()
+
+
+LISTEN_PORTS_FROM = 20000
+
+
+def _ephemeral_low(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> int:
+    """The lowest port the kernel gives outgoing connections (0 where unknown)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> None:

@@ -41,3 +41,19 @@ def test_a_port_answered_by_something_else_is_not_ready() -> None:
     finally:
         thread.join(timeout=5)
         server.close()
+
+
+def test_listener_ports_are_drawn_below_the_ephemeral_range(tmp_path) -> None:
+    """Outgoing connections take ports from the ephemeral range; a listener's port chosen there could be
+    taken by one before the listener binds it."""
+    from ops.broker import LISTEN_PORTS_FROM, _ephemeral_low
+
+    low = _ephemeral_low()
+    if low <= LISTEN_PORTS_FROM:  # not Linux, or an unusual range: the kernel's choice stands
+        assert all(port > 0 for port in free_ports(5))
+        return
+    assert all(LISTEN_PORTS_FROM <= port < low for port in free_ports(20))
+    (tmp_path / "range").write_text("32768\t60999\n")
+    assert _ephemeral_low(tmp_path / "range") == 32768
+    (tmp_path / "range").write_text("")
+    assert _ephemeral_low(tmp_path / "range") == 0
