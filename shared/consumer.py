@@ -9,6 +9,9 @@ the inbox makes the redelivery harmless.
   handler bugs go to the service's dead-letter topic with the reason.
 - Event topics may grow new types: a consumer that does not know one ignores it.
 - A business ``Rejected`` becomes a ``<service>.command.rejected`` event; the message is done.
+- A command that ``Waiting``s for another service's event is parked (``parked_message``) and
+  handled again when a handler ``wake``s what it waits for, or, at the latest, when its parking
+  time runs out; then a command still waiting is rejected.
 - A database error is transient: the whole batch is rolled back and raised, so the
   subscriber rewinds and the batch is retried after a pause.
 """
@@ -24,12 +27,15 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import func as sa_func
 from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,12 +43,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.clock import Clock
 from shared.contracts.catalog import TopicContract, UnknownType, UnsupportedVersion
 from shared.contracts.common import CommandRejected, DeadLetter
-from shared.db import Database, fetch_one, insert_rows, run_in, savepoint
+from shared.db import Database, fetch_one, insert_rows, run, run_in, savepoint, upsert
 from shared.envelope import Envelope
 from shared.logs import correlation_id
 from shared.pii import FieldCipher
-from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage
-from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, write_outbox
+from shared.timers import DurableTimer, as_utc
+from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage, ParkedMessage
+from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, Waiting, write_outbox
 
 log = logging.getLogger("danbao.consumer")
 
@@ -64,6 +71,8 @@ class ConsumerStats:
     dead_lettered: int = 0
     duplicates: int = 0
     retries: int = 0
+    parked: int = 0
+    woken: int = 0
 
 
 @dataclass
@@ -94,6 +103,8 @@ class MessageConsumer:
     after_batch: Callable[[int], None] = lambda processed: None  # after the commit, before the offsets are acked
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     retry_pause: float = 0.5
+    # How long a command may wait for another service's event (``Waiting``); zero rejects it at once.
+    park_for: timedelta = timedelta(0)
     _failures: int = 0
 
     async def consume(self, records: Sequence[Record]) -> None:
@@ -107,6 +118,8 @@ class MessageConsumer:
                 await self._load_seen(session, items, batch)
                 for item in items:
                     await self._one(session, item, batch, after_commit)
+                if batch.woken:  # one query for all the batch woke
+                    await self._wake(session, batch, after_commit)
                 await write_outbox(session, batch.outbox)
                 await insert_rows(session, InboxMessage, batch.inbox)
         except DBAPIError:
@@ -192,6 +205,9 @@ class MessageConsumer:
         if problem is not None:
             outcome = "dead_lettered"
             batch.outbox += self._dead_letter(item.route, item.record, now, *problem)
+        if outcome == "parked":
+            assert envelope is not None and batch.waiting is not None
+            await self._park(session, item, envelope, batch.waiting, now, now + self.park_for)
         # Processed messages are remembered by event id, so a copy at any offset is dropped. Dead
         # letters are remembered by position only, so a fixed message replayed with its event id runs.
         message_id = item.event_id if item.event_id and outcome != "dead_lettered" else item.position
@@ -203,14 +219,14 @@ class MessageConsumer:
 
     async def _idempotent(
         self, session: AsyncSession, route: Route, envelope: Envelope, key: str | None, now: datetime,
-        batch: _Batch, after_commit: list[Callable[[], None]],
+        batch: _Batch, after_commit: list[Callable[[], None]], may_park: bool = True,
     ) -> tuple[str, tuple[str, str] | None]:
         """A command with an idempotency key acts once: a repeat (new event id, same key and
         content) publishes the first outcome again; the same key with other content is refused."""
         handler = route.handlers[envelope.type]
         idempotency_key = envelope.idempotency_key
         if not idempotency_key:
-            outcome, problem, _ = await self._decide(session, handler, envelope, key, now, batch, after_commit)
+            outcome, problem, _ = await self._decide(session, handler, envelope, key, now, batch, after_commit, may_park)
             return outcome, problem
         fingerprint = _fingerprint(envelope)
         first = await fetch_one(session, IdempotencyRecord, consumer=route.inbox, key=idempotency_key)
@@ -232,8 +248,8 @@ class MessageConsumer:
                 "idempotency_key_reused", f"key {idempotency_key!r} was used for a different {first.command_type} command"))
             batch.outbox += rows
             return "rejected", None
-        outcome, problem, emitted = await self._decide(session, handler, envelope, key, now, batch, after_commit)
-        if problem is None:
+        outcome, problem, emitted = await self._decide(session, handler, envelope, key, now, batch, after_commit, may_park)
+        if problem is None and outcome != "parked":  # a parked command has no outcome yet
             await insert_rows(session, IdempotencyRecord, [dict(
                 consumer=route.inbox, key=idempotency_key, fingerprint=fingerprint, command_type=envelope.type,
                 created_at=now, event_ids=json.dumps([str(e.event_id) for e in emitted]))])
@@ -253,12 +269,20 @@ class MessageConsumer:
 
     async def _decide(
         self, session: AsyncSession, handler: Handler, envelope: Envelope, key: str | None, now: datetime,
-        batch: _Batch, after_commit: list[Callable[[], None]],
+        batch: _Batch, after_commit: list[Callable[[], None]], may_park: bool = True,
     ) -> tuple[str, tuple[str, str] | None, list[Envelope]]:
         uow = UnitOfWork(session, self.service, now, cause=envelope)
         try:
             async with savepoint(session):
                 await handler(uow, envelope)
+        except Waiting as waiting:
+            session.expunge_all()
+            if may_park and self.park_for > timedelta(0):
+                batch.waiting = waiting
+                return "parked", None, []
+            sent, rows = self._reject(envelope, key, now, waiting.rejection)
+            batch.outbox += rows
+            return "rejected", None, [sent]
         except Rejected as rejection:
             session.expunge_all()
             sent, rows = self._reject(envelope, key, now, rejection)
@@ -275,8 +299,77 @@ class MessageConsumer:
             return "dead_lettered", ("handler_error", f"{type(exc).__name__}: {exc}"), []
         self.stats.processed += 1
         batch.outbox += uow.outbox_rows
+        batch.woken |= uow.woken
         after_commit.extend(uow.after_commit)
         return "processed", None, uow.emitted
+
+    # -- parked commands ----------------------------------------------------------------------
+
+    async def _park(self, session: AsyncSession, item: _Item, envelope: Envelope, waiting: Waiting,
+                    now: datetime, until: datetime) -> None:
+        """Keep the command's bytes until what it waits for happens, and a timer for its last chance."""
+        self.stats.parked += 1
+        record, route = item.record, item.route
+        value, sealed = record.value or b"", route.sealed_by is not None
+        if route.sealed_by is not None:
+            value = route.sealed_by.encrypt(base64.b64encode(value).decode(), _parked_context(record.topic)).encode()
+        log.info("parked %s %s: it waits for %s", envelope.type, envelope.event_id, waiting.waits_for)
+        await insert_rows(session, ParkedMessage, [dict(
+            message_id=str(envelope.event_id), consumer=route.inbox, waits_for=waiting.waits_for, topic=record.topic,
+            partition=record.partition, offset=record.offset, key=_key(record), value=value, sealed=sealed,
+            parked_at=now, until=until)])
+        await upsert(session, DurableTimer, dict(
+            timer_id=f"{PARKED_TIMER}:{envelope.event_id}", kind=PARKED_TIMER, aggregate_id=str(envelope.event_id),
+            due_at=until, fired_at=None, cancelled=False, data=json.dumps({"correlation_id": envelope.correlation_id})),
+            insert_only=())
+
+    async def _wake(self, session: AsyncSession, batch: _Batch, after_commit: list[Callable[[], None]]) -> None:
+        """Handle again, in this transaction, every command parked for what the batch's handlers woke."""
+        for _ in range(10):  # a woken command may wake others; the chain is short
+            woken, batch.woken = sorted(batch.woken), set()
+            if not woken:
+                return
+            rows = await run_in(session, "parked-for", _parked_for, woken, fetch="all")
+            for row in rows:
+                await run(session, _UNPARK, {"id": row.message_id})
+                await run(session, _CANCEL_TIMER, {"id": f"{PARKED_TIMER}:{row.message_id}"})
+                self.stats.woken += 1
+                await self._again(session, row, batch, after_commit, final=False)
+
+    async def expire(self, uow: UnitOfWork, timer: Any) -> None:
+        """The parking time of a command ran out (a ``parked-message`` timer): handle it one last time;
+        if it still waits, it is rejected."""
+        row = await run(uow.session, _PARKED, {"id": timer.aggregate_id}, fetch="first")
+        if row is None:
+            return  # woken already
+        await run(uow.session, _UNPARK, {"id": row.message_id})
+        batch, after_commit = _Batch(), []  # type: ignore[var-annotated]
+        await self._again(uow.session, row, batch, after_commit, final=True)
+        uow.outbox_rows += batch.outbox
+        uow.after_commit += after_commit
+
+    async def _again(self, session: AsyncSession, row: Any, batch: _Batch, after_commit: list[Callable[[], None]],
+                     final: bool) -> None:
+        route = self.routes[row.topic]
+        value = bytes(row.value)
+        if row.sealed:
+            assert route.sealed_by is not None, "a sealed parked command needs the service's personal-data keys"
+            value = base64.b64decode(route.sealed_by.decrypt(value.decode(), _parked_context(row.topic)))
+        envelope = route.contract.parse(json.loads(value))
+        token = correlation_id.set(envelope.correlation_id)
+        try:
+            outcome, problem = await self._idempotent(session, route, envelope, row.key, self.clock.now(), batch,
+                                                      after_commit, may_park=not final)
+        finally:
+            correlation_id.reset(token)
+        if problem is not None:  # a handler bug this time: the command goes to the dead letters
+            batch.outbox += self._dead_letter(route, _Stored(row.topic, row.partition, row.offset, row.key, value),
+                                              self.clock.now(), *problem)
+        elif outcome == "parked":  # woken, yet still waiting (for something else): parked again, same deadline
+            assert batch.waiting is not None
+            stored = _Stored(row.topic, row.partition, row.offset, row.key, value)
+            await self._park(session, _Item(stored, route, str(envelope.event_id), ""), envelope, batch.waiting,
+                             as_utc(row.parked_at), as_utc(row.until))
 
     def _dead_letter(self, route: Route, record: Record, now: datetime, reason: str, detail: str) -> list[dict[str, Any]]:
         self.stats.dead_lettered += 1
@@ -305,6 +398,44 @@ class MessageConsumer:
 
 
 _INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
+_PARKED_TABLE = ParkedMessage.__table__  # type: ignore[attr-defined]
+PARKED_TIMER = "parked-message"
+_PARKED = sa_select(_PARKED_TABLE).where(_PARKED_TABLE.c.message_id == bindparam("id"))
+_UNPARK = sa_delete(_PARKED_TABLE).where(_PARKED_TABLE.c.message_id == bindparam("id"))
+_CANCEL_TIMER = (sa_update(DurableTimer.__table__).where(DurableTimer.__table__.c.timer_id == bindparam("id"))  # type: ignore[attr-defined]
+                 .values(cancelled=True))
+
+
+def _parked_for(waits_for: list[Any]) -> Any:
+    return sa_select(_PARKED_TABLE).where(_PARKED_TABLE.c.waits_for.in_(waits_for)).order_by(_PARKED_TABLE.c.parked_at)
+
+
+_PARKED_COUNT = sa_select(sa_func.count()).select_from(_PARKED_TABLE)
+
+
+async def parked_messages(db: Database) -> float:
+    """Commands waiting for another service's event."""
+    async with db.core() as session:
+        return float((await run(session, _PARKED_COUNT, fetch="first"))[0])
+
+
+def _parked_context(topic: str) -> str:
+    return f"parked:{topic}"
+
+
+@dataclass
+class _Stored:
+    """A parked command's record, as far as it is kept."""
+
+    topic: str
+    partition: int
+    offset: int
+    key_text: str | None
+    value: bytes
+
+    @property
+    def key(self) -> bytes | None:
+        return self.key_text.encode() if self.key_text is not None else None
 
 
 def _seen_in(ids: list[Any]) -> Any:
@@ -356,6 +487,8 @@ class _Batch:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
+    woken: set[str] = field(default_factory=set)  # what parked commands wait for, woken by handlers
+    waiting: Waiting | None = None  # why the last command was parked
 
 
 def _type_header(record: Record) -> str | None:

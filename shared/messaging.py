@@ -3,6 +3,7 @@
 - ``outbox_message``: events written in the same transaction as the state change; a relay publishes them.
 - ``inbox_message``: ids of messages already processed, per consumer, written in the same transaction.
 - ``idempotency_record``: commands' idempotency keys and the events their first handling emitted.
+- ``parked_message``: commands waiting for another service's event, until it comes or their time runs out.
 - ``relay_lease``: which relay instance may publish, so one service's events keep their order.
 - ``clock_state``: the test clock's offset, so a restart keeps the time a test moved to.
 
@@ -42,7 +43,7 @@ class InboxMessage(SQLModel, table=True):
     partition: int
     offset: int
     type: str | None = Field(default=None, max_length=200)
-    outcome: str = Field(max_length=32, description="processed, rejected or dead_lettered")
+    outcome: str = Field(max_length=32, description="processed, rejected, repeated, parked or dead_lettered")
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
@@ -60,6 +61,25 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class ParkedMessage(SQLModel, table=True):
+    """A command that waits for another service's event (``Waiting``): its bytes, until it is woken
+    or its time runs out (a durable timer ``parked-message:<message_id>``)."""
+
+    __tablename__ = "parked_message"
+
+    message_id: str = Field(primary_key=True, max_length=64, description="The command's event id.")
+    consumer: str = Field(max_length=100)
+    waits_for: str = Field(max_length=200, index=True, description="e.g. order:O-1, merchant:M-1")
+    topic: str = Field(max_length=200)
+    partition: int
+    offset: int
+    key: str | None = Field(default=None, max_length=200)
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sealed: bool = Field(default=False, description="value is encrypted with the service's personal-data key")
+    parked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    until: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 class RelayLease(SQLModel, table=True):
     __tablename__ = "relay_lease"
 
@@ -75,4 +95,4 @@ class ClockState(SQLModel, table=True):
     offset_seconds: int = 0
 
 
-MESSAGING_TABLES: list[type[SQLModel]] = [OutboxMessage, InboxMessage, IdempotencyRecord, RelayLease, ClockState]
+MESSAGING_TABLES: list[type[SQLModel]] = [OutboxMessage, InboxMessage, IdempotencyRecord, ParkedMessage, RelayLease, ClockState]

@@ -35,7 +35,7 @@ import uvloop
 
 from shared import logs
 from shared.clock import TestableClock
-from shared.consumer import Handler, MessageConsumer, Route
+from shared.consumer import PARKED_TIMER, Handler, MessageConsumer, Route, parked_messages
 from shared.contracts import control
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
@@ -166,7 +166,8 @@ class ServiceRuntime:
                                   ["topic"], registry=self.registry)
         self._gauges = {
             name: (Gauge(name, f"{name} of {self.name}", registry=self.registry), probe)
-            for name, probe in {"danbao_outbox_backlog": outbox_backlog, **definition.gauges}.items()
+            for name, probe in {"danbao_outbox_backlog": outbox_backlog, "danbao_parked_messages": parked_messages,
+                                **definition.gauges}.items()
         }
         self._subscribe([*definition.subscriptions, self._control_subscription()])
         for contract in [definition.events, *definition.publishes, control.EVENTS, dead_letter_contract(self.name)]:
@@ -193,8 +194,10 @@ class ServiceRuntime:
             service=self.name, routes=routes, db=self.db, clock=self.clock, events=self.definition.events,
             rejection=rejection_payload(self.name), dead_letters=dead_letter_contract(self.name),
             on_commit=self.relay.wake, on_delay=lambda topic, seconds: _child(self._delay, topic).observe(seconds),
+            park_for=timedelta(seconds=self.platform.park_seconds),
         )
         consumer = self.consumer
+        self.scheduler.handlers[PARKED_TIMER] = consumer.expire  # a parked command's last chance
         if self.platform.mode is Mode.TEST:
             consumer.after_batch = self._crash_if_asked
 

@@ -48,6 +48,10 @@ class PlatformSettings(BaseSettings):
     idempotency_retention_days: int = Field(
         default=30, ge=1, le=3650,
         description="How long a command's idempotency key (and the published events a repeat re-sends) is kept.")
+    park_seconds: float = Field(
+        default=60.0, ge=0, le=86400,
+        description="How long a command may wait for another service's event it depends on (an order's hold, a "
+                    "merchant's activation) before it is rejected; 0 rejects it at once.")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 

@@ -97,18 +97,22 @@ class TimerScheduler:
     async def fire_due(self) -> int:
         """Fire every timer due by the service's clock; returns how many fired."""
         now = self.clock.now()
+        after_commit: list[Callable[[], None]] = []
         async with self.db.transaction() as session:
             timers = await run(session, _DUE, {"now": now, "limit": self.batch_size}, fetch="all")
             rows: list[dict[str, Any]] = []
             for timer in timers:
-                rows += await self._fire(session, timer, now)
+                rows += await self._fire(session, timer, now, after_commit)
             await write_outbox(session, rows)
         if timers:
             self.fired += len(timers)
+            for callback in after_commit:
+                callback()
             self.on_commit()
         return len(timers)
 
-    async def _fire(self, session: AsyncSession, timer: Any, now: datetime) -> list[dict[str, Any]]:
+    async def _fire(self, session: AsyncSession, timer: Any, now: datetime,
+                    after_commit: list[Callable[[], None]]) -> list[dict[str, Any]]:
         """Mark the timer fired, then run its handler; a handler that sets the same timer again
         (``schedule``) leaves it pending for the new time."""
         handler = self.handlers.get(timer.kind)
@@ -128,4 +132,5 @@ class TimerScheduler:
             session.expunge_all()
             await run(session, _SET, {"id": timer.timer_id, "fired_at": None, "due_at": now + timedelta(minutes=1)})
             return []
+        after_commit += uow.after_commit
         return uow.outbox_rows

@@ -26,6 +26,18 @@ class Rejected(Exception):
         self.aggregate_id = aggregate_id
 
 
+class Waiting(Exception):
+    """The command needs something another service announces by an event this service has not read
+    yet (an order's hold, a merchant's activation). The consumer parks it until a handler calls
+    ``uow.wake(waits_for)`` or the parking time runs out, then handles it again; a command still
+    waiting then is rejected with ``reason``. Nothing changes while it waits."""
+
+    def __init__(self, waits_for: str, reason: str, detail: str, aggregate_id: str | None = None) -> None:
+        super().__init__(f"waits for {waits_for}: {reason}: {detail}")
+        self.waits_for = waits_for
+        self.rejection = Rejected(reason, detail, aggregate_id)
+
+
 class Undeliverable(Exception):
     """The message can never be processed (e.g. a forged signature): it goes to the dead letters."""
 
@@ -48,6 +60,11 @@ class UnitOfWork:
         self.emitted: list[Envelope] = []
         self.outbox_rows: list[dict[str, Any]] = []
         self.after_commit: list[Callable[[], None]] = []
+        self.woken: set[str] = set()
+
+    def wake(self, waits_for: str) -> None:
+        """What a parked command waits for has happened: it is handled again in this transaction."""
+        self.woken.add(waits_for)
 
     def emit(self, contract: TopicContract, key: str | None, payload: Payload, *, actor: Actor | None = None) -> Envelope:
         type_name = payload.TYPE  # type: ignore[attr-defined]

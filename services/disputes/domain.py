@@ -26,7 +26,7 @@ from shared.contracts import insurer
 from shared.contracts.disputes import CaseReason, CaseStatus, MerchantResponse, RulingDecision
 from shared.envelope import Actor, ActorKind, Payload
 from shared.money import Money
-from shared.unit_of_work import Rejected
+from shared.unit_of_work import Rejected, Waiting
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -188,12 +188,18 @@ def _amount(case: Case, money: Money, most: int) -> int:
     return money.amount
 
 
+def order_key(order_id: str) -> str:
+    """What a case waits for until escrow's hold of the order is known."""
+    return f"order:{order_id}"
+
+
 def open_case(existing: Case | None, open_on_order: Case | None, order: OrderView | None, command: c.OpenCase,
               actor: Actor, now: datetime, policy: Policy) -> CaseDecision:
     if existing is not None:
         raise Rejected("case_exists", f"case {command.case_id} already exists", command.case_id)
-    if order is None:
-        raise Rejected("order_not_found", f"no guaranteed payment is known for order {command.order_id}", command.order_id)
+    if order is None:  # escrow's hold.created may still be on its way: wait for it a while
+        raise Waiting(order_key(command.order_id), "order_not_found",
+                      f"no guaranteed payment is known for order {command.order_id}", command.order_id)
     if not _is(actor, ActorKind.BUYER, order.buyer_id):
         raise Rejected("wrong_actor", "only the order's buyer may open a case", command.case_id)
     if open_on_order is not None:

@@ -108,6 +108,7 @@ class DisputesHandlers:
             await store.save_order(uow.session, domain.OrderView(
                 order_id=held.order_id, buyer_id=held.buyer_id, merchant_id=held.merchant_id, paid=held.amount.amount,
                 currency=held.amount.currency), uow.now)
+        uow.wake(domain.order_key(held.order_id))  # a case opened before this was read waits for it
 
     async def shipment_recorded(self, uow: UnitOfWork, message: Envelope) -> None:
         await self._update_order(uow, message.data.order_id, shipped=True)

@@ -39,7 +39,7 @@ from services.payments.tokens import PaymentTokens
 from shared.contracts.psp import ChargeCallback, ChargeRequested, ChargeStatus
 from shared.envelope import Actor, ActorKind, Payload
 from shared.money import Money, fee_for
-from shared.unit_of_work import Rejected
+from shared.unit_of_work import Rejected, Waiting
 
 
 class OrderStatus(StrEnum):
@@ -100,14 +100,23 @@ class Decision:
     events: list[Payload]
 
 
-def create_order(existing: Order | None, command: CreateOrder, actor: Actor, merchant_active: bool,
+def merchant_key(merchant_id: str) -> str:
+    """What an order waits for until onboarding's activation of its merchant is known."""
+    return f"merchant:{merchant_id}"
+
+
+def create_order(existing: Order | None, command: CreateOrder, actor: Actor, merchant_status: str | None,
                  buyer_restricted_until: datetime | None = None) -> Decision:
+    """``merchant_status``: "active", "suspended", or None for a merchant payments has not heard of."""
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
         raise Rejected("wrong_actor", "only the order's merchant may create it", command.order_id)
     if buyer_restricted_until is not None and existing is None:
         raise Rejected("buyer_restricted", f"orders for buyer {command.buyer_id} are refused until "
                        f"{buyer_restricted_until.isoformat()} after frequent cancellations", command.order_id)
-    if not merchant_active and existing is None:
+    if merchant_status is None and existing is None:  # onboarding's merchant.activated may still be on its way
+        raise Waiting(merchant_key(command.merchant_id), "merchant_not_active",
+                      f"merchant {command.merchant_id} is not active", command.order_id)
+    if merchant_status != "active" and existing is None:
         raise Rejected("merchant_not_active", f"merchant {command.merchant_id} is not active", command.order_id)
     order = Order(
         order_id=command.order_id, merchant_id=command.merchant_id, buyer_id=command.buyer_id,

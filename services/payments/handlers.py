@@ -15,7 +15,7 @@ from services.payments.store import (
     late_capture_recorded,
     load_order,
     load_payout,
-    merchant_active,
+    merchant_status,
     merchant_industry,
     month_volume,
     record_late_capture,
@@ -54,9 +54,9 @@ class PaymentsHandlers:
     async def create_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CreateOrder = message.data
         order = await load_order(uow.session, command.order_id)
-        active = await merchant_active(uow.session, command.merchant_id)
+        status = await merchant_status(uow.session, command.merchant_id)
         restricted = await buyer_restricted_until(uow.session, command.buyer_id, uow.now)
-        decision = domain.create_order(order, command, message.actor, active, restricted)
+        decision = domain.create_order(order, command, message.actor, status, restricted)
         if decision.events:
             due = uow.now + timedelta(minutes=self.settings.unpaid_order_minutes)
             await timers.schedule(uow, UNPAID_EXPIRY, command.order_id, due)
@@ -139,9 +139,11 @@ class PaymentsHandlers:
     async def merchant_activated(self, uow: UnitOfWork, message: Envelope) -> None:
         event: onboarding.MerchantActivated = message.data
         await set_merchant(uow.session, event.merchant_id, uow.now, status="active", industry=event.industry, verified=event.verified)
+        uow.wake(domain.merchant_key(event.merchant_id))  # orders created before this was read wait for it
 
     async def merchant_suspended(self, uow: UnitOfWork, message: Envelope) -> None:
         await set_merchant(uow.session, message.data.merchant_id, uow.now, status="suspended")
+        uow.wake(domain.merchant_key(message.data.merchant_id))  # orders waiting for it are refused now
 
     async def merchant_reinstated(self, uow: UnitOfWork, message: Envelope) -> None:
         await set_merchant(uow.session, message.data.merchant_id, uow.now, status="active")

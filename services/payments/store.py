@@ -114,9 +114,10 @@ class MerchantView(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-async def merchant_active(session: AsyncSession, merchant_id: str) -> bool:
+async def merchant_status(session: AsyncSession, merchant_id: str) -> str | None:
+    """"active" or "suspended"; None for a merchant payments has not heard of."""
     merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
-    return merchant is not None and merchant.status == "active"
+    return None if merchant is None else str(merchant.status)
 
 
 async def set_merchant(session: AsyncSession, merchant_id: str, now: datetime, *, status: str,

@@ -12,6 +12,7 @@ import pytest
 from services.disputes import store
 from services.disputes.app import build
 from shared import topics
+from shared.consumer import parked_messages
 from shared.contracts import disputes, escrow, insurer
 from shared.envelope import Actor, ActorKind, Envelope, Payload
 from shared.money import Money
@@ -76,12 +77,41 @@ async def test_a_case_on_a_held_order_is_negotiated_and_its_refund_ordered(servi
                         "disputes.refund.ordered", "disputes.verification.started"]
 
 
+async def test_a_case_opened_before_its_hold_is_known_waits_for_it(service) -> None:  # type: ignore[no-untyped-def]
+    """The buyer opens a case the instant the payment succeeded, before escrow's hold.created reached
+    disputes: the case waits (parked, nothing published) and opens when the hold is read."""
+    runtime, broker = service
+    await open_case(broker, 3800)
+    assert not await published(runtime, EVENTS, "disputes.command.rejected", timeout=0.3)
+    assert not [m for m in runtime.sent if m["type"] == "disputes.case.opened"]
+    assert runtime.consumer.stats.parked == 1 and await parked_messages(runtime.db) == 1
+    await hold(broker)
+    opened = await published(runtime, EVENTS, "disputes.case.opened")
+    assert opened[0]["data"]["case_id"] == "C-D-1" and opened[0]["data"]["requested"]["amount"] == 3800
+    assert opened[0]["correlation_id"] == "flow-test"
+    assert runtime.consumer.stats.woken == 1 and await parked_messages(runtime.db) == 0
+    runtime.clock.advance(120)  # the parking time passes: nothing more happens
+    await runtime.scheduler.fire_due()
+    assert not await published(runtime, EVENTS, "disputes.command.rejected", timeout=0.3)
+    assert len([m for m in runtime.sent if m["type"] == "disputes.case.opened"]) == 1
+
+
 async def test_the_wrong_buyer_and_an_unknown_order_are_rejected(service) -> None:  # type: ignore[no-untyped-def]
     runtime, broker = service
     await open_case(broker)
+    assert not await published(runtime, EVENTS, "disputes.command.rejected", timeout=0.3)  # it waits for the hold
+    runtime.clock.advance(59)
+    await runtime.scheduler.fire_due()
+    assert not await published(runtime, EVENTS, "disputes.command.rejected", timeout=0.3)
+    runtime.clock.advance(2)  # DANBAO_PARK_SECONDS (60) passed without the hold: refused
+    await runtime.scheduler.fire_due()
     rejected = await published(runtime, EVENTS, "disputes.command.rejected")
-    assert rejected[0]["data"]["reason"] == "order_not_found"
-    await hold(broker)
+    assert rejected[0]["data"]["reason"] == "order_not_found" and rejected[0]["data"]["aggregate_id"] == "O-D-1"
+    assert rejected[0]["causation_id"] == rejected[0]["data"]["command_event_id"]
+    assert await parked_messages(runtime.db) == 0
+    await hold(broker)  # too late: the case was refused, and stays so
+    await published(runtime, EVENTS, "disputes.command.rejected")
+    assert not [m for m in runtime.sent if m["type"] == "disputes.case.opened"]
     await send(broker, topics.commands("disputes"), disputes.OpenCase(
         case_id="C-D-9", order_id="O-D-1", reason=disputes.CaseReason.OTHER, requested=Money(amount=100),
         description="x"), ActorKind.BUYER, "B-OTHER")

@@ -14,6 +14,7 @@ from services.escrow.app import build as build_escrow
 from services.payments.app import build as build_payments
 from services.payments.store import LateCaptureRow, load_order
 from shared import topics
+from shared.consumer import parked_messages
 from shared.contracts import payments as payments_contracts
 from shared.contracts import psp
 from tests.factories import cancel_order, create_order, encode, envelope, pay_order, payment_succeeded
@@ -72,12 +73,55 @@ async def test_escrow_holds_a_guaranteed_payment(data_dir: Path) -> None:
     assert sum(line["amount"] for line in entries[0]["data"]["lines"]) == 0
 
 
+def _merchant_event(type_: str, merchant: str, **data: Any) -> bytes:
+    return encode(envelope(type_, {"merchant_id": merchant, **data}, actor=("system", "onboarding")))
+
+
 async def test_only_an_active_merchant_may_create_orders(payments) -> None:  # type: ignore[no-untyped-def]
+    """A merchant payments has not heard of may be one whose activation is still on its way: its order
+    waits for it, and is refused when the parking time runs out; a suspended merchant is refused at once."""
     runtime, broker = payments
     await broker.publish(encode(create_order("O-H-5", merchant="M-NOT-ONBOARDED")), topics.commands("payments"), key=b"O-H-5")
+    assert not await published(runtime, topics.events("payments"), "payments.command.rejected", timeout=0.3)
+    runtime.clock.advance(61)
+    await runtime.scheduler.fire_due()
     rejected = await published(runtime, topics.events("payments"), "payments.command.rejected")
-    assert rejected[0]["data"]["reason"] == "merchant_not_active"
+    assert rejected[0]["data"]["reason"] == "merchant_not_active" and rejected[0]["data"]["aggregate_id"] == "O-H-5"
     assert not [m for m in runtime.sent if m["type"] == "payments.order.created"]
+
+    await broker.publish(_merchant_event("onboarding.merchant.suspended", "M-1002", reason="complaints"),
+                         topics.events("onboarding"), key=b"M-1002")
+    runtime.sent.clear()
+    await broker.publish(encode(create_order("O-H-6", merchant="M-1002")), topics.commands("payments"), key=b"O-H-6")
+    rejected = await published(runtime, topics.events("payments"), "payments.command.rejected", timeout=1)
+    assert rejected[0]["data"]["reason"] == "merchant_not_active" and rejected[0]["data"]["aggregate_id"] == "O-H-6"
+    assert runtime.consumer.stats.parked == 1  # only the first one waited
+
+
+async def test_an_order_sent_the_instant_its_merchant_was_activated_waits_for_the_activation(payments) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = payments
+    first, again = create_order("O-H-7", merchant="M-NEW-1"), create_order("O-H-7", merchant="M-NEW-1")
+    first["idempotency_key"] = again["idempotency_key"] = "create-O-H-7"  # the storefront retried it
+    for document in (first, again, create_order("O-H-8", merchant="M-NEW-2")):
+        await broker.publish(encode(document), topics.commands("payments"), key=document["data"]["order_id"].encode())
+    assert not await published(runtime, topics.events("payments"), "payments.order.created", timeout=0.3)
+    assert await parked_messages(runtime.db) == 3
+    await broker.publish(_merchant_event("onboarding.merchant.activated", "M-NEW-1", industry="food", verified=True),
+                         topics.events("onboarding"), key=b"M-NEW-1")
+    created = await published(runtime, topics.events("payments"), "payments.order.created")
+    assert [c["data"]["order_id"] for c in created] == ["O-H-7", "O-H-7"]  # the repeat re-sends the first outcome
+    assert created[0]["event_id"] == created[1]["event_id"] and created[0]["correlation_id"] == "flow-O-H-7"
+    async with runtime.db.transaction() as session:
+        assert (await load_order(session, "O-H-7")) is not None
+    assert await parked_messages(runtime.db) == 1  # M-NEW-2's order still waits
+    await broker.publish(_merchant_event("onboarding.merchant.suspended", "M-NEW-2", reason="complaints"),
+                         topics.events("onboarding"), key=b"M-NEW-2")
+    rejected = await published(runtime, topics.events("payments"), "payments.command.rejected")
+    assert rejected[0]["data"]["reason"] == "merchant_not_active" and rejected[0]["data"]["aggregate_id"] == "O-H-8"
+    assert await parked_messages(runtime.db) == 0
+    runtime.clock.advance(3600)  # their timers were cancelled: nothing more
+    await runtime.scheduler.fire_due()
+    assert len([m for m in runtime.sent if m["type"] in ("payments.order.created", "payments.command.rejected")]) == 3
 
 
 def _charge_callback(order_id: str, intent_id: str, status: str, secret: str, reason: str | None = None,

@@ -30,7 +30,8 @@ Sent = tuple[Bad, list[str], int, int]  # the message, the services that must an
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    with running_platform("sqlite", tmp_path_factory.mktemp("fuzz")) as running:
+    # Commands about an order or merchant not known yet are answered at once, not after waiting for it.
+    with running_platform("sqlite", tmp_path_factory.mktemp("fuzz"), {"DANBAO_PARK_SECONDS": "0"}) as running:
         yield running
 
 

@@ -15,7 +15,7 @@ from shared.contracts import disputes as c
 from shared.contracts.disputes import CaseReason, CaseStatus, MerchantResponse, RulingDecision
 from shared.envelope import Actor, ActorKind
 from shared.money import Money
-from shared.unit_of_work import Rejected
+from shared.unit_of_work import Rejected, Waiting
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 POLICY = domain.Policy()
@@ -57,7 +57,6 @@ def test_opening_a_case_asks_the_merchant_to_answer_within_48_hours() -> None:
 
 
 @pytest.mark.parametrize(("view", "actor", "requested", "reason"), [
-    (None, BUYER, 100, "order_not_found"),
     (order(), MERCHANT, 100, "wrong_actor"),
     (order(), Actor(kind=ActorKind.BUYER, id="B-2"), 100, "wrong_actor"),
     (order(), BUYER, 13000, "invalid_amount"),
@@ -71,6 +70,15 @@ def test_opening_is_refused_with_a_reason(view: domain.OrderView | None, actor: 
     with pytest.raises(Rejected) as refused:
         domain.open_case(None, None, view, command, actor, NOW, POLICY)
     assert refused.value.reason == reason
+
+
+def test_a_case_on_an_order_not_known_yet_waits_for_its_hold() -> None:
+    """Escrow's hold.created may still be on its way: the case waits for it, and is refused if it never comes."""
+    command = c.OpenCase(case_id="C-1", order_id="O-1", reason=CaseReason.OTHER, requested=Money(amount=100), description="x")
+    with pytest.raises(Waiting) as waiting:
+        domain.open_case(None, None, None, command, BUYER, NOW, POLICY)
+    assert waiting.value.waits_for == domain.order_key("O-1") == "order:O-1"
+    assert waiting.value.rejection.reason == "order_not_found" and waiting.value.rejection.aggregate_id == "O-1"
 
 
 def test_one_open_case_per_order_and_case_ids_are_unique() -> None:

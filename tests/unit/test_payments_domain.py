@@ -9,7 +9,7 @@ from services.payments.tokens import InvalidToken, PaymentTokens
 from services.payments.domain import OrderStatus
 from shared.contracts import payments, psp
 from shared.envelope import Actor
-from shared.unit_of_work import Rejected
+from shared.unit_of_work import Rejected, Waiting
 from tests.factories import create_order, pay_order
 
 MERCHANT = Actor(kind="merchant", id="M-1001")
@@ -21,7 +21,7 @@ TOKENS = PaymentTokens("token-secret", "https://pay.example/p", timedelta(minute
 
 def _order() -> domain.Order:
     command = payments.COMMANDS.parse(create_order("O-1")).data
-    decision = domain.create_order(None, command, MERCHANT, True)
+    decision = domain.create_order(None, command, MERCHANT, "active")
     assert decision.order is not None
     return decision.order
 
@@ -44,15 +44,18 @@ def _callback(order: domain.Order, status: str = "succeeded", reason: str | None
 def test_only_the_orders_merchant_creates_it_and_a_repeat_is_harmless() -> None:
     command = payments.COMMANDS.parse(create_order("O-1")).data
     with pytest.raises(Rejected) as caught:
-        domain.create_order(None, command, Actor(kind="merchant", id="M-OTHER"), True)
+        domain.create_order(None, command, Actor(kind="merchant", id="M-OTHER"), "active")
     with pytest.raises(Rejected, match="merchant_not_active"):
-        domain.create_order(None, command, MERCHANT, False)
+        domain.create_order(None, command, MERCHANT, "suspended")
+    with pytest.raises(Waiting) as waiting:  # a merchant payments has not heard of: its activation may be on its way
+        domain.create_order(None, command, MERCHANT, None)
+    assert waiting.value.waits_for == "merchant:M-1001" and waiting.value.rejection.reason == "merchant_not_active"
     assert caught.value.reason == "wrong_actor"
     order = _order()
-    assert domain.create_order(order, command, MERCHANT, True).events == []
+    assert domain.create_order(order, command, MERCHANT, "active").events == []
     different = payments.COMMANDS.parse(create_order("O-1", unit_price=1)).data
     with pytest.raises(Rejected, match="order_exists"):
-        domain.create_order(order, different, MERCHANT, True)
+        domain.create_order(order, different, MERCHANT, "active")
 
 
 def test_paying_by_qr_code_creates_an_intent_and_a_charge_request() -> None:
