@@ -47,10 +47,9 @@ KINDS = {"happy": 30, "auto-confirm": 15, "cancel": 20, "refund": 15, "dispute":
 MERCHANT, COMPENSATION_MERCHANT = "M-1001", "M-DEMO-HALF-COATS"
 INDEXED = ("order_id", "case_id", "payout_id", "claim_id", "command_event_id")
 WATCHED = [topics.events(s) for s in ("payments", "escrow", "disputes")] + [topics.CONTROL_EVENTS]
-# Disputes learns of a payment from escrow's events: a case opened a moment after the payment may
-# be refused until they arrive, and a client tries again.
-RETRYABLE = {"order_not_found"}
 DUPLICATE = re.compile(rb'"msg": "duplicate ')
+# A case opened before disputes has read escrow's hold waits for it (parked): never a refusal.
+PARKED = re.compile(rb'"msg": "parked ')
 
 
 class Stuck(Exception):
@@ -121,18 +120,14 @@ class Platform:
 
     async def act(self, service: str, type_: str, data: dict[str, Any], actor: tuple[str, str], key: str,
                   expect: str, **match: str) -> dict[str, Any]:
-        """Send a command and wait for the event ``expect`` (matched on one data field) or its rejection;
-        a refusal that may pass (``RETRYABLE``) is tried again a moment later, any other is a failure."""
+        """Send a command once and wait for the event ``expect`` (matched on one data field); its rejection
+        is a failure (one sent before the service read what it needs waits for it instead)."""
         ((name, value),) = match.items()
-        for _ in range(20):
-            command_id = await self.send(service, type_, data, actor, key)
-            outcome = await self.first((expect, name, value), (f"{service}.command.rejected", "command_event_id", command_id))
-            if outcome["type"] == expect:
-                return outcome
-            if outcome["data"]["reason"] not in RETRYABLE:
-                raise Stuck(f"{type_} for {key} rejected: {outcome['data']['reason']}: {outcome['data']['detail']}")
-            await asyncio.sleep(1.0)
-        raise Stuck(f"{type_} for {key} still refused")
+        command_id = await self.send(service, type_, data, actor, key)
+        outcome = await self.first((expect, name, value), (f"{service}.command.rejected", "command_event_id", command_id))
+        if outcome["type"] != expect:
+            raise Stuck(f"{type_} for {key} rejected: {outcome['data']['reason']}: {outcome['data']['detail']}")
+        return outcome
 
     async def first(self, *keys: tuple[str, str, str]) -> dict[str, Any]:
         """The first message under any of ``keys`` (type, data field, value)."""
@@ -293,6 +288,7 @@ class ChaosReport:
     cuts: int = 0
     send_retries: int = 0
     redelivered: int = 0      # messages the services' inboxes recognised as already handled
+    parked: int = 0           # commands that waited for another service's event (parked), then ran
     republished: int = 0      # events published more than once (same event id), seen by the audit
     events: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -425,7 +421,9 @@ async def drive(platform: LocalPlatform, count: int, rate: float, kill_every: fl
         for task in fault_tasks:
             task.cancel()
         await p.stop()
-    report.redelivered = sum(len(DUPLICATE.findall(platform.processes[s].log_path.read_bytes())) for s in SERVICES)
+    logs = [platform.processes[s].log_path.read_bytes() for s in SERVICES]
+    report.redelivered = sum(len(DUPLICATE.findall(log)) for log in logs)
+    report.parked = sum(len(PARKED.findall(log)) for log in logs)
     report.audit = await audit(platform.broker.bootstrap)
     report.republished = report.audit.redelivered
     return report
@@ -480,6 +478,7 @@ def render(report: ChaosReport) -> Table:
         ("driver sends retried", str(report.send_retries)),
         ("messages redelivered (inbox duplicates)", str(report.redelivered)),
         ("events published twice (same id)", str(report.republished)),
+        ("commands that waited for another service's event", str(report.parked)),
         ("events read by the driver", str(report.events)),
         ("lifecycle phase / settle (s)", f"{report.seconds.get('lifecycles', 0):.1f} / {report.seconds.get('settle', 0):.1f}"),
         ("breaches", str(report.breaches)),
