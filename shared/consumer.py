@@ -331,7 +331,8 @@ class MessageConsumer:
                 return
             rows = await run_in(session, "parked-for", _parked_for, woken, fetch="all")
             for row in rows:
-                await run(session, _UNPARK, {"id": row.message_id})
+                if not await run(session, _UNPARK, {"id": row.message_id}):
+                    continue  # another instance woke it first
                 await run(session, _CANCEL_TIMER, {"id": f"{PARKED_TIMER}:{row.message_id}"})
                 self.stats.woken += 1
                 await self._again(session, row, batch, after_commit, final=False)
@@ -340,9 +341,8 @@ class MessageConsumer:
         """The parking time of a command ran out (a ``parked-message`` timer): handle it one last time;
         if it still waits, it is rejected."""
         row = await run(uow.session, _PARKED, {"id": timer.aggregate_id}, fetch="first")
-        if row is None:
+        if row is None or not await run(uow.session, _UNPARK, {"id": row.message_id}):
             return  # woken already
-        await run(uow.session, _UNPARK, {"id": row.message_id})
         batch, after_commit = _Batch(), []  # type: ignore[var-annotated]
         await self._again(uow.session, row, batch, after_commit, final=True)
         uow.outbox_rows += batch.outbox
