@@ -31,19 +31,18 @@ class TransferRequested(Payload):
 
 
 class TransferCompleted(SignedCallback):
-    """The bank's outcome of a transfer, signed with the shared bank callback secret."""
+    """The bank's outcome of a transfer, signed with the shared bank callback secret. Signed over payout_id,
+    status, amount.amount, amount.currency, bank_txn_id, failure_reason."""
 
     TYPE: ClassVar[str] = "bank.transfer.completed"
+    SIGNED: ClassVar[tuple[str, ...]] = ("payout_id", "status", "amount.amount", "amount.currency", "bank_txn_id",
+                                         "failure_reason")
 
     payout_id: PayoutRef
     status: TransferStatus = Field(description="Outcome.", examples=["settled"])
     amount: Money = Field(description="Amount transferred (or attempted).")
     bank_txn_id: str = Field(description="The bank's reference.", examples=["BK-93ac1e"])
     failure_reason: str | None = Field(default=None, description="Why it failed.", examples=["account_closed"])
-
-    def signing_text(self) -> bytes:
-        return "|".join([self.payout_id, self.status.value, str(self.amount.amount), self.amount.currency,
-                         self.bank_txn_id, self.failure_reason or ""]).encode()
 
 
 REQUESTS = TopicContract(topics.BANK_REQUESTS, "Payout transfers from the platform to the bank.", [TransferRequested])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
+from enum import Enum
 from functools import cache
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import Field
 
@@ -60,18 +62,47 @@ class DeadLetter(Payload):
                                    examples=["utf-8"])
 
 
+def signing_text(values: Iterable[str]) -> bytes:
+    """``<byte length>:<UTF-8 text>`` of each value, concatenated."""
+    out = bytearray()
+    for value in values:
+        data = value.encode()
+        out += b"%d:%s" % (len(data), data)
+    return bytes(out)
+
+
 @cache
 def dead_letter_contract(service: str) -> TopicContract:
     return TopicContract(topics.dead_letters(service), f"Messages the {service} service could never process.", [DeadLetter])
 
 
 class SignedCallback(Payload):
-    """A provider callback signed with the shared callback secret (HMAC-SHA256 over ``signing_text``)."""
+    """A partner's callback (payment provider, bank, registry, insurer), signed with the shared callback
+    secret: ``signature`` is the hex HMAC-SHA256 of the signing text.
 
-    signature: str = Field(description="Hex HMAC-SHA256 of the signing text with the shared callback secret.", examples=["9f86d081884c7d65..."])
+    The signing text is made of the fields in ``SIGNED`` (each message's description lists them), in
+    that order. Each value is taken as UTF-8 text: amounts in fen as decimal digits, codes as they are
+    written in the message, and a field left out as empty text. Each is written as its length in
+    bytes, a colon and the text (``8:PI-O-1-1``), and the pieces are concatenated with nothing
+    between them. The lengths make the text unambiguous: no two sets of values give the same text."""
+
+    SIGNED: ClassVar[tuple[str, ...]] = ()
+
+    signature: str = Field(description="Hex HMAC-SHA256, with the shared callback secret, of the signing text: the fields "
+                                       "named in the message's description, in that order, each written as its UTF-8 length "
+                                       "in bytes, ':' and its text (a field left out: '0:'), concatenated.",
+                           examples=["9f86d081884c7d65..."])
 
     def signing_text(self) -> bytes:
-        raise NotImplementedError
+        return signing_text(self._signed_value(path) for path in self.SIGNED)
+
+    def _signed_value(self, path: str) -> str:
+        value: Any = self
+        for name in path.split("."):
+            value = getattr(value, name) if value is not None else None
+        if value is None:
+            return ""
+        return str(value.value if isinstance(value, Enum) else value)
 
     def expected_signature(self, secret: str) -> str:
         return hmac.new(secret.encode(), self.signing_text(), hashlib.sha256).hexdigest()

@@ -41,9 +41,12 @@ class ClaimFiled(Payload):
 
 
 class ClaimDecided(SignedCallback):
-    """The insurer's decision on a claim, signed with the shared insurer callback secret."""
+    """The insurer's decision on a claim, signed with the shared insurer callback secret. Signed over claim_id,
+    case_id, decision, approved.amount, approved.currency, reason."""
 
     TYPE: ClassVar[str] = "insurer.claim.decided"
+    SIGNED: ClassVar[tuple[str, ...]] = ("claim_id", "case_id", "decision", "approved.amount", "approved.currency",
+                                         "reason")
 
     claim_id: str = CLAIM_ID
     case_id: str = CASE_ID
@@ -51,24 +54,18 @@ class ClaimDecided(SignedCallback):
     approved: Money = Field(description="What the insurer will pay: the claim in full, part of it, or zero.")
     reason: str | None = Field(default=None, description="Why it was reduced or denied.", examples=["excluded_goods"])
 
-    def signing_text(self) -> bytes:
-        return "|".join([self.claim_id, self.case_id, self.decision.value, str(self.approved.amount),
-                         self.approved.currency, self.reason or ""]).encode()
-
 
 class ClaimPaid(SignedCallback):
-    """The insurer paid an approved claim into the platform's account."""
+    """The insurer paid an approved claim into the platform's account, signed like its decisions. Signed over
+    claim_id, case_id, amount.amount, amount.currency, insurer_txn_id."""
 
     TYPE: ClassVar[str] = "insurer.claim.paid"
+    SIGNED: ClassVar[tuple[str, ...]] = ("claim_id", "case_id", "amount.amount", "amount.currency", "insurer_txn_id")
 
     claim_id: str = CLAIM_ID
     case_id: str = CASE_ID
     amount: Money = Field(description="Paid.")
     insurer_txn_id: str = Field(description="The insurer's payment reference.", examples=["INS-5c1f0a"])
-
-    def signing_text(self) -> bytes:
-        return "|".join([self.claim_id, self.case_id, str(self.amount.amount), self.amount.currency,
-                         self.insurer_txn_id]).encode()
 
 
 REQUESTS = TopicContract(topics.INSURER_REQUESTS, "Claims from the platform to the insurer.", [ClaimFiled])

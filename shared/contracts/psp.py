@@ -33,9 +33,12 @@ class ChargeRequested(Payload):
 
 
 class ChargeCallback(SignedCallback):
-    """The provider's answer to a charge, signed with the shared callback secret."""
+    """The provider's answer to a charge, signed with the shared callback secret. Signed over intent_id,
+    order_id, status, amount.amount, amount.currency, provider_txn_id, failure_reason."""
 
     TYPE: ClassVar[str] = "psp.charge.completed"
+    SIGNED: ClassVar[tuple[str, ...]] = ("intent_id", "order_id", "status", "amount.amount", "amount.currency",
+                                         "provider_txn_id", "failure_reason")
 
     intent_id: str = Field(description="Payment intent id.", examples=["PI-O-20261123-0001-1"])
     order_id: OrderRef
@@ -43,11 +46,6 @@ class ChargeCallback(SignedCallback):
     amount: Money = Field(description="Amount collected (succeeded) or attempted (failed).")
     provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-7d2a9c"])
     failure_reason: str | None = Field(default=None, description="Why it failed.", examples=["insufficient_balance"])
-
-    def signing_text(self) -> bytes:
-        parts = [self.intent_id, self.order_id, self.status.value, str(self.amount.amount), self.amount.currency,
-                 self.provider_txn_id, self.failure_reason or ""]
-        return "|".join(parts).encode()
 
 
 class RefundRequested(Payload):
@@ -62,17 +60,16 @@ class RefundRequested(Payload):
 
 
 class RefundCallback(SignedCallback):
-    """The provider paid a refund back to the buyer; signed like charge callbacks."""
+    """The provider paid a refund back to the buyer; signed like charge callbacks. Signed over refund_id,
+    order_id, amount.amount, amount.currency, provider_txn_id."""
 
     TYPE: ClassVar[str] = "psp.refund.completed"
+    SIGNED: ClassVar[tuple[str, ...]] = ("refund_id", "order_id", "amount.amount", "amount.currency", "provider_txn_id")
 
     refund_id: str = Field(description="Refund id.", examples=["RF-O-20261123-0001-1"])
     order_id: OrderRef
     amount: Money = Field(description="Amount paid back.")
     provider_txn_id: str = Field(description="The provider's transaction id.", examples=["PSP-9a8b7c"])
-
-    def signing_text(self) -> bytes:
-        return "|".join([self.refund_id, self.order_id, str(self.amount.amount), self.amount.currency, self.provider_txn_id]).encode()
 
 
 REQUESTS = TopicContract(topics.PSP_REQUESTS, "Charge and refund requests from the platform to the payment provider.",

@@ -30,17 +30,16 @@ class LookupCompany(Payload):
 
 
 class CompanyFound(SignedCallback):
-    """The registry's answer, signed with the shared registry callback secret."""
+    """The registry's answer, signed with the shared registry callback secret. Signed over merchant_id,
+    credit_code, status, registered_name."""
 
     TYPE: ClassVar[str] = "registry.company.found"
+    SIGNED: ClassVar[tuple[str, ...]] = ("merchant_id", "credit_code", "status", "registered_name")
 
     merchant_id: MerchantRef
     credit_code: str = Field(description="Unified social credit code.", examples=["91350100M000100Y43"])
     status: RegistryStatus = Field(description="Registration status.", examples=["active"])
     registered_name: str | None = Field(default=None, description="Name on the register.", examples=["杭州小盾牌贸易有限公司"])
-
-    def signing_text(self) -> bytes:
-        return "|".join([self.merchant_id, self.credit_code, self.status.value, self.registered_name or ""]).encode()
 
 
 REQUESTS = TopicContract(topics.REGISTRY_REQUESTS, "Company look-ups sent to the enterprise credit registry.", [LookupCompany])

@@ -70,3 +70,56 @@ def test_envelope_round_trips_as_plain_json() -> None:
 def test_rejections_are_typed_per_service() -> None:
     assert rejection_payload("payments").TYPE == "payments.command.rejected"
     assert rejection_payload("payments") is rejection_payload("payments")
+
+
+def _signed_callbacks() -> list[type]:
+    from shared.contracts.common import SignedCallback
+
+    return sorted({p for c in CONTRACTS.values() for p in c.payloads.values() if issubclass(p, SignedCallback)}, key=lambda p: p.TYPE)
+
+
+def test_every_signed_callback_names_its_signed_fields_where_partners_read_them() -> None:
+    """The signing text is documented per message: its description (the AsyncAPI document) says
+    "Signed over" and the fields, in order, and each names a field of the message."""
+    callbacks = _signed_callbacks()
+    assert {c.TYPE for c in callbacks} == {"psp.charge.completed", "psp.refund.completed", "bank.transfer.completed",
+                                           "registry.company.found", "insurer.claim.decided", "insurer.claim.paid"}
+    for callback in callbacks:
+        assert callback.SIGNED, callback.TYPE
+        description = " ".join((callback.model_json_schema().get("description") or "").split())
+        assert f"Signed over {', '.join(callback.SIGNED)}." in description, callback.TYPE
+        for path in callback.SIGNED:
+            head, _, rest = path.partition(".")
+            assert head in callback.model_fields and head != "signature", (callback.TYPE, path)
+        # every field but the signature is signed: nothing a forger could change unnoticed
+        signed_heads = {path.split(".")[0] for path in callback.SIGNED}
+        assert signed_heads == set(callback.model_fields) - {"signature"}, callback.TYPE
+
+
+def test_the_signing_text_is_unambiguous() -> None:
+    """With fields joined by a separator, moving one across a field boundary kept the signature."""
+    from shared.contracts import psp
+    from shared.money import Money
+
+    def callback(txn: str, reason: str | None) -> psp.ChargeCallback:
+        return psp.ChargeCallback(intent_id="PI-1", order_id="O-1", status="failed", amount=Money(amount=100),
+                                  provider_txn_id=txn, failure_reason=reason, signature="").signed("s")
+
+    genuine, moved = callback("PSP-1|x", "network_error"), callback("PSP-1", "x|network_error")
+    assert genuine.signing_text() != moved.signing_text()
+    assert not moved.model_copy(update={"signature": genuine.signature}).signature_valid("s")
+    assert callback("PSP-1", None).signing_text() == callback("PSP-1", "").signing_text()  # left out = empty text
+
+
+def test_the_readme_example_of_a_signed_callback_is_right() -> None:
+    from pathlib import Path
+
+    from shared.contracts import psp
+    from shared.money import Money
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = psp.ChargeCallback(intent_id="PI-O-DEMO-0001-1", order_id="O-DEMO-0001", status="succeeded",
+                                 amount=Money(amount=12900), provider_txn_id="PSP-7d2a9c", signature="").signed("example-secret")
+    assert example.signing_text() == b"16:PI-O-DEMO-0001-111:O-DEMO-00019:succeeded5:129003:CNY10:PSP-7d2a9c0:"
+    assert f"signing text: {example.signing_text().decode()}" in readme
+    assert f"signature:    {example.signature}" in readme
