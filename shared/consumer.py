@@ -363,9 +363,15 @@ class MessageConsumer:
         finally:
             correlation_id.reset(token)
         if problem is not None:  # a handler bug this time: the command goes to the dead letters
+            outcome = "dead_lettered"
             batch.outbox += self._dead_letter(route, _Stored(row.topic, row.partition, row.offset, row.key, value),
                                               self.clock.now(), *problem)
-        elif outcome == "parked":  # woken, yet still waiting (for something else): parked again, same deadline
+        if outcome != "parked":  # the inbox tells what became of it (its row may not be written yet)
+            await run(session, _SETTLE_INBOX, {"inbox": row.consumer, "id": row.message_id, "settled": outcome})
+            for entry in batch.inbox:
+                if (entry["consumer"], entry["message_id"]) == (row.consumer, row.message_id):
+                    entry["outcome"] = outcome
+        else:  # woken, yet still waiting (for something else): parked again, same deadline
             assert batch.waiting is not None
             stored = _Stored(row.topic, row.partition, row.offset, row.key, value)
             await self._park(session, _Item(stored, route, str(envelope.event_id), ""), envelope, batch.waiting,
@@ -402,6 +408,8 @@ _PARKED_TABLE = ParkedMessage.__table__  # type: ignore[attr-defined]
 PARKED_TIMER = "parked-message"
 _PARKED = sa_select(_PARKED_TABLE).where(_PARKED_TABLE.c.message_id == bindparam("id"))
 _UNPARK = sa_delete(_PARKED_TABLE).where(_PARKED_TABLE.c.message_id == bindparam("id"))
+_SETTLE_INBOX = (sa_update(_INBOX).where(_INBOX.c.consumer == bindparam("inbox"), _INBOX.c.message_id == bindparam("id"))
+                 .values(outcome=bindparam("settled")))
 _CANCEL_TIMER = (sa_update(DurableTimer.__table__).where(DurableTimer.__table__.c.timer_id == bindparam("id"))  # type: ignore[attr-defined]
                  .values(cancelled=True))
 

@@ -87,6 +87,7 @@ async def test_a_parked_command_is_kept_once_and_handled_when_woken(db: Database
     assert len(await _rows(db, PaymentOrder)) == 1 and await parked_messages(db) == 0
     assert [r.key for r in await _rows(db, IdempotencyRecord)] == ["k-O-1"]
     assert [bool(t.cancelled) for t in await _rows(db, DurableTimer) if t.kind == PARKED_TIMER] == [True]
+    assert [i.outcome for i in await _rows(db, InboxMessage) if i.consumer == "payments"] == ["processed"]
     assert consumer.stats.parked == 1 and consumer.stats.woken == 1
 
     clock.advance(120)  # the cancelled timer does not fire
@@ -99,6 +100,8 @@ async def test_a_command_woken_in_the_same_batch_runs_after_the_event_that_woke_
     consumer = _consumer(db, TestableClock(allowed=True))
     await consumer.consume([FakeRecord(encode(create_order("O-2", merchant="M-NEW")), 0), _activated("M-NEW", 0)])
     assert await _types(db) == ["payments.order.created"] and await parked_messages(db) == 0
+    assert {i.consumer: i.outcome for i in await _rows(db, InboxMessage)} == {"payments": "processed",
+                                                                             "payments-onboarding": "processed"}
 
 
 async def test_when_its_time_runs_out_a_waiting_command_is_rejected_once(db: Database) -> None:
@@ -119,6 +122,7 @@ async def test_when_its_time_runs_out_a_waiting_command_is_rejected_once(db: Dat
     assert body["data"]["command_event_id"] == command["event_id"] == body["causation_id"]
     assert body["correlation_id"] == command["correlation_id"] and rejection.key == "O-3"
     assert await parked_messages(db) == 0
+    assert [i.outcome for i in await _rows(db, InboxMessage)] == ["rejected"]
     await consumer.consume([_activated("M-NEVER", 0)])  # too late: nothing is waiting any more
     assert await _types(db) == ["payments.command.rejected"]
 
