@@ -202,7 +202,8 @@ def ledger_balances(csv: Annotated[bool, typer.Option(help="CSV on standard outp
 
 @ledger.command("trial-balance")
 def ledger_trial_balance() -> None:
-    """Check debits = credits (overall and per entry) and that every hold adds up; exit 1 if not."""
+    """Check debits = credits (overall and per entry), that every hold adds up and that every running
+    balance matches its journal; exit 1 if not."""
     from ops.ledger import escrow_database, trial_balance
 
     result = asyncio.run(trial_balance(escrow_database()))
@@ -213,7 +214,7 @@ def ledger_trial_balance() -> None:
         d, c = result.debits.get(currency, 0), result.credits.get(currency, 0)
         table.add_row(currency, _yuan(d), _yuan(c), _yuan(d - c))
     Console().print(table)
-    for problem in result.unbalanced_entries + result.hold_problems:
+    for problem in result.unbalanced_entries + result.hold_problems + result.running_balance_problems:
         console.print(f"[red]{problem}[/red]")
     if not result.balanced:
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlmodel import col, func, select
 
 from services.escrow.config import EscrowSettings
-from services.escrow.store import HoldRow, JournalEntryRow, JournalLineRow, balances
+from services.escrow.store import HoldRow, JournalEntryRow, JournalLineRow, balances, has_running_balance, running_balances
 from ops.stores import service_database
 from shared.business_days import CHINA
 from shared.db import Database
@@ -26,10 +26,11 @@ class TrialBalance:
     entries: int = 0
     unbalanced_entries: list[str] = field(default_factory=list)
     hold_problems: list[str] = field(default_factory=list)
+    running_balance_problems: list[str] = field(default_factory=list)  # a party's running balance ≠ its journal
 
     @property
     def balanced(self) -> bool:
-        return (not self.unbalanced_entries and not self.hold_problems
+        return (not self.unbalanced_entries and not self.hold_problems and not self.running_balance_problems
                 and all(self.debits.get(c, 0) == self.credits.get(c, 0) for c in {*self.debits, *self.credits}))
 
 
@@ -59,9 +60,15 @@ async def trial_balance(db: Database) -> TrialBalance:
                 result.hold_problems.append(f"{hold.hold_id}: released {hold.released} + refunded {hold.refunded} > captured {hold.captured}")
             if hold.status in ("released", "refunded") and remaining != 0:
                 result.hold_problems.append(f"{hold.hold_id}: {hold.status} with {remaining} still held")
-        escrow_balance = sum(v for (account, _), v in (await balances(session)).items() if account == "escrow_holding")
+        summed = await balances(session)
+        escrow_balance = sum(v for (account, _), v in summed.items() if account == "escrow_holding")
         if escrow_balance != -held:
             result.hold_problems.append(f"escrow_holding is {escrow_balance} but the holds keep {held}")
+        running = await running_balances(session)
+        for key in sorted({*running, *(k for k in summed if has_running_balance(k[0]))}):
+            if running.get(key, 0) != summed.get(key, 0):
+                result.running_balance_problems.append(
+                    f"{key[0]} ({key[1]}): running balance {running.get(key, 0)}, journal {summed.get(key, 0)}")
     return result
 
 

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from services.escrow.config import EscrowSettings
 from services.escrow.handlers import AUTO_CONFIRM, EscrowHandlers
-from services.escrow.store import TABLES, HoldRow
+from services.escrow.store import TABLES, HoldRow, backfill_running_balances
 from shared.contracts import disputes, escrow, payments, psp
 from shared.db import Database
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
 DEFAULT_PORT = 8103
+log = logging.getLogger("danbao.escrow")
 
 
 async def open_holds(db: Database) -> float:
     async with db.transaction() as session:
         return float((await session.exec(
             select(func.count()).select_from(HoldRow).where(col(HoldRow.status).in_(["held", "shipped"])))).one())
+
+
+async def backfill_balances(db: Database, platform: PlatformSettings, now: datetime) -> None:
+    """At start-up: a journal kept before running balances existed gets them, once."""
+    async with db.transaction() as session:
+        written = await backfill_running_balances(session, now)
+    if written:
+        log.info("running balances computed from the journal for %d accounts", written)
 
 
 def build(settings: EscrowSettings | None = None, platform: PlatformSettings | None = None) -> ServiceRuntime:
@@ -57,5 +69,6 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
         timers={AUTO_CONFIRM: handlers.auto_confirm_due},
         publishes=[psp.REQUESTS],
         gauges={"danbao_open_holds": open_holds},
+        seed=backfill_balances,
     )
     return ServiceRuntime(definition, settings, platform)

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, func
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.escrow.domain import CaseRefund, Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
-from shared.db import fetch_one, insert_rows, upsert
+from shared.db import fetch_one, insert_rows, run, upsert
 from shared.timers import as_utc
 
 
@@ -119,6 +121,44 @@ class JournalLineRow(SQLModel, table=True):
     amount: int
 
 
+class AccountBalanceRow(SQLModel, table=True):
+    """The running balance of a party's account (``merchant_available:M-1``, ``buyer_refunds_payable:B-1``, ...),
+    updated in the transaction of every posting to it, so what decides on it (a payout, a case refund
+    from the merchant's balance) reads one row, locked, instead of summing the account's history.
+
+    The platform's pooled accounts (escrow holding, fees, clearing, ...) are not kept here: every posting
+    touches them, and a running balance would make all postings queue on one row. Their balances are
+    summed from the journal when reported (``danbao ledger balances``)."""
+
+    __tablename__ = "account_balance"
+
+    account: str = Field(primary_key=True, max_length=120)
+    currency: str = Field(primary_key=True, max_length=3)
+    balance: int = Field(description="Sum of the account's journal lines (debits positive).")
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+def has_running_balance(account: str) -> bool:
+    """A party's account (``kind:party id``), not one of the platform's pooled accounts."""
+    return ":" in account
+
+
+_BALANCES = AccountBalanceRow.__table__  # type: ignore[attr-defined]
+_ADD: dict[str, Any] = {}
+
+
+def _add_statement(dialect: str) -> Any:
+    """Insert the account's balance, or add to it: one atomic statement, even against a concurrent posting."""
+    statement = _ADD.get(dialect)
+    if statement is None:
+        build = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        insert = build(_BALANCES)
+        statement = _ADD[dialect] = insert.on_conflict_do_update(
+            index_elements=["account", "currency"],
+            set_={"balance": _BALANCES.c.balance + insert.excluded.balance, "updated_at": insert.excluded.updated_at})
+    return statement
+
+
 async def booked(session: AsyncSession, reference: str) -> bool:
     """Whether the business act ``reference`` is already in the journal (each is booked once)."""
     return await fetch_one(session, JournalEntryRow, reference=reference) is not None
@@ -130,6 +170,14 @@ async def post(session: AsyncSession, journal: JournalEntry, reference: str, now
                                                       order_id=journal.order_id, currency=journal.currency, posted_at=now)])
     await insert_rows(session, JournalLineRow, [dict(entry_id=entry_id, account=line.account, currency=journal.currency,
                                                      amount=line.amount) for line in journal.lines])
+    changes: dict[str, int] = {}
+    for line in journal.lines:
+        if has_running_balance(line.account):
+            changes[line.account] = changes.get(line.account, 0) + line.amount
+    if changes:  # in the accounts' order, so concurrent postings take their row locks in one order
+        await run(session, _add_statement(session.bind.dialect.name), [
+            dict(account=account, currency=journal.currency, balance=amount, updated_at=now)
+            for account, amount in sorted(changes.items())])
     return entry_id
 
 
@@ -183,9 +231,37 @@ async def payable_account(session: AsyncSession, reference: str) -> str | None:
 
 
 async def balance(session: AsyncSession, account: str, currency: str) -> int:
+    """A party's account balance, its row locked until the transaction ends: a decision on it (a payout,
+    a case refund from the merchant) is not made on a balance another transaction is changing."""
+    assert has_running_balance(account), f"{account} is a pooled account: sum it from the journal"
+    row = await fetch_one(session, AccountBalanceRow, lock=True, account=account, currency=currency)
+    return int(row.balance) if row is not None else 0
+
+
+async def journal_balance(session: AsyncSession, account: str, currency: str) -> int:
+    """An account's balance summed from its journal lines."""
     found = await session.exec(select(func.coalesce(func.sum(JournalLineRow.amount), 0)).where(
         JournalLineRow.account == account, JournalLineRow.currency == currency))
     return int(found.one())
+
+
+async def running_balances(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """Every running balance by (account, currency)."""
+    rows = await session.exec(select(AccountBalanceRow.account, AccountBalanceRow.currency, AccountBalanceRow.balance))
+    return {(account, currency): int(amount) for account, currency, amount in rows.all()}
+
+
+async def backfill_running_balances(session: AsyncSession, now: datetime) -> int:
+    """A database made before running balances: compute them once from the journal (at start-up, before
+    anything is consumed). Returns how many were written."""
+    if (await session.exec(select(AccountBalanceRow.account).limit(1))).first() is not None:
+        return 0
+    sums = [(account, currency, total) for (account, currency), total in (await balances(session)).items()
+            if has_running_balance(account)]
+    if sums:
+        await run(session, _add_statement(session.bind.dialect.name), [
+            dict(account=account, currency=currency, balance=total, updated_at=now) for account, currency, total in sums])
+    return len(sums)
 
 
 async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
@@ -197,4 +273,4 @@ async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
     return {(account, currency): int(total) for account, currency, total in rows.all()}
 
 
-TABLES: list[type[SQLModel]] = [HoldRow, LateCaptureRow, CaseRefundRow, JournalEntryRow, JournalLineRow]
+TABLES: list[type[SQLModel]] = [HoldRow, LateCaptureRow, CaseRefundRow, JournalEntryRow, JournalLineRow, AccountBalanceRow]
