@@ -15,7 +15,8 @@ would drive it, through N lifecycles of six kinds:
 Meanwhile a random service is killed with SIGKILL every few seconds and restarted, and every
 client's broker connection is cut now and then (``ops.proxy``). When the lifecycles are done the
 faults stop, the test clock moves 3 days (the cases' verification) and 8 more (auto-confirm,
-payouts), the platform is left to go quiet, and ``danbao audit`` checks the whole record.
+payouts), the platform is left to go quiet, ``danbao audit`` checks the whole record, and
+escrow's trial balance (``danbao ledger trial-balance``) its own books.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from rich.table import Table
 from ops.kafka import command
 from ops.platform import SERVICES, LocalPlatform, ready
 from shared import topics
+from shared.db import Database, sqlite_file_url
 
 DAY = 86_400
 KINDS = {"happy": 30, "auto-confirm": 15, "cancel": 20, "refund": 15, "dispute": 15, "compensation": 5}  # weights
@@ -293,10 +295,13 @@ class ChaosReport:
     events: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     audit: Any = None
+    ledger_problems: list[str] | None = None  # escrow's database: the trial balance, after the run
 
     @property
     def breaches(self) -> int:
-        return self.audit.breach_count if self.audit is not None else -1
+        if self.audit is None or self.ledger_problems is None:
+            return -1
+        return self.audit.breach_count + len(self.ledger_problems)
 
     @property
     def ok(self) -> bool:
@@ -426,7 +431,23 @@ async def drive(platform: LocalPlatform, count: int, rate: float, kill_every: fl
     report.parked = sum(len(PARKED.findall(log)) for log in logs)
     report.audit = await audit(platform.broker.bootstrap)
     report.republished = report.audit.redelivered
+    report.ledger_problems = await ledger_problems(platform.data_dir)
     return report
+
+
+async def ledger_problems(data_dir: Path) -> list[str]:
+    """Escrow's own books after the run (its SQLite file): debits = credits in every entry and overall,
+    every hold adds up, every running balance matches its journal."""
+    from ops.ledger import trial_balance
+
+    db = Database(sqlite_file_url(data_dir, "escrow"))
+    try:
+        result = await trial_balance(db)
+    finally:
+        await db.dispose()
+    totals = [f"{c}: debits {result.debits.get(c, 0)} ≠ credits {result.credits.get(c, 0)}"
+              for c in sorted({*result.debits, *result.credits}) if result.debits.get(c, 0) != result.credits.get(c, 0)]
+    return [*result.unbalanced_entries, *result.hold_problems, *result.running_balance_problems, *totals]
 
 
 async def settle(p: Platform, lives: Lifecycles, report: ChaosReport, quiet: float = 5.0) -> None:
@@ -481,6 +502,8 @@ def render(report: ChaosReport) -> Table:
         ("commands that waited for another service's event", str(report.parked)),
         ("events read by the driver", str(report.events)),
         ("lifecycle phase / settle (s)", f"{report.seconds.get('lifecycles', 0):.1f} / {report.seconds.get('settle', 0):.1f}"),
+        ("escrow's trial balance (its database)", "balanced" if report.ledger_problems == [] else
+         "; ".join((report.ledger_problems or ["not read"])[:5])),
         ("breaches", str(report.breaches)),
     ]
     for name, value in rows:

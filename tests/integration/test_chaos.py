@@ -26,6 +26,7 @@ def test_a_short_chaos_run_finishes_every_lifecycle_and_the_audit_finds_no_breac
     assert report.cuts >= 2
     audit = report.audit
     assert audit.ok, [b for check in audit.checks.values() for b in check.breaches][:10]
+    assert report.ledger_problems == []  # escrow's own books: trial balance and running balances
     assert report.breaches == 0
     # The audit saw the whole run: every order, in a final state after the clock moved 11 days.
     assert sum(audit.orders_by_state.values()) == 100
