@@ -214,7 +214,7 @@ def ledger_trial_balance() -> None:
         d, c = result.debits.get(currency, 0), result.credits.get(currency, 0)
         table.add_row(currency, _yuan(d), _yuan(c), _yuan(d - c))
     Console().print(table)
-    for problem in result.unbalanced_entries + result.hold_problems + result.running_balance_problems:
+    for problem in result.problems:
         console.print(f"[red]{problem}[/red]")
     if not result.balanced:
         raise typer.Exit(1)

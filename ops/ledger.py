@@ -29,9 +29,15 @@ class TrialBalance:
     running_balance_problems: list[str] = field(default_factory=list)  # a party's running balance ≠ its journal
 
     @property
+    def problems(self) -> list[str]:
+        """Everything that does not add up, one line each."""
+        totals = [f"{c}: debits {self.debits.get(c, 0)} ≠ credits {self.credits.get(c, 0)}"
+                  for c in sorted({*self.debits, *self.credits}) if self.debits.get(c, 0) != self.credits.get(c, 0)]
+        return [*self.unbalanced_entries, *self.hold_problems, *self.running_balance_problems, *totals]
+
+    @property
     def balanced(self) -> bool:
-        return (not self.unbalanced_entries and not self.hold_problems and not self.running_balance_problems
-                and all(self.debits.get(c, 0) == self.credits.get(c, 0) for c in {*self.debits, *self.credits}))
+        return not self.problems
 
 
 async def read_balances(db: Database) -> dict[tuple[str, str], int]:

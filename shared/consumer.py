@@ -43,11 +43,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.clock import Clock
 from shared.contracts.catalog import TopicContract, UnknownType, UnsupportedVersion
 from shared.contracts.common import CommandRejected, DeadLetter
-from shared.db import Database, fetch_one, insert_rows, run, run_in, savepoint, upsert
+from shared.db import Database, fetch_one, insert_rows, run, run_in, savepoint
 from shared.envelope import Envelope
 from shared.logs import correlation_id
 from shared.pii import FieldCipher
-from shared.timers import DurableTimer, as_utc
+from shared import timers
+from shared.timers import as_utc
 from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage, ParkedMessage
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, Waiting, write_outbox
 
@@ -318,10 +319,8 @@ class MessageConsumer:
             message_id=str(envelope.event_id), consumer=route.inbox, waits_for=waiting.waits_for, topic=record.topic,
             partition=record.partition, offset=record.offset, key=_key(record), value=value, sealed=sealed,
             parked_at=now, until=until)])
-        await upsert(session, DurableTimer, dict(
-            timer_id=f"{PARKED_TIMER}:{envelope.event_id}", kind=PARKED_TIMER, aggregate_id=str(envelope.event_id),
-            due_at=until, fired_at=None, cancelled=False, data=json.dumps({"correlation_id": envelope.correlation_id})),
-            insert_only=())
+        await timers.schedule(UnitOfWork(session, self.service, now, cause=envelope), PARKED_TIMER,
+                              str(envelope.event_id), until)
 
     async def _wake(self, session: AsyncSession, batch: _Batch, after_commit: list[Callable[[], None]]) -> None:
         """Handle again, in this transaction, every command parked for what the batch's handlers woke."""
@@ -333,7 +332,7 @@ class MessageConsumer:
             for row in rows:
                 if not await run(session, _UNPARK, {"id": row.message_id}):
                     continue  # another instance woke it first
-                await run(session, _CANCEL_TIMER, {"id": f"{PARKED_TIMER}:{row.message_id}"})
+                await timers.cancel(UnitOfWork(session, self.service, self.clock.now()), PARKED_TIMER, row.message_id)
                 self.stats.woken += 1
                 await self._again(session, row, batch, after_commit, final=False)
 
@@ -410,8 +409,6 @@ _PARKED = sa_select(_PARKED_TABLE).where(_PARKED_TABLE.c.message_id == bindparam
 _UNPARK = sa_delete(_PARKED_TABLE).where(_PARKED_TABLE.c.message_id == bindparam("id"))
 _SETTLE_INBOX = (sa_update(_INBOX).where(_INBOX.c.consumer == bindparam("inbox"), _INBOX.c.message_id == bindparam("id"))
                  .values(outcome=bindparam("settled")))
-_CANCEL_TIMER = (sa_update(DurableTimer.__table__).where(DurableTimer.__table__.c.timer_id == bindparam("id"))  # type: ignore[attr-defined]
-                 .values(cancelled=True))
 
 
 def _parked_for(waits_for: list[Any]) -> Any:
