@@ -156,7 +156,7 @@ class Platform:
     async def advance_clock(self, seconds: int) -> None:
         """Move every service's test clock and wait until all five did."""
         tag = f"clock-{uuid.uuid4().hex[:8]}"
-        value = command("control.clock.advance", {"seconds": seconds}, ("operator", "chaos"), "danbao-chaos", tag)
+        value = command("control.clock.advance", {"seconds": seconds}, ("operator", "OP-1"), "danbao-chaos", tag)
         await self._producer.send_and_wait(topics.CONTROL_COMMANDS, value, key=b"clock")
         deadline = time.monotonic() + self.wait_timeout
         while {m["data"]["service"] for m in self.all("control.clock.advanced", correlation_id=tag)} < set(SERVICES):
@@ -255,7 +255,7 @@ class Lifecycles:
                          "disputes.case.escalated", case_id=case)
         await self.p.act("disputes", "disputes.case.rule", {"case_id": case, "decision": "full_refund",
                                                              "reasons": "未妥投 / not delivered"},
-                         ("arbitrator", "ARB-CHAOS"), order, "escrow.case_refund.executed", case_id=case)
+                         ("arbitrator", "ARB-1"), order, "escrow.case_refund.executed", case_id=case)
 
     async def compensation(self, n: int) -> None:
         async with self.compensation_turn:

@@ -15,15 +15,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ops import kafka
+from ops import identity, kafka
 from ops.platform import DEV_PARTITIONS
 from shared import topics
-from shared.consumer import open_dead_letter
 from shared.contracts import CONTRACTS
 
 app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
 console = Console(stderr=True)
 
+COMMAND_TOPICS = {*(topics.commands(s) for s in topics.SERVICES), topics.CONTROL_COMMANDS}
 KEY_FIELDS = ("order_id", "merchant_id", "case_id", "hold_id", "application_id", "party_id")
 
 
@@ -100,10 +100,14 @@ def send(
     file: Annotated[str, typer.Argument(help="JSON envelope file, or - for standard input")],
     key: Annotated[str | None, typer.Option(help="Kafka key; default: the aggregate id in data")] = None,
     check: Annotated[bool, typer.Option(help="Validate against the topic's contract before sending.")] = True,
+    sign: Annotated[bool, typer.Option(help="Give a command without a token one for its actor (development issuers, "
+                                            "or the key in DANBAO_SIGNING_KEY_FILE).")] = True,
 ) -> None:
-    """Publish one envelope (JSON) to a topic."""
+    """Publish one envelope (JSON) to a topic; a person's command is signed for its actor first."""
     text = sys.stdin.read() if file == "-" else Path(file).read_text()
     document = json.loads(text)
+    if sign and "token" not in document and topic in COMMAND_TOPICS:
+        document = identity.sign(document)
     if check and topic in CONTRACTS:
         CONTRACTS[topic].parse(document)
     if key is None and isinstance(document.get("data"), dict):
@@ -508,11 +512,12 @@ async def _dead_letters(service: str) -> list[Any]:
 def dlq_list(service: Annotated[str, typer.Argument(help="The service whose dead letters to show.")]) -> None:
     """Show a service's dead letters: where each sits, its reason and where it came from."""
     table = Table(title=f"{topics.dead_letters(service)}")
-    for column in ("partition/offset", "reason", "detail", "source"):
+    for column in ("dead letter id", "partition/offset", "reason", "detail", "source"):
         table.add_column(column, overflow="fold")
     for record in asyncio.run(_dead_letters(service)):
-        data = json.loads(record.value)["data"]
-        table.add_row(f"{record.partition}/{record.offset}", data["reason"], data["detail"][:200],
+        letter = json.loads(record.value)
+        data = letter["data"]
+        table.add_row(letter["event_id"], f"{record.partition}/{record.offset}", data["reason"], data["detail"][:200],
                       f"{data['source_topic']} {data['source_partition']}/{data['source_offset']} key {data['source_key']}")
     Console().print(table)
 
@@ -520,27 +525,19 @@ def dlq_list(service: Annotated[str, typer.Argument(help="The service whose dead
 @dlq.command("replay")
 def dlq_replay(
     service: Annotated[str, typer.Argument(help="The service whose dead letter to replay.")],
-    partition: Annotated[int, typer.Option(help="The dead letter's partition (see danbao dlq list).")],
-    offset: Annotated[int, typer.Option(help="The dead letter's offset (see danbao dlq list).")],
-    fixed: Annotated[Path | None, typer.Option(help="A corrected message to send instead of the original.")] = None,
+    dead_letter_id: Annotated[str, typer.Argument(help="The dead letter's id (see danbao dlq list).")],
+    operator: Annotated[str, typer.Option("--as", help="The operator asking (on the roster).")] = "OP-1",
 ) -> None:
-    """Send a dead letter (or its corrected version) back to the topic it came from, with its key.
-
-    The service's inbox processes a message id once, so replaying twice acts once."""
-    records = asyncio.run(_dead_letters(service))
-    record = next((r for r in records if r.partition == partition and r.offset == offset), None)
-    if record is None:
-        raise typer.BadParameter(f"no dead letter at {partition}/{offset} in {topics.dead_letters(service)}")
-    data = json.loads(record.value)["data"]
-    if fixed is not None:
-        value = fixed.read_bytes()
-        json.loads(value)  # a corrected message is at least JSON
-    else:
-        from ops.pii import service_cipher
-
-        value = open_dead_letter(data, service_cipher(service) if data["original_encoding"] == "sealed" else None)
-    where = asyncio.run(kafka.publish(_bootstrap(), data["source_topic"], value, data["source_key"]))
-    console.print(f"replayed {partition}/{offset} to {data['source_topic']} partition {where[0]} offset {where[1]}")
+    """Ask the service to handle one of its dead letters again (after a fix): an operator's signed
+    `control.deadletter.replay`. The service handles the original it kept, once; a command's own token
+    still has to prove its sender. A corrected message is a new command: its sender sends it (`danbao send`)."""
+    if service not in topics.SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}")
+    value = kafka.command("control.deadletter.replay", {"service": service, "dead_letter_id": dead_letter_id},
+                          ("operator", operator), "danbao-cli", f"replay-{dead_letter_id}")
+    where = asyncio.run(kafka.publish(_bootstrap(), topics.CONTROL_COMMANDS, value, dead_letter_id))
+    console.print(f"asked {service} to replay {dead_letter_id} (control partition {where[0]} offset {where[1]}); "
+                  f"its answer: control.deadletter.replayed on {topics.CONTROL_EVENTS}")
 
 
 demo = typer.Typer(help="Replays of the domain's seed cases through a running platform.", no_args_is_help=True)

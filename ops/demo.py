@@ -188,7 +188,7 @@ class Demo:
         tag = f"clock-{uuid.uuid4().hex[:8]}"
         envelope_key = "clock"
         assert self.w._producer is not None
-        value = command("control.clock.advance", {"seconds": seconds}, ("operator", "demo"), "danbao-demo", tag)
+        value = command("control.clock.advance", {"seconds": seconds}, ("operator", "OP-1"), "danbao-demo", tag)
         await self.w._producer.send_and_wait(topics.CONTROL_COMMANDS, value, key=envelope_key.encode())
         deadline = time.monotonic() + 60
         while {m["data"]["service"] for m in self.w.of("control.clock.advanced") if m["correlation_id"] == tag} < set(topics.SERVICES):
@@ -284,7 +284,7 @@ class Demo:
         escalated = await self.w.wait("disputes.case.escalated", case_id=case_id)
         await self.case("disputes.case.rule", {"case_id": case_id, "decision": "full_refund",
                                                 "reasons": "物流未妥投，全额退款 / not delivered: full refund"},
-                        ("arbitrator", "ARB-DEMO"), order_id)
+                        ("arbitrator", "ARB-1"), order_id)
         paid = await self.w.wait("escrow.compensation.paid", case_id=case_id)
         claim = paid["data"]["compensation_id"].replace("CP-", "CL-", 1)
         await self.w.wait("disputes.claim.paid", claim_id=claim, timeout=90)

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from ops.identity import sign
+
 
 async def publish(bootstrap: str, topic: str, value: bytes, key: str | None) -> tuple[int, int]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
@@ -50,8 +52,9 @@ async def read(bootstrap: str, topic: str, *, from_beginning: bool = True, idle_
 
 
 def command(type_: str, data: dict[str, Any], actor: tuple[str, str], producer: str, correlation_id: str) -> bytes:
-    """A command envelope as an outside system would publish it (a fresh event id, version 1, now)."""
-    return json.dumps({
+    """A command envelope as an outside system would publish it (a fresh event id, version 1, now), with a
+    token for its actor (``ops.identity``)."""
+    return json.dumps(sign({
         "event_id": str(uuid.uuid4()), "type": type_, "version": 1, "occurred_at": datetime.now(timezone.utc).isoformat(),
         "producer": producer, "correlation_id": correlation_id, "actor": {"kind": actor[0], "id": actor[1]}, "data": data,
-    }, ensure_ascii=False).encode()
+    }), ensure_ascii=False).encode()

@@ -9,6 +9,8 @@ the inbox makes the redelivery harmless.
   handler bugs go to the service's dead-letter topic with the reason.
 - Event topics may grow new types: a consumer that does not know one ignores it.
 - A business ``Rejected`` becomes a ``<service>.command.rejected`` event; the message is done.
+- A command topic's messages prove their sender (``shared.authority``): a missing or bad token is
+  refused ``unauthenticated``, an actor that may not send it ``forbidden``, before any handler runs.
 - A command that ``Waiting``s for another service's event is parked (``parked_message``) and
   handled again when a handler ``wake``s what it waits for, or, at the latest, when its parking
   time runs out; then a command still waiting is rejected.
@@ -40,6 +42,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.assertions import Claims
+from shared.authority import Authority, UsedToken, token_row
 from shared.clock import Clock
 from shared.contracts.catalog import TopicContract, UnknownType, UnsupportedVersion
 from shared.contracts.common import CommandRejected, DeadLetter
@@ -49,7 +53,7 @@ from shared.logs import correlation_id
 from shared.pii import FieldCipher
 from shared import timers
 from shared.timers import as_utc
-from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage, ParkedMessage
+from shared.messaging import DeadLetterRecord, IdempotencyRecord, InboxMessage, OutboxMessage, ParkedMessage
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, Waiting, write_outbox
 
 log = logging.getLogger("danbao.consumer")
@@ -85,6 +89,7 @@ class Route:
     inbox: str
     ignore_unknown_types: bool = False  # True for other services' event topics, which grow additively
     sealed_by: FieldCipher | None = None  # the topic carries personal data: dead letters keep it encrypted
+    authenticated: bool = False  # a command topic: every message needs a token from a trusted issuer
 
 
 @dataclass
@@ -106,6 +111,7 @@ class MessageConsumer:
     retry_pause: float = 0.5
     # How long a command may wait for another service's event (``Waiting``); zero rejects it at once.
     park_for: timedelta = timedelta(0)
+    authority: Authority | None = None  # checks the tokens of authenticated routes
     _failures: int = 0
 
     async def consume(self, records: Sequence[Record]) -> None:
@@ -121,8 +127,7 @@ class MessageConsumer:
                     await self._one(session, item, batch, after_commit)
                 if batch.woken:  # one query for all the batch woke
                     await self._wake(session, batch, after_commit)
-                await write_outbox(session, batch.outbox)
-                await insert_rows(session, InboxMessage, batch.inbox)
+                await self._write(session, batch)
         except DBAPIError:
             self._failures += 1
             self.stats.retries += 1
@@ -141,8 +146,17 @@ class MessageConsumer:
         self.on_commit()
         self.after_batch(self.stats.processed - processed_before)
 
-    def _read(self, record: Record) -> _Item:
-        """Decode and validate one record; nothing touches the database yet."""
+    @staticmethod
+    async def _write(session: AsyncSession, batch: _Batch) -> None:
+        """What a batch leaves behind: events, inbox entries, used tokens, dead letters."""
+        await write_outbox(session, batch.outbox)
+        await insert_rows(session, InboxMessage, batch.inbox)
+        await insert_rows(session, UsedToken, batch.tokens)
+        await insert_rows(session, DeadLetterRecord, batch.dead_letters)
+
+    def _read(self, record: Record, at: float | None = None) -> _Item:
+        """Decode, validate and authenticate one record (a token judged at ``at``, now by default);
+        nothing touches the database yet."""
         route = self.routes[record.topic]
         # (topic, partition, offset) is unique in Kafka; the timestamp also tells apart the in-memory
         # test broker's records, which all sit at offset 0.
@@ -174,6 +188,12 @@ class MessageConsumer:
         if item.envelope is not None and item.envelope.type not in route.handlers:
             item.ignored = True  # another service's event this one does not act on: nothing to remember
         item.problem = problem
+        if problem is None and not item.ignored and route.authenticated and self.authority is not None:
+            verdict = self.authority.verify(document, at)
+            if isinstance(verdict, Rejected):
+                item.refusal = verdict
+            else:
+                item.claims = verdict
         return item
 
     async def _load_seen(self, session: AsyncSession, items: list[_Item], batch: _Batch) -> None:
@@ -185,6 +205,9 @@ class MessageConsumer:
         for inbox, ids in wanted.items():
             found = await run_in(session, "inbox-seen", _seen_in, sorted(ids), {"consumer": inbox}, fetch="all")
             batch.seen.update((inbox, row[0]) for row in found)
+        claims = [item.claims for item in items if item.claims is not None]
+        if claims and self.authority is not None:
+            batch.used_tokens |= await self.authority.used(session, claims)
 
     async def _one(self, session: AsyncSession, item: _Item, batch: _Batch, after_commit: list[Callable[[], None]]) -> None:
         if item.ignored:
@@ -200,12 +223,21 @@ class MessageConsumer:
             token = correlation_id.set(envelope.correlation_id)
             try:
                 key = _key(item.record)
-                outcome, problem = await self._idempotent(session, item.route, envelope, key, now, batch, after_commit)
+                refusal = await self._refusal(session, item, envelope, batch)
+                if refusal is not None:
+                    batch.outbox += self._reject(envelope, key, now, refusal)[1]
+                    outcome = "rejected"
+                else:
+                    outcome, problem = await self._idempotent(session, item.route, envelope, key, now, batch, after_commit)
             finally:
                 correlation_id.reset(token)
+            spent = item.claims is not None and (item.claims.issuer, item.claims.jti)
+            if spent and spent not in batch.used_tokens and problem is None:  # spent, whatever the command's fate
+                batch.used_tokens.add(spent)
+                batch.tokens.append(token_row(item.claims, envelope.type))  # type: ignore[arg-type]
         if problem is not None:
             outcome = "dead_lettered"
-            batch.outbox += self._dead_letter(item.route, item.record, now, *problem)
+            self._dead_letter(batch, item.route, item.record, now, *problem)
         if outcome == "parked":
             assert envelope is not None and batch.waiting is not None
             await self._park(session, item, envelope, batch.waiting, now, now + self.park_for)
@@ -217,6 +249,17 @@ class MessageConsumer:
         batch.inbox.append(dict(consumer=inbox, message_id=message_id, topic=record.topic, partition=record.partition,
                                 offset=record.offset, type=envelope.type if envelope else None, outcome=outcome,
                                 received_at=now))
+
+    async def _refusal(self, session: AsyncSession, item: _Item, envelope: Envelope, batch: _Batch) -> Rejected | None:
+        """Why an authenticated route's command may not run: its token, or its actor's rights."""
+        if not item.route.authenticated or self.authority is None:
+            return None
+        if item.refusal is not None:
+            return item.refusal
+        assert item.claims is not None
+        if (item.claims.issuer, item.claims.jti) in batch.used_tokens:
+            return Rejected("unauthenticated", f"the token {item.claims.jti} was used before (a replay)")
+        return await self.authority.admit(session, envelope, item.route.contract)
 
     async def _idempotent(
         self, session: AsyncSession, route: Route, envelope: Envelope, key: str | None, now: datetime,
@@ -345,6 +388,7 @@ class MessageConsumer:
         batch, after_commit = _Batch(), []  # type: ignore[var-annotated]
         await self._again(uow.session, row, batch, after_commit, final=True)
         uow.outbox_rows += batch.outbox
+        await insert_rows(uow.session, DeadLetterRecord, batch.dead_letters)
         uow.after_commit += after_commit
 
     async def _again(self, session: AsyncSession, row: Any, batch: _Batch, after_commit: list[Callable[[], None]],
@@ -363,8 +407,8 @@ class MessageConsumer:
             correlation_id.reset(token)
         if problem is not None:  # a handler bug this time: the command goes to the dead letters
             outcome = "dead_lettered"
-            batch.outbox += self._dead_letter(route, _Stored(row.topic, row.partition, row.offset, row.key, value),
-                                              self.clock.now(), *problem)
+            self._dead_letter(batch, route, _Stored(row.topic, row.partition, row.offset, row.key, value),
+                              self.clock.now(), *problem)
         if outcome != "parked":  # the inbox tells what became of it (its row may not be written yet)
             await run(session, _SETTLE_INBOX, {"inbox": row.consumer, "id": row.message_id, "settled": outcome})
             for entry in batch.inbox:
@@ -376,10 +420,11 @@ class MessageConsumer:
             await self._park(session, _Item(stored, route, str(envelope.event_id), ""), envelope, batch.waiting,
                              as_utc(row.parked_at), as_utc(row.until))
 
-    def _dead_letter(self, route: Route, record: Record, now: datetime, reason: str, detail: str) -> list[dict[str, Any]]:
+    def _dead_letter(self, batch: _Batch, route: Route, record: Record, now: datetime, reason: str, detail: str) -> None:
+        """The dead letter's event, and the whole original kept for a replay."""
         self.stats.dead_lettered += 1
         log.warning("dead letter from %s/%d@%d: %s: %s", record.topic, record.partition, record.offset, reason, detail[:300])
-        value = record.value or b""
+        value = whole = record.value or b""
         if len(value) > MAX_ORIGINAL_BYTES:
             detail = f"{detail[:3000]} (the original's first {MAX_ORIGINAL_BYTES} of {len(value)} bytes are kept)"
             value = value[:MAX_ORIGINAL_BYTES]
@@ -394,12 +439,48 @@ class MessageConsumer:
                 original, encoding = base64.b64encode(value).decode(), "base64"
         key = _key(record)
         uow = UnitOfWork(None, self.service, now)  # type: ignore[arg-type]
-        uow.emit(self.dead_letters, key, DeadLetter(
+        sent = uow.emit(self.dead_letters, key, DeadLetter(
             reason=reason, detail=detail[:4000], consumer=route.inbox, source_topic=record.topic,
             source_partition=record.partition, source_offset=record.offset, source_key=key,
             original=original, original_encoding=encoding,
         ))
-        return uow.outbox_rows
+        batch.outbox += uow.outbox_rows
+        kept = whole if route.sealed_by is None else route.sealed_by.encrypt(
+            base64.b64encode(whole).decode(), _kept_context(str(sent.event_id))).encode()
+        batch.dead_letters.append(dict(
+            dead_letter_id=str(sent.event_id), consumer=route.inbox, reason=reason[:64], topic=record.topic,
+            partition=record.partition, offset=record.offset, key=key, value=kept, sealed=route.sealed_by is not None,
+            received_at=now, received_unix=getattr(record, "received_unix", None) or time.time(), replayed_at=None))
+
+    async def replay(self, uow: UnitOfWork, dead_letter_id: str) -> str:
+        """Handle a kept dead letter again, in this unit of work; returns what became of it. A command's
+        token is judged at the time it first arrived (its ``jti`` must still be unused)."""
+        row = await uow.session.get(DeadLetterRecord, dead_letter_id)
+        if row is None:
+            raise Rejected("dead_letter_not_found", f"{self.service} keeps no dead letter {dead_letter_id}")
+        if row.replayed_at is not None:
+            raise Rejected("already_replayed", f"dead letter {dead_letter_id} was replayed already")
+        route = self.routes.get(row.topic)
+        if route is None:
+            raise Rejected("dead_letter_not_found", f"{self.service} no longer reads {row.topic}")
+        value = bytes(row.value)
+        if row.sealed:
+            assert route.sealed_by is not None, "a sealed dead letter needs the service's personal-data keys"
+            value = base64.b64decode(route.sealed_by.decrypt(value.decode(), _kept_context(dead_letter_id)))
+        row.replayed_at = uow.now
+        uow.session.add(row)
+        batch, after_commit = _Batch(), []  # type: ignore[var-annotated]
+        item = self._read(_Stored(row.topic, row.partition, row.offset, row.key, value, row.received_unix), at=row.received_unix)
+        item.position = f"replay:{dead_letter_id}"  # the original's position is remembered as dead-lettered
+        await self._load_seen(uow.session, [item], batch)
+        await self._one(uow.session, item, batch, after_commit)
+        if batch.woken:
+            await self._wake(uow.session, batch, after_commit)
+        uow.outbox_rows += batch.outbox
+        batch.outbox = []
+        await self._write(uow.session, batch)
+        uow.after_commit += after_commit
+        return batch.inbox[0]["outcome"] if batch.inbox else "duplicate"
 
 
 _INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
@@ -428,6 +509,10 @@ def _parked_context(topic: str) -> str:
     return f"parked:{topic}"
 
 
+def _kept_context(dead_letter_id: str) -> str:
+    return f"dead-letter:{dead_letter_id}"
+
+
 @dataclass
 class _Stored:
     """A parked command's record, as far as it is kept."""
@@ -437,6 +522,7 @@ class _Stored:
     offset: int
     key_text: str | None
     value: bytes
+    received_unix: float | None = None  # a replayed dead letter's first arrival
 
     @property
     def key(self) -> bytes | None:
@@ -483,6 +569,8 @@ class _Item:
     envelope: Envelope | None = None
     problem: tuple[str, str] | None = None
     ignored: bool = False
+    claims: Claims | None = None  # an authenticated route's good token
+    refusal: Rejected | None = None  # or why its token is no good
 
 
 @dataclass
@@ -494,6 +582,9 @@ class _Batch:
     seen: set[tuple[str, str]] = field(default_factory=set)
     woken: set[str] = field(default_factory=set)  # what parked commands wait for, woken by handlers
     waiting: Waiting | None = None  # why the last command was parked
+    used_tokens: set[tuple[str, str]] = field(default_factory=set)  # (issuer, jti) used before or in this batch
+    tokens: list[dict[str, Any]] = field(default_factory=list)  # used_token rows to write
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)  # dead_letter rows to write
 
 
 def _type_header(record: Record) -> str | None:

@@ -20,6 +20,7 @@ class ActorKind(StrEnum):
     ARBITRATOR = "arbitrator"
     REVIEWER = "reviewer"
     OPERATOR = "operator"
+    ADMIN = "admin"
     SYSTEM = "system"
 
 
@@ -41,6 +42,8 @@ class Payload(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     VERSION: ClassVar[int] = 1
+    # For commands: the actor kinds that may send it (each with a token; staff also on the roster).
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = ()
 
 
 def utcnow() -> datetime:
@@ -84,19 +87,32 @@ class Envelope(BaseModel):
         description="For commands: repeating a key returns the first outcome instead of acting twice.",
         examples=["create-order-O-20261123-0001"],
     )
+    token: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="For commands acting for a person: a short-lived JWT (compact JWS, Ed25519 or ES256) from an issuer "
+                    "the platform trusts, whose `sub` and `kind` are the actor, `aud` the service (the type's first part), "
+                    "`cmd` the base64url SHA-256 of the canonical JSON of {\"data\", \"type\"}, with `iat`, `exp` and a "
+                    "unique `jti` (see the README's Security model). Events carry none.",
+        examples=["eyJhbGciOiJFZDI1NTE5IiwidHlwIjoiSldUIiwia2lkIjoiazEifQ.eyJpc3MiOiJidXllci1hcHAi….c2lnbmF0dXJl"],
+    )
     data: Any = Field(description="The typed payload named by `type`.")
 
     def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+        return self.model_dump_json(exclude={"token"} if self.token is None else None).encode()
 
 
 def envelope_model(type_name: str, payload: type[Payload]) -> type[Envelope]:
     """Build the envelope class whose ``type`` is ``type_name`` and whose ``data`` is ``payload``."""
     name = payload.__name__ + "Message"
+    doc = payload.__doc__ or ""
+    if payload.ACTORS:
+        doc += (f" Sent by: {', '.join(kind.value for kind in payload.ACTORS)}, with a `token` that proves it "
+                "(refused `unauthenticated` without a good one, `forbidden` when that actor may not do this).")
     model = create_model(
         name,
         __base__=Envelope,
-        __doc__=payload.__doc__,
+        __doc__=doc,
         type=(Literal[type_name], Field(description="Message type.", examples=[type_name])),  # type: ignore[valid-type]
         data=(payload, Field(description=payload.__doc__ or "Payload.")),
     )

@@ -6,6 +6,7 @@
 - ``parked_message``: commands waiting for another service's event, until it comes or their time runs out.
 - ``relay_lease``: which relay instance may publish, so one service's events keep their order.
 - ``clock_state``: the test clock's offset, so a restart keeps the time a test moved to.
+- ``dead_letter``: what the service dead-lettered, kept so an operator can have it handled again.
 
 Modelled on eventuate-tram's ``message`` and ``received_messages`` tables.
 """
@@ -95,4 +96,25 @@ class ClockState(SQLModel, table=True):
     offset_seconds: int = 0
 
 
-MESSAGING_TABLES: list[type[SQLModel]] = [OutboxMessage, InboxMessage, IdempotencyRecord, ParkedMessage, RelayLease, ClockState]
+class DeadLetterRecord(SQLModel, table=True):
+    """A message the service dead-lettered, whole (sealed when its topic carries personal data), so that
+    ``control.deadletter.replay`` can have it handled again after a fix."""
+
+    __tablename__ = "dead_letter"
+
+    dead_letter_id: str = Field(primary_key=True, max_length=64, description="event_id of the deadletter.recorded message")
+    consumer: str = Field(max_length=100)
+    reason: str = Field(max_length=64)
+    topic: str = Field(max_length=200)
+    partition: int
+    offset: int
+    key: str | None = Field(default=None, max_length=200)
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sealed: bool = Field(default=False, description="value is encrypted with the service's personal-data key")
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    received_unix: float = Field(description="Real time it arrived (not the test clock): a replayed command's token is judged then.")
+    replayed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+MESSAGING_TABLES: list[type[SQLModel]] = [OutboxMessage, InboxMessage, IdempotencyRecord, ParkedMessage, RelayLease, ClockState,
+                                          DeadLetterRecord]

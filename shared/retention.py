@@ -8,6 +8,8 @@
   Both are kept ``DANBAO_IDEMPOTENCY_RETENTION_DAYS`` (default 30); after that a repeated key
   is a new command (the domain's own state rules still refuse a second payment, shipment or
   refund of the same thing). Unpublished outbox rows are never removed.
+- ``used_token``: a token's ``jti`` is needed only until the token has expired (real time, not the
+  test clock: tokens are issued in real time); kept an hour past its expiry.
 
 Rows go in bounded batches, one short transaction each, so pruning never holds the database
 for long; the service's clock decides what is old (the test clock moves it in tests).
@@ -18,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, tuple_
 
 from shared.clock import Clock
+from shared.authority import UsedToken
 from shared.db import Database, run
 from shared.messaging import IdempotencyRecord, InboxMessage, OutboxMessage
 
@@ -32,6 +35,7 @@ log = logging.getLogger("danbao.retention")
 _OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 _INBOX = InboxMessage.__table__  # type: ignore[attr-defined]
 _IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_USED_TOKEN = UsedToken.__table__  # type: ignore[attr-defined]
 
 
 def _oldest(table: Any, key: list[Any], when: Any) -> Any:
@@ -44,7 +48,9 @@ _PRUNE = {
     "outbox_message": _oldest(_OUTBOX, [_OUTBOX.c.id], _OUTBOX.c.published_at),  # NULL (unpublished) is never < cutoff
     "inbox_message": _oldest(_INBOX, [_INBOX.c.consumer, _INBOX.c.message_id], _INBOX.c.received_at),
     "idempotency_record": _oldest(_IDEMPOTENCY, [_IDEMPOTENCY.c.consumer, _IDEMPOTENCY.c.key], _IDEMPOTENCY.c.created_at),
+    "used_token": _oldest(_USED_TOKEN, [_USED_TOKEN.c.issuer, _USED_TOKEN.c.jti], _USED_TOKEN.c.expires_at),
 }
+USED_TOKEN_GRACE = timedelta(hours=1)
 
 
 @dataclass
@@ -60,13 +66,15 @@ class Retention:
     async def prune_once(self) -> dict[str, int]:
         """Remove every row past its horizon; returns how many went, per table."""
         now = self.clock.now()
-        horizons = {"outbox_message": self.idempotency, "inbox_message": self.inbox, "idempotency_record": self.idempotency}
+        cutoffs = {"outbox_message": now - self.idempotency, "inbox_message": now - self.inbox,
+                   "idempotency_record": now - self.idempotency,
+                   "used_token": datetime.now(timezone.utc) - USED_TOKEN_GRACE}
         removed = {}
-        for table, horizon in horizons.items():
+        for table, cutoff in cutoffs.items():
             removed[table] = 0
             while True:
                 async with self.db.core() as tx:
-                    count = await run(tx, _PRUNE[table], {"cutoff": now - horizon, "limit": self.batch_size})
+                    count = await run(tx, _PRUNE[table], {"cutoff": cutoff, "limit": self.batch_size})
                 removed[table] += count
                 if count < self.batch_size:
                     break

@@ -33,7 +33,9 @@ from pydantic import WithJsonSchema, TypeAdapter
 from sqlmodel import SQLModel
 import uvloop
 
-from shared import logs
+from shared import logs, topics
+from shared.authority import AUTHORITY_TABLES, Authority, seed_development_roster
+from shared.control import control_handlers
 from shared.clock import TestableClock
 from shared.consumer import PARKED_TIMER, Handler, MessageConsumer, Route, parked_messages
 from shared.contracts import control
@@ -169,7 +171,9 @@ class ServiceRuntime:
             for name, probe in {"danbao_outbox_backlog": outbox_backlog, "danbao_parked_messages": parked_messages,
                                 **definition.gauges}.items()
         }
-        self._subscribe([*definition.subscriptions, self._control_subscription()])
+        self.authority = Authority.from_settings(self.platform)  # refuses development issuers in production
+        self._subscribe([*definition.subscriptions, Subscription(
+            control.COMMANDS, control_handlers(self.name, self.clock, lambda: self.consumer), group_suffix="control")])
         for contract in [definition.events, *definition.publishes, control.EVENTS, dead_letter_contract(self.name)]:
             # Declared for the AsyncAPI document; the outbox relay does the publishing.
             self.broker.publisher(contract.topic, title=f"{contract.topic}:{self.name}",
@@ -187,6 +191,8 @@ class ServiceRuntime:
             sub.contract.topic: Route(
                 sub.contract, sub.handlers, f"{self.name}-{sub.group_suffix}" if sub.group_suffix else self.name,
                 sub.ignore_unknown_types, self.definition.pii_cipher if sub.personal_data else None,
+                # Commands come from outside: each must prove its sender. Events are trusted by topic ownership.
+                authenticated=sub.contract.topic in (topics.commands(self.name), topics.CONTROL_COMMANDS),
             )
             for sub in subscriptions
         }
@@ -194,7 +200,7 @@ class ServiceRuntime:
             service=self.name, routes=routes, db=self.db, clock=self.clock, events=self.definition.events,
             rejection=rejection_payload(self.name), dead_letters=dead_letter_contract(self.name),
             on_commit=self.relay.wake, on_delay=lambda topic, seconds: _child(self._delay, topic).observe(seconds),
-            park_for=timedelta(seconds=self.platform.park_seconds),
+            park_for=timedelta(seconds=self.platform.park_seconds), authority=self.authority,
         )
         consumer = self.consumer
         self.scheduler.handlers[PARKED_TIMER] = consumer.expire  # a parked command's last chance
@@ -237,22 +243,6 @@ class ServiceRuntime:
             request.unlink(missing_ok=True)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _control_subscription(self) -> Subscription:
-        async def advance_clock(uow: UnitOfWork, envelope: Envelope) -> None:
-            if not self.clock.allowed:
-                uow.emit(control.EVENTS, self.name, control.ClockAdvanceRefused(
-                    service=self.name, reason="the test clock is disabled in production mode"))
-                return
-            state = await uow.session.get(ClockState, self.name) or ClockState(service=self.name)
-            state.offset_seconds += envelope.data.seconds
-            uow.session.add(state)
-            offset = state.offset_seconds
-            uow.after_commit.append(lambda: self.clock.restore(offset))
-            uow.now = datetime.now(timezone.utc) + timedelta(seconds=offset)
-            uow.emit(control.EVENTS, self.name, control.ClockAdvanced(service=self.name, offset_seconds=offset, now=uow.now))
-
-        return Subscription(control.COMMANDS, {control.AdvanceClock.TYPE: advance_clock}, group_suffix="control")
-
     async def _publish(self, row: Any) -> Any:
         """Hand one outbox row to the producer; returns the delivery future the relay awaits.
 
@@ -274,9 +264,11 @@ class ServiceRuntime:
         await probe.stop()
 
     async def start_storage(self) -> None:
-        await self.db.create_tables([*MESSAGING_TABLES, DurableTimer, *self.definition.tables])
+        await self.db.create_tables([*MESSAGING_TABLES, *AUTHORITY_TABLES, DurableTimer, *self.definition.tables])
         async with self.db.transaction() as session:
             state = await session.get(ClockState, self.name)
+            if self.platform.mode is not Mode.PRODUCTION:
+                await seed_development_roster(session, self.clock.now())
         if state and self.clock.allowed:
             self.clock.restore(state.offset_seconds)
         if self.definition.seed is not None:

@@ -52,6 +52,14 @@ class PlatformSettings(BaseSettings):
         default=60.0, ge=0, le=86400,
         description="How long a command may wait for another service's event it depends on (an order's hold, a "
                     "merchant's activation) before it is rejected; 0 rejects it at once.")
+    trusted_issuers_file: Path | None = Field(
+        default=None,
+        description="JSON file of the issuers whose command tokens are accepted: {\"issuers\": [{\"issuer\", \"kinds\", "
+                    "\"jwks\"}]}. Empty: the development issuers (dev and test mode only; production needs the file).")
+    token_leeway_seconds: int = Field(
+        default=60, ge=0, le=600, description="Clock skew allowed when checking a token's iat and exp.")
+    token_max_lifetime_seconds: int = Field(
+        default=900, ge=60, le=86400, description="Tokens living longer than this (exp - iat) are refused.")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 

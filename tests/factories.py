@@ -6,10 +6,13 @@ import json
 import uuid
 from typing import Any
 
+from shared.assertions import sign_as_actor
+
 
 def envelope(type_: str, data: dict[str, Any], *, actor: tuple[str, str], correlation_id: str | None = None,
-             event_id: str | None = None, version: int = 1) -> dict[str, Any]:
-    return {
+             event_id: str | None = None, version: int = 1, signed: bool = True) -> dict[str, Any]:
+    """A message as a client writes it; a person's command carries a token for its actor (development issuers)."""
+    document = {
         "event_id": event_id or str(uuid.uuid4()),
         "type": type_,
         "version": version,
@@ -19,6 +22,16 @@ def envelope(type_: str, data: dict[str, Any], *, actor: tuple[str, str], correl
         "actor": {"kind": actor[0], "id": actor[1]},
         "data": data,
     }
+    return sign(document) if signed else document
+
+
+def sign(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with a fresh token for its actor (after changing its data, sign it again)."""
+    document = {k: v for k, v in document.items() if k != "token"}
+    try:
+        return sign_as_actor(document)
+    except LookupError:  # system actors, and kinds no issuer asserts, carry no token
+        return document
 
 
 def create_order(order_id: str, *, merchant: str = "M-1001", buyer: str = "B-2001", unit_price: int = 12900,
@@ -50,7 +63,7 @@ def confirm_receipt(order_id: str, *, buyer: str = "B-2001") -> dict[str, Any]:
 
 
 def advance_clock(seconds: int, correlation_id: str) -> dict[str, Any]:
-    return envelope("control.clock.advance", {"seconds": seconds}, actor=("operator", "tester"), correlation_id=correlation_id)
+    return envelope("control.clock.advance", {"seconds": seconds}, actor=("operator", "OP-1"), correlation_id=correlation_id)
 
 
 def cancel_order(order_id: str, reason: str, *, actor: tuple[str, str]) -> dict[str, Any]:

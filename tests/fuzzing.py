@@ -15,17 +15,20 @@ import copy
 import json
 import math
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
+from joserfc.jwk import OKPKey
 
 from services.disputes.config import DisputesSettings
 from services.onboarding.config import OnboardingSettings
 from services.payments.config import PaymentsSettings
 from shared import topics
+from shared.assertions import Signer, development_signer, issuer_for
 from shared.contracts import bank, control, disputes, escrow, insurer, notifications, onboarding, payments, psp, registry
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, SignedCallback
@@ -116,14 +119,14 @@ COMMANDS: dict[str, Topic] = {
                     amount={"amount": 50, "currency": "CNY"}, note="半价 / half"), missing=CASE_MISSING),
         _mine(_case("disputes.counter_offer.answer", ("buyer", BUYER), accept=True), missing=CASE_MISSING),
         _mine(_case("disputes.case.escalate", ("buyer", BUYER), note="请仲裁"), missing=CASE_MISSING),
-        _mine(_case("disputes.case.rule", ("arbitrator", "A-1"), decision="full_refund", reasons="未妥投 / not delivered"),
+        _mine(_case("disputes.case.rule", ("arbitrator", "ARB-1"), decision="full_refund", reasons="未妥投 / not delivered"),
               ("arbitrator", None), missing=CASE_MISSING),
         _mine(_case("disputes.case.withdraw", ("buyer", BUYER)), missing=CASE_MISSING),
         _mine(_case("disputes.feedback.submit", ("buyer", BUYER), satisfied=True), missing=CASE_MISSING),
     )),
     "onboarding": Topic(onboarding.COMMANDS, (
         _mine(f.apply_for_merchant("M-FZ-NEW", "91350100M000100Y43")),
-        _mine(_merchant("onboarding.review.decide", ("reviewer", "R-1"), decision="reject", reasons=["证照模糊 / unreadable"]),
+        _mine(_merchant("onboarding.review.decide", ("reviewer", "RV-1"), decision="reject", reasons=["证照模糊 / unreadable"]),
               ("reviewer", None), missing=("merchant_id", "not_in_review")),
         _mine(_merchant("onboarding.documents.submit", ("merchant", "M-FZ-1"),
                         documents=[{"kind": "id_back", "uri": "docs://M-FZ-1/back.jpg", "sha256": "cd" * 32}]),
@@ -239,8 +242,9 @@ def _bad(topic: Topic, what: str, outcome: str, reasons: set[str] | frozenset[st
 
 
 def _fresh(document: dict[str, Any]) -> dict[str, Any]:
-    """The same command as a new message (its own event id)."""
-    return {**document, "event_id": str(uuid.uuid4())}
+    """The same command as a new message (its own event id), with a new token for what it now says."""
+    fresh = {**document, "event_id": str(uuid.uuid4())}
+    return f.sign(fresh) if "token" in document else fresh
 
 
 def _payload(topic: Topic, command: Command) -> type:
@@ -343,7 +347,8 @@ def refused(topic: Topic) -> st.SearchStrategy[Bad]:
     if wrong:
         options.append(st.tuples(st.sampled_from(wrong), st.sampled_from(KINDS), st.one_of(st.sampled_from(KNOWN_IDS), ids)).filter(
             lambda c: not _allowed(c[0], c[1], c[2])).map(lambda c: _bad(
-                topic, f"{c[1]} {c[2]} sends {c[0].document['type']}", REJECTED, {"wrong_actor"},
+                topic, f"{c[1]} {c[2]} sends {c[0].document['type']}", REJECTED,
+                {"forbidden"} if c[1] != "system" else {"unauthenticated"},  # no issuer asserts system actors
                 _fresh(_replace(c[0].document, ("actor",), {"kind": c[1], "id": c[2]})))))
     unknown = [c for c in topic.commands if c.missing]
     if unknown:
@@ -384,6 +389,43 @@ def forged(topic: Topic) -> st.SearchStrategy[Bad]:
                      st.integers(1, 10**6))
 
 
+def unauthenticated(topic: Topic) -> st.SearchStrategy[Bad]:
+    """A well-formed command whose token does not prove it: none, garbage, another issuer's key, expired,
+    for another service, lifted onto other data or another actor, or a token used before."""
+    def spoil(command: Command, how: str, junk: str) -> Bad:
+        document = _fresh(command.document)
+        actor, kind = document["actor"], document["actor"]["kind"]
+        if how == "no token":
+            document.pop("token", None)
+        elif how == "not a token":
+            document["token"] = junk
+        elif how == "other issuer's key":  # signed with a key the issuer never published
+            signer = Signer(issuer_for(kind), OKPKey.generate_key("Ed25519", parameters={"kid": development_signer(issuer_for(kind)).key.kid}))
+            document = signer.sign({k: v for k, v in document.items() if k != "token"}, roles=[kind])
+        elif how == "unknown issuer":
+            signer = Signer("somebody-else", OKPKey.generate_key("Ed25519", parameters={"kid": "k1"}))
+            document = signer.sign({k: v for k, v in document.items() if k != "token"}, roles=[kind])
+        elif how == "expired":
+            document["token"] = development_signer(issuer_for(kind)).issue(
+                kind=kind, subject=actor["id"], type_=document["type"], data=document["data"], roles=[kind], now=time.time() - 3600)
+        elif how == "another audience":
+            document["token"] = development_signer(issuer_for(kind)).issue(
+                kind=kind, subject=actor["id"], type_=document["type"], data=document["data"], roles=[kind], audience="nobody")
+        elif how == "bound to other data":
+            document["data"] = {**document["data"], "unbound_extra": junk}  # ignored by the contract, not by the digest
+        elif how == "bound to another actor":
+            document["actor"] = {**actor, "id": actor["id"] + "X"}
+        elif how == "issuer may not assert the kind":
+            other = "buyer-app" if kind != "buyer" else "merchant-gateway"
+            document["token"] = development_signer(other).issue(
+                kind=kind, subject=actor["id"], type_=document["type"], data=document["data"], roles=[kind])
+        return _bad(topic, f"{how}: {document['type']}", REJECTED, {"unauthenticated"}, document)
+    signed = [c for c in topic.commands if "token" in c.document]
+    return st.builds(spoil, st.sampled_from(signed), st.sampled_from(
+        ["no token", "not a token", "other issuer's key", "unknown issuer", "expired", "another audience", "bound to other data",
+         "bound to another actor", "issuer may not assert the kind"]), st.text(min_size=1, max_size=60))
+
+
 def bad_messages(topic: Topic) -> st.SearchStrategy[Bad]:
     """Anything that must be dead-lettered on ``topic``."""
     return st.one_of(undecodable(topic), broken(topic), *([forged(topic)] if _signed_topic(topic) else []))
@@ -396,6 +438,8 @@ def categories(topic: Topic) -> dict[str, st.SearchStrategy[Bad]]:
         found["forged"] = forged(topic)
     if any(c.allowed or c.missing for c in topic.commands) and topic.contract is not control.COMMANDS:
         found["refused"] = refused(topic)
+    if any("token" in c.document for c in topic.commands):
+        found["unauthenticated"] = unauthenticated(topic)
     return found
 
 

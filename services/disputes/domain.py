@@ -201,7 +201,7 @@ def open_case(existing: Case | None, open_on_order: Case | None, order: OrderVie
         raise Waiting(order_key(command.order_id), "order_not_found",
                       f"no guaranteed payment is known for order {command.order_id}", command.order_id)
     if not _is(actor, ActorKind.BUYER, order.buyer_id):
-        raise Rejected("wrong_actor", "only the order's buyer may open a case", command.case_id)
+        raise Rejected("forbidden", "only the order's buyer may open a case", command.case_id)
     if open_on_order is not None:
         raise Rejected("case_already_open", f"case {open_on_order.case_id} is open on this order", command.case_id)
     if order.released_at is not None and now > order.released_at + policy.after_sale:
@@ -227,7 +227,7 @@ def add_evidence(case: Case | None, command: c.AddEvidence, actor: Actor) -> Cas
     elif _is(actor, ActorKind.MERCHANT, case.merchant_id):
         party = "merchant"
     else:
-        raise Rejected("wrong_actor", "only the case's buyer or merchant may add evidence", case.case_id)
+        raise Rejected("forbidden", "only the case's buyer or merchant may add evidence", case.case_id)
     if case.status is CaseStatus.CLOSED:
         raise Rejected("illegal_transition", "the case is closed", case.case_id)
     added = replace(case, evidence_count=case.evidence_count + (len(command.evidence) if party == "buyer" else 0))
@@ -237,7 +237,7 @@ def add_evidence(case: Case | None, command: c.AddEvidence, actor: Actor) -> Cas
 def respond(case: Case | None, command: c.RespondToCase, actor: Actor, now: datetime, policy: Policy) -> CaseDecision:
     case = _require(case, command.case_id)
     if not _is(actor, ActorKind.MERCHANT, case.merchant_id):
-        raise Rejected("wrong_actor", "only the case's merchant may answer it", case.case_id)
+        raise Rejected("forbidden", "only the case's merchant may answer it", case.case_id)
     _in(case, CaseStatus.AWAITING_MERCHANT)
     responded = c.MerchantResponded(**case.parties(), round=case.round, response=command.response,
                                     requested=case.money(case.requested), amount=command.amount, note=command.note)
@@ -258,7 +258,7 @@ def answer_counter_offer(case: Case | None, command: c.AnswerCounterOffer, actor
                          policy: Policy) -> CaseDecision:
     case = _require(case, command.case_id)
     if not _is(actor, ActorKind.BUYER, case.buyer_id):
-        raise Rejected("wrong_actor", "only the case's buyer may answer a counter-offer", case.case_id)
+        raise Rejected("forbidden", "only the case's buyer may answer a counter-offer", case.case_id)
     _in(case, CaseStatus.AWAITING_BUYER)
     assert case.counter_offer is not None
     offer = case.money(case.counter_offer)
@@ -285,7 +285,7 @@ def merchant_deadline(case: Case | None, now: datetime) -> CaseDecision:
 def escalate(case: Case | None, command: c.EscalateCase, actor: Actor, order: OrderView) -> CaseDecision:
     case = _require(case, command.case_id)
     if not _is(actor, ActorKind.BUYER, case.buyer_id):
-        raise Rejected("wrong_actor", "only the case's buyer may escalate it", case.case_id)
+        raise Rejected("forbidden", "only the case's buyer may escalate it", case.case_id)
     _in(case, CaseStatus.NEGOTIATION_FAILED)
     escalated = replace(case, status=CaseStatus.IN_ARBITRATION, escalate_by=None)
     return CaseDecision(escalated, [c.CaseEscalated(**case.parties(), proposal=propose(case, order))],
@@ -303,7 +303,7 @@ def escalation_lapsed(case: Case | None, now: datetime) -> CaseDecision:
 def rule(case: Case | None, command: c.RuleOnCase, actor: Actor, order: OrderView, now: datetime) -> CaseDecision:
     case = _require(case, command.case_id)
     if actor.kind is not ActorKind.ARBITRATOR:
-        raise Rejected("wrong_actor", "only an arbitrator may rule", case.case_id)
+        raise Rejected("forbidden", "only an arbitrator may rule", case.case_id)
     _in(case, CaseStatus.IN_ARBITRATION)
     if command.decision is RulingDecision.FULL_REFUND:
         amount = order.refundable
@@ -322,7 +322,7 @@ def rule(case: Case | None, command: c.RuleOnCase, actor: Actor, order: OrderVie
 def withdraw(case: Case | None, command: c.WithdrawCase, actor: Actor) -> CaseDecision:
     case = _require(case, command.case_id)
     if not _is(actor, ActorKind.BUYER, case.buyer_id):
-        raise Rejected("wrong_actor", "only the case's buyer may withdraw it", case.case_id)
+        raise Rejected("forbidden", "only the case's buyer may withdraw it", case.case_id)
     _in(case, CaseStatus.AWAITING_MERCHANT, CaseStatus.AWAITING_BUYER, CaseStatus.NEGOTIATION_FAILED, CaseStatus.IN_ARBITRATION)
     return _close(case, "withdrawn", [])
 
@@ -331,7 +331,7 @@ def submit_feedback(case: Case | None, command: c.SubmitFeedback, actor: Actor, 
                     policy: Policy) -> CaseDecision:
     case = _require(case, command.case_id)
     if not _is(actor, ActorKind.BUYER, case.buyer_id):
-        raise Rejected("wrong_actor", "only the case's buyer may give feedback", case.case_id)
+        raise Rejected("forbidden", "only the case's buyer may give feedback", case.case_id)
     _in(case, CaseStatus.VERIFYING)
     received = c.FeedbackReceived(**case.parties(), satisfied=command.satisfied, comment=command.comment)
     if command.satisfied:

@@ -225,7 +225,7 @@ class HoldDecision:
 def record_shipment(hold: Hold | None, command: RecordShipment, actor: Actor, now: datetime) -> HoldDecision:
     hold = _require(hold, command.order_id)
     if actor.kind is not ActorKind.MERCHANT or actor.id != hold.merchant_id:
-        raise Rejected("wrong_actor", "only the order's merchant may record its shipment", hold.order_id)
+        raise Rejected("forbidden", "only the order's merchant may record its shipment", hold.order_id)
     _require_unfrozen(hold)
     if hold.status is not HoldStatus.HELD:
         raise Rejected("illegal_transition", f"cannot ship a hold that is {hold.status.value}", hold.order_id)
@@ -238,7 +238,7 @@ def record_shipment(hold: Hold | None, command: RecordShipment, actor: Actor, no
 def confirm_receipt(hold: Hold | None, command: ConfirmReceipt, actor: Actor, owed: int = 0) -> HoldDecision:
     hold = _require(hold, command.order_id)
     if actor.kind is not ActorKind.BUYER or actor.id != hold.buyer_id:
-        raise Rejected("wrong_actor", "only the order's buyer may confirm receipt", hold.order_id)
+        raise Rejected("forbidden", "only the order's buyer may confirm receipt", hold.order_id)
     _require_unfrozen(hold)
     return release(hold, "buyer_confirmed", owed)
 

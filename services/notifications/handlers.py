@@ -25,7 +25,7 @@ def check_actor(actor: Actor, party: PartyKind, party_id: str) -> None:
     """A buyer or merchant manages its own contact; an operator anyone's."""
     if actor.kind is ActorKind.OPERATOR or (actor.kind.value == party.value and actor.id == party_id):
         return
-    raise Rejected("wrong_actor", f"only {party.value} {party_id} or an operator may change this", party_id)
+    raise Rejected("forbidden", f"only {party.value} {party_id} or an operator may change this", party_id)
 
 
 def webhook_url_problem(url: str, allow_private: bool) -> str | None:

@@ -107,7 +107,7 @@ def field_problems(command: ApplyForMerchant, today: datetime) -> list[str]:
 def apply(existing: Application | None, command: ApplyForMerchant, actor: Actor, now: datetime,
           credit_code_taken: bool) -> Decision:
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
-        raise Rejected("wrong_actor", "a merchant applies for its own account only", command.merchant_id)
+        raise Rejected("forbidden", "a merchant applies for its own account only", command.merchant_id)
     if existing is not None and existing.status is not Status.REJECTED:
         raise Rejected("already_applied", f"the application is {existing.status.value}", command.merchant_id)
     problems = field_problems(command, now)
@@ -209,7 +209,7 @@ def review_overdue(application: Application | None) -> Decision:
 
 def decide_review(application: Application | None, command: DecideReview, actor: Actor, now: datetime, code: NewCode) -> Decision:
     if actor.kind is not ActorKind.REVIEWER:
-        raise Rejected("wrong_actor", "only a reviewer decides a review", command.merchant_id)
+        raise Rejected("forbidden", "only a reviewer decides a review", command.merchant_id)
     if application is None or application.status is not Status.MANUAL_REVIEW:
         raise Rejected("not_in_review", "the application is not waiting for a review", command.merchant_id)
     if command.decision is ReviewDecisionKind.APPROVE:
@@ -226,7 +226,7 @@ def decide_review(application: Application | None, command: DecideReview, actor:
 def documents_submitted(application: Application | None, command: SubmitDocuments, actor: Actor, now: datetime) -> Decision:
     """The asked-for documents arrived: back to the reviewer, with a fresh SLA."""
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
-        raise Rejected("wrong_actor", "a merchant sends its own documents only", command.merchant_id)
+        raise Rejected("forbidden", "a merchant sends its own documents only", command.merchant_id)
     if application is None or application.status is not Status.DOCUMENTS_REQUESTED:
         raise Rejected("no_documents_requested", "no reviewer asked for documents", command.merchant_id)
     has_licence = application.has_licence or any(d.kind is DocumentKind.BUSINESS_LICENCE for d in command.documents)
@@ -238,7 +238,7 @@ def documents_submitted(application: Application | None, command: SubmitDocument
 
 def activate(application: Application | None, command: ActivateMerchant, actor: Actor, now: datetime) -> Decision:
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
-        raise Rejected("wrong_actor", "a merchant activates its own account only", command.merchant_id)
+        raise Rejected("forbidden", "a merchant activates its own account only", command.merchant_id)
     if application is None or application.status is not Status.APPROVED:
         raise Rejected("not_approved", "there is no approved application to activate", command.merchant_id)
     if application.activation_expires_at and now > application.activation_expires_at:
@@ -279,4 +279,4 @@ def _approve(application: Application, by: str, now: datetime, code: NewCode) ->
 
 def _operator(actor: Actor, merchant_id: str) -> None:
     if actor.kind is not ActorKind.OPERATOR:
-        raise Rejected("wrong_actor", "only an operator suspends or reinstates merchants", merchant_id)
+        raise Rejected("forbidden", "only an operator suspends or reinstates merchants", merchant_id)

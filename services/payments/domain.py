@@ -109,7 +109,7 @@ def create_order(existing: Order | None, command: CreateOrder, actor: Actor, mer
                  buyer_restricted_until: datetime | None = None) -> Decision:
     """``merchant_status``: "active", "suspended", or None for a merchant payments has not heard of."""
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
-        raise Rejected("wrong_actor", "only the order's merchant may create it", command.order_id)
+        raise Rejected("forbidden", "only the order's merchant may create it", command.order_id)
     if buyer_restricted_until is not None and existing is None:
         raise Rejected("buyer_restricted", f"orders for buyer {command.buyer_id} are refused until "
                        f"{buyer_restricted_until.isoformat()} after frequent cancellations", command.order_id)
@@ -138,7 +138,7 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, tokens: PaymentTok
     if order is None:
         raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
     if actor.kind is not ActorKind.BUYER or actor.id != order.buyer_id:
-        raise Rejected("wrong_actor", "only the order's buyer may pay it", order.order_id)
+        raise Rejected("forbidden", "only the order's buyer may pay it", order.order_id)
     if order.status in CLOSED:
         raise Rejected("order_closed", f"the order is {order.status.value}", order.order_id)
     if order.status in (OrderStatus.PAID, OrderStatus.REFUND_PENDING):
@@ -256,7 +256,7 @@ def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
     elif actor.kind is ActorKind.MERCHANT and actor.id == order.merchant_id:
         party, allowed = "merchant", MERCHANT_REASONS
     else:
-        raise Rejected("wrong_actor", "only the order's buyer or merchant may cancel it", order.order_id)
+        raise Rejected("forbidden", "only the order's buyer or merchant may cancel it", order.order_id)
     if command.reason not in allowed:
         raise Rejected("invalid_reason", f"{command.reason.value} is not a {party}'s reason", order.order_id)
     if order.status in CLOSED:

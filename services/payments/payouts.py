@@ -45,7 +45,7 @@ class PayoutDecision:
 
 def request(existing: Payout | None, command: RequestPayout, actor: Actor) -> PayoutDecision:
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
-        raise Rejected("wrong_actor", "only the merchant itself may withdraw its balance", command.merchant_id)
+        raise Rejected("forbidden", "only the merchant itself may withdraw its balance", command.merchant_id)
     if command.amount.amount <= 0:
         raise Rejected("invalid_amount", "a payout must be positive", command.merchant_id)
     if existing is not None:

@@ -33,7 +33,7 @@ class CommandRejected(Payload):
     command_type: str = Field(description="Type of the refused command.", examples=["payments.order.pay"])
     command_event_id: str = Field(description="`event_id` of the refused command.", examples=["7f1c1f0e-2f0a-4a7e-9a57-2b0c6b1f9f10"])
     aggregate_id: str | None = Field(default=None, description="The order, hold, merchant or case concerned.", examples=["O-20261123-0001"])
-    reason: str = Field(description="Machine-readable reason code.", examples=["wrong_actor"])
+    reason: str = Field(description="Machine-readable reason code.", examples=["forbidden"])
     detail: str = Field(description="Human-readable explanation (en).", examples=["only the order's buyer may pay it"])
 
 

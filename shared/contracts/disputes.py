@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, BuyerRef, MerchantRef, OrderRef, rejection_payload
-from shared.envelope import Payload
+from shared.envelope import ActorKind, Payload
 from shared.money import Money
 
 CASE_ID = Field(pattern=ID_PATTERN, description="Case id, chosen by the buyer's app (unique on the platform).",
@@ -76,6 +76,7 @@ class OpenCase(Payload):
     """The buyer asks for a refund on a guaranteed order: this opens a case and freezes the hold."""
 
     TYPE: ClassVar[str] = "disputes.case.open"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
 
     case_id: str = CASE_ID
     order_id: str = Field(pattern=ID_PATTERN, description="The order concerned.", examples=["O-20261123-0001"])
@@ -96,6 +97,7 @@ class AddEvidence(Payload):
     """The buyer or the merchant adds evidence to an open case."""
 
     TYPE: ClassVar[str] = "disputes.evidence.add"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER, ActorKind.MERCHANT,)
 
     case_id: str = CASE_ID
     evidence: list[Evidence] = Field(min_length=1, max_length=20, description="Evidence to add.")
@@ -105,6 +107,7 @@ class RespondToCase(Payload):
     """The merchant answers the buyer's request: accept it, reject it, or offer another amount."""
 
     TYPE: ClassVar[str] = "disputes.case.respond"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     case_id: str = CASE_ID
     response: MerchantResponse = Field(description="accept, reject or counter_offer.", examples=["counter_offer"])
@@ -124,6 +127,7 @@ class AnswerCounterOffer(Payload):
     """The buyer accepts the merchant's counter-offer, or rejects it (the request stands; the merchant answers again)."""
 
     TYPE: ClassVar[str] = "disputes.counter_offer.answer"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
 
     case_id: str = CASE_ID
     accept: bool = Field(description="Accept the counter-offer.", examples=[True])
@@ -134,6 +138,7 @@ class EscalateCase(Payload):
     """After the merchant rejected the request, the buyer asks the platform to arbitrate."""
 
     TYPE: ClassVar[str] = "disputes.case.escalate"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
 
     case_id: str = CASE_ID
     note: str | None = NOTE
@@ -143,6 +148,7 @@ class RuleOnCase(Payload):
     """An arbitrator decides an escalated case."""
 
     TYPE: ClassVar[str] = "disputes.case.rule"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.ARBITRATOR,)
 
     case_id: str = CASE_ID
     decision: RulingDecision = Field(description="full_refund, partial_refund or reject.", examples=["full_refund"])
@@ -164,6 +170,7 @@ class WithdrawCase(Payload):
     """The buyer withdraws an open case (not during verification); the hold is unfrozen."""
 
     TYPE: ClassVar[str] = "disputes.case.withdraw"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
 
     case_id: str = CASE_ID
     note: str | None = NOTE
@@ -174,6 +181,7 @@ class SubmitFeedback(Payload):
     names the further refund wanted, which reopens negotiation with the merchant."""
 
     TYPE: ClassVar[str] = "disputes.feedback.submit"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
 
     case_id: str = CASE_ID
     satisfied: bool = Field(description="Satisfied with the outcome.", examples=[True])

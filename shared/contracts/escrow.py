@@ -10,7 +10,7 @@ from pydantic import Field
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, BuyerRef, HoldRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
-from shared.envelope import Payload
+from shared.envelope import ActorKind, Payload
 from shared.money import Money
 
 
@@ -21,6 +21,7 @@ class RecordShipment(Payload):
     """The merchant shipped the goods; the auto-confirm countdown starts."""
 
     TYPE: ClassVar[str] = "escrow.shipment.record"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     order_id: str = ORDER_ID
     carrier: str = Field(min_length=1, max_length=64, description="Carrier name or code.", examples=["SF Express 顺丰"])
@@ -31,6 +32,7 @@ class ConfirmReceipt(Payload):
     """The buyer confirms the goods arrived as expected; the hold is released to the merchant."""
 
     TYPE: ClassVar[str] = "escrow.receipt.confirm"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
 
     order_id: str = ORDER_ID
 

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, rejection_payload
-from shared.envelope import Payload
+from shared.envelope import ActorKind, Payload
 
 PARTY_ID = Field(pattern=ID_PATTERN, description="The buyer's or merchant's id; also the key.", examples=["B-2001"])
 
@@ -43,6 +43,7 @@ class RegisterContact(Payload):
     Merchants' contacts also arrive from onboarding (the address an application gave)."""
 
     TYPE: ClassVar[str] = "notifications.contact.register"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER, ActorKind.MERCHANT, ActorKind.OPERATOR,)
 
     party: PartyKind = Field(description="Buyer or merchant.", examples=["buyer"])
     party_id: str = PARTY_ID
@@ -63,6 +64,7 @@ class SetPreference(Payload):
     (money, security, account status) are always sent, whatever is muted."""
 
     TYPE: ClassVar[str] = "notifications.preference.set"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER, ActorKind.MERCHANT, ActorKind.OPERATOR,)
 
     party: PartyKind = Field(description="Buyer or merchant.", examples=["buyer"])
     party_id: str = PARTY_ID
@@ -77,6 +79,7 @@ class RegisterWebhook(Payload):
     both the new and the old secret, so the merchant can switch without losing a delivery."""
 
     TYPE: ClassVar[str] = "notifications.webhook.register"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT, ActorKind.OPERATOR,)
 
     merchant_id: str = Field(pattern=ID_PATTERN, description="The merchant; also the key.", examples=["M-1001"])
     url: str = Field(min_length=8, max_length=500, pattern=r"^https?://[^\s]+$", description="Where events are POSTed (https in production).", examples=["https://shop.example.com/danbao/webhook"])

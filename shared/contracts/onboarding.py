@@ -14,7 +14,7 @@ from pydantic import Field
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, MerchantRef, rejection_payload
-from shared.envelope import Payload
+from shared.envelope import ActorKind, Payload
 from shared.pii import FieldCipher, mask_email, mask_phone
 
 MERCHANT_ID = Field(pattern=ID_PATTERN, description="The merchant account (from sign-up); also the key.", examples=["M-1001"])
@@ -43,6 +43,7 @@ class ApplyForMerchant(Payload):
     """A registered account applies to become a merchant (seed 02: 提交资料)."""
 
     TYPE: ClassVar[str] = "onboarding.application.submit"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     merchant_id: str = MERCHANT_ID
     merchant_type: MerchantType = Field(description="Enterprise or individual business.", examples=["enterprise"])
@@ -67,6 +68,7 @@ class DecideReview(Payload):
     """A reviewer decides an application the automatic checks could not."""
 
     TYPE: ClassVar[str] = "onboarding.review.decide"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.REVIEWER,)
 
     merchant_id: str = MERCHANT_ID
     decision: ReviewDecisionKind = Field(description="Approve, reject, or ask for more documents.", examples=["approve"])
@@ -77,6 +79,7 @@ class SubmitDocuments(Payload):
     """The merchant sends the documents a reviewer asked for; the review resumes."""
 
     TYPE: ClassVar[str] = "onboarding.documents.submit"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     merchant_id: str = MERCHANT_ID
     documents: list[DocumentRef] = Field(min_length=1, max_length=10, description="The new images.")
@@ -86,6 +89,7 @@ class ActivateMerchant(Payload):
     """The merchant enters the activation code it received by e-mail (seed 02: 账户激活)."""
 
     TYPE: ClassVar[str] = "onboarding.merchant.activate"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     merchant_id: str = MERCHANT_ID
     activation_code: str = Field(pattern=r"^\d{6}$", description="The six-digit code from the e-mail.", examples=["402913"])
@@ -95,6 +99,7 @@ class SuspendMerchant(Payload):
     """An operator suspends a merchant: payments stops accepting its orders."""
 
     TYPE: ClassVar[str] = "onboarding.merchant.suspend"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.OPERATOR,)
 
     merchant_id: str = MERCHANT_ID
     reason: str = Field(min_length=1, max_length=200, description="Why.", examples=["complaints under investigation"])
@@ -104,6 +109,7 @@ class ReinstateMerchant(Payload):
     """An operator lifts a suspension."""
 
     TYPE: ClassVar[str] = "onboarding.merchant.reinstate"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.OPERATOR,)
 
     merchant_id: str = MERCHANT_ID
     reason: str = Field(min_length=1, max_length=200, description="Why.", examples=["investigation closed"])

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, BuyerRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
-from shared.envelope import Payload
+from shared.envelope import ActorKind, Payload
 from shared.money import Money
 
 
@@ -34,6 +34,7 @@ class CreateOrder(Payload):
     """A merchant creates an order for a buyer. The merchant chooses the order id (unique on the platform)."""
 
     TYPE: ClassVar[str] = "payments.order.create"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     order_id: str = Field(pattern=ID_PATTERN, description="Order id, also the Kafka key.", examples=["O-20261123-0001"])
     merchant_id: str = Field(pattern=ID_PATTERN, description="The selling merchant.", examples=["M-1001"])
@@ -57,6 +58,7 @@ class PayOrder(Payload):
     """The buyer chooses a payment method for an order; the platform creates a payment intent."""
 
     TYPE: ClassVar[str] = "payments.order.pay"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
 
     order_id: str = Field(pattern=ID_PATTERN, description="The order to pay.", examples=["O-20261123-0001"])
     method: PaymentMethod = Field(description="QR code, payment link or in-app.", examples=["qr_code"])
@@ -83,6 +85,7 @@ class CancelOrder(Payload):
     """The buyer (before shipment) or the merchant cancels an order; a paid order is refunded in full."""
 
     TYPE: ClassVar[str] = "payments.order.cancel"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER, ActorKind.MERCHANT,)
 
     order_id: str = Field(pattern=ID_PATTERN, description="The order to cancel.", examples=["O-20261123-0001"])
     reason: CancelReason = Field(description="Reason code; buyers and merchants each have their own.", examples=["out_of_stock"])
@@ -93,6 +96,7 @@ class RequestPayout(Payload):
     """The merchant withdraws from its available balance to its settlement account (T+1 business day)."""
 
     TYPE: ClassVar[str] = "payments.payout.request"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     payout_id: str = Field(pattern=ID_PATTERN, description="Payout id chosen by the merchant's system; also the key.", examples=["PO-M-1001-20261123-1"])
     merchant_id: str = Field(pattern=ID_PATTERN, description="The merchant withdrawing.", examples=["M-1001"])

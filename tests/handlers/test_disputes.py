@@ -17,6 +17,7 @@ from shared.contracts import disputes, escrow, insurer
 from shared.envelope import Actor, ActorKind, Envelope, Payload
 from shared.money import Money
 from tests.handlers.harness import published, serving
+from tests.factories import encode, sign
 
 SECRET = "dev-only-insurer-callback-secret"
 EVENTS = topics.events("disputes")
@@ -29,8 +30,9 @@ async def service(data_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def message(payload: Payload, kind: ActorKind, actor_id: str) -> bytes:
-    return Envelope(type=payload.TYPE, producer="test", data=payload, actor=Actor(kind=kind, id=actor_id),  # type: ignore[attr-defined]
-                    correlation_id="flow-test").to_json()
+    sent = Envelope(type=payload.TYPE, producer="test", data=payload, actor=Actor(kind=kind, id=actor_id),  # type: ignore[attr-defined]
+                    correlation_id="flow-test")
+    return encode(sign(sent.model_dump(mode="json", exclude={"token"})))
 
 
 async def send(broker: Any, topic: str, payload: Payload, kind: ActorKind = ActorKind.SYSTEM, actor_id: str = "escrow") -> None:
@@ -117,7 +119,7 @@ async def test_the_wrong_buyer_and_an_unknown_order_are_rejected(service) -> Non
         description="x"), ActorKind.BUYER, "B-OTHER")
     runtime.sent.clear()
     rejected = await published(runtime, EVENTS, "disputes.command.rejected")
-    assert rejected[0]["data"]["reason"] == "wrong_actor"
+    assert rejected[0]["data"]["reason"] == "forbidden"
     assert not [m for m in runtime.sent if m["type"] == "disputes.case.opened"]
 
 

@@ -189,7 +189,7 @@ async def test_undecodable_invalid_and_forged_messages_are_dead_lettered_and_cha
 
 @FUZZ
 @given(data=st.data())
-async def test_commands_from_the_wrong_actor_or_about_nothing_are_rejected_and_change_nothing(fuzzed: Fuzzed, data: st.DataObject) -> None:
+async def test_commands_from_the_forbidden_or_about_nothing_are_rejected_and_change_nothing(fuzzed: Fuzzed, data: st.DataObject) -> None:
     batch = data.draw(st.lists(refused(COMMANDS[fuzzed.service]), min_size=1, max_size=3), label="commands")
     assert all(bad.outcome == REJECTED for bad in batch)
     await fuzzed.each_answered_changing_nothing(batch)

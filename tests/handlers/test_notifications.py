@@ -105,13 +105,13 @@ async def test_only_the_party_itself_or_an_operator_registers_and_webhooks_need_
     runtime, broker = service
     commands = topics.commands("notifications")
     await _send(broker, commands, register_contact("buyer", "B-4", actor=("buyer", "B-OTHER"), phone="13812345678"), "B-4")
-    await _send(broker, commands, register_contact("buyer", "B-4", actor=("operator", "ops-1"), phone="13812345678"), "B-4")
+    await _send(broker, commands, register_contact("buyer", "B-4", actor=("operator", "OP-1"), phone="13812345678"), "B-4")
     await _send(broker, commands, register_webhook("M-4", "ftp://shop.example.com/hook", "s" * 32), "M-4")
     await _send(broker, commands, register_webhook("M-4", "http://127.0.0.1:9/hook", "a" * 32), "M-4")
     await _send(broker, commands, register_webhook("M-4", "http://127.0.0.1:9/hook?token=x", "b" * 32), "M-4")
     rejected = await published(runtime, EVENTS, "notifications.command.rejected")
     registered = await published(runtime, EVENTS, "notifications.contact.registered")
-    assert [m["data"]["reason"] for m in rejected] == ["wrong_actor"]
+    assert [m["data"]["reason"] for m in rejected] == ["forbidden"]
     assert [m["data"]["source"] for m in registered] == ["command"]
     hooks = await published(runtime, EVENTS, "notifications.webhook.registered")
     assert len(hooks) == 2 and hooks[1]["data"]["url"] == "http://127.0.0.1:9/hook"  # no query string shown

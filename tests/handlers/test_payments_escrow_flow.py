@@ -41,12 +41,12 @@ async def test_create_and_pay_by_qr_code_requests_a_charge(payments) -> None:  #
     assert charges[0]["data"]["intent_id"] == "PI-O-H-1-1"
 
 
-async def test_wrong_actor_is_rejected_with_a_reason(payments) -> None:  # type: ignore[no-untyped-def]
+async def test_forbidden_is_rejected_with_a_reason(payments) -> None:  # type: ignore[no-untyped-def]
     runtime, broker = payments
     await broker.publish(encode(create_order("O-H-2")), topics.commands("payments"), key=b"O-H-2")
     await broker.publish(encode(pay_order("O-H-2", buyer="B-SOMEONE-ELSE")), topics.commands("payments"), key=b"O-H-2")
     rejected = await published(runtime, topics.events("payments"), "payments.command.rejected")
-    assert rejected[0]["data"]["reason"] == "wrong_actor"
+    assert rejected[0]["data"]["reason"] == "forbidden"
     assert rejected[0]["data"]["command_type"] == "payments.order.pay"
     assert not [m for m in runtime.sent if m["type"] == "psp.charge.requested"]
 

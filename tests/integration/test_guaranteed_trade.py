@@ -51,7 +51,7 @@ async def test_the_buyer_confirms_receipt_and_only_the_buyer_may(kafka: Kafka) -
         "escrow.hold.created", "escrow.ledger.entry_posted", "escrow.shipment.recorded",
         "escrow.command.rejected", "escrow.hold.released", "escrow.ledger.entry_posted"]
     rejected = mine[3]["data"]
-    assert rejected["reason"] == "wrong_actor" and rejected["command_type"] == "escrow.receipt.confirm"
+    assert rejected["reason"] == "forbidden" and rejected["command_type"] == "escrow.receipt.confirm"
     released = mine[4]["data"]
     assert (released["amount"]["amount"], released["fee"], released["net"], released["reason"]) == (12900, 77, 12823, "buyer_confirmed")
     lines = {line["account"]: line["amount"] for line in mine[5]["data"]["lines"]}
@@ -103,7 +103,7 @@ async def test_cancellations_of_each_kind(kafka: Kafka) -> None:
     refused = next(m for m in events if of("payments.order.cancellation_refused", order_id=shipped)(m))
     assert refused["data"]["reason"] == "already_shipped"
     reasons = sorted(m["data"]["reason"] for m in events if of("payments.command.rejected", aggregate_id=intruded)(m))
-    assert reasons == ["invalid_reason", "wrong_actor"]
+    assert reasons == ["invalid_reason", "forbidden"]
 
     ledger = await kafka.read_until("danbao.escrow.events", _has("escrow.ledger.entry_posted", order_id=paid, kind="refund_paid_out"))
     entries = {m["data"]["kind"]: {line["account"]: line["amount"] for line in m["data"]["lines"]}

@@ -54,7 +54,7 @@ async def test_apply_approve_activate_then_payments_accepts_and_suspension_stops
     assert not _has("payments.command.rejected", aggregate_id=second)(payments)
 
     await kafka.send("danbao.onboarding.commands", envelope("onboarding.merchant.suspend", {
-        "merchant_id": merchant, "reason": "complaints under investigation"}, actor=("operator", "ops-1")), key=merchant)
+        "merchant_id": merchant, "reason": "complaints under investigation"}, actor=("operator", "OP-1")), key=merchant)
     await kafka.read_until("danbao.onboarding.events", _has("onboarding.merchant.suspended", merchant_id=merchant))
     refused = f"O-{uuid.uuid4().hex[:8]}"
     for _ in range(20):

@@ -2,42 +2,63 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 
 import asyncpg
 import pytest
+from joserfc import jwt
+from joserfc.jwk import OKPKey
 from sqlalchemy import create_engine, text
 
 from ops.platform import LocalPlatform, ready
+from shared.assertions import development_signer
 from tests.integration.conftest import Kafka, of
 
 pytestmark = pytest.mark.integration
 
 
+def _signed(command: dict, issuer: str) -> dict:
+    """The command with a token, made as an edge in any language would: a JOSE library, SHA-256 and the
+    issuer's private key (a JWK from its secret store; here the development key)."""
+    jwk = development_signer(issuer).key.as_dict(private=True)
+    body = json.dumps({"type": command["type"], "data": command["data"]}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    now = int(time.time())
+    claims = {"iss": issuer, "sub": command["actor"]["id"], "kind": command["actor"]["kind"], "roles": [],
+              "aud": command["type"].split(".")[0], "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex,
+              "cmd": base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).rstrip(b"=").decode()}
+    if command["actor"]["kind"] == "operator":
+        claims["roles"] = ["operator"]
+    token = jwt.encode({"alg": "Ed25519", "kid": jwk["kid"]}, claims, OKPKey.import_key(jwk), algorithms=["Ed25519"])
+    return {**command, "token": token}
+
+
 def _create(order_id: str, buyer: str = "B-2001") -> dict:
-    # Written by hand, as a storefront in any language would: no project code.
-    return {
+    # Written by hand, as a storefront in any language would: no project code but the key.
+    return _signed({
         "event_id": str(uuid.uuid4()), "type": "payments.order.create", "version": 1,
         "occurred_at": "2026-11-23T08:30:00Z", "producer": "storefront", "correlation_id": f"flow-{order_id}",
         "actor": {"kind": "merchant", "id": "M-1001"},
         "data": {"order_id": order_id, "merchant_id": "M-1001", "buyer_id": buyer,
                  "items": [{"sku": "SKU-1", "name": "跑步鞋", "quantity": 2, "unit_price": 6450}],
                  "amount": {"amount": 12900, "currency": "CNY"}, "guaranteed": True, "auto_confirm_days": 7},
-    }
+    }, "merchant-gateway")
 
 
 def _pay(order_id: str, buyer: str = "B-2001") -> dict:
-    return {
+    return _signed({
         "event_id": str(uuid.uuid4()), "type": "payments.order.pay", "version": 1,
         "occurred_at": "2026-11-23T08:31:00Z", "producer": "buyer-app", "correlation_id": f"flow-{order_id}",
         "actor": {"kind": "buyer", "id": buyer}, "data": {"order_id": order_id, "method": "qr_code"},
-    }
+    }, "buyer-app")
 
 
 async def _holds_in_db(platform: LocalPlatform, order_id: str) -> int:
@@ -177,11 +198,11 @@ async def test_health_metrics_and_asyncapi_are_served(platform: LocalPlatform, k
 
 
 async def test_the_test_clock_moves_through_the_broker(platform: LocalPlatform, kafka: Kafka) -> None:
-    command = {
+    command = _signed({
         "event_id": str(uuid.uuid4()), "type": "control.clock.advance", "version": 1,
         "occurred_at": "2026-11-23T08:30:00Z", "producer": "test", "correlation_id": "clock-1",
-        "actor": {"kind": "operator", "id": "tester"}, "data": {"seconds": 10 * 86400},
-    }
+        "actor": {"kind": "operator", "id": "OP-1"}, "data": {"seconds": 10 * 86400},
+    }, "operator-console")
     await kafka.send("danbao.control.commands", command, key="clock")
     answers = await kafka.read_until(
         "danbao.control.events",

@@ -131,7 +131,7 @@ async def test_a_business_rejection_is_published_and_its_partial_changes_are_und
     await consumer.consume([FakeRecord(encode(create_order("O-1", actor=("merchant", "M-IMPOSTOR"))), 0)])
     (rejection,) = await _outbox(db)
     body = json.loads(rejection.payload)
-    assert body["type"] == "payments.command.rejected" and body["data"]["reason"] == "wrong_actor"
+    assert body["type"] == "payments.command.rejected" and body["data"]["reason"] == "forbidden"
     assert await _count(db, PaymentOrder) == 0
 
 

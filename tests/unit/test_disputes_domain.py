@@ -57,8 +57,8 @@ def test_opening_a_case_asks_the_merchant_to_answer_within_48_hours() -> None:
 
 
 @pytest.mark.parametrize(("view", "actor", "requested", "reason"), [
-    (order(), MERCHANT, 100, "wrong_actor"),
-    (order(), Actor(kind=ActorKind.BUYER, id="B-2"), 100, "wrong_actor"),
+    (order(), MERCHANT, 100, "forbidden"),
+    (order(), Actor(kind=ActorKind.BUYER, id="B-2"), 100, "forbidden"),
     (order(), BUYER, 13000, "invalid_amount"),
     (order(refunded_elsewhere=12900), BUYER, 100, "nothing_to_refund"),
     (order(committed=12000), BUYER, 1000, "invalid_amount"),
@@ -141,7 +141,7 @@ def test_rejection_escalation_and_a_ruling_that_follows_the_rule_table() -> None
     escalated = domain.escalate(failed.case, c.EscalateCase(case_id="C-1"), BUYER, order(shipped=True))
     proposal = escalated.events[0].proposal  # type: ignore[attr-defined]
     assert proposal.rule == "R1-not-delivered" and proposal.decision is RulingDecision.FULL_REFUND and proposal.amount.amount == 12900
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.rule(escalated.case, c.RuleOnCase(case_id="C-1", decision=RulingDecision.FULL_REFUND, reasons="r"), BUYER,
                     order(), NOW)
     ruled = domain.rule(escalated.case, c.RuleOnCase(case_id="C-1", decision=RulingDecision.FULL_REFUND, reasons="lost"),
@@ -244,11 +244,11 @@ def test_a_shortfall_is_compensated_within_the_caps_and_a_claim_is_filed() -> No
 def test_only_the_parties_act() -> None:
     case = opened()
     stranger = Actor(kind=ActorKind.MERCHANT, id="M-2")
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.respond(case, c.RespondToCase(case_id="C-1", response=MerchantResponse.ACCEPT), stranger, NOW, POLICY)
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.respond(case, c.RespondToCase(case_id="C-1", response=MerchantResponse.ACCEPT), BUYER, NOW, POLICY)
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.add_evidence(case, c.AddEvidence(case_id="C-1", evidence=[EVIDENCE]), stranger)
     with pytest.raises(Rejected, match="illegal_transition"):
         domain.escalate(case, c.EscalateCase(case_id="C-1"), BUYER, order())

@@ -138,7 +138,7 @@ def _ship(hold: domain.Hold) -> domain.Hold:
 
 def test_shipment_starts_the_auto_confirm_countdown_and_only_the_merchant_ships() -> None:
     hold = _hold()
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.record_shipment(hold, escrow.RecordShipment(order_id="O-1", carrier="SF", tracking_no="1"), BUYER, NOW)
     shipped = _ship(hold)
     assert shipped.status is domain.HoldStatus.SHIPPED
@@ -149,7 +149,7 @@ def test_shipment_starts_the_auto_confirm_countdown_and_only_the_merchant_ships(
 
 def test_the_buyer_confirms_receipt_and_the_merchant_gets_the_money_less_the_fee() -> None:
     shipped = _ship(_hold())
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.confirm_receipt(shipped, escrow.ConfirmReceipt(order_id="O-1"), MERCHANT)
     decision = domain.confirm_receipt(shipped, escrow.ConfirmReceipt(order_id="O-1"), BUYER)
     (released,) = decision.events
@@ -329,7 +329,7 @@ def test_a_frozen_hold_neither_ships_nor_releases_nor_refunds_for_a_cancellation
         domain.auto_confirm(shipped, NOW + timedelta(days=30))
     with pytest.raises(Rejected, match="hold_frozen"):
         domain.auto_confirm(shipped, NOW)  # frozen, not merely early
-    with pytest.raises(Rejected, match="wrong_actor"):  # the actor is still checked first
+    with pytest.raises(Rejected, match="forbidden"):  # the actor is still checked first
         domain.confirm_receipt(shipped, escrow.ConfirmReceipt(order_id="O-1"), MERCHANT)
 
 

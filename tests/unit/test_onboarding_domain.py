@@ -85,7 +85,7 @@ def test_a_name_mismatch_goes_to_a_reviewer_who_alone_decides() -> None:
     assert isinstance(review, onboarding.ReviewRequired) and checks.outcome == "manual_review"  # type: ignore[attr-defined]
     in_review = decision.application
     approve = onboarding.DecideReview(merchant_id="M-9", decision="approve")
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.decide_review(in_review, approve, MERCHANT, NOW, domain.NewCode("1", "sealed-1"))
     with pytest.raises(Rejected, match="reasons_required"):
         domain.decide_review(in_review, onboarding.DecideReview(merchant_id="M-9", decision="reject"), Actor(kind="reviewer", id="R-1"), NOW, domain.NewCode("1", "sealed-1"))
@@ -99,7 +99,7 @@ def test_duplicates_are_rejected_and_only_operators_suspend() -> None:
     assert duplicate.application is not None and duplicate.application.status is Status.REJECTED
     active = domain.Application(merchant_id="M-9", merchant_type=onboarding.MerchantType.ENTERPRISE, legal_name="x",
                                 credit_code=CODE, industry="retail", has_licence=True, email_masked="f***@e.com", status=Status.ACTIVE)
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.suspend(active, "M-9", "r", MERCHANT)
     suspended = domain.suspend(active, "M-9", "complaints", Actor(kind="operator", id="ops-1")).application
     assert suspended is not None and suspended.status is Status.SUSPENDED
@@ -144,7 +144,7 @@ def test_a_reviewer_may_ask_for_documents_and_the_review_resumes_when_they_arriv
     assert asked.application is not None and asked.application.status is Status.DOCUMENTS_REQUESTED
     assert isinstance(asked.events[0], onboarding.DocumentsRequested)
     documents = onboarding.SubmitDocuments(merchant_id="M-9", documents=[{"kind": "business_licence", "uri": "docs://M-9/licence-2.jpg", "sha256": "ef" * 32}])
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.documents_submitted(asked.application, documents, reviewer, NOW)
     resumed = domain.documents_submitted(asked.application, documents, MERCHANT, NOW + timedelta(days=1))
     assert resumed.application is not None and resumed.application.status is Status.MANUAL_REVIEW

@@ -50,7 +50,7 @@ def test_only_the_orders_merchant_creates_it_and_a_repeat_is_harmless() -> None:
     with pytest.raises(Waiting) as waiting:  # a merchant payments has not heard of: its activation may be on its way
         domain.create_order(None, command, MERCHANT, None)
     assert waiting.value.waits_for == "merchant:M-1001" and waiting.value.rejection.reason == "merchant_not_active"
-    assert caught.value.reason == "wrong_actor"
+    assert caught.value.reason == "forbidden"
     order = _order()
     assert domain.create_order(order, command, MERCHANT, "active").events == []
     different = payments.COMMANDS.parse(create_order("O-1", unit_price=1)).data
@@ -73,7 +73,7 @@ def test_paying_by_qr_code_creates_an_intent_and_a_charge_request() -> None:
 
 def test_only_the_buyer_pays_and_never_twice_at_once() -> None:
     order = _order()
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         domain.pay(order, payments.COMMANDS.parse(pay_order("O-1")).data, Actor(kind="buyer", id="B-X"), TOKENS, NOW)
     pending = _pay(order)
     with pytest.raises(Rejected, match="payment_in_progress"):
@@ -158,7 +158,7 @@ def test_each_party_cancels_with_its_own_reasons_only() -> None:
         _cancel(_order(), "changed_mind", MERCHANT)
     with pytest.raises(Rejected, match="invalid_reason"):
         _cancel(_order(), "out_of_stock", BUYER)
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         _cancel(_order(), "changed_mind", Actor(kind="buyer", id="B-X"))
 
 

@@ -31,7 +31,7 @@ def test_t_plus_one_business_day_skips_weekends_and_statutory_holidays() -> None
 
 
 def test_a_payout_is_requested_reserved_sent_and_settled_once() -> None:
-    with pytest.raises(Rejected, match="wrong_actor"):
+    with pytest.raises(Rejected, match="forbidden"):
         payouts.request(None, REQUEST, Actor(kind="merchant", id="M-2"))
     asked = payouts.request(None, REQUEST, MERCHANT)
     assert isinstance(asked.events[0], payments.PayoutRequested) and asked.payout is not None
