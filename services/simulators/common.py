@@ -20,6 +20,7 @@ import uvloop
 from shared import logs
 from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, ActorKind, Envelope, Payload
+from shared.kafka_security import faststream_security
 from shared.settings import PlatformSettings
 
 Reply = tuple[Payload, str]  # a signed reply and its key
@@ -35,7 +36,7 @@ async def _bodies(message: Any) -> list[bytes | None]:
 def simulator_app(name: str, requests: TopicContract, replies: TopicContract, answer: Answer,
                   platform: PlatformSettings, delay_seconds: float = 0.0) -> AsgiFastStream:
     log = logging.getLogger(f"danbao.{name}")
-    broker = KafkaBroker(platform.kafka_bootstrap, client_id=f"danbao-{name}",
+    broker = KafkaBroker(platform.kafka_bootstrap, client_id=f"danbao-{name}", security=faststream_security(platform),
                          logger=logging.getLogger(f"faststream.{name}"), log_level=logging.DEBUG)
 
     @broker.subscriber(requests.topic, group_id=f"danbao-{name}", ack_policy=AckPolicy.ACK, batch=True,

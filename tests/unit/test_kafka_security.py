@@ -137,3 +137,13 @@ def test_the_settings_come_from_the_environment(pki: dict[str, Path], monkeypatc
     options = aiokafka_options()  # no settings: the environment's
     assert options["sasl_plain_username"] == "danbao-ops" and options["sasl_plain_password"] == "s3cret-from-the-vault"
     assert (PlatformSettings().kafka_replication_factor, PlatformSettings().kafka_min_insync_replicas) == (3, 2)
+
+
+def test_topics_are_created_with_the_replication_settings() -> None:
+    from ops.broker import new_topics
+
+    (topic,) = new_topics(["danbao.escrow.events"], 12, _settings(kafka_replication_factor=3, kafka_min_insync_replicas=2))
+    assert (topic.name, topic.num_partitions, topic.replication_factor) == ("danbao.escrow.events", 12, 3)
+    assert topic.topic_configs == {"min.insync.replicas": "2"}
+    (local,) = new_topics(["danbao.escrow.events"], 1, _settings())
+    assert (local.replication_factor, local.topic_configs) == (1, {"min.insync.replicas": "1"})
