@@ -162,11 +162,30 @@ def docs_readme(path: Annotated[Path, typer.Option(help="The README to update")]
     console.print(f"updated {path}")
 
 
+@app.command("acl")
+def acl_command(
+    format: Annotated[str, typer.Option("--format", help="table (Markdown) or kafka-acls (the script creating SCRAM users and ACLs)")] = "table",
+    runbook: Annotated[Path | None, typer.Option(help="Rewrite this runbook's generated ACL table instead of printing")] = None,
+) -> None:
+    """Who may read and write which topic, generated from the services' and simulators' declarations."""
+    from ops import acl
+
+    if runbook is not None:
+        acl.update_runbook(runbook)
+        console.print(f"updated {runbook}")
+        return
+    renderers = {"table": acl.table, "kafka-acls": acl.kafka_acls}
+    if format not in renderers:
+        raise typer.BadParameter(f"--format is one of {', '.join(renderers)}")
+    sys.stdout.write(renderers[format]())
+
+
 @app.command("topics")
 def create_topics_command(
     partitions: Annotated[int, typer.Option(help="Partitions per topic; bounds each service's consumer count.")] = 4,
 ) -> None:
-    """Create every platform topic on the broker (idempotent): the deploy's topic job runs this."""
+    """Create every platform topic on the broker (idempotent), with DANBAO_KAFKA_REPLICATION_FACTOR replicas and
+    DANBAO_KAFKA_MIN_INSYNC_REPLICAS: the deploy's topic job runs this."""
     from ops.broker import create_topics
 
     asyncio.run(create_topics(_bootstrap(), partitions=partitions))

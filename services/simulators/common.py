@@ -67,6 +67,9 @@ def simulator_app(name: str, requests: TopicContract, replies: TopicContract, an
             await broker.publish(envelope.to_json(), replies.topic, key=key.encode(),
                                  headers={"content-type": "application/json", "type": envelope.type}, no_confirm=True)
 
+    # Declares what the simulator writes (the broker ACLs are generated from it: ops.acl); it publishes with broker.publish.
+    broker.publisher(replies.topic, title=f"{replies.topic}:{name}", description=replies.description)
+
     @get(include_in_schema=False)
     async def live(scope: Any) -> AsgiResponse:
         return JSONResponse({"status": "live", "service": name})

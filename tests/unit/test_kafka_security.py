@@ -12,7 +12,7 @@ from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import ValidationError
 
-from ops.certs import Authority, cert_pem, key_pem
+from ops.kafka_secrets import Authority, cert_pem, key_pem
 from shared.kafka_security import InsecureBrokerConnection, aiokafka_options, faststream_security
 from shared.settings import PlatformSettings
 
