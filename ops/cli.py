@@ -164,7 +164,7 @@ def docs_readme(path: Annotated[Path, typer.Option(help="The README to update")]
 
 @app.command("acl")
 def acl_command(
-    format: Annotated[str, typer.Option("--format", help="table (Markdown) or kafka-acls (the script creating SCRAM users and ACLs)")] = "table",
+    format: Annotated[str, typer.Option("--format", help="table (Markdown), kafka-acls (the script creating SCRAM users and ACLs) or k8s (its Job)")] = "table",
     runbook: Annotated[Path | None, typer.Option(help="Rewrite this runbook's generated ACL table instead of printing")] = None,
 ) -> None:
     """Who may read and write which topic, generated from the services' and simulators' declarations."""
@@ -174,7 +174,7 @@ def acl_command(
         acl.update_runbook(runbook)
         console.print(f"updated {runbook}")
         return
-    renderers = {"table": acl.table, "kafka-acls": acl.kafka_acls}
+    renderers = {"table": acl.table, "kafka-acls": acl.kafka_acls, "k8s": acl.k8s_job}
     if format not in renderers:
         raise typer.BadParameter(f"--format is one of {', '.join(renderers)}")
     sys.stdout.write(renderers[format]())

@@ -1,5 +1,6 @@
-"""A private CA and the certificates the Compose stand-in needs (``make compose-secrets``), also used
-by the tests: the broker's server certificate, and client certificates for mTLS principals.
+"""The broker secrets of the Compose stand-in (``make compose-secrets``): a private CA, the broker's
+server certificate, the admin's client certificate (mTLS), and a SCRAM password per principal of the
+ACL table. The tests use the CA and certificates too.
 
 Each key is written unencrypted in PKCS#8 PEM beside its certificate in one file, which both Kafka's
 PEM key stores (``ssl.keystore.type=PEM``) and Python's ``ssl`` read."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import secrets
 from pathlib import Path
 
 from cryptography import x509
@@ -71,18 +73,29 @@ BROKER_NAMES = ("kafka", "localhost")
 ADMIN_CN = "danbao-admin"
 
 
+def password_file(principal: str) -> str:
+    return f"kafka_password_{principal}"
+
+
 def write_compose_files(folder: Path) -> list[Path]:
-    """The CA and certificates ``deploy/compose.yaml`` mounts, in ``folder`` (kept if present)."""
+    """The CA, certificates and passwords ``deploy/compose.yaml`` mounts, in ``folder``; what exists is kept."""
+    from ops.acl import principals
+
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "kafka_ca.pem").exists():
-        return []
-    ca = Authority()
-    broker_key, broker_cert = ca.issue("kafka", BROKER_NAMES)
-    admin_key, admin_cert = ca.issue(ADMIN_CN)
-    return [write(folder / "kafka_broker.pem", key_pem(broker_key) + cert_pem(broker_cert) + cert_pem(ca.cert)),
-            write(folder / "kafka_admin.pem", key_pem(admin_key) + cert_pem(admin_cert)),
-            write(folder / "kafka_ca_key.pem", key_pem(ca.key)),
-            write(folder / "kafka_ca.pem", cert_pem(ca.cert))]
+    written = []
+    if not (folder / "kafka_ca.pem").exists():
+        ca = Authority()
+        broker_key, broker_cert = ca.issue("kafka", BROKER_NAMES)
+        admin_key, admin_cert = ca.issue(ADMIN_CN)
+        written += [write(folder / "kafka_broker.pem", key_pem(broker_key) + cert_pem(broker_cert) + cert_pem(ca.cert)),
+                    write(folder / "kafka_admin.pem", key_pem(admin_key) + cert_pem(admin_cert)),
+                    write(folder / "kafka_ca_key.pem", key_pem(ca.key)),
+                    write(folder / "kafka_ca.pem", cert_pem(ca.cert))]
+    for principal in principals():
+        path = folder / password_file(principal.name)
+        if not path.exists():
+            written.append(write(path, secrets.token_urlsafe(32).encode()))  # no ',' or ']': safe in kafka-configs' syntax
+    return written
 
 
 if __name__ == "__main__":
