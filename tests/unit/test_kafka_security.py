@@ -147,3 +147,32 @@ def test_topics_are_created_with_the_replication_settings() -> None:
     assert topic.topic_configs == {"min.insync.replicas": "2"}
     (local,) = new_topics(["danbao.escrow.events"], 1, _settings())
     assert (local.replication_factor, local.topic_configs) == (1, {"min.insync.replicas": "1"})
+
+
+async def test_the_compose_certificates_complete_an_mtls_handshake_with_the_client_context(tmp_path: Path) -> None:
+    """A TLS server with the broker's certificate, requiring a client certificate, accepts the admin's
+    through the context ``aiokafka_options`` builds (a handshake only: no Kafka broker speaks TLS here)."""
+    import asyncio
+
+    from ops.kafka_secrets import write_compose_files
+
+    write_compose_files(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tmp_path / "kafka_ca.pem")
+    server_context.load_cert_chain(tmp_path / "kafka_broker.pem")
+    server_context.verify_mode = ssl.CERT_REQUIRED
+    peers: list[object] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peers.append(writer.get_extra_info("peercert")["subject"])
+        writer.close()
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    settings = _settings(kafka_security_protocol="SSL", kafka_ssl_ca_file=tmp_path / "kafka_ca.pem",
+                         kafka_ssl_cert_file=tmp_path / "kafka_admin.pem", kafka_ssl_key_file=tmp_path / "kafka_admin.pem")
+    async with server:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=aiokafka_options(settings)["ssl_context"],
+                                                  server_hostname="localhost")
+        await asyncio.sleep(0.05)
+        writer.close()
+    assert peers == [((("commonName", "danbao-admin"),),)]
