@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench chaos clean compose-secrets compose-up compose-down asyncapi
+.PHONY: install run test test-fast bench chaos clean compose-secrets kafka-secrets compose-up compose-down asyncapi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,13 @@ deploy/secrets/danbao_onboarding_registry_callback_secret:
 	mkdir -p deploy/secrets
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $@
 
+# The broker's CA (kafka_ca.pem), its certificate, the admin's client certificate (mTLS) and a SCRAM password
+# per principal of the ACL table (kafka_password_<principal>); what exists is kept, a new principal gains one.
+kafka-secrets: $(STAMP)
+	$(BIN)/python -m ops.kafka_secrets deploy/secrets
+
 compose-secrets: deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
-  deploy/secrets/danbao_onboarding_registry_callback_secret
+  deploy/secrets/danbao_onboarding_registry_callback_secret kafka-secrets
 
 compose-up: compose-secrets
 	docker compose -f deploy/compose.yaml up --build -d

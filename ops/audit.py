@@ -126,6 +126,7 @@ from shared.contracts import insurer, notifications, onboarding
 from shared.contracts import payments as p
 from shared.contracts.catalog import UnsupportedVersion
 from shared.envelope import Envelope, Payload
+from shared.kafka_security import aiokafka_options
 
 P = TypeVar("P", bound=Payload)
 
@@ -580,7 +581,8 @@ async def read_events(bootstrap: str, idle_timeout: float = 2.0, quiet: float = 
     when the read started, then on until nothing more comes (the platform is meant to be quiet).
     Raises TimeoutError if nothing arrives for ``idle_timeout`` seconds before those end offsets."""
     # A fetch Tansu answers with an out-of-range offset resets the position: to the beginning, never past the records.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+                                **aiokafka_options())
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()

@@ -26,6 +26,7 @@ from ops.broker import create_topics
 from ops.ceiling import CeilingPlatform
 from ops.kafka import command
 from ops.platform import DEV_PARTITIONS, LocalPlatform
+from shared.kafka_security import aiokafka_options
 
 STEPS = ("create→order.created", "pay→payment.succeeded", "succeeded→hold.created", "ship→shipment.recorded", "confirm→hold.released")
 IDLE_SECONDS = 5.0
@@ -50,8 +51,9 @@ class Driver:
         self.bootstrap = bootstrap
         self.live: dict[str, Lifecycle] = {}
         self.events = 0
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all", **aiokafka_options())
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20,
+                                         **aiokafka_options())
         self._pending: set[asyncio.Future] = set()
 
     async def start(self) -> None:
@@ -142,7 +144,7 @@ async def raw_baseline(bootstrap: str, n: int) -> tuple[float, float]:
     topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
     await create_topics(bootstrap, [topic])
     value = b"x" * 315
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all", **aiokafka_options())
     await producer.start()
     started = time.perf_counter()
     futures = [await producer.send(topic, value, key=str(i % 64).encode()) for i in range(n)]
@@ -150,7 +152,7 @@ async def raw_baseline(bootstrap: str, n: int) -> tuple[float, float]:
     produce_rate = n / (time.perf_counter() - started)
     await producer.stop()
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-                                group_id=f"bench-{uuid.uuid4().hex[:6]}")
+                                group_id=f"bench-{uuid.uuid4().hex[:6]}", **aiokafka_options())
     await consumer.start()
     got, started = 0, time.perf_counter()
     while got < n:

@@ -15,6 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared import topics
+from shared.kafka_security import aiokafka_options
+from shared.settings import PlatformSettings
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -111,9 +113,19 @@ class TansuBroker:
             self.process.wait(timeout=5)
 
 
-async def create_topics(bootstrap: str, names: list[str] | None = None, partitions: int = topics.PARTITIONS) -> None:
-    """Create the platform's topics with a known partition count (idempotent)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+def new_topics(names: list[str], partitions: int, settings: PlatformSettings) -> list[NewTopic]:
+    """The topics to create, with the replication factor and min.insync.replicas of the settings (production:
+    3 and 2, so an acks=all write is on two brokers before it counts; the embedded broker: 1 and 1)."""
+    config = {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
+    return [NewTopic(n, num_partitions=partitions, replication_factor=settings.kafka_replication_factor, topic_configs=config)
+            for n in names]
+
+
+async def create_topics(bootstrap: str, names: list[str] | None = None, partitions: int = topics.PARTITIONS,
+                        settings: PlatformSettings | None = None) -> None:
+    """Create the platform's topics with a known partition count (idempotent); existing topics are left as they are."""
+    settings = settings or PlatformSettings()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **aiokafka_options(settings))
     for attempt in range(50):
         try:
             await admin.start()
@@ -124,8 +136,7 @@ async def create_topics(bootstrap: str, names: list[str] | None = None, partitio
             await asyncio.sleep(0.2)
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(n, num_partitions=partitions, replication_factor=1)
-                  for n in (names or topics.all_topics()) if n not in existing]
+        wanted = new_topics([n for n in (names or topics.all_topics()) if n not in existing], partitions, settings)
         if wanted:
             try:
                 await admin.create_topics(wanted)

@@ -61,6 +61,7 @@ from rich.table import Table
 from ops.bench import _command, platform_pids
 from ops.platform import DEV_PARTITIONS, LocalPlatform
 from shared import topics
+from shared.kafka_security import aiokafka_options
 
 RSS_GROWTH_BOUND_MIB = 64.0  # per service or simulator process; see the module docstring
 PAY_EVERY = 4  # every 4th order is also paid
@@ -157,9 +158,10 @@ class Probe:
 
     def __init__(self, bootstrap: str, groups: list[str]) -> None:
         self.groups = groups
-        self.reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
-        self.offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)  # end offsets only
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self.reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50,
+                                       **aiokafka_options())
+        self.offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **aiokafka_options())  # end offsets
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
         self.seen: dict[str, set[str]] = {"payments.order.created": set(), "escrow.hold.created": set()}
         self.rejections: dict[str, int] = {}
         self.dead_letters: dict[str, int] = {}
@@ -262,7 +264,8 @@ async def burst(platform: LocalPlatform, commands: int = 20_000, *, timeout: flo
     pids = platform_pids(platform)
     pids["burst driver"] = pids.pop("bench driver")
     probe = Probe(bootstrap, list(platform.processes))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024,
+                                **aiokafka_options())
     await producer.start()
     await probe.start()
     samples: list[Sample] = []

@@ -69,8 +69,10 @@ def serve(name: str, bootstrap: str, fetch_wait_ms: int, poll_pause_ms: int) -> 
     from faststream.kafka import KafkaBroker
     from faststream.middlewares import AckPolicy
 
+    from shared.kafka_security import aiokafka_options, faststream_security
+
     rules = RULES[name]
-    broker = KafkaBroker(bootstrap, client_id=f"ceiling-{name}")
+    broker = KafkaBroker(bootstrap, client_id=f"ceiling-{name}", security=faststream_security())
     producers: list[AIOKafkaProducer] = []
 
     async def raw(message: Any) -> Any:
@@ -91,7 +93,8 @@ def serve(name: str, bootstrap: str, fetch_wait_ms: int, poll_pause_ms: int) -> 
             await asyncio.gather(*sent)
 
     async def start() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, enable_idempotence=False)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, enable_idempotence=False,
+                                    **aiokafka_options())
         await producer.start()
         producers.append(producer)
 

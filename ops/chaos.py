@@ -43,6 +43,7 @@ from ops.kafka import command
 from ops.platform import SERVICES, LocalPlatform, ready
 from shared import topics
 from shared.db import Database, sqlite_file_url
+from shared.kafka_security import aiokafka_options
 
 DAY = 86_400
 KINDS = {"happy": 30, "auto-confirm": 15, "cancel": 20, "refund": 15, "dispute": 15, "compensation": 5}  # weights
@@ -69,8 +70,10 @@ class Platform:
         self.messages = 0
         self.last_message = time.monotonic()
         self.send_retries = 0
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, request_timeout_ms=10_000)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, request_timeout_ms=10_000,
+                                          **aiokafka_options())
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50,
+                                          **aiokafka_options())
 
     async def start(self) -> None:
         await self._producer.start()

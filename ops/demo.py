@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from ops.kafka import command
 from shared import topics
 from shared.business_days import CHINA
+from shared.kafka_security import aiokafka_options
 
 DAY = 86_400
 SHA = "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -54,9 +55,10 @@ class Watcher:
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **aiokafka_options())
         await self._producer.start()
-        consumer = self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                                           **aiokafka_options())
         await consumer.start()
         await consumer._client.force_metadata_update()
         assigned = [TopicPartition(t, p) for t in WATCHED for p in sorted(consumer.partitions_for_topic(t) or [])]

@@ -12,10 +12,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ops.identity import sign
+from shared.kafka_security import aiokafka_options
 
 
 async def publish(bootstrap: str, topic: str, value: bytes, key: str | None) -> tuple[int, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **aiokafka_options())
     await producer.start()
     try:
         meta = await producer.send_and_wait(topic, value, key=key.encode() if key else None)
@@ -26,7 +27,7 @@ async def publish(bootstrap: str, topic: str, value: bytes, key: str | None) -> 
 
 async def read(bootstrap: str, topic: str, *, from_beginning: bool = True, idle_timeout: float = 0) -> AsyncIterator[ConsumerRecord]:
     """Every record of ``topic`` (no consumer group); stops after ``idle_timeout`` quiet seconds if set."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **aiokafka_options())
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()

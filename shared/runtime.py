@@ -43,6 +43,7 @@ from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
 from shared.envelope import Envelope
+from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
@@ -120,13 +121,15 @@ def _child(metric: Any, label: str) -> Any:
     return child
 
 
-async def started_producer(bootstrap: str, client_id: str, seconds: float, **options: Any) -> AIOKafkaProducer:
+async def started_producer(bootstrap: str, client_id: str, seconds: float, platform: PlatformSettings | None = None,
+                           **options: Any) -> AIOKafkaProducer:
     """A started aiokafka producer; while the broker cannot be reached it tries again every half second
-    for ``seconds`` (a broker that restarts, or starts after the service, is waited for)."""
+    for ``seconds`` (a broker that restarts, or starts after the service, is waited for).
+    ``platform``'s DANBAO_KAFKA_* settings say how it authenticates (the environment's if not given)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, **options)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, **aiokafka_options(platform), **options)
         try:
             await producer.start()
             return producer
@@ -148,6 +151,7 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             self.platform.kafka_bootstrap,
             client_id=f"danbao-{self.name}",
+            security=faststream_security(self.platform),
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=f"danbao_{self.name}")],
             request_timeout_ms=10_000,
             logger=logging.getLogger(f"faststream.{self.name}"),
@@ -260,7 +264,8 @@ class ServiceRuntime:
 
     async def wait_for_broker(self) -> None:
         """Before the subscribers start: until the broker answers, at most ``broker_wait_seconds``."""
-        probe = await started_producer(self.platform.kafka_bootstrap, f"danbao-{self.name}-probe", self.platform.broker_wait_seconds)
+        probe = await started_producer(self.platform.kafka_bootstrap, f"danbao-{self.name}-probe",
+                                       self.platform.broker_wait_seconds, self.platform)
         await probe.stop()
 
     async def start_storage(self) -> None:
@@ -277,7 +282,7 @@ class ServiceRuntime:
     async def start_background(self) -> None:
         """The outbox relay and the timer scheduler run beside the subscribers."""
         self._producer = await started_producer(
-            self.platform.kafka_bootstrap, f"danbao-{self.name}-relay", self.platform.broker_wait_seconds,
+            self.platform.kafka_bootstrap, f"danbao-{self.name}-relay", self.platform.broker_wait_seconds, self.platform,
             acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False)
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
                        asyncio.create_task(self.scheduler.run(), name=f"{self.name}-timers"),

@@ -6,7 +6,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,15 +17,62 @@ class Mode(StrEnum):
 
 
 DEV_SECRET_PREFIX = "dev-only-"
+SECRETS_DIR = os.environ.get("DANBAO_SECRETS_DIR") or None
+
+
+class KafkaSecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+    @property
+    def sasl(self) -> bool:
+        return self.value.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.value.endswith("SSL")
+
+
+class SaslMechanism(StrEnum):
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"
 
 
 class PlatformSettings(BaseSettings):
-    """What every service reads: ``DANBAO_MODE``, ``DANBAO_KAFKA_BOOTSTRAP``, ``DANBAO_DATA_DIR``."""
+    """What every service reads: ``DANBAO_MODE``, ``DANBAO_KAFKA_BOOTSTRAP``, ``DANBAO_DATA_DIR``, and how
+    to reach the broker securely (``DANBAO_KAFKA_*``; every Kafka client gets them from ``shared.kafka_security``).
 
-    model_config = SettingsConfigDict(env_prefix="DANBAO_", extra="ignore")
+    The SASL password may come from a file named in ``DANBAO_KAFKA_SASL_PASSWORD_FILE``, or from the file
+    ``danbao_kafka_sasl_password`` in ``DANBAO_SECRETS_DIR`` (a mounted Secret), like the services' secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="DANBAO_", extra="ignore", secrets_dir=SECRETS_DIR)
 
     mode: Mode = Field(default=Mode.DEV, description="dev and test allow the test clock and dev secrets.")
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        default=KafkaSecurityProtocol.PLAINTEXT,
+        description="PLAINTEXT (the embedded broker), SSL (TLS, with a client certificate for mTLS), SASL_PLAINTEXT "
+                    "or SASL_SSL (production). Production mode refuses the unencrypted two unless allowed below.")
+    kafka_allow_plaintext: bool = Field(
+        default=False,
+        description="Production mode only: allow PLAINTEXT or SASL_PLAINTEXT (e.g. when a service mesh encrypts).")
+    kafka_sasl_mechanism: SaslMechanism = Field(default=SaslMechanism.SCRAM_SHA_512, description="SASL mechanism.")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user: this process's own principal.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password (better: a secret file).")
+    kafka_sasl_password_file: FilePath | None = Field(default=None, description="A file holding the SASL password.")
+    kafka_ssl_ca_file: FilePath | None = Field(default=None, description="PEM file of the CA that signed the broker's certificate.")
+    kafka_ssl_cert_file: FilePath | None = Field(default=None, description="Client certificate (PEM) for mTLS.")
+    kafka_ssl_key_file: FilePath | None = Field(default=None, description="The client certificate's private key (PEM) for mTLS.")
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, le=16,
+        description="Replicas of each topic `danbao topics` creates: 1 on the embedded broker, 3 in production.")
+    kafka_min_insync_replicas: int = Field(
+        default=1, ge=1, le=16,
+        description="min.insync.replicas of each topic it creates: 1 on the embedded broker, 2 in production, so an "
+                    "acks=all write survives the loss of one broker and is refused rather than kept by one alone.")
     data_dir: Path = Field(default=Path(".danbao"), description="Where SQLite files live on the embedded default.")
     broker_wait_seconds: float = Field(
         default=60.0, ge=0, le=3600,
@@ -67,8 +114,28 @@ class PlatformSettings(BaseSettings):
     def test_clock_allowed(self) -> bool:
         return self.mode is not Mode.PRODUCTION
 
+    def kafka_password(self) -> str | None:
+        """The SASL password: the file's first line if a file is named, else the setting."""
+        if self.kafka_sasl_password_file is not None:
+            return (self.kafka_sasl_password_file.read_text().splitlines() or [""])[0]
+        return self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
 
-SECRETS_DIR = os.environ.get("DANBAO_SECRETS_DIR") or None
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> PlatformSettings:
+        protocol = self.kafka_security_protocol
+        if protocol.sasl and not (self.kafka_sasl_username and self.kafka_password()):
+            raise ValueError(f"DANBAO_KAFKA_SECURITY_PROTOCOL={protocol} needs DANBAO_KAFKA_SASL_USERNAME and a password "
+                             "(DANBAO_KAFKA_SASL_PASSWORD_FILE, or danbao_kafka_sasl_password in DANBAO_SECRETS_DIR)")
+        if protocol.tls and self.kafka_ssl_ca_file is None:
+            raise ValueError(f"DANBAO_KAFKA_SECURITY_PROTOCOL={protocol} needs DANBAO_KAFKA_SSL_CA_FILE (the cluster's CA)")
+        tls_files = (self.kafka_ssl_ca_file, self.kafka_ssl_cert_file, self.kafka_ssl_key_file)
+        if not protocol.tls and any(tls_files):
+            raise ValueError(f"DANBAO_KAFKA_SSL_* files are set but DANBAO_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS")
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError("mTLS needs both DANBAO_KAFKA_SSL_CERT_FILE and DANBAO_KAFKA_SSL_KEY_FILE")
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError("DANBAO_KAFKA_MIN_INSYNC_REPLICAS cannot exceed DANBAO_KAFKA_REPLICATION_FACTOR")
+        return self
 
 
 class ServiceSettings(BaseSettings):

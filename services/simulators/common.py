@@ -20,6 +20,7 @@ import uvloop
 from shared import logs
 from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, ActorKind, Envelope, Payload
+from shared.kafka_security import faststream_security
 from shared.settings import PlatformSettings
 
 Reply = tuple[Payload, str]  # a signed reply and its key
@@ -35,7 +36,7 @@ async def _bodies(message: Any) -> list[bytes | None]:
 def simulator_app(name: str, requests: TopicContract, replies: TopicContract, answer: Answer,
                   platform: PlatformSettings, delay_seconds: float = 0.0) -> AsgiFastStream:
     log = logging.getLogger(f"danbao.{name}")
-    broker = KafkaBroker(platform.kafka_bootstrap, client_id=f"danbao-{name}",
+    broker = KafkaBroker(platform.kafka_bootstrap, client_id=f"danbao-{name}", security=faststream_security(platform),
                          logger=logging.getLogger(f"faststream.{name}"), log_level=logging.DEBUG)
 
     @broker.subscriber(requests.topic, group_id=f"danbao-{name}", ack_policy=AckPolicy.ACK, batch=True,
@@ -65,6 +66,9 @@ def simulator_app(name: str, requests: TopicContract, replies: TopicContract, an
             # next request; a reply lost in a crash is a provider that never answered, which the platform handles.
             await broker.publish(envelope.to_json(), replies.topic, key=key.encode(),
                                  headers={"content-type": "application/json", "type": envelope.type}, no_confirm=True)
+
+    # Declares what the simulator writes (the broker ACLs are generated from it: ops.acl); it publishes with broker.publish.
+    broker.publisher(replies.topic, title=f"{replies.topic}:{name}", description=replies.description)
 
     @get(include_in_schema=False)
     async def live(scope: Any) -> AsgiResponse:

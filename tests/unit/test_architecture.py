@@ -43,3 +43,44 @@ def test_domain_modules_do_no_io() -> None:
             bad = [
                 m for f, m in _imports(domain.parent) if f.endswith("domain.py") and m.startswith(forbidden)]
             assert bad == [], f"{service}/domain.py imports {bad}"
+
+
+# -- every Kafka client goes through shared.kafka_security ------------------------------------
+
+AIOKAFKA_CLIENTS = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient"}
+
+
+def _client_constructions() -> list[tuple[str, int, ast.Call]]:
+    """Every call that builds a Kafka client in the platform's code (services, shared, ops)."""
+    found = []
+    for folder in ("shared", "services", "ops"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call):
+                    name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                    if name in AIOKAFKA_CLIENTS | {"KafkaBroker"}:
+                        found.append((f"{path.relative_to(ROOT)}:{node.lineno}", name, node))
+    return found
+
+
+def _calls(node: ast.AST | None, function: str) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == function
+
+
+def test_every_kafka_client_takes_the_shared_security_settings() -> None:
+    """An aiokafka client passes ``**aiokafka_options(...)``, a FastStream broker ``security=faststream_security(...)``:
+    so DANBAO_KAFKA_SECURITY_PROTOCOL, the SASL user and the CA reach every connection the platform opens."""
+    constructions = _client_constructions()
+    missing = []
+    for where, name, call in constructions:
+        if name == "KafkaBroker":
+            ok = any(k.arg == "security" and _calls(k.value, "faststream_security") for k in call.keywords)
+        else:
+            ok = any(k.arg is None and _calls(k.value, "aiokafka_options") for k in call.keywords)
+        if not ok:
+            missing.append(f"{where} {name}")
+    assert missing == []
+    files = {where.split(":")[0] for where, _, _ in constructions}
+    assert {"shared/runtime.py", "services/simulators/common.py", "ops/kafka.py", "ops/broker.py", "ops/bench.py",
+            "ops/demo.py", "ops/chaos.py", "ops/burst.py", "ops/audit.py", "ops/ceiling.py"} <= files
+    assert len(constructions) >= 18
