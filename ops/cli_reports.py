@@ -1,0 +1,127 @@
+"""``danbao report`` and ``danbao notifications``: what the services' own records say."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ops.cli_common import console, yuan
+
+
+report = typer.Typer(help="Reports from the services' own records.", no_args_is_help=True)
+
+
+@report.command("cancellations")
+def report_cancellations(csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False) -> None:
+    """Cancelled orders by party and reason code, with what was refunded."""
+    from ops.stores import service_database
+    from services.payments.config import PaymentsSettings
+    from services.payments.store import cancellation_counts
+
+    async def read() -> list[tuple[str, str, int, int]]:
+        db = service_database("payments", PaymentsSettings())
+        try:
+            async with db.transaction() as session:
+                return await cancellation_counts(session)
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(read())
+    if csv:
+        sys.stdout.write("party,reason,orders,refunded_fen\n" + "".join(f"{p},{r},{n},{f}\n" for p, r, n, f in rows))
+        return
+    table = Table(title="Cancellations by party and reason")
+    for column in ("party", "reason", "orders", "refunded (CNY)"):
+        table.add_column(column, justify="right" if column in ("orders", "refunded (CNY)") else "left")
+    for party, reason, n, refunded in rows:
+        table.add_row(party, reason, str(n), yuan(refunded))
+    table.add_row("[bold]all[/bold]", "", str(sum(r[2] for r in rows)), yuan(sum(r[3] for r in rows)))
+    Console().print(table)
+
+
+@report.command("merchant")
+def report_merchant(
+    merchant_id: Annotated[str, typer.Argument(help="The merchant.")],
+    day: Annotated[str, typer.Option(help="The day, YYYY-MM-DD, China time (default: today).")] = "",
+    csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False,
+) -> None:
+    """A merchant's receipts, fees, refunds and payouts for one day (收款记录 / 财务报表)."""
+    from datetime import date, datetime
+
+    from ops.ledger import escrow_database, merchant_day
+    from shared.business_days import CHINA
+
+    when = date.fromisoformat(day) if day else datetime.now(CHINA).date()
+    rows = asyncio.run(merchant_day(escrow_database(), merchant_id, when))
+    if csv:
+        sys.stdout.write("posted_at,kind,reference,order_id,gross_fen,fee_fen,net_fen\n" + "".join(
+            f"{r.posted_at.isoformat()},{r.kind},{r.reference},{r.order_id or ''},{r.gross},{r.fee},{r.net}\n" for r in rows))
+        return
+    table = Table(title=f"{merchant_id} on {when.isoformat()} (China time)")
+    for column in ("time", "kind", "order / payout", "gross", "fee", "net to balance"):
+        table.add_column(column, justify="right" if column in ("gross", "fee", "net to balance") else "left")
+    for r in rows:
+        table.add_row(r.posted_at.astimezone(CHINA).strftime("%H:%M:%S"), r.kind, r.order_id or r.reference.split(":", 1)[-1],
+                      yuan(r.gross), yuan(r.fee), yuan(r.net))
+    table.add_row("[bold]total[/bold]", "", "", yuan(sum(r.gross for r in rows)), yuan(sum(r.fee for r in rows)),
+                  yuan(sum(r.net for r in rows)))
+    Console().print(table)
+
+
+notifications_cli = typer.Typer(help="What the platform told buyers and merchants.", no_args_is_help=True)
+
+
+@notifications_cli.command("log")
+def notifications_log(
+    recipient: Annotated[str, typer.Option(help="Only this buyer's or merchant's notifications.")] = "",
+    state: Annotated[str, typer.Option(help="pending, retrying, sent, failed or skipped.")] = "",
+    channel: Annotated[str, typer.Option(help="sms, push, email, webhook (none: skipped).")] = "",
+    event: Annotated[str, typer.Option(help="Only those caused by this event id.")] = "",
+    limit: Annotated[int, typer.Option(help="Newest first, at most this many.")] = 50,
+    attempts: Annotated[bool, typer.Option(help="Also list every delivery attempt.")] = False,
+    csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False,
+) -> None:
+    """What was sent to whom (addresses masked), on which channel, in which language, and its delivery state."""
+    from ops.stores import service_database
+    from services.notifications.config import NotificationsSettings
+    from services.notifications.store import attempts_of, log_rows
+    from shared.business_days import CHINA
+    from shared.timers import as_utc
+
+    async def read() -> tuple[list[Any], list[Any]]:
+        db = service_database("notifications", NotificationsSettings())
+        try:
+            async with db.transaction() as session:
+                rows = await log_rows(session, recipient_id=recipient or None, state=state or None, channel=channel or None,
+                                      source_event_id=event or None, limit=limit)
+                return rows, await attempts_of(session, [r.notification_id for r in rows]) if attempts else []
+        finally:
+            await db.dispose()
+
+    rows, tries = asyncio.run(read())
+    columns = ("id", "created", "event", "recipient", "to", "channel", "template", "lang", "state", "attempts", "detail")
+    lines = [(r.notification_id, as_utc(r.created_at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"), r.source_type, f"{r.recipient} {r.recipient_id}",
+              r.to_masked or "", r.channel, r.template, r.language, r.state, str(r.attempts),
+              r.failure_reason or r.last_detail or "") for r in rows]
+    if csv:
+        sys.stdout.write(",".join(columns) + "\n" + "".join(",".join(f'"{v}"' if "," in v else v for v in line) + "\n" for line in lines))
+    else:
+        table = Table(title=f"Notifications ({len(rows)} newest first; China time)")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for line in lines:
+            table.add_row(*line)
+        Console().print(table)
+    if tries:
+        table = Table(title="Delivery attempts")
+        for column in ("notification", "attempt", "at (China time)", "outcome", "status", "detail", "ms"):
+            table.add_column(column)
+        for a in tries:
+            table.add_row(a.notification_id, str(a.attempt), as_utc(a.at).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"), a.outcome,
+                          str(a.status_code or ""), a.detail, str(a.duration_ms))
+        Console(file=sys.stdout if csv else None).print(table)
