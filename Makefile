@@ -63,8 +63,14 @@ deploy/secrets/danbao_onboarding_registry_callback_secret:
 kafka-secrets: $(STAMP)
 	$(BIN)/python -m ops.kafka_secrets deploy/secrets
 
+# The private keys clients seal personal fields to (a JWK set each; `danbao seal keys <service>` prints the public part).
+deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys: $(STAMP)
+	mkdir -p deploy/secrets
+	$(BIN)/danbao seal keygen > $@
+
 compose-secrets: deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
-  deploy/secrets/danbao_onboarding_registry_callback_secret kafka-secrets
+  deploy/secrets/danbao_onboarding_registry_callback_secret kafka-secrets \
+  deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys
 
 compose-up: compose-secrets
 	docker compose -f deploy/compose.yaml up --build -d

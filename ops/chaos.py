@@ -41,6 +41,7 @@ from rich.table import Table
 
 from ops.kafka import command
 from ops.platform import SERVICES, LocalPlatform, ready
+from ops.pii import seal_document
 from shared import topics
 from shared.db import Database, sqlite_file_url
 from shared.kafka_security import aiokafka_options
@@ -113,6 +114,7 @@ class Platform:
     async def send(self, service: str, type_: str, data: dict[str, Any], actor: tuple[str, str], key: str) -> str:
         """Publish a command; after a failed attempt the same bytes go again (its event id makes a copy harmless).
         Returns the command's event id."""
+        data = seal_document({"type": type_, "data": data})["data"]  # personal fields sealed, like any client's
         value = command(type_, data, actor, "danbao-chaos", f"chaos-{key}")
         for _ in range(60):
             try:

@@ -15,14 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ops import identity, kafka
-from ops.cli_records import _yuan, ledger, notifications_cli, pii, report
+from ops import cli_data, cli_reports, identity, kafka
+from ops.cli_common import bootstrap, console, yuan
 from ops.platform import DEV_PARTITIONS
 from shared import topics
 from shared.contracts import CONTRACTS
 
 app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
-console = Console(stderr=True)
 
 COMMAND_TOPICS = {*(topics.commands(s) for s in topics.SERVICES), topics.CONTROL_COMMANDS}
 KEY_FIELDS = ("order_id", "merchant_id", "case_id", "hold_id", "application_id", "party_id")
@@ -89,32 +88,34 @@ def serve(service: Annotated[str, typer.Argument(
     importlib.import_module(SERVICE_APPS[service]).build().run()
 
 
-def _bootstrap() -> str:
-    from shared.settings import PlatformSettings
-
-    return PlatformSettings().kafka_bootstrap
-
-
 @app.command()
 def send(
     topic: Annotated[str, typer.Argument(help="Topic, e.g. danbao.payments.commands")],
     file: Annotated[str, typer.Argument(help="JSON envelope file, or - for standard input")],
     key: Annotated[str | None, typer.Option(help="Kafka key; default: the aggregate id in data")] = None,
     check: Annotated[bool, typer.Option(help="Validate against the topic's contract before sending.")] = True,
+    seal: Annotated[bool, typer.Option(help="Seal plaintext personal fields to the receiving service's public keys first.")] = True,
+    keys: Annotated[str | None, typer.Option(help="The service's public JWK set to seal with: a file or a URL "
+                                                  "(default: from its settings, the development keys in dev mode).")] = None,
     sign: Annotated[bool, typer.Option(help="Give a command without a token one for its actor (development issuers, "
                                             "or the key in DANBAO_SIGNING_KEY_FILE).")] = True,
 ) -> None:
-    """Publish one envelope (JSON) to a topic; a person's command is signed for its actor first."""
+    """Publish one envelope (JSON) to a topic. A person's command is made ready as its edge would: personal
+    fields given in plaintext are sealed (see `danbao seal`), then it is signed for its actor."""
     text = sys.stdin.read() if file == "-" else Path(file).read_text()
     document = json.loads(text)
-    if sign and "token" not in document and topic in COMMAND_TOPICS:
+    if seal and isinstance(document, dict):
+        from ops.pii import seal_document
+
+        document = seal_document(document, keys)
+    if sign and isinstance(document, dict) and "token" not in document and topic in COMMAND_TOPICS:
         document = identity.sign(document)
     if check and topic in CONTRACTS:
         CONTRACTS[topic].parse(document)
     if key is None and isinstance(document.get("data"), dict):
         key = next((document["data"][f] for f in KEY_FIELDS if f in document["data"]), None)
 
-    partition, offset = asyncio.run(kafka.publish(_bootstrap(), topic, json.dumps(document).encode(), key))
+    partition, offset = asyncio.run(kafka.publish(bootstrap(), topic, json.dumps(document).encode(), key))
     console.print(f"sent to {topic} partition {partition} offset {offset} key {key}")
 
 
@@ -129,7 +130,7 @@ def tail(
 
     async def _tail() -> None:
         seen = 0
-        async for record in kafka.read(_bootstrap(), topic, from_beginning=from_beginning, idle_timeout=timeout):
+        async for record in kafka.read(bootstrap(), topic, from_beginning=from_beginning, idle_timeout=timeout):
             try:
                 value: Any = json.loads(record.value)
             except (TypeError, ValueError):
@@ -193,14 +194,8 @@ def create_topics_command(
     DANBAO_KAFKA_MIN_INSYNC_REPLICAS: the deploy's topic job runs this."""
     from ops.broker import create_topics
 
-    asyncio.run(create_topics(_bootstrap(), partitions=partitions))
+    asyncio.run(create_topics(bootstrap(), partitions=partitions))
     console.print(f"{len(topics.all_topics())} topics present with at least {partitions} partitions")
-
-
-app.add_typer(ledger, name="ledger")
-app.add_typer(report, name="report")
-app.add_typer(notifications_cli, name="notifications")
-app.add_typer(pii, name="pii")
 
 
 @app.command()
@@ -213,7 +208,7 @@ def qr(
 
     async def latest() -> str | None:
         found = None
-        async for record in kafka.read(_bootstrap(), topics.events("payments"), idle_timeout=1.0):
+        async for record in kafka.read(bootstrap(), topics.events("payments"), idle_timeout=1.0):
             message = json.loads(record.value)
             data = message.get("data") or {}
             if message.get("type") == "payments.intent.created" and data.get("order_id") == order_id and data.get("qr_payload"):
@@ -253,7 +248,7 @@ def audit_command() -> None:
     compensations, notifications); print the report and exit 1 on any breach. Run it when the platform is quiet."""
     from ops.audit import audit, render
 
-    result = asyncio.run(audit(_bootstrap()))
+    result = asyncio.run(audit(bootstrap()))
     for part in render(result):
         Console().print(part)
     if not result.ok:
@@ -290,45 +285,9 @@ def burst_command(
         raise typer.Exit(1)
 
 
-dlq = typer.Typer(help="Dead letters: list them, and replay a fixed one to where it came from.", no_args_is_help=True)
-app.add_typer(dlq, name="dlq")
-
-
-async def _dead_letters(service: str) -> list[Any]:
-    return [r async for r in kafka.read(_bootstrap(), topics.dead_letters(service), idle_timeout=1.0)]
-
-
-@dlq.command("list")
-def dlq_list(service: Annotated[str, typer.Argument(help="The service whose dead letters to show.")]) -> None:
-    """Show a service's dead letters: where each sits, its reason and where it came from."""
-    table = Table(title=f"{topics.dead_letters(service)}")
-    for column in ("dead letter id", "partition/offset", "reason", "detail", "source"):
-        table.add_column(column, overflow="fold")
-    for record in asyncio.run(_dead_letters(service)):
-        letter = json.loads(record.value)
-        data = letter["data"]
-        table.add_row(letter["event_id"], f"{record.partition}/{record.offset}", data["reason"], data["detail"][:200],
-                      f"{data['source_topic']} {data['source_partition']}/{data['source_offset']} key {data['source_key']}")
-    Console().print(table)
-
-
-@dlq.command("replay")
-def dlq_replay(
-    service: Annotated[str, typer.Argument(help="The service whose dead letter to replay.")],
-    dead_letter_id: Annotated[str, typer.Argument(help="The dead letter's id (see danbao dlq list).")],
-    operator: Annotated[str, typer.Option("--as", help="The operator asking (on the roster).")] = "OP-1",
-) -> None:
-    """Ask the service to handle one of its dead letters again (after a fix): an operator's signed
-    `control.deadletter.replay`. The service handles the original it kept, once; a command's own token
-    still has to prove its sender. A corrected message is a new command: its sender sends it (`danbao send`)."""
-    if service not in topics.SERVICES:
-        raise typer.BadParameter(f"unknown service {service!r}")
-    value = kafka.command("control.deadletter.replay", {"service": service, "dead_letter_id": dead_letter_id},
-                          ("operator", operator), "danbao-cli", f"replay-{dead_letter_id}")
-    where = asyncio.run(kafka.publish(_bootstrap(), topics.CONTROL_COMMANDS, value, dead_letter_id))
-    console.print(f"asked {service} to replay {dead_letter_id} (control partition {where[0]} offset {where[1]}); "
-                  f"its answer: control.deadletter.replayed on {topics.CONTROL_EVENTS}")
-
+for group, name in ((cli_reports.ledger, "ledger"), (cli_reports.report, "report"), (cli_reports.notifications_cli, "notifications"), (cli_data.pii, "pii"),
+                    (cli_data.seal, "seal"), (cli_data.dlq, "dlq")):
+    app.add_typer(group, name=name)
 
 demo = typer.Typer(help="Replays of the domain's seed cases through a running platform.", no_args_is_help=True)
 app.add_typer(demo, name="demo")
@@ -346,14 +305,14 @@ def demo_disputes(
     unknown = [name for name in scenario or [] if name not in SCENARIOS]
     if unknown:
         raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    for outcome in asyncio.run(run(_bootstrap(), scenario or None)):
+    for outcome in asyncio.run(run(bootstrap(), scenario or None)):
         table = Table(title=f"{outcome.title}\ncase {outcome.case_id}, order {outcome.order_id}", title_justify="left")
         for column in ("China time (test clock)", "event", "what"):
             table.add_column(column, overflow="fold")
         for row in outcome.timeline:
             table.add_row(*row)
         console.print(table)
-        balances = ", ".join(f"{account} {_yuan(amount)}" for account, amount in outcome.balances.items())
+        balances = ", ".join(f"{account} {yuan(amount)}" for account, amount in outcome.balances.items())
         console.print(f"[bold]balances[/bold] (yuan; debit > 0, credit < 0): {balances}")
         console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
 

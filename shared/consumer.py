@@ -25,6 +25,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -184,7 +185,7 @@ class MessageConsumer:
             except UnsupportedVersion as exc:
                 problem = ("unsupported_version", str(exc))
             except ValidationError as exc:
-                problem = ("invalid_payload", _describe(exc))
+                problem = ("invalid_payload", _describe(exc, personal=route.sealed_by is not None))
         if item.envelope is not None and item.envelope.type not in route.handlers:
             item.ignored = True  # another service's event this one does not act on: nothing to remember
         item.problem = problem
@@ -626,7 +627,15 @@ def _fingerprint(envelope: Envelope) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, personal: bool = False) -> str:
+    if personal:  # pydantic's messages may quote the input: say only where, and which kind of error
+        return "; ".join(f"{'.'.join(_plain_part(p) for p in err['loc']) or '(message)'}: {err['type']}"
+                         for err in exc.errors()[:20])
     return "; ".join(
         f"{'.'.join(str(p) for p in err['loc']) or '(message)'}: {err['msg']}" for err in exc.errors()[:20]
     )
+
+
+def _plain_part(part: Any) -> str:
+    """A location part as it is if it is an index or a field-like name; another key (which could be anything) as ``*``."""
+    return str(part) if isinstance(part, int) or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,40}", str(part)) else "*"

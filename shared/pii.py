@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -90,6 +91,16 @@ class FieldCipher:
     def rotate(self, stored: str, context: str) -> str:
         """Re-encrypt under the current key (for the key-rotation job)."""
         return self.encrypt(self.decrypt(stored, context), context)
+
+
+def check_phone(phone: str) -> str | None:
+    """Why ``phone`` is not a mainland mobile number (never the number itself), or None."""
+    return None if re.fullmatch(r"1[3-9]\d{9}", phone) else "must be an 11-digit mainland mobile number"
+
+
+def check_email(address: str) -> str | None:
+    """Why ``address`` is not an e-mail address (never the address itself), or None."""
+    return None if re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", address) and len(address) <= 200 else "is not an e-mail address"
 
 
 def mask_phone(phone: str) -> str:

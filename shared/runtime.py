@@ -78,6 +78,7 @@ class ServiceDefinition:
     seed: Callable[[Database, PlatformSettings, datetime], Awaitable[None]] | None = None  # runs at start-up
     gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
     pii_cipher: FieldCipher | None = None  # seals dead letters of subscriptions marked personal_data
+    public_seal_keys: dict[str, Any] | None = None  # the JWK set clients seal personal fields with, served at /keys/seal
 
 
 async def _raw_records(message: Any) -> Any:
@@ -333,10 +334,17 @@ class ServiceRuntime:
                     log.exception("gauge probe failed")
             await metrics_app(scope, receive, send)
 
+        routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)]
+        if self.definition.public_seal_keys is not None:
+            @get(include_in_schema=False)
+            async def seal_keys(scope: Any) -> AsgiResponse:
+                return JSONResponse(runtime.definition.public_seal_keys, headers={"Cache-Control": "max-age=300"})
+            routes.append(("/keys/seal", seal_keys))
+
         return AsgiFastStream(
             self.broker,
             logger=logging.getLogger(f"danbao.{self.name}"),
-            asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
+            asgi_routes=routes,
             # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
             asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
             on_startup=[self.wait_for_broker, self.start_storage],

@@ -1,4 +1,5 @@
-"""Builders for test messages, as any outside client would write them."""
+"""Builders for test messages, as any outside client would write them (personal fields sealed to the
+receiving service's development key, unless ``seal=False``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from typing import Any
 
 from shared.assertions import sign_as_actor
+from shared.sealing import seal_for_development
 
 
 def envelope(type_: str, data: dict[str, Any], *, actor: tuple[str, str], correlation_id: str | None = None,
@@ -82,7 +84,7 @@ PHONE = "13812345678"
 
 
 def apply_for_merchant(merchant_id: str, credit_code: str, *, legal_name: str = "杭州小盾牌贸易有限公司",
-                       industry: str = "retail", **overrides: Any) -> dict[str, Any]:
+                       industry: str = "retail", seal: bool = True, **overrides: Any) -> dict[str, Any]:
     data = {
         "merchant_id": merchant_id, "merchant_type": "enterprise", "legal_name": legal_name, "credit_code": credit_code,
         "legal_rep_name": "张三", "legal_rep_id_number": ID_NUMBER, "settlement_account": BANK_CARD, "phone": PHONE,
@@ -91,21 +93,25 @@ def apply_for_merchant(merchant_id: str, credit_code: str, *, legal_name: str = 
                       {"kind": "id_front", "uri": f"docs://{merchant_id}/id.jpg", "sha256": "cd" * 32}],
         **overrides,
     }
-    return envelope("onboarding.application.submit", data, actor=("merchant", merchant_id), correlation_id=f"apply-{merchant_id}")
+    document = envelope("onboarding.application.submit", data, actor=("merchant", merchant_id), correlation_id=f"apply-{merchant_id}")
+    return seal_for_development(document) if seal else document
 
 
-def register_contact(party: str, party_id: str, *, actor: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any]:
-    return envelope("notifications.contact.register", {"party": party, "party_id": party_id, **fields},
-                    actor=actor or (party, party_id))
+def register_contact(party: str, party_id: str, *, actor: tuple[str, str] | None = None, seal: bool = True,
+                     **fields: Any) -> dict[str, Any]:
+    document = envelope("notifications.contact.register", {"party": party, "party_id": party_id, **fields},
+                        actor=actor or (party, party_id))
+    return seal_for_development(document) if seal else document
 
 
 def set_preference(party: str, party_id: str, *, actor: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any]:
     return envelope("notifications.preference.set", {"party": party, "party_id": party_id, **fields}, actor=actor or (party, party_id))
 
 
-def register_webhook(merchant_id: str, url: str, secret: str) -> dict[str, Any]:
-    return envelope("notifications.webhook.register", {"merchant_id": merchant_id, "url": url, "secret": secret},
-                    actor=("merchant", merchant_id))
+def register_webhook(merchant_id: str, url: str, secret: str, *, seal: bool = True) -> dict[str, Any]:
+    document = envelope("notifications.webhook.register", {"merchant_id": merchant_id, "url": url, "secret": secret},
+                        actor=("merchant", merchant_id))
+    return seal_for_development(document) if seal else document
 
 
 def payment_succeeded(order_id: str, *, merchant: str = "M-1001", buyer: str = "B-2001", amount: int = 12900,

@@ -33,6 +33,7 @@ from shared.contracts import bank, control, disputes, escrow, insurer, notificat
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, SignedCallback
 from shared.envelope import ActorKind
+from shared.sealing import SEALED_COMMANDS, SealedFields, development_public_jwks, is_sealed, seal, service_of
 from tests import factories as f
 
 DEAD, REJECTED, NOTHING, REPEATED = "dead_letter", "rejected", "nothing", "repeated"
@@ -426,6 +427,38 @@ def unauthenticated(topic: Topic) -> st.SearchStrategy[Bad]:
          "bound to another actor", "issuer may not assert the kind"]), st.text(min_size=1, max_size=60))
 
 
+def unsealable(topic: Topic) -> st.SearchStrategy[Bad]:
+    """A command whose personal field will not open: plaintext, tampered with, sealed for another field or
+    party, or to a key the service does not hold. Rejected (``unsealable_field``), the detail without the value."""
+    sealed = [(c, name) for c in topic.commands for name in SEALED_COMMANDS.get(c.document["type"], SealedFields((), "")).fields
+              if isinstance(c.document["data"].get(name), str)]
+
+    def spoil(command: Command, name: str, how: str, text: str) -> Bad:
+        data, spec = command.document["data"], SEALED_COMMANDS[command.document["type"]]
+        party, service = data[spec.party_field], service_of(command.document["type"])
+        others = [f for f in spec.fields if f != name] or ["elsewhere"]
+        value = {
+            "plaintext": lambda: text,
+            "tampered": lambda: _tampered(data[name]),
+            "another field": lambda: seal(text, others[0], party, development_public_jwks(service)),
+            "another party": lambda: seal(text, name, f"{party}-OTHER", development_public_jwks(service)),
+            "another key": lambda: seal(text, name, party, development_public_jwks(f"not-{service}")),
+        }[how]()
+        return _bad(topic, f"{how} {command.document['type']} {name}", REJECTED, {"unsealable_field"},
+                    _fresh(_replace(command.document, ("data", name), value)))
+    # Distinctive enough to look for in what the service answers; any text, JWE-shaped or not, is refused alike.
+    plain = st.from_regex(r"[A-Za-z0-9@+._ -]{10,60}", fullmatch=True).filter(lambda t: not is_sealed(t))
+    return st.tuples(st.sampled_from(sealed), st.sampled_from(["plaintext", "tampered", "another field", "another party", "another key"]),
+                     plain).map(lambda c: spoil(c[0][0], c[0][1], c[1], c[2]))
+
+
+def _tampered(value: str) -> str:
+    """A sealed value with one character of its ciphertext changed."""
+    parts = value.split(".")
+    parts[3] = ("B" if parts[3][0] == "A" else "A") + parts[3][1:]
+    return ".".join(parts)
+
+
 def bad_messages(topic: Topic) -> st.SearchStrategy[Bad]:
     """Anything that must be dead-lettered on ``topic``."""
     return st.one_of(undecodable(topic), broken(topic), *([forged(topic)] if _signed_topic(topic) else []))
@@ -440,6 +473,8 @@ def categories(topic: Topic) -> dict[str, st.SearchStrategy[Bad]]:
         found["refused"] = refused(topic)
     if any("token" in c.document for c in topic.commands):
         found["unauthenticated"] = unauthenticated(topic)
+    if any(c.document["type"] in SEALED_COMMANDS for c in topic.commands):
+        found["unsealable"] = unsealable(topic)
     return found
 
 

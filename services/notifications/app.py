@@ -87,5 +87,6 @@ def build(settings: NotificationsSettings | None = None, platform: PlatformSetti
         ],
         gauges={"danbao_notifications_open": open_notifications},
         pii_cipher=settings.cipher(),
+        public_seal_keys=settings.seal_keys().public_jwks(),
     )
     return NotificationsRuntime(definition, settings, platform, handlers)

@@ -5,10 +5,11 @@ from pydantic_settings import SettingsConfigDict
 
 from services.notifications.domain import RetryPolicy
 from shared.pii import FieldCipher, development_keys
-from shared.settings import DEV_SECRET_PREFIX, SECRETS_DIR, ServiceSettings
+from shared.sealing import SealSettings
+from shared.settings import DEV_SECRET_PREFIX, SECRETS_DIR
 
 
-class NotificationsSettings(ServiceSettings):
+class NotificationsSettings(SealSettings):
     model_config = SettingsConfigDict(env_prefix="DANBAO_NOTIFICATIONS_", extra="ignore", secrets_dir=SECRETS_DIR)
 
     pii_keys: str = Field(default_factory=development_keys, description="Keys encrypting contacts, webhook secrets and message "
@@ -39,7 +40,7 @@ class NotificationsSettings(ServiceSettings):
     delivery_concurrency: int = Field(default=20, ge=1, le=200, description="Most deliveries in flight at once.")
 
     def secrets(self) -> dict[str, str]:
-        return {"DANBAO_NOTIFICATIONS_PII_KEYS": self.pii_keys,
+        return {"DANBAO_NOTIFICATIONS_PII_KEYS": self.pii_keys, "DANBAO_NOTIFICATIONS_SEAL_PRIVATE_KEYS": self.seal_private_keys,
                 "DANBAO_NOTIFICATIONS_CONTACT_SEAL_KEYS": self.contact_seal_keys,
                 "DANBAO_NOTIFICATIONS_SMS_API_KEY": self.sms_api_key,
                 "DANBAO_NOTIFICATIONS_PUSH_API_KEY": self.push_api_key}

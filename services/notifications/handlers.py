@@ -17,7 +17,8 @@ from shared.contracts import disputes, escrow, notifications, onboarding, paymen
 from shared.contracts.notifications import Channel, Language, PartyKind
 from shared.db import insert_rows
 from shared.envelope import Actor, ActorKind, Envelope
-from shared.pii import UnreadableValue, mask_email, mask_phone, mask_token
+from shared.pii import UnreadableValue, check_email, check_phone, mask_email, mask_phone, mask_token
+from shared.sealing import opened
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
 
 
@@ -48,6 +49,7 @@ class NotificationsHandlers:
     def __init__(self, settings: NotificationsSettings, allow_private_webhooks: bool) -> None:
         self.cipher = settings.cipher()
         self.contact_seal = settings.contact_seal()
+        self.seal_keys = settings.seal_keys()  # what clients seal phones, e-mail addresses and webhook secrets to
         self.rotation_overlap = timedelta(hours=settings.webhook_rotation_overlap_hours)
         self.allow_private_webhooks = allow_private_webhooks or settings.webhook_allow_private_hosts
         self.wake_delivery: Callable[[], None] = lambda: None  # set by the app once the worker exists
@@ -57,6 +59,11 @@ class NotificationsHandlers:
     async def register_contact(self, uow: UnitOfWork, message: Envelope) -> None:
         command: notifications.RegisterContact = message.data
         check_actor(message.actor, command.party, command.party_id)
+        command = opened(self.seal_keys, message)
+        problems = [f"{name}: {reason}" for name, value, check in (("phone", command.phone, check_phone), ("email", command.email, check_email))
+                    if value is not None and (reason := check(value))]
+        if problems:
+            raise Rejected("invalid_fields", "; ".join(problems), command.party_id)
         await self._save_contact(uow, command.party, command.party_id, "command", phone=command.phone,
                                  email=command.email, push_token=command.push_token, language=command.language)
 
@@ -100,6 +107,9 @@ class NotificationsHandlers:
     async def register_webhook(self, uow: UnitOfWork, message: Envelope) -> None:
         command: notifications.RegisterWebhook = message.data
         check_actor(message.actor, PartyKind.MERCHANT, command.merchant_id)
+        command = opened(self.seal_keys, message)
+        if not 32 <= len(command.secret) <= 200:
+            raise Rejected("invalid_fields", "secret: must be 32 to 200 characters", command.merchant_id)
         problem = webhook_url_problem(command.url, self.allow_private_webhooks)
         if problem:
             raise Rejected("invalid_url", problem, command.merchant_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.onboarding.config import OnboardingSettings
 from services.onboarding.handlers import REGISTRY_WAIT, REVIEW_SLA, OnboardingHandlers
-from services.onboarding.store import TABLES
+from services.onboarding.store import TABLES, encrypt_legal_rep_names
 from shared.contracts import onboarding, registry
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
@@ -35,5 +35,7 @@ def build(settings: OnboardingSettings | None = None, platform: PlatformSettings
         publishes=[registry.REQUESTS],
         timers={REGISTRY_WAIT: handlers.registry_deadline, REVIEW_SLA: handlers.review_deadline},
         pii_cipher=settings.cipher(),
+        seed=lambda db, platform, now: encrypt_legal_rep_names(db, settings.cipher()),
+        public_seal_keys=settings.seal_keys().public_jwks(),
     )
     return ServiceRuntime(definition, settings, platform)

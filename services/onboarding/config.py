@@ -4,10 +4,11 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.pii import FieldCipher, development_keys
-from shared.settings import DEV_SECRET_PREFIX, SECRETS_DIR, ServiceSettings
+from shared.sealing import SealSettings
+from shared.settings import DEV_SECRET_PREFIX, SECRETS_DIR
 
 
-class OnboardingSettings(ServiceSettings):
+class OnboardingSettings(SealSettings):
     model_config = SettingsConfigDict(env_prefix="DANBAO_ONBOARDING_", extra="ignore", secrets_dir=SECRETS_DIR)
 
     pii_keys: str = Field(default_factory=development_keys, description="PII encryption keys: id:base64(32 bytes), comma "
@@ -23,7 +24,8 @@ class OnboardingSettings(ServiceSettings):
                                           description="Secret the enterprise credit registry signs its answers with.")
 
     def secrets(self) -> dict[str, str]:
-        return {"DANBAO_ONBOARDING_PII_KEYS": self.pii_keys, "DANBAO_ONBOARDING_CONTACT_SEAL_KEYS": self.contact_seal_keys,
+        return {"DANBAO_ONBOARDING_PII_KEYS": self.pii_keys, "DANBAO_ONBOARDING_SEAL_PRIVATE_KEYS": self.seal_private_keys,
+                "DANBAO_ONBOARDING_CONTACT_SEAL_KEYS": self.contact_seal_keys,
                 "DANBAO_ONBOARDING_REGISTRY_CALLBACK_SECRET": self.registry_callback_secret}
 
     def cipher(self) -> FieldCipher:

@@ -96,6 +96,7 @@ def field_problems(command: ApplyForMerchant, today: datetime) -> list[str]:
     """Every invalid field, named, with its reason."""
     checks = {
         "credit_code": v.check_uscc(command.credit_code),
+        "legal_rep_name": v.check_name(command.legal_rep_name),
         "legal_rep_id_number": v.check_id_number(command.legal_rep_id_number, today.date()),
         "settlement_account": v.check_bank_card(command.settlement_account),
         "phone": v.check_phone(command.phone),

@@ -10,6 +10,7 @@ from shared import timers
 from shared.contracts import onboarding, registry
 from shared.timers import DurableTimer
 from shared.envelope import Envelope
+from shared.sealing import opened
 from shared.unit_of_work import Undeliverable, UnitOfWork
 
 
@@ -26,13 +27,15 @@ class OnboardingHandlers:
         self.settings = settings
         self.cipher = settings.cipher()
         self.contact_seal = settings.contact_seal()
+        self.seal_keys = settings.seal_keys()
 
     def _new_code(self, merchant_id: str) -> domain.NewCode:
         code = new_activation_code()
         return domain.NewCode(code, onboarding.ActivationCodeIssued.seal(merchant_id, code, self.contact_seal))
 
     async def apply(self, uow: UnitOfWork, message: Envelope) -> None:
-        command: onboarding.ApplyForMerchant = message.data
+        # Sealed by the applicant to onboarding's key: opened here, checked by the domain, stored encrypted.
+        command: onboarding.ApplyForMerchant = opened(self.seal_keys, message)
         row, application = await store.load(uow.session, command.merchant_id)
         taken = await store.credit_code_taken(uow.session, command.credit_code, command.merchant_id)
         decision = domain.apply(application, command, message.actor, uow.now, taken)

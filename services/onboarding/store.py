@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, inspect, text
 from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.onboarding.domain import Application, Status
 from shared.contracts.onboarding import ApplyForMerchant, MerchantType
-from shared.db import upsert_row
+from shared.db import Database, upsert_row
 from shared.pii import FieldCipher
 from shared.pii_store import EncryptedColumns
 from shared.timers import as_utc
 
-PII_FIELDS = ("legal_rep_id_number", "settlement_account", "phone", "email")
+PII_FIELDS = ("legal_rep_name", "legal_rep_id_number", "settlement_account", "phone", "email")
 
 
 class ApplicationRow(SQLModel, table=True):
@@ -24,11 +24,11 @@ class ApplicationRow(SQLModel, table=True):
     merchant_id: str = Field(primary_key=True, max_length=64)
     merchant_type: str = Field(max_length=32)
     legal_name: str = Field(max_length=100)
-    legal_rep_name: str = Field(max_length=50)
     credit_code: str = Field(max_length=18, index=True)
     industry: str = Field(max_length=32)
     has_licence: bool
     email_masked: str = Field(max_length=200)
+    legal_rep_name_enc: str
     legal_rep_id_number_enc: str
     settlement_account_enc: str
     phone_enc: str
@@ -79,7 +79,6 @@ def save(session: AsyncSession, row: ApplicationRow | None, application: Applica
     )
     if submitted is not None:
         assert cipher is not None
-        values["legal_rep_name"] = submitted.legal_rep_name
         values["documents"] = "[" + ",".join(d.model_dump_json() for d in submitted.documents) + "]"
         for name in PII_FIELDS:
             values[f"{name}_enc"] = cipher.encrypt(getattr(submitted, name), pii_context(application.merchant_id, name))
@@ -89,6 +88,22 @@ def save(session: AsyncSession, row: ApplicationRow | None, application: Applica
 def pii_context(merchant_id: str, field: str) -> str:
     """What a merchant's personal data is bound to: moved to another merchant or field, it will not decrypt."""
     return f"merchant:{merchant_id}:{field}"
+
+
+async def encrypt_legal_rep_names(db: Database, cipher: FieldCipher) -> None:
+    """A database from before legal representatives' names were encrypted: encrypt each into
+    ``legal_rep_name_enc`` and drop the plaintext column (once, at start-up)."""
+    async with db.transaction() as session:
+        columns = await session.run_sync(lambda sync: {c["name"] for c in inspect(sync.connection()).get_columns("merchant_application")})
+        if "legal_rep_name" not in columns:
+            return
+        if "legal_rep_name_enc" not in columns:
+            await session.execute(text("ALTER TABLE merchant_application ADD COLUMN legal_rep_name_enc TEXT"))
+        rows = (await session.execute(text("SELECT merchant_id, legal_rep_name FROM merchant_application"))).all()
+        for merchant_id, name in rows:
+            await session.execute(text("UPDATE merchant_application SET legal_rep_name_enc = :enc WHERE merchant_id = :id"),
+                                  {"enc": cipher.encrypt(name, pii_context(merchant_id, "legal_rep_name")), "id": merchant_id})
+        await session.execute(text("ALTER TABLE merchant_application DROP COLUMN legal_rep_name"))
 
 
 TABLES: list[type[SQLModel]] = [ApplicationRow]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from shared.pii import check_email, check_phone  # noqa: F401 - the notifications service checks them too
+
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -71,9 +73,5 @@ def check_bank_card(number: str) -> str | None:
     return None
 
 
-def check_phone(phone: str) -> str | None:
-    return None if re.fullmatch(r"1[3-9]\d{9}", phone) else "must be an 11-digit mainland mobile number"
-
-
-def check_email(address: str) -> str | None:
-    return None if re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", address) else "is not an e-mail address"
+def check_name(name: str) -> str | None:
+    return None if 2 <= len(name.strip()) <= 50 and name.isprintable() else "must be 2 to 50 printable characters"

@@ -113,3 +113,20 @@ class SignedCallback(Payload):
     def signature_valid(self, secret: str) -> bool:
         # As bytes: compare_digest refuses str with non-ASCII characters, which a forged signature may have.
         return hmac.compare_digest(self.signature.encode(), self.expected_signature(secret).encode())
+
+
+def sealed(what: str, *, optional: bool = False) -> Any:
+    """A personal field of a command: it travels sealed to the receiving service (``shared.sealing``).
+    The JSON schema shows the compact-JWE pattern; the service itself checks it, so a plaintext value
+    is answered with a rejection (``unsealable_field``) rather than dead-lettered with its content."""
+    from shared.sealing import COMPACT_JWE, EXAMPLE, MAX_SEALED_LENGTH
+
+    return Field(
+        default=None if optional else ..., max_length=MAX_SEALED_LENGTH, examples=[EXAMPLE],
+        description=f"{what} **Sealed**: a compact JWE (RFC 7516) to the service's current public key (the first key of "
+                    "its set at `/keys/seal` on its HTTP port, or `danbao seal keys <service>`): `alg` ECDH-ES, `enc` "
+                    "A256GCM, and in the protected header the key's `kid`, `field` (this field's name) and `party` (the "
+                    "command's merchant or party id). A plaintext value, or one sealed for another field, party or key, "
+                    "is rejected with `unsealable_field`.",
+        json_schema_extra={"pattern": COMPACT_JWE, "contentMediaType": "application/jose"},
+    )

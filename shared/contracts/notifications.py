@@ -1,8 +1,8 @@
 """Contracts of the notifications service: contacts, preferences, merchant webhooks, and what
 was delivered to whom.
 
-Commands carry contact details as the person gave them (like any client's command); the
-events the service writes carry them masked only."""
+Commands carry phones, e-mail addresses and webhook secrets sealed to the service's public key
+(``shared.sealing``); the events the service writes carry them masked only."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import ID_PATTERN, rejection_payload
+from shared.contracts.common import ID_PATTERN, rejection_payload, sealed
 from shared.envelope import ActorKind, Payload
 
 PARTY_ID = Field(pattern=ID_PATTERN, description="The buyer's or merchant's id; also the key.", examples=["B-2001"])
@@ -47,8 +47,8 @@ class RegisterContact(Payload):
 
     party: PartyKind = Field(description="Buyer or merchant.", examples=["buyer"])
     party_id: str = PARTY_ID
-    phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$", description="Mainland mobile number, for SMS.", examples=["13812345678"])
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$", description="E-mail address.", examples=["buyer@example.com"])
+    phone: str | None = sealed("Mainland mobile number, for SMS, e.g. `13812345678`.", optional=True)
+    email: str | None = sealed("E-mail address, e.g. `buyer@example.com`.", optional=True)
     push_token: str | None = Field(default=None, min_length=8, max_length=256, description="The app's device token, for app push.", examples=["dvc-7f3a9c1e2b4d"])
     language: Language | None = Field(default=None, description="Preferred language (zh-CN when never given).", examples=["zh-CN"])
 
@@ -83,7 +83,7 @@ class RegisterWebhook(Payload):
 
     merchant_id: str = Field(pattern=ID_PATTERN, description="The merchant; also the key.", examples=["M-1001"])
     url: str = Field(min_length=8, max_length=500, pattern=r"^https?://[^\s]+$", description="Where events are POSTed (https in production).", examples=["https://shop.example.com/danbao/webhook"])
-    secret: str = Field(min_length=32, max_length=200, description="Signing secret chosen by the merchant (HMAC-SHA256 key); stored encrypted.", examples=["whsec_3f0c8e1d9a7b4c2e8f6a1d3b5c7e9f0a"])
+    secret: str = sealed("Signing secret chosen by the merchant (HMAC-SHA256 key, 32-200 characters); stored encrypted.")
 
 
 class ContactRegistered(Payload):

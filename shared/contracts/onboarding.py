@@ -1,6 +1,7 @@
 """Contracts of the onboarding service: applications, automatic checks, review, activation.
 
-Personal data never travels in plaintext: events carry it masked."""
+Personal data never travels in plaintext: commands carry it sealed to onboarding's public key
+(``shared.sealing``), events carry it masked."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import Field
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts.common import ID_PATTERN, MerchantRef, rejection_payload
+from shared.contracts.common import ID_PATTERN, MerchantRef, rejection_payload, sealed
 from shared.envelope import ActorKind, Payload
 from shared.pii import FieldCipher, mask_email, mask_phone
 
@@ -40,7 +41,8 @@ class DocumentRef(Payload):
 
 
 class ApplyForMerchant(Payload):
-    """A registered account applies to become a merchant (seed 02: 提交资料)."""
+    """A registered account applies to become a merchant (seed 02: 提交资料). The five personal fields
+    travel sealed to onboarding's public key; everything else is plain."""
 
     TYPE: ClassVar[str] = "onboarding.application.submit"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
@@ -49,11 +51,11 @@ class ApplyForMerchant(Payload):
     merchant_type: MerchantType = Field(description="Enterprise or individual business.", examples=["enterprise"])
     legal_name: str = Field(min_length=2, max_length=100, description="Registered name.", examples=["杭州小盾牌贸易有限公司"])
     credit_code: str = Field(max_length=18, description="Unified social credit code (GB 32100-2015).", examples=["91350100M000100Y43"])
-    legal_rep_name: str = Field(min_length=2, max_length=50, description="Legal representative.", examples=["张三"])
-    legal_rep_id_number: str = Field(max_length=18, description="Legal representative's resident ID number (GB 11643-1999).", examples=["11010519491231002X"])
-    settlement_account: str = Field(max_length=23, description="Settlement bank card number.", examples=["6222021234567890128"])
-    phone: str = Field(max_length=11, description="Mainland mobile number.", examples=["13812345678"])
-    email: str = Field(max_length=200, description="Where the activation code is sent.", examples=["finance@example.com"])
+    legal_rep_name: str = sealed("Legal representative's name (2-50 characters), e.g. `张三`.")
+    legal_rep_id_number: str = sealed("Legal representative's resident ID number (GB 11643-1999), e.g. `11010519491231002X`.")
+    settlement_account: str = sealed("Settlement bank card number (12-19 digits, Luhn), e.g. `6222021234567890128`.")
+    phone: str = sealed("Mainland mobile number, e.g. `13812345678`.")
+    email: str = sealed("Where the activation code is sent, e.g. `finance@example.com`.")
     industry: str = Field(max_length=32, description="Industry; selects the fee tier (see the fee schedule).", examples=["retail"])
     documents: list[DocumentRef] = Field(min_length=1, max_length=10, description="Licence and ID images.")
 

@@ -33,7 +33,7 @@ from shared.timers import DurableTimer
 from tests import factories as f
 from tests.fuzzing import (
     COMMANDS, DEAD, MEGABYTE, NOTHING, PSP_SECRET, REJECTED, REPEATED, Bad, bad_messages, check_answer, open_case, oversized,
-    refused, replays, signed, topics_of,
+    refused, replays, signed, topics_of, unsealable,
 )
 from tests.handlers.harness import serving
 
@@ -136,8 +136,8 @@ class Fuzzed:
             record = (await session.exec(select(IdempotencyRecord).where(IdempotencyRecord.key == key))).one()
         return set(json.loads(record.event_ids))
 
-    async def answered(self, bad: Bad) -> None:
-        """``bad`` is answered as it must be."""
+    async def answered(self, bad: Bad) -> list[tuple[str, dict[str, Any]]]:
+        """``bad`` is answered as it must be; what was answered."""
         answers = await self.publish(bad.topic, bad.value, bad.key)
         if bad.outcome == NOTHING:
             assert answers == [], f"{bad!r}: {answers}"
@@ -146,6 +146,7 @@ class Fuzzed:
             assert first and sorted(m["event_id"] for _, m in answers) == sorted(first), f"{bad!r}: {answers}"  # once each
         else:
             check_answer(bad, self.service, answers)
+        return answers
 
     async def probe(self) -> None:
         """A new valid command still works."""
@@ -154,12 +155,12 @@ class Fuzzed:
         caused = [m for topic, document in messages(str(self.probes)) for m in await self.publish(topic, f.encode(document))]
         assert expected in [m["type"] for _, m in caused], caused
 
-    async def each_answered_changing_nothing(self, batch: list[Bad]) -> None:
+    async def each_answered_changing_nothing(self, batch: list[Bad]) -> list[tuple[str, dict[str, Any]]]:
         before = await self.snapshot()
-        for bad in batch:
-            await self.answered(bad)
+        answers = [answer for bad in batch for answer in await self.answered(bad)]
         assert await self.snapshot() == before, batch
         await self.probe()
+        return answers
 
 
 @pytest.fixture(params=list(BUILDS))
@@ -193,6 +194,19 @@ async def test_commands_from_the_forbidden_or_about_nothing_are_rejected_and_cha
     batch = data.draw(st.lists(refused(COMMANDS[fuzzed.service]), min_size=1, max_size=3), label="commands")
     assert all(bad.outcome == REJECTED for bad in batch)
     await fuzzed.each_answered_changing_nothing(batch)
+
+
+@pytest.mark.parametrize("fuzzed", ["onboarding", "notifications"], indirect=True)
+@FUZZ
+@given(data=st.data())
+async def test_personal_fields_that_do_not_open_are_rejected_without_their_value_and_change_nothing(
+        fuzzed: Fuzzed, data: st.DataObject) -> None:
+    batch = data.draw(st.lists(unsealable(COMMANDS[fuzzed.service]), min_size=1, max_size=3), label="commands")
+    answers = json.dumps([m for _, m in await fuzzed.each_answered_changing_nothing(batch)], ensure_ascii=False)
+    for bad in batch:
+        if bad.what.startswith("plaintext"):
+            value = json.loads(bad.value)["data"][bad.what.rsplit(" ", 1)[1]]
+            assert value not in answers, bad
 
 
 @FUZZ

@@ -71,8 +71,7 @@ async def test_revoked_companies_are_rejected_and_name_mismatches_go_to_review(k
     revoked, mismatch, invalid = (f"M-{uuid.uuid4().hex[:8]}" for _ in range(3))
     await kafka.send("danbao.onboarding.commands", apply_for_merchant(revoked, REVOKED), key=revoked)
     await kafka.send("danbao.onboarding.commands", apply_for_merchant(mismatch, OTHER_NAME), key=mismatch)
-    bad = apply_for_merchant(invalid, ACTIVE_2)
-    bad["data"]["legal_rep_id_number"] = ID_NUMBER[:-1] + "1"
+    bad = apply_for_merchant(invalid, ACTIVE_2, legal_rep_id_number=ID_NUMBER[:-1] + "1")  # sealed, opens, fails the check
     await kafka.send("danbao.onboarding.commands", bad, key=invalid)
     events = await kafka.read_until("danbao.onboarding.events", lambda ms: _has("onboarding.application.rejected", merchant_id=revoked)(ms)
                                     and _has("onboarding.review.required", merchant_id=mismatch)(ms)

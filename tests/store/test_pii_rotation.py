@@ -32,7 +32,7 @@ COLUMNS = [f"{name}_enc" for name in store.PII_FIELDS]
 
 def _submitted(n: int) -> onboarding.ApplyForMerchant:
     document = apply_for_merchant(f"M-R-{n}", CODE, phone=f"1381234{n:04d}", email=f"finance{n}@example.com",
-                                  settlement_account=f"62220212345678{n:05d}")
+                                  settlement_account=f"62220212345678{n:05d}", seal=False)
     return onboarding.COMMANDS.parse(document).data
 
 
@@ -74,7 +74,7 @@ async def test_every_value_moves_to_the_new_key_once_and_the_old_key_can_then_go
     assert before == {f"merchant_application.{c}": {"k1": 5, "k2": 0} for c in COLUMNS}
 
     report = await reencrypt(db, store.ENCRYPTED_COLUMNS, ROTATED, batch_size=2)
-    assert (report.total, report.reencrypted, report.batches, report.unreadable) == (20, {"k1": 20}, 3, [])
+    assert (report.total, report.reencrypted, report.batches, report.unreadable) == (25, {"k1": 25}, 3, [])
     after = await key_counts(db, store.ENCRYPTED_COLUMNS, ROTATED)
     assert after == {f"merchant_application.{c}": {"k1": 0, "k2": 5} for c in COLUMNS}
     stored = await _stored(db)
@@ -98,7 +98,7 @@ async def test_an_interrupted_run_keeps_its_finished_batches_and_running_again_c
 
     def crash_in_the_second_batch(self: FieldCipher, stored: str, context: str) -> str:
         calls.append(context)
-        if len(calls) == 10:  # batch 1 is rows 0-1 (8 values); this is row 2's second value
+        if len(calls) == 12:  # batch 1 is rows 0-1 (10 values); this is row 2's second value
             raise KeyboardInterrupt
         return rotate(self, stored, context)
 
@@ -111,7 +111,7 @@ async def test_an_interrupted_run_keeps_its_finished_batches_and_running_again_c
     assert {m for m, values in (await _stored(db)).items() if key_id_of(values[COLUMNS[0]]) == "k2"} == {"M-R-0", "M-R-1"}
 
     report = await reencrypt(db, store.ENCRYPTED_COLUMNS, ROTATED, batch_size=2)
-    assert report.total == 12
+    assert report.total == 15
     for merchant_id, values in (await _stored(db)).items():
         assert all(_plain(merchant_id, c, v, NEW_ONLY) == _original(merchant_id, c) for c, v in values.items())
 
@@ -122,11 +122,11 @@ async def test_a_dry_run_writes_nothing_and_values_no_key_opens_are_reported_and
     untouched = await _stored(db)
 
     dry = await reencrypt(db, store.ENCRYPTED_COLUMNS, ROTATED, batch_size=2, dry_run=True)
-    assert (dry.total, sorted(dry.unreadable)) == (12, sorted(f"merchant_application.{c} M-R-3" for c in COLUMNS))
+    assert (dry.total, sorted(dry.unreadable)) == (15, sorted(f"merchant_application.{c} M-R-3" for c in COLUMNS))
     assert await _stored(db) == untouched
 
     report = await reencrypt(db, store.ENCRYPTED_COLUMNS, ROTATED, batch_size=2)
-    assert report.total == 12 and len(report.unreadable) == 4
+    assert report.total == 15 and len(report.unreadable) == 5
     stored = await _stored(db)
     assert stored["M-R-3"] == untouched["M-R-3"]
     assert await key_counts(db, store.ENCRYPTED_COLUMNS, ROTATED) == {
@@ -155,16 +155,16 @@ def test_the_danbao_pii_commands_rotate_onboarding_to_the_first_listed_key(
     monkeypatch.setenv("DANBAO_ONBOARDING_PII_KEYS", _keys(("k2", K2), ("k1", K1)))
 
     status = _danbao("pii", "status", "--service", "onboarding", "--check")
-    assert status.exit_code == 1 and "12 values under keys other than k2" in status.output
+    assert status.exit_code == 1 and "15 values under keys other than k2" in status.output
 
     dry = _danbao("pii", "reencrypt", "--service", "onboarding", "--dry-run")
-    assert dry.exit_code == 0 and "would re-encrypt 12 values under k2 (12 from k1)" in dry.output
+    assert dry.exit_code == 0 and "would re-encrypt 15 values under k2 (15 from k1)" in dry.output
     assert _danbao("pii", "status", "--service", "onboarding", "--check").exit_code == 1
 
     done = _danbao("pii", "reencrypt", "--service", "onboarding", "--batch", "2")
     assert done.exit_code == 0, done.output
-    assert "batch 2: 12 values re-encrypted so far" in done.output
-    assert "re-encrypted 12 values under k2 (12 from k1)" in done.output
+    assert "batch 2: 15 values re-encrypted so far" in done.output
+    assert "re-encrypted 15 values under k2 (15 from k1)" in done.output
     assert _danbao("pii", "reencrypt", "--service", "onboarding").output.count("re-encrypted 0 values under k2") == 1
 
     monkeypatch.setenv("DANBAO_ONBOARDING_PII_KEYS", _keys(("k2", K2)))  # k1 removed

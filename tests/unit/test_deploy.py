@@ -144,7 +144,7 @@ def _secret_files() -> dict[str, set[str]]:
     out = {}
     for name in SERVICES:
         config = importlib.import_module(f"services.{name}.config")
-        settings_class = next(v for k, v in vars(config).items() if k.endswith("Settings") and k != "ServiceSettings")
+        settings_class = next(v for k, v in vars(config).items() if k.endswith("Settings") and getattr(v, "__module__", "") == config.__name__)
         out[name] = {n.lower() for n in settings_class().secrets()}
     out["psp-simulator"] = {n.lower() for n in PspSimulatorSettings().secrets()}
     out["bank-simulator"] = {n.lower() for n in BankSimulatorSettings().secrets()}

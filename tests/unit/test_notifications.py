@@ -27,6 +27,7 @@ from shared.contracts import CONTRACTS, disputes, escrow, onboarding, payments
 from shared.contracts.notifications import Channel, Language, PartyKind
 from shared.money import Money
 from shared.pii import FieldCipher, UnreadableValue, development_keys, mask_token, parse_keys
+from shared.sealing import generate_private_jwk
 
 ROOT = Path(__file__).resolve().parents[2]
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -396,7 +397,11 @@ def test_production_refuses_the_development_keys(monkeypatch: pytest.MonkeyPatch
         NotificationsSettings()
     monkeypatch.setenv("DANBAO_NOTIFICATIONS_SMS_API_KEY", "sms-live")
     monkeypatch.setenv("DANBAO_NOTIFICATIONS_PUSH_API_KEY", "push-live")
+    with pytest.raises(ValidationError, match="DANBAO_NOTIFICATIONS_SEAL_PRIVATE_KEYS still holds the development key"):
+        NotificationsSettings()
+    monkeypatch.setenv("DANBAO_NOTIFICATIONS_SEAL_PRIVATE_KEYS", json.dumps({"keys": [generate_private_jwk("2026-11")]}))
     assert NotificationsSettings().cipher().current == "k1"
+    assert NotificationsSettings().seal_keys().current == "2026-11"
 
 
 def test_a_sealed_contact_opens_only_with_the_shared_key() -> None:

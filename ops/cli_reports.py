@@ -1,5 +1,4 @@
-"""The ``danbao`` commands that read the services' own records: the ledger, reports, the notification
-log and the encrypted personal data. ``ops.cli`` adds them to the ``danbao`` command."""
+"""``danbao report`` and ``danbao notifications``: what the services' own records say."""
 
 from __future__ import annotations
 
@@ -11,54 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
-
-ledger = typer.Typer(help="Escrow's double-entry ledger.", no_args_is_help=True)
-
-
-def _yuan(fen: int) -> str:
-    """Fen as yuan with thousands separators: -1,234.50."""
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100:,}.{abs(fen) % 100:02d}"
-
-
-@ledger.command("balances")
-def ledger_balances(csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False) -> None:
-    """Every account's balance (debit positive, credit negative); they sum to zero."""
-    from ops.ledger import escrow_database, read_balances
-
-    rows = sorted(asyncio.run(read_balances(escrow_database())).items())
-    if csv:
-        sys.stdout.write("account,currency,balance_fen\n" + "".join(f"{a},{c},{v}\n" for (a, c), v in rows))
-        return
-    table = Table(title="Ledger balances")
-    for column in ("account", "currency", "balance"):
-        table.add_column(column, justify="right" if column == "balance" else "left")
-    for (account, currency), value in rows:
-        table.add_row(account, currency, _yuan(value))
-    table.add_row("[bold]sum[/bold]", "", _yuan(sum(v for _, v in rows)))
-    Console().print(table)
-
-
-@ledger.command("trial-balance")
-def ledger_trial_balance() -> None:
-    """Check debits = credits (overall and per entry), that every hold adds up and that every running
-    balance matches its journal; exit 1 if not."""
-    from ops.ledger import escrow_database, trial_balance
-
-    result = asyncio.run(trial_balance(escrow_database()))
-    table = Table(title=f"Trial balance over {result.entries} entries")
-    for column in ("currency", "debits", "credits", "difference"):
-        table.add_column(column, justify="right")
-    for currency in sorted({*result.debits, *result.credits}):
-        d, c = result.debits.get(currency, 0), result.credits.get(currency, 0)
-        table.add_row(currency, _yuan(d), _yuan(c), _yuan(d - c))
-    Console().print(table)
-    for problem in result.problems:
-        console.print(f"[red]{problem}[/red]")
-    if not result.balanced:
-        raise typer.Exit(1)
-    console.print("[green]balanced[/green]")
+from ops.cli_common import console, yuan
 
 
 report = typer.Typer(help="Reports from the services' own records.", no_args_is_help=True)
@@ -87,8 +39,8 @@ def report_cancellations(csv: Annotated[bool, typer.Option(help="CSV on standard
     for column in ("party", "reason", "orders", "refunded (CNY)"):
         table.add_column(column, justify="right" if column in ("orders", "refunded (CNY)") else "left")
     for party, reason, n, refunded in rows:
-        table.add_row(party, reason, str(n), _yuan(refunded))
-    table.add_row("[bold]all[/bold]", "", str(sum(r[2] for r in rows)), _yuan(sum(r[3] for r in rows)))
+        table.add_row(party, reason, str(n), yuan(refunded))
+    table.add_row("[bold]all[/bold]", "", str(sum(r[2] for r in rows)), yuan(sum(r[3] for r in rows)))
     Console().print(table)
 
 
@@ -115,9 +67,9 @@ def report_merchant(
         table.add_column(column, justify="right" if column in ("gross", "fee", "net to balance") else "left")
     for r in rows:
         table.add_row(r.posted_at.astimezone(CHINA).strftime("%H:%M:%S"), r.kind, r.order_id or r.reference.split(":", 1)[-1],
-                      _yuan(r.gross), _yuan(r.fee), _yuan(r.net))
-    table.add_row("[bold]total[/bold]", "", "", _yuan(sum(r.gross for r in rows)), _yuan(sum(r.fee for r in rows)),
-                  _yuan(sum(r.net for r in rows)))
+                      yuan(r.gross), yuan(r.fee), yuan(r.net))
+    table.add_row("[bold]total[/bold]", "", "", yuan(sum(r.gross for r in rows)), yuan(sum(r.fee for r in rows)),
+                  yuan(sum(r.net for r in rows)))
     Console().print(table)
 
 
@@ -175,72 +127,41 @@ def notifications_log(
         Console(file=sys.stdout if csv else None).print(table)
 
 
-pii = typer.Typer(help="Personal data encrypted at rest: values per key, and re-encryption after a key rotation.",
-                  no_args_is_help=True)
+ledger = typer.Typer(help="Escrow's double-entry ledger.", no_args_is_help=True)
+@ledger.command("balances")
+def ledger_balances(csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False) -> None:
+    """Every account's balance (debit positive, credit negative); they sum to zero."""
+    from ops.ledger import escrow_database, read_balances
 
-PiiService = Annotated[str, typer.Option(help="The service whose encrypted columns to use, e.g. onboarding.")]
-
-
-def _key_table(title: str, counts: dict[str, Any], current: str) -> Table:
-    table = Table(title=title)
-    for column in ("column", "key id", "values"):
-        table.add_column(column, justify="right" if column == "values" else "left")
-    for name, by_key in counts.items():
-        for key_id in sorted(by_key, key=lambda k: (k != current, k)):
-            label = f"{key_id} (current)" if key_id == current else key_id
-            table.add_row(name, label, str(by_key[key_id]), style=None if key_id == current or not by_key[key_id] else "yellow")
-    return table
-
-
-def _not_current(counts: dict[str, Any], current: str) -> int:
-    return sum(n for by_key in counts.values() for key_id, n in by_key.items() if key_id != current)
+    rows = sorted(asyncio.run(read_balances(escrow_database())).items())
+    if csv:
+        sys.stdout.write("account,currency,balance_fen\n" + "".join(f"{a},{c},{v}\n" for (a, c), v in rows))
+        return
+    table = Table(title="Ledger balances")
+    for column in ("account", "currency", "balance"):
+        table.add_column(column, justify="right" if column == "balance" else "left")
+    for (account, currency), value in rows:
+        table.add_row(account, currency, yuan(value))
+    table.add_row("[bold]sum[/bold]", "", yuan(sum(v for _, v in rows)))
+    Console().print(table)
 
 
-def _pii_run(run: Any) -> Any:
-    try:
-        return asyncio.run(run)
-    except LookupError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--service") from None
+@ledger.command("trial-balance")
+def ledger_trial_balance() -> None:
+    """Check debits = credits (overall and per entry), that every hold adds up and that every running
+    balance matches its journal; exit 1 if not."""
+    from ops.ledger import escrow_database, trial_balance
 
-
-@pii.command("status")
-def pii_status(
-    service: PiiService,
-    check: Annotated[bool, typer.Option(help="Exit 1 while any value is under a key other than the current one.")] = False,
-) -> None:
-    """Values per encrypted column and key id; the current key encrypts new values."""
-    from ops.pii import status
-
-    run = _pii_run(status(service))
-    Console().print(_key_table(f"{service}: encrypted values by key", run.before, run.current))
-    left = _not_current(run.before, run.current)
-    console.print(f"{left} values under keys other than {run.current}" if left else f"every value is under {run.current}")
-    if check and left:
+    result = asyncio.run(trial_balance(escrow_database()))
+    table = Table(title=f"Trial balance over {result.entries} entries")
+    for column in ("currency", "debits", "credits", "difference"):
+        table.add_column(column, justify="right")
+    for currency in sorted({*result.debits, *result.credits}):
+        d, c = result.debits.get(currency, 0), result.credits.get(currency, 0)
+        table.add_row(currency, yuan(d), yuan(c), yuan(d - c))
+    Console().print(table)
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/red]")
+    if not result.balanced:
         raise typer.Exit(1)
-
-
-@pii.command("reencrypt")
-def pii_reencrypt(
-    service: PiiService,
-    batch: Annotated[int, typer.Option(min=1, max=5000, help="Rows per batch; each batch is one transaction.")] = 500,
-    dry_run: Annotated[bool, typer.Option(help="Read and decrypt, write nothing: what would be re-encrypted.")] = False,
-) -> None:
-    """Re-encrypt every value still under an older key with the current key, in batches.
-
-    Safe to interrupt (finished batches stay done) and to run again (values under the current key
-    are left alone). Exit 1 if some value no configured key can open."""
-    from ops.pii import rotate
-
-    def progress(report: Any) -> None:
-        console.print(f"batch {report.batches}: {report.total} values {'to re-encrypt' if dry_run else 're-encrypted'} so far")
-
-    run = _pii_run(rotate(service, batch, dry_run, progress))
-    Console().print(_key_table(f"{service}: before", run.before, run.current))
-    if not dry_run:
-        Console().print(_key_table(f"{service}: after", run.after, run.current))
-    moved = ", ".join(f"{n} from {k}" for k, n in sorted(run.report.reencrypted.items())) or "none"
-    console.print(f"{'would re-encrypt' if dry_run else 're-encrypted'} {run.report.total} values under {run.current} ({moved})")
-    for where in run.report.unreadable:
-        console.print(f"[red]unreadable with the configured keys: {where}[/red]")
-    if run.report.unreadable:
-        raise typer.Exit(1)
+    console.print("[green]balanced[/green]")
