@@ -19,6 +19,7 @@ from typing import Any
 
 from ops.docs import SERVICE_APPS
 from shared import topics
+from shared.assertions import ISSUER_KINDS
 from shared.contracts import CONTRACTS
 from shared.settings import PlatformSettings
 
@@ -26,30 +27,28 @@ from shared.settings import PlatformSettings
 OUTSIDE_SYSTEMS = {"psp": "psp-simulator", "bank": "bank-simulator", "registry": "registry-simulator",
                    "insurer": "insurer-simulator"}
 
-# The edges that turn people's actions into commands; each may write the command topics of the commands it sends.
-EDGES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
-    "merchant-gateway": ("merchants' storefronts, apps and API", {
-        topics.commands("payments"): ("payments.order.create", "payments.order.cancel", "payments.payout.request"),
-        topics.commands("escrow"): ("escrow.shipment.record",),
-        topics.commands("onboarding"): ("onboarding.application.submit", "onboarding.documents.submit"),
-        topics.commands("disputes"): ("disputes.case.respond", "disputes.evidence.add"),
-        topics.commands("notifications"): ("notifications.contact.register", "notifications.preference.set",
-                                           "notifications.webhook.register"),
-    }),
-    "buyer-app": ("buyers' apps and checkout pages", {
-        topics.commands("payments"): ("payments.order.pay", "payments.order.cancel"),
-        topics.commands("escrow"): ("escrow.receipt.confirm",),
-        topics.commands("disputes"): ("disputes.case.open", "disputes.case.escalate", "disputes.case.withdraw",
-                                      "disputes.counter_offer.answer", "disputes.evidence.add", "disputes.feedback.submit"),
-        topics.commands("notifications"): ("notifications.contact.register", "notifications.preference.set"),
-    }),
-    "operator-console": ("reviewers', arbitrators' and operators' console", {
-        topics.commands("onboarding"): ("onboarding.review.decide", "onboarding.merchant.activate",
-                                        "onboarding.merchant.suspend", "onboarding.merchant.reinstate"),
-        topics.commands("disputes"): ("disputes.case.rule",),
-        topics.commands("notifications"): ("notifications.contact.register",),
-    }),
+# The edges that turn people's actions into commands: the token issuers of shared.assertions, each a broker
+# principal of the same name that may write the command topics of the commands its actors may send
+# (each command type's ACTORS), so the broker and the tokens tell one story.
+EDGE_DESCRIPTIONS = {
+    "merchant-gateway": "merchants' storefronts, apps and API",
+    "buyer-app": "buyers' apps and checkout pages",
+    "operator-console": "reviewers', arbitrators' and operators' console",
+    "admin-console": "administrators' console (the staff roster)",
 }
+
+
+def _edges() -> dict[str, tuple[str, dict[str, tuple[str, ...]]]]:
+    command_topics = [topics.commands(s) for s in topics.SERVICES] + [topics.CONTROL_COMMANDS]
+    edges = {}
+    for issuer, kinds in ISSUER_KINDS.items():
+        sends = {topic: tuple(sorted(t for t, payload in CONTRACTS[topic].payloads.items() if set(payload.ACTORS) & kinds))
+                 for topic in command_topics}
+        edges[issuer] = (EDGE_DESCRIPTIONS[issuer], {topic: types for topic, types in sends.items() if types})
+    return edges
+
+
+EDGES = _edges()
 OPERATORS = "danbao-ops"
 ADMIN = "danbao-admin"  # super user of the bootstrap jobs (users, ACLs, topics); not in the table
 

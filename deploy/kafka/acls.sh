@@ -69,17 +69,21 @@ acl --allow-principal User:insurer --operation Read --topic danbao.insurer.reque
 acl --allow-principal User:insurer --operation Read --group danbao-insurer-simulator
 acl --allow-principal User:insurer --operation Write --topic danbao.insurer.callbacks
 
-# User:merchant-gateway: merchants' storefronts, apps and API
-scram merchant-gateway
-acl --allow-principal User:merchant-gateway --operation Write --topic danbao.disputes.commands --topic danbao.escrow.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands --topic danbao.payments.commands
-
 # User:buyer-app: buyers' apps and checkout pages
 scram buyer-app
 acl --allow-principal User:buyer-app --operation Write --topic danbao.disputes.commands --topic danbao.escrow.commands --topic danbao.notifications.commands --topic danbao.payments.commands
 
+# User:merchant-gateway: merchants' storefronts, apps and API
+scram merchant-gateway
+acl --allow-principal User:merchant-gateway --operation Write --topic danbao.disputes.commands --topic danbao.escrow.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands --topic danbao.payments.commands
+
 # User:operator-console: reviewers', arbitrators' and operators' console
 scram operator-console
-acl --allow-principal User:operator-console --operation Write --topic danbao.disputes.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands
+acl --allow-principal User:operator-console --operation Write --topic danbao.control.commands --topic danbao.disputes.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands
+
+# User:admin-console: administrators' console (the staff roster)
+scram admin-console
+acl --allow-principal User:admin-console --operation Write --topic danbao.control.commands
 
 # User:danbao-ops: operators' danbao commands
 scram danbao-ops

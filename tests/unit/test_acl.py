@@ -42,7 +42,7 @@ def test_every_topic_has_exactly_the_writers_the_design_says() -> None:
         assert writers[topics.dead_letters(service)] == {acl.service_principal(service)}
     assert writers[topics.PSP_CALLBACKS] == {"psp"} and writers[topics.BANK_CALLBACKS] == {"bank"}
     assert writers[topics.INSURER_CALLBACKS] == {"insurer"} and writers[topics.REGISTRY_RESULTS] == {"registry"}
-    assert writers[topics.CONTROL_COMMANDS] == {acl.OPERATORS}
+    assert writers[topics.CONTROL_COMMANDS] == {acl.OPERATORS, "operator-console", "admin-console"}
     assert set(writers) <= set(topics.all_topics())
     read = {t for p in FOUND if p.name != acl.OPERATORS for t in p.reads}
     # Read by operators only: control events, dead letters, and notifications' events (no service consumes them).
@@ -53,13 +53,21 @@ def test_every_topic_has_exactly_the_writers_the_design_says() -> None:
 def test_outside_systems_and_edges_have_their_own_principals() -> None:
     names = [p.name for p in FOUND]
     assert len(names) == len(set(names))
-    assert {"psp", "bank", "registry", "insurer", "merchant-gateway", "buyer-app", "operator-console", "danbao-ops"} <= set(names)
+    assert {"psp", "bank", "registry", "insurer", "merchant-gateway", "buyer-app", "operator-console", "admin-console",
+            "danbao-ops"} <= set(names)
     assert BY_NAME["psp"].reads == (topics.PSP_REQUESTS,) and BY_NAME["psp"].writes == (topics.PSP_CALLBACKS,)
     assert acl.edge_commands_unknown() == []
-    every_command = {t for name, c in acl.CONTRACTS.items() if name.endswith(".commands") and name != topics.CONTROL_COMMANDS
-                     for t in c.types()}
+    every_command = {t for name, c in acl.CONTRACTS.items() if name.endswith(".commands") for t in c.types()}
     sent = {t for _, commands in acl.EDGES.values() for types in commands.values() for t in types}
     assert every_command == sent, "each command type has an edge that sends it"
+
+
+def test_an_edge_writes_only_the_topics_its_tokens_can_prove_commands_on() -> None:
+    """The broker and the tokens tell one story: the buyer app's principal may not write onboarding's commands,
+    and no token it issues could make one count there."""
+    assert set(BY_NAME["buyer-app"].writes) == {topics.commands(s) for s in ("payments", "escrow", "disputes", "notifications")}
+    assert set(BY_NAME["admin-console"].writes) == {topics.CONTROL_COMMANDS}
+    assert topics.commands("payments") not in BY_NAME["operator-console"].writes
 
 
 def test_operators_read_everything_and_write_only_commands() -> None:
