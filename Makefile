@@ -68,7 +68,11 @@ deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notific
 	mkdir -p deploy/secrets
 	$(BIN)/danbao seal keygen > $@
 
-compose-secrets: deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
+# The edges' signing keys (danbao_issuer_<issuer>.json, for each edge only) and the services' trusted issuers.
+issuer-keys: $(STAMP)
+	$(BIN)/python -m ops.issuers deploy/secrets
+
+compose-secrets: issuer-keys deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
   deploy/secrets/danbao_onboarding_registry_callback_secret kafka-secrets \
   deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys
 

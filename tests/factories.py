@@ -94,14 +94,14 @@ def apply_for_merchant(merchant_id: str, credit_code: str, *, legal_name: str = 
         **overrides,
     }
     document = envelope("onboarding.application.submit", data, actor=("merchant", merchant_id), correlation_id=f"apply-{merchant_id}")
-    return seal_for_development(document) if seal else document
+    return sign(seal_for_development(document)) if seal else document  # sealed first, then signed, as an edge does
 
 
 def register_contact(party: str, party_id: str, *, actor: tuple[str, str] | None = None, seal: bool = True,
                      **fields: Any) -> dict[str, Any]:
     document = envelope("notifications.contact.register", {"party": party, "party_id": party_id, **fields},
                         actor=actor or (party, party_id))
-    return seal_for_development(document) if seal else document
+    return sign(seal_for_development(document)) if seal else document  # sealed first, then signed, as an edge does
 
 
 def set_preference(party: str, party_id: str, *, actor: tuple[str, str] | None = None, **fields: Any) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def set_preference(party: str, party_id: str, *, actor: tuple[str, str] | None =
 def register_webhook(merchant_id: str, url: str, secret: str, *, seal: bool = True) -> dict[str, Any]:
     document = envelope("notifications.webhook.register", {"merchant_id": merchant_id, "url": url, "secret": secret},
                         actor=("merchant", merchant_id))
-    return seal_for_development(document) if seal else document
+    return sign(seal_for_development(document)) if seal else document  # sealed first, then signed, as an edge does
 
 
 def payment_succeeded(order_id: str, *, merchant: str = "M-1001", buyer: str = "B-2001", amount: int = 12900,

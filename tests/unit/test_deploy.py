@@ -3,16 +3,18 @@ against the code (service names, health paths, port, image, secrets)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ops import acl
+from ops import acl, issuers
 from ops.docs import SERVICE_APPS
 from ops.kafka_secrets import write_compose_files
 from ops.platform import SIMULATORS
@@ -166,6 +168,8 @@ def _secrets_the_makefile_writes() -> set[str]:
                 written.add(target.replace("$${s}", value).replace("$$s", value))
     if "-m ops.kafka_secrets deploy/secrets" in makefile:
         written |= KAFKA_SECRET_FILES
+    if "-m ops.issuers deploy/secrets" in makefile:
+        written |= {path.name for path in issuers.write(Path(tempfile.mkdtemp()))}
     return written
 
 
@@ -252,6 +256,34 @@ def test_compose_creates_the_users_and_acls_before_the_topics_and_services() -> 
     assert {f"kafka_password_{p.name}" for p in acl.principals()} <= set(setup["secrets"])
     assert compose["topics"]["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
     assert compose["topics"]["environment"]["DANBAO_KAFKA_SECURITY_PROTOCOL"] == "SSL"  # the admin's certificate
+
+
+def test_services_in_production_trust_the_deployments_issuers_and_no_development_key(tmp_path: Path) -> None:
+    """compose and Kubernetes give every service the trusted-issuers file `make issuer-keys` writes; with it the
+    services start in production mode, and a development key in it is refused."""
+    from shared.assertions import development_issuers_document
+    from shared.authority import trusted_issuers
+    from shared.settings import PlatformSettings
+
+    written = issuers.write(tmp_path)
+    compose, deployments = _compose()["services"], _by_kind("Deployment")
+    for service in SERVICES:
+        env = _compose_env(compose[service])
+        assert env["DANBAO_TRUSTED_ISSUERS_FILE"] == "/run/secrets/danbao_trusted_issuers.json"
+        assert "danbao_trusted_issuers.json" in compose[service]["secrets"]
+        volumes = {v["name"]: v for v in deployments[service]["spec"]["template"]["spec"]["volumes"]}
+        assert "danbao_trusted_issuers.json" in {item["path"] for item in volumes["secrets"]["secret"]["items"]}
+    config = next(d for d in _manifests() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "danbao-config")
+    assert config["data"]["DANBAO_TRUSTED_ISSUERS_FILE"] == "/run/secrets/danbao_trusted_issuers.json"
+    production = PlatformSettings(mode="production", trusted_issuers_file=tmp_path / "danbao_trusted_issuers.json")
+    assert set(trusted_issuers(production)) == {"buyer-app", "merchant-gateway", "operator-console", "admin-console"}
+    assert all(p.stat().st_mode & 0o077 == 0 for p in written if p.name.startswith("danbao_issuer_"))  # private keys
+    development = tmp_path / "development.json"
+    development.write_text(json.dumps(development_issuers_document()))
+    with pytest.raises(ValueError, match="development issuer keys are refused"):
+        trusted_issuers(PlatformSettings(mode="production", trusted_issuers_file=development))
+    with pytest.raises(ValueError, match="must name the trusted issuers"):
+        trusted_issuers(PlatformSettings(mode="production"))
 
 
 def test_compose_settings_are_accepted_by_the_platform(tmp_path: Path) -> None:
