@@ -286,7 +286,7 @@ def burst_command(
 
 
 for group, name in ((cli_reports.ledger, "ledger"), (cli_reports.report, "report"), (cli_reports.notifications_cli, "notifications"), (cli_data.pii, "pii"),
-                    (cli_data.seal, "seal"), (cli_data.dlq, "dlq")):
+                    (cli_data.seal, "seal"), (cli_data.dlq, "dlq"), (cli_data.issuers, "issuers")):
     app.add_typer(group, name=name)
 
 demo = typer.Typer(help="Replays of the domain's seed cases through a running platform.", no_args_is_help=True)

@@ -16,7 +16,6 @@ from rich.table import Table
 from ops import kafka
 from ops.cli_common import bootstrap, console
 from shared import topics
-from shared.consumer import open_dead_letter
 
 
 pii = typer.Typer(help="Personal data encrypted at rest: values per key, and re-encryption after a key rotation.",
@@ -181,3 +180,28 @@ def _keys_of(resolve: Any, service: str, source: str | None) -> dict[str, Any]:
         return resolve(service, source)  # type: ignore[no-any-return]
     except LookupError as exc:
         raise typer.BadParameter(str(exc), param_hint="SERVICE") from None
+
+
+issuers = typer.Typer(help="The edges that sign commands: their keys, and the services' trusted-issuers file.", no_args_is_help=True)
+
+
+@issuers.command("dev-key")
+def issuers_dev_key(issuer: Annotated[str, typer.Argument(help="buyer-app, merchant-gateway, operator-console or admin-console")]) -> None:
+    """Print an issuer's development private key (a JWK; dev and test mode only), for a client trying the platform."""
+    from shared.assertions import ISSUER_KINDS, development_signer
+    from shared.settings import Mode, PlatformSettings
+
+    if PlatformSettings().mode is Mode.PRODUCTION:
+        raise typer.BadParameter("production mode has no development keys")
+    if issuer not in ISSUER_KINDS:
+        raise typer.BadParameter(f"unknown issuer {issuer!r}; choose from {', '.join(ISSUER_KINDS)}")
+    sys.stdout.write(json.dumps(development_signer(issuer).key.as_dict(private=True)) + "\n")
+
+
+@issuers.command("keygen")
+def issuers_keygen(folder: Annotated[Path, typer.Argument(help="Where to write the keys (e.g. deploy/secrets)")]) -> None:
+    """Write each issuer's private key (kept if present) and the services' trusted-issuers file."""
+    from ops.issuers import write
+
+    for path in write(folder):
+        console.print(f"wrote {path}")

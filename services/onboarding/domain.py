@@ -219,9 +219,9 @@ def decide_review(application: Application | None, command: DecideReview, actor:
         raise Rejected("reasons_required", f"{command.decision.value} needs reasons", command.merchant_id)
     if command.decision is ReviewDecisionKind.REQUEST_DOCUMENTS:
         return Decision(replace(application, status=Status.DOCUMENTS_REQUESTED),
-                        [DocumentsRequested(merchant_id=application.merchant_id, reasons=command.reasons)])
+                        [DocumentsRequested(merchant_id=application.merchant_id, reasons=command.reasons, by=actor.id)])
     return Decision(replace(application, status=Status.REJECTED),
-                    [ApplicationRejected(merchant_id=application.merchant_id, reasons=command.reasons)])
+                    [ApplicationRejected(merchant_id=application.merchant_id, reasons=command.reasons, by=actor.id)])
 
 
 def documents_submitted(application: Application | None, command: SubmitDocuments, actor: Actor, now: datetime) -> Decision:
@@ -255,14 +255,14 @@ def suspend(application: Application | None, merchant_id: str, reason: str, acto
     _operator(actor, merchant_id)
     if application is None or application.status is not Status.ACTIVE:
         raise Rejected("not_active", "only an active merchant can be suspended", merchant_id)
-    return Decision(replace(application, status=Status.SUSPENDED), [MerchantSuspended(merchant_id=merchant_id, reason=reason)])
+    return Decision(replace(application, status=Status.SUSPENDED), [MerchantSuspended(merchant_id=merchant_id, reason=reason, by=actor.id)])
 
 
 def reinstate(application: Application | None, merchant_id: str, reason: str, actor: Actor) -> Decision:
     _operator(actor, merchant_id)
     if application is None or application.status is not Status.SUSPENDED:
         raise Rejected("not_suspended", "only a suspended merchant can be reinstated", merchant_id)
-    return Decision(replace(application, status=Status.ACTIVE), [MerchantReinstated(merchant_id=merchant_id, reason=reason)])
+    return Decision(replace(application, status=Status.ACTIVE), [MerchantReinstated(merchant_id=merchant_id, reason=reason, by=actor.id)])
 
 
 def code_hash(code: str) -> str:

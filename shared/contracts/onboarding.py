@@ -205,6 +205,8 @@ class DocumentsRequested(Payload):
 
     merchant_id: MerchantRef
     reasons: list[str] = Field(description="What is missing or unreadable.", examples=[["licence photo unreadable"]])
+    by: str = Field(default="automatic", description="Who decided: `automatic`, or the reviewer's or operator's id.",
+                    examples=["RV-1"])
 
 
 class ApplicationApproved(Payload):
@@ -250,6 +252,8 @@ class ApplicationRejected(Payload):
 
     merchant_id: MerchantRef
     reasons: list[str] = Field(description="Why.", examples=[["company registration revoked"]])
+    by: str = Field(default="automatic", description="Who decided: `automatic`, or the reviewer's or operator's id.",
+                    examples=["RV-1"])
 
 
 class MerchantActivated(Payload):
@@ -269,6 +273,8 @@ class MerchantSuspended(Payload):
 
     merchant_id: MerchantRef
     reason: str = Field(description="Why.", examples=["complaints under investigation"])
+    by: str = Field(default="automatic", description="Who decided: `automatic`, or the reviewer's or operator's id.",
+                    examples=["RV-1"])
 
 
 class MerchantReinstated(Payload):
@@ -278,6 +284,8 @@ class MerchantReinstated(Payload):
 
     merchant_id: MerchantRef
     reason: str = Field(description="Why.", examples=["investigation closed"])
+    by: str = Field(default="automatic", description="Who decided: `automatic`, or the reviewer's or operator's id.",
+                    examples=["RV-1"])
 
 
 OnboardingCommandRejected = rejection_payload("onboarding")

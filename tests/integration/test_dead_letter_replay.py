@@ -1,4 +1,5 @@
-"""An operator fixes a dead letter and replays it: it is processed, and only once."""
+"""Dead letters through the real broker: an operator has one handled again (once), with the `danbao` CLI;
+a corrected command is a new command its sender signs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from ops.kafka import read
 from ops.platform import LocalPlatform
 from tests.factories import create_order, pay_order
 from tests.integration.conftest import Kafka, of
@@ -26,7 +26,8 @@ def danbao(platform: LocalPlatform, *args: str) -> str:
     return done.stdout + done.stderr
 
 
-async def test_a_fixed_dead_letter_replayed_twice_is_processed_once(platform: LocalPlatform, kafka: Kafka, tmp_path: Path) -> None:
+async def test_an_operator_replays_a_dead_letter_once_and_the_sender_corrects_its_command(
+        platform: LocalPlatform, kafka: Kafka, tmp_path: Path) -> None:
     order_id = f"O-{uuid.uuid4().hex[:8]}"
     good = create_order(order_id)
     broken = json.loads(json.dumps(good))
@@ -35,18 +36,23 @@ async def test_a_fixed_dead_letter_replayed_twice_is_processed_once(platform: Lo
     dead = await kafka.read_until("danbao.payments.dlq", lambda ms: any(m["data"]["source_key"] == order_id for m in ms))
     letter = next(m for m in dead if m["data"]["source_key"] == order_id)
     assert letter["data"]["reason"] == "invalid_payload" and "data.buyer_id" in letter["data"]["detail"]
+    assert letter["event_id"] in danbao(platform, "dlq", "list", "payments")
 
-    listing = danbao(platform, "dlq", "list", "payments")
-    assert "invalid_payload" in listing
-    records = [r async for r in read(kafka.bootstrap, "danbao.payments.dlq", idle_timeout=1)]
-    position = next(r for r in records if json.loads(r.value)["data"]["source_key"] == order_id)
-    fixed = tmp_path / "fixed.json"
-    fixed.write_text(json.dumps(good))  # same event_id, corrected buyer id
+    # The operator has it handled again: still invalid, so dead-lettered again; a second replay is refused.
     for _ in range(2):
-        danbao(platform, "dlq", "replay", "payments", "--partition", str(position.partition),
-               "--offset", str(position.offset), "--fixed", str(fixed))
+        danbao(platform, "dlq", "replay", "payments", letter["event_id"], "--as", "OP-1")
+    replayed = await kafka.read_until("danbao.control.events", lambda ms: any(
+        of("control.deadletter.replayed", dead_letter_id=letter["event_id"])(m) for m in ms))
+    answer = next(m for m in replayed if of("control.deadletter.replayed", dead_letter_id=letter["event_id"])(m))
+    assert answer["data"]["outcome"] == "dead_lettered" and answer["data"]["replayed_by"] == "OP-1"
+    refused = await kafka.read_until("danbao.payments.events", lambda ms: any(
+        of("payments.command.rejected", reason="already_replayed")(m) for m in ms))
+    assert [m for m in refused if of("payments.command.rejected", reason="already_replayed")(m)]
 
-    # A later command on the same key (so the same partition) is handled after both replays.
+    # The corrected command is the merchant's to send (signed for it by `danbao send` in dev mode), then the order lives.
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps({k: v for k, v in good.items() if k != "token"}))
+    danbao(platform, "send", "danbao.payments.commands", str(fixed))
     await kafka.send("danbao.payments.commands", pay_order(order_id), key=order_id)
     created = await kafka.read_until(
         "danbao.payments.events", lambda ms: any(of("payments.intent.created", order_id=order_id)(m) for m in ms))
