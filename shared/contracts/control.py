@@ -52,26 +52,26 @@ class StaffRole(StrEnum):
 PRINCIPAL = Field(pattern=ID_PATTERN, description="The staff member's id (the `sub` of their console tokens).", examples=["ARB-1"])
 
 
-class GrantRole(Payload):
-    """An administrator gives a staff member a role: operator, reviewer or arbitrator."""
+class RoleChange(Payload):
+    """A change to the roster, by an administrator (the admin console's token)."""
 
-    TYPE: ClassVar[str] = "control.roster.grant"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.ADMIN,)
 
     principal_id: str = PRINCIPAL
-    role: StaffRole = Field(description="The role given.", examples=["arbitrator"])
+    role: StaffRole = Field(description="The role given or taken away.", examples=["arbitrator"])
     reason: str = Field(min_length=1, max_length=200, description="Why (kept with the change).", examples=["joined the case desk"])
 
 
-class RevokeRole(Payload):
+class GrantRole(RoleChange):
+    """An administrator gives a staff member a role: operator, reviewer or arbitrator."""
+
+    TYPE: ClassVar[str] = "control.roster.grant"
+
+
+class RevokeRole(RoleChange):
     """An administrator takes a role away; the staff member's next command in that role is refused."""
 
     TYPE: ClassVar[str] = "control.roster.revoke"
-    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.ADMIN,)
-
-    principal_id: str = PRINCIPAL
-    role: StaffRole = Field(description="The role taken away.", examples=["arbitrator"])
-    reason: str = Field(min_length=1, max_length=200, description="Why.", examples=["left the case desk"])
 
 
 class RosterChanged(Payload):
