@@ -65,9 +65,14 @@ class Bad:
 class Command:
     """A well-formed message about the seeded state, and who may send it: (kind, id), None for any id."""
 
-    document: dict[str, Any]
+    template: dict[str, Any]
     allowed: tuple[tuple[str, str | None], ...] = ()
     missing: tuple[str, str] | None = None  # data field naming the aggregate, and the reason when it does not exist
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The message, a command with a token made now (tokens live minutes; these are built at import)."""
+        return f.sign(self.template) if "token" in self.template else self.template
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ async def test_cancellations_of_each_kind(kafka: Kafka) -> None:
     refused = next(m for m in events if of("payments.order.cancellation_refused", order_id=shipped)(m))
     assert refused["data"]["reason"] == "already_shipped"
     reasons = sorted(m["data"]["reason"] for m in events if of("payments.command.rejected", aggregate_id=intruded)(m))
-    assert reasons == ["invalid_reason", "forbidden"]
+    assert reasons == ["forbidden", "invalid_reason"]
 
     ledger = await kafka.read_until("danbao.escrow.events", _has("escrow.ledger.entry_posted", order_id=paid, kind="refund_paid_out"))
     entries = {m["data"]["kind"]: {line["account"]: line["amount"] for line in m["data"]["lines"]}

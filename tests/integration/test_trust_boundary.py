@@ -24,11 +24,13 @@ from tests.integration.conftest import Kafka
 pytestmark = pytest.mark.integration
 
 EVENT_TOPICS = [topics.events(s) for s in topics.SERVICES] + [topics.CONTROL_EVENTS]
-ROSTER = [
+def _roster() -> list[dict[str, Any]]:
+    """Commands no fuzz sample has: the roster's and a dead-letter replay."""
+    return [
     f.envelope("control.roster.grant", {"principal_id": "ARB-2", "role": "arbitrator", "reason": "new"}, actor=("admin", "ADMIN-1")),
     f.envelope("control.roster.revoke", {"principal_id": "ARB-2", "role": "arbitrator", "reason": "left"}, actor=("admin", "ADMIN-1")),
     f.envelope("control.deadletter.replay", {"service": "payments", "dead_letter_id": str(uuid.uuid4())}, actor=("operator", "OP-1")),
-]
+    ]
 
 
 async def _answers(kafka: Kafka, causes: set[str], expected: int, timeout: float = 120) -> dict[str, list[dict[str, Any]]]:
@@ -49,7 +51,7 @@ async def _answers(kafka: Kafka, causes: set[str], expected: int, timeout: float
 def _every_command() -> list[tuple[str, dict[str, Any]]]:
     """(topic, a well-formed signed command) for every command type the platform takes."""
     found = {c.document["type"]: (t.contract.topic, c.document) for t in [*COMMANDS.values(), CONTROL] for c in t.commands}
-    for document in ROSTER:
+    for document in _roster():
         found.setdefault(document["type"], (topics.CONTROL_COMMANDS, document))
     return sorted(found.values(), key=lambda td: td[1]["type"])
 
@@ -108,7 +110,9 @@ async def test_every_command_type_is_refused_without_a_good_token_and_changes_no
     assert {t for t, _, _ in sent.values()} == {d["type"] for _, d in _every_command()}  # every command type was tried
 
 
-FORBIDDEN = {
+def _forbidden() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Well-signed commands (signed now: tokens live minutes) whose actors may not send them."""
+    return {
     "a buyer rules a case": (topics.commands("disputes"), f.envelope(
         "disputes.case.rule", {"case_id": "C-TRUST-1", "decision": "full_refund", "reasons": "我说了算"}, actor=("buyer", "B-2001"))),
     "a merchant confirms receipt for its buyer": (topics.commands("escrow"), f.envelope(
@@ -119,13 +123,14 @@ FORBIDDEN = {
         "onboarding.review.decide", {"merchant_id": "M-TRUST-1", "decision": "approve"}, actor=("reviewer", "OP-1"))),
     "a reviewer replays a dead letter": (topics.CONTROL_COMMANDS, f.envelope(
         "control.deadletter.replay", {"service": "payments", "dead_letter_id": str(uuid.uuid4())}, actor=("reviewer", "RV-1"))),
-}
+    }
 
 
 async def test_a_proven_actor_who_may_not_act_is_forbidden_and_changes_nothing(platform: LocalPlatform, kafka: Kafka) -> None:
-    for _, (topic, document) in FORBIDDEN.items():
+    forbidden = _forbidden()
+    for _, (topic, document) in forbidden.items():
         await kafka.send(topic, document, key="k")
-    ids = {document["event_id"]: what for what, (_, document) in FORBIDDEN.items()}
+    ids = {document["event_id"]: what for what, (_, document) in forbidden.items()}
     answers = await _answers(kafka, set(ids), len(ids) + len(topics.SERVICES) - 1)  # the control command: every service
     for event_id, what in ids.items():
         got = answers.get(event_id, [])
