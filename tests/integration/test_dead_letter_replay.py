@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def danbao(platform: LocalPlatform, *args: str) -> str:
     assert platform.broker is not None
-    env = {**os.environ, "DANBAO_KAFKA_BOOTSTRAP": platform.broker.bootstrap}
+    env = {**os.environ, "DANBAO_KAFKA_BOOTSTRAP": platform.broker.bootstrap, "COLUMNS": "240"}  # ids unwrapped
     done = subprocess.run([sys.executable, "-m", "ops.cli", *args], env=env, capture_output=True, text=True, timeout=60, check=True)
     return done.stdout + done.stderr
 
