@@ -200,24 +200,24 @@ def create_topics_command(
 
 @app.command()
 def qr(
-    order_id: Annotated[str, typer.Argument(help="The order whose latest QR-code payment to show.")],
+    code_id: Annotated[str, typer.Argument(help="The merchant's collection code (payments.collection.issue) to show.")],
     png: Annotated[Path | None, typer.Option(help="Write a PNG here instead of drawing in the terminal.")] = None,
 ) -> None:
-    """Render the QR code of an order's latest QR-code payment intent (from danbao.payments.events)."""
+    """Render a collection code as its QR code: the cashier URL from its payments.collection.issued event."""
     import segno
 
-    async def latest() -> str | None:
+    async def issued() -> str | None:
         found = None
         async for record in kafka.read(bootstrap(), topics.events("payments"), idle_timeout=1.0):
             message = json.loads(record.value)
             data = message.get("data") or {}
-            if message.get("type") == "payments.intent.created" and data.get("order_id") == order_id and data.get("qr_payload"):
-                found = data["qr_payload"]
+            if message.get("type") == "payments.collection.issued" and data.get("code_id") == code_id:
+                found = data["url"]
         return found
 
-    payload = asyncio.run(latest())
+    payload = asyncio.run(issued())
     if payload is None:
-        console.print(f"[red]no QR-code payment intent for {order_id}[/red]")
+        console.print(f"[red]no collection code {code_id} on {topics.events('payments')}[/red]")
         raise typer.Exit(1)
     code = segno.make(payload, error="m")
     if png:
