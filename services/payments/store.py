@@ -209,6 +209,16 @@ async def cancellation_counts(session: AsyncSession) -> list[tuple[str, str, int
     return [(party or "", reason or "", int(n), int(refunded or 0)) for party, reason, n, refunded in rows.all()]
 
 
+async def cancellation_notes(session: AsyncSession, limit: int) -> list[tuple[str, str, str, str, str, datetime]]:
+    """(order, party, reason, note, merchant, when) of the latest cancelled orders that carry a note."""
+    rows = await session.exec(
+        select(PaymentOrder.order_id, PaymentOrder.cancel_party, PaymentOrder.cancel_reason, PaymentOrder.cancel_note,
+               PaymentOrder.merchant_id, PaymentOrder.updated_at)
+        .where(PaymentOrder.status == "cancelled", col(PaymentOrder.cancel_note).is_not(None))
+        .order_by(col(PaymentOrder.updated_at).desc()).limit(limit))
+    return [(o, p or "", r or "", n or "", m, as_utc(at)) for o, p, r, n, m, at in rows.all()]
+
+
 class PayoutRow(SQLModel, table=True):
     __tablename__ = "payout"
 

@@ -292,3 +292,25 @@ def test_the_fee_schedule_by_industry_method_and_monthly_volume() -> None:
     # the month turns at midnight China time
     assert fees.month_of(datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)) == "2026-12"
     assert fees.month_of(datetime(2026, 11, 30, 15, 59, tzinfo=timezone.utc)) == "2026-11"
+
+
+def test_the_cancellation_note_is_kept_and_told_to_the_other_party() -> None:
+    from tests.factories import cancel_order
+
+    command = payments.COMMANDS.parse(cancel_order("O-1", "out_of_stock", actor=("merchant", "M-1001"))).data
+    command = command.model_copy(update={"note": "尺码缺货 / size sold out"})
+    unpaid = domain.cancel(_order(), command, MERCHANT)
+    assert unpaid.order is not None and unpaid.order.cancel_note == "尺码缺货 / size sold out"
+    told = unpaid.events[0]
+    assert isinstance(told, payments.OrderCancelled) and told.note == "尺码缺货 / size sold out"
+    paid = domain.cancel(_paid(), command, MERCHANT)  # paid: the note waits for the refund, then is told
+    assert paid.order is not None
+    settled = domain.refund_settled(paid.order, 12900, "cancelled_by_merchant")
+    assert isinstance(settled.events[0], payments.OrderCancelled) and settled.events[0].note == "尺码缺货 / size sold out"
+
+
+def test_orders_are_in_renminbi_only() -> None:
+    document = create_order("O-USD")
+    document["data"]["amount"]["currency"] = "USD"
+    with pytest.raises(Rejected, match="unsupported_currency"):
+        domain.create_order(None, payments.COMMANDS.parse(document).data, MERCHANT, "active")
