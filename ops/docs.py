@@ -112,7 +112,33 @@ def dispute_rules() -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules}
+def risk_rules() -> str:
+    """The published risk rule table, from services.payments.risk (the defaults of DANBAO_PAYMENTS_RISK_RULES)."""
+    from services.payments import risk
+
+    measures = {
+        "R-FAILED-ATTEMPTS": ("payment", "the buyer's failed payments in the window", "≥ limit"),
+        "R-VELOCITY-BUYER": ("payment", "payments the buyer began in the window, this one included", "> limit"),
+        "R-VELOCITY-DEVICE": ("payment", "payments begun from the device (`device_id`) in the window", "> limit"),
+        "R-VELOCITY-MERCHANT": ("payment", "payments begun to the merchant in the window", "> limit × raise"),
+        "R-AMOUNT-UNUSUAL": ("payment", f"the amount, against the merchant's average paid amount in the window (from "
+                             f"{risk.AVERAGE_MIN_SAMPLES} payments)", "> limit × average"),
+        "R-NEW-MERCHANT-VOLUME": ("payment", f"a merchant active less than {risk.NEW_MERCHANT_DAYS} days: paid in the "
+                                  "window plus this amount (fen)", "> limit × raise"),
+        "R-PAYOUT-AFTER-INFLOW": ("payout", "the share (%) of a payout from the floor up that reached the balance in the "
+                                  "window (releases, direct payments)", "≥ limit"),
+        "R-CANCEL-MERCHANT": ("cancellation", "paid orders the merchant cancelled in the window", "> limit × raise"),
+    }
+    lines = ["| rule | on | measures | fires when | window | limit | outcome |", "|---|---|---|---|---|---|---|"]
+    for name, rule in risk.DEFAULT_RULES.items():
+        on, what, when = measures[name]
+        floor = f" (from {rule.floor // 100:,} yuan)" if rule.floor else ""
+        lines.append(f"| `{name}` | {on} | {what}{floor} | {when} | {rule.window_minutes:,} min | {rule.threshold:,} | "
+                     f"`{rule.outcome.value}` |")
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules, "risk": risk_rules}
 
 
 def update_readme(path: Path) -> None:

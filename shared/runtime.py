@@ -47,7 +47,7 @@ from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
-from shared.retention import Retention
+from shared.retention import Horizon, Retention
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
@@ -79,6 +79,7 @@ class ServiceDefinition:
     gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
     pii_cipher: FieldCipher | None = None  # seals dead letters of subscriptions marked personal_data
     public_seal_keys: dict[str, Any] | None = None  # the JWK set clients seal personal fields with, served at /keys/seal
+    horizons: Sequence[Horizon] = ()  # its own tables the retention task prunes
 
 
 async def _raw_records(message: Any) -> Any:
@@ -162,7 +163,8 @@ class ServiceRuntime:
         self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
         self.relay = OutboxRelay(self.db, self._publish, name=self.name)
         self.retention = Retention(self.db, self.clock, inbox=timedelta(days=self.platform.inbox_retention_days),
-                                   idempotency=timedelta(days=self.platform.idempotency_retention_days))
+                                   idempotency=timedelta(days=self.platform.idempotency_retention_days),
+                                   horizons=tuple(definition.horizons))
         self.scheduler = TimerScheduler(self.db, self.clock, self.name, dict(definition.timers), on_commit=self.relay.wake)
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None  # the relay's, started with the background tasks

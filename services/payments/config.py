@@ -5,6 +5,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.payments.risk import DEFAULT_RULES, RiskRules, RuleSetting
 from services.payments.tokens import CollectionTokens
 from shared.settings import SECRETS_DIR, DEV_SECRET_PREFIX, ServiceSettings
 
@@ -36,6 +37,23 @@ class PaymentsSettings(ServiceSettings):
     def dev_merchant_seeds(self) -> dict[str, str]:
         pairs = (item.split(":", 1) for item in self.dev_merchants.split(",") if item.strip())
         return {merchant.strip(): industry.strip() for merchant, industry in pairs}
+
+    risk_rules: dict[str, RuleSetting] = Field(default_factory=lambda: dict(DEFAULT_RULES), description=(
+        "The risk rule table (JSON: rule -> window_minutes, threshold, outcome review|block, enabled, floor); "
+        "see README: Risk controls. A rule left out keeps its default."))
+    risk_merchant_limits: str = Field(default="", description="Merchants whose merchant-level risk limits are raised, "
+                                      "`merchant:multiple` comma separated (e.g. `M-1001:1000`).")
+
+    def risk(self) -> RiskRules:
+        return RiskRules({**DEFAULT_RULES, **self.risk_rules})
+
+    dev_risk_merchant_limits: str = Field(default="M-1001:1000", description="Dev/test mode only: raised limits as "
+                                          "`risk_merchant_limits` has them (M-1001 carries the bench, chaos and burst runs).")
+
+    @staticmethod
+    def risk_raises(text: str) -> dict[str, int]:
+        pairs = (item.split(":", 1) for item in text.split(",") if ":" in item)
+        return {merchant.strip(): max(1, int(multiple)) for merchant, multiple in pairs}
 
     bank_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "bank-callback-secret", description="Shared secret the bank signs transfer outcomes with.")
 

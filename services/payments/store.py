@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.collection import MerchantFacts
 from services.payments.collection_store import CollectionCodeRow
+from services.payments.risk_store import RiskObservation, RiskReviewRow
 from services.payments.domain import Order, OrderStatus
 from services.payments.payouts import Payout, PayoutStatus
 from shared.contracts.payments import CancelReason, OrderItem, PaymentCapturedLate, PaymentMethod
@@ -117,6 +118,8 @@ class MerchantView(SQLModel, table=True):
     status: str = Field(max_length=16, description="active or suspended")
     industry: str = Field(max_length=32)
     verified: bool = False
+    active_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True),
+                                          description="first activation; None for merchants seeded in dev mode (established)")
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
@@ -127,10 +130,13 @@ async def merchant_status(session: AsyncSession, merchant_id: str) -> str | None
 
 
 async def set_merchant(session: AsyncSession, merchant_id: str, now: datetime, *, status: str,
-                       industry: str | None = None, verified: bool | None = None) -> None:
+                       industry: str | None = None, verified: bool | None = None, activated: bool = False) -> None:
+    """``activated``: onboarding's activation (the first one starts the merchant's ``active_since``)."""
     merchant = await session.get(MerchantView, merchant_id) or MerchantView(
         merchant_id=merchant_id, status=status, industry=industry or "", updated_at=now)
     merchant.status, merchant.updated_at = status, now
+    if activated and merchant.active_since is None:
+        merchant.active_since = now
     if industry is not None:
         merchant.industry = industry
     if verified is not None:
@@ -255,4 +261,4 @@ async def save_payout(session: AsyncSession, payout: Payout, now: datetime) -> N
         bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, created_at=now, updated_at=now))
 
 
-TABLES: list[type[SQLModel]] = [CollectionCodeRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]
+TABLES: list[type[SQLModel]] = [CollectionCodeRow, RiskObservation, RiskReviewRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts import collection
+from shared.contracts import collection, risk
 from shared.contracts.common import ID_PATTERN, BuyerRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
 from shared.contracts.order_lines import OrderItem, PaymentMethod
 from shared.envelope import ActorKind, Payload
@@ -54,7 +54,7 @@ class PayOrder(Payload):
 
 
 class CancelReason(StrEnum):
-    """Why an order is cancelled. Buyers: the first four; merchants: the last four."""
+    """Why an order is cancelled. Buyers: the first four; merchants: the next four; the platform: `risk_rejected`."""
 
     CHANGED_MIND = "changed_mind"
     ORDERED_BY_MISTAKE = "ordered_by_mistake"
@@ -64,10 +64,11 @@ class CancelReason(StrEnum):
     PRICE_CHANGED = "price_changed"
     CANNOT_FULFIL = "cannot_fulfil"
     MERCHANT_OTHER = "merchant_other"
+    RISK_REJECTED = "risk_rejected"  # the platform: an operator rejected a payment held for risk review
 
 
 BUYER_REASONS = {CancelReason.CHANGED_MIND, CancelReason.ORDERED_BY_MISTAKE, CancelReason.PAYMENT_TROUBLE, CancelReason.BUYER_OTHER}
-MERCHANT_REASONS = set(CancelReason) - BUYER_REASONS
+MERCHANT_REASONS = {CancelReason.OUT_OF_STOCK, CancelReason.PRICE_CHANGED, CancelReason.CANNOT_FULFIL, CancelReason.MERCHANT_OTHER}
 
 
 class CancelOrder(Payload):
@@ -208,7 +209,7 @@ class OrderCancelled(Payload):
     order_id: OrderRef
     merchant_id: MerchantRef
     buyer_id: BuyerRef
-    party: str = Field(description="`buyer` or `merchant`.", examples=["merchant"])
+    party: str = Field(description="`buyer`, `merchant`, or `platform` (a payment rejected after risk review).", examples=["merchant"])
     reason: CancelReason = Field(description="Reason code.", examples=["out_of_stock"])
     refunded: Money = Field(description="Refunded to the buyer (0 if it was not paid).")
     note: str | None = Field(default=None, max_length=500, description="The cancelling party's note for the other party, as given.",
@@ -294,12 +295,12 @@ PaymentsCommandRejected = rejection_payload("payments")
 COMMANDS = TopicContract(
     topics.commands("payments"),
     "Commands to the payments service from merchants' storefronts and buyers' apps.",
-    [CreateOrder, PayOrder, CancelOrder, RequestPayout, *collection.COMMANDS],
+    [CreateOrder, PayOrder, CancelOrder, RequestPayout, *collection.COMMANDS, *risk.COMMANDS],
 )
 EVENTS = TopicContract(
     topics.events("payments"),
     "What happened to orders and payments.",
     [OrderCreated, *collection.EVENTS, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, PaymentCapturedLate, OrderExpired, RefundRequested,
      OrderCancelled, CancellationRefused, BuyerCancellationWarning, BuyerRestricted,
-     PayoutRequested, PayoutScheduled, PayoutSettled, PayoutFailed, PaymentsCommandRejected],
+     PayoutRequested, PayoutScheduled, PayoutSettled, PayoutFailed, *risk.EVENTS, PaymentsCommandRejected],
 )
