@@ -8,7 +8,8 @@
 
 A registry that does not answer is asked 3 times, 30 s apart, then the application goes to a
 reviewer. A review is due by 18:00 China time on the 3rd business day (Chinese holiday calendar);
-past that it is escalated.
+past that it is escalated. Where the calendar has no data for the year the count reaches, it is due
+on the 3rd calendar day instead (earlier, never later; the calendar logs and counts the refusal).
 
 Risk score, documented rules (0-100; automatic approval below 30):
 +40 the registered name differs from the applied one; +30 no business licence image;
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from enum import StrEnum
 
 from services.onboarding import validation as v
@@ -45,7 +46,7 @@ from shared.contracts.onboarding import (
     SubmitDocuments,
 )
 from shared.contracts.registry import CompanyFound, LookupCompany, RegistryStatus
-from shared.business_days import business_days_later
+from shared.business_days import CHINA, CalendarUnavailable, business_days_later
 from shared.envelope import Actor, ActorKind, Payload
 from shared.pii import mask_bank_account, mask_email, mask_id_number, mask_phone
 from shared.unit_of_work import Rejected
@@ -192,8 +193,17 @@ def registry_answered(application: Application | None, found: CompanyFound, now:
     return _to_review(checked, checks, score, [c.reason for c in checks if not c.passed], now)
 
 
+def review_due(now: datetime) -> datetime:
+    """18:00 China time on the 3rd business day after ``now``; on the 3rd calendar day where a year has no holiday data."""
+    try:
+        return business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    except CalendarUnavailable:
+        day = now.astimezone(CHINA).date() + timedelta(days=REVIEW_SLA_BUSINESS_DAYS)
+        return datetime.combine(day, time(18, 0), tzinfo=CHINA).astimezone(timezone.utc)
+
+
 def _to_review(application: Application, checks: list[CheckResult], score: int, reasons: list[str], now: datetime) -> Decision:
-    due = business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    due = review_due(now)
     mid = application.merchant_id
     return Decision(replace(application, status=Status.MANUAL_REVIEW, risk_score=score, review_due_at=due), [
         ChecksCompleted(merchant_id=mid, checks=checks, risk_score=score, outcome="manual_review"),
@@ -232,7 +242,7 @@ def documents_submitted(application: Application | None, command: SubmitDocument
         raise Rejected("no_documents_requested", "no reviewer asked for documents", command.merchant_id)
     has_licence = application.has_licence or any(d.kind is DocumentKind.BUSINESS_LICENCE for d in command.documents)
     resumed = replace(application, has_licence=has_licence)
-    due = business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    due = review_due(now)
     return Decision(replace(resumed, status=Status.MANUAL_REVIEW, review_due_at=due), [
         ReviewRequired(merchant_id=application.merchant_id, reasons=["documents resubmitted"], due_at=due)])
 

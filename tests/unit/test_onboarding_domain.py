@@ -136,6 +136,15 @@ def test_the_review_sla_counts_business_days_over_a_holiday_and_escalates_once_d
         merchant_id="M-9", decision="approve"), Actor(kind="reviewer", id="R-1"), NOW, domain.NewCode("1", "sealed-1")).application).events == []
 
 
+def test_a_review_sla_reaching_a_year_without_holiday_data_falls_due_on_the_third_calendar_day() -> None:
+    from shared.business_days import CHINA
+
+    last_week_of_2027 = datetime(2027, 12, 29, 2, 0, tzinfo=timezone.utc)  # 2028 has no data: no business days there
+    due = domain.review_due(last_week_of_2027).astimezone(CHINA)
+    assert (due.date(), due.hour) == (datetime(2028, 1, 1).date(), 18)  # never later than the business-day deadline
+    assert domain.review_due(NOW) > NOW
+
+
 def test_a_reviewer_may_ask_for_documents_and_the_review_resumes_when_they_arrive() -> None:
     in_review = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, domain.NewCode("1", "sealed-1")).application
     reviewer = Actor(kind="reviewer", id="R-1")

@@ -7,7 +7,7 @@ import pytest
 from services.escrow import domain as escrow_domain
 from services.payments import payouts
 from services.payments.payouts import PayoutStatus
-from shared.business_days import add_business_days, business_days_later
+from shared.business_days import CalendarUnavailable, add_business_days, business_days_later
 from shared.contracts import bank, escrow, payments
 from shared.envelope import Actor
 from shared.money import Money
@@ -27,7 +27,8 @@ def test_t_plus_one_business_day_skips_weekends_and_statutory_holidays() -> None
     assert add_business_days(date(2026, 11, 20), 1) == date(2026, 11, 23)  # Friday -> Monday
     assert add_business_days(date(2026, 9, 30), 1) == date(2026, 10, 8)   # over the National Day holiday
     assert business_days_later(datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc), 1) == T1  # 23:00 China time on the 23rd
-    assert add_business_days(date(2031, 1, 3), 1) == date(2031, 1, 6)     # no holiday data yet: weekdays only
+    with pytest.raises(CalendarUnavailable):                              # no holiday data: refused, never weekdays
+        add_business_days(date(2031, 1, 3), 1)
 
 
 def test_a_payout_is_requested_reserved_sent_and_settled_once() -> None:
