@@ -75,6 +75,12 @@ class OnboardingHandlers:
         return domain.VerifiedAccount(ref=ref, masked=mask_bank_account(number), kind=application.settlement_account_kind,
                                       sealed=seal_account(number, application.merchant_id, ref, self.bank_account_seal))
 
+    async def reissue(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.ReissueActivationCode = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        decision = domain.reissue(application, command, message.actor, uow.now, self._new_code(command.merchant_id))
+        await self._save(uow, row, decision, command.merchant_id)
+
     async def suspend(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.SuspendMerchant = message.data
         row, application = await store.load(uow.session, command.merchant_id)
