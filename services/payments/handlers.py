@@ -34,7 +34,7 @@ from shared.settings import Mode, PlatformSettings
 from shared.business_days import CalendarUnavailable, business_days_later
 from shared.contracts import bank, escrow, onboarding, payments, psp
 from shared.contracts import collection as collection_contracts
-from shared.contracts.settlement import SettlementAccountKind, seal_account
+from shared.contracts.settlement import SettlementAccountKind, development_account_ref, seal_account
 from shared.envelope import Envelope, Payload
 from shared.pii import FieldCipher, development_keys, mask_bank_account
 from shared.timers import DurableTimer
@@ -48,7 +48,7 @@ DEV_SETTLEMENT_CARD = "6222021234567890128"  # dev and test mode: the seeded mer
 
 def development_account(merchant_id: str) -> payouts.PayoutAccount:
     """A seeded merchant's settlement account (dev and test mode only), sealed with the development bank-account seal keys."""
-    ref = f"SA-DEV-{merchant_id}"
+    ref = development_account_ref(merchant_id)
     cipher = FieldCipher.from_spec(development_keys("bank account seal"))
     return payouts.PayoutAccount(ref, mask_bank_account(DEV_SETTLEMENT_CARD), SettlementAccountKind.PERSONAL_CARD,
                                  seal_account(DEV_SETTLEMENT_CARD, merchant_id, ref, cipher))

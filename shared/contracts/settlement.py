@@ -15,6 +15,14 @@ class SettlementAccountKind(StrEnum):
     CORPORATE = "corporate"          # 对公账户: 9-25 digits, bank-specific, no public check digit
 
 
+DEVELOPMENT_REF_PREFIX = "SA-DEV-"
+
+
+def development_account_ref(merchant_id: str) -> str:
+    """The account payments seeds for a merchant it seeds in dev and test mode (never in production)."""
+    return f"{DEVELOPMENT_REF_PREFIX}{merchant_id}"
+
+
 def account_context(merchant_id: str, account_ref: str) -> str:
     """What a sealed account number is bound to: moved to another merchant or reference, it does not open."""
     return f"settlement-account:{merchant_id}:{account_ref}"

@@ -159,3 +159,12 @@ def test_the_services_warn_of_a_year_without_official_holidays_on_readiness_and_
         assert [w for w in body["warnings"] if w.startswith("business calendar:")], body
         with urllib.request.urlopen(process.health_url.replace("/health/ready", "/metrics"), timeout=5) as response:  # noqa: S310
             assert b"danbao_calendar_year_data{" in response.read()
+
+
+async def test_the_audit_finds_each_transfer_went_to_a_verified_account_on_a_business_day(kafka: Kafka) -> None:
+    from ops.audit import audit
+
+    report = await audit(kafka.bootstrap)
+    assert report.checks["payouts"].breaches == [] and report.checks["payouts"].checked >= 3  # 1 transfer, 2 scheduled
+    assert report.counts["payout_transfers"] >= 1
+    assert report.ok, {name: result.breaches[:3] for name, result in report.checks.items() if result.breaches}

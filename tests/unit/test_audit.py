@@ -23,7 +23,9 @@ from ops import audit
 from services.disputes import domain as cases
 from services.escrow import domain as escrow
 from services.notifications.domain import notification_id
+from shared.contracts import bank
 from shared.contracts import disputes as d
+from shared.contracts import onboarding as ob
 from shared.contracts import escrow as e
 from shared.contracts import insurer
 from shared.contracts import notifications as n
@@ -145,6 +147,19 @@ class Platform:
         self.emit("escrow", event)
         self.post(journal, escrow.payout_paid(merchant_id, amount))
 
+    def activate(self, merchant_id: str, account_ref: str | None) -> None:
+        account = dict(settlement_account_ref=account_ref, settlement_account_masked="6222 **** **** 0128",
+                       settlement_account_kind="corporate", sealed_settlement_account="v1:k1:sealed") if account_ref else {}
+        self.emit("onboarding", ob.MerchantActivated(merchant_id=merchant_id, industry="retail", verified=True, **account))
+
+    def payout(self, payout_id: str, merchant_id: str, account_ref: str, transfer_at: datetime, amount: int = 10000) -> None:
+        """Payments schedules a payout to the account and, when it is due, asks the bank to transfer it."""
+        money = Money(amount=amount)
+        self.emit("payments", p.PayoutScheduled(payout_id=payout_id, merchant_id=merchant_id, amount=money, transfer_at=transfer_at,
+                                                business_days=1, account_ref=account_ref, account_masked="6222 **** **** 0128"),
+                  bank.TransferRequested(payout_id=payout_id, merchant_id=merchant_id, account_ref=account_ref, amount=money,
+                                         account_masked="6222 **** **** 0128", sealed_account="v1:k1:sealed"))
+
     # -- cases ----------------------------------------------------------------------------------
 
     def case(self, decision: cases.CaseDecision) -> list[Payload]:
@@ -252,7 +267,13 @@ def platform() -> Platform:
     w.notify(released)
     w.notify(released, "merchant", "M-1001", "push")
     w.notify(w.find(e.HoldRefunded, order_id="O-CANCEL"), recipient_id="B-2002")
+    w.activate("M-1003", "SA-1003")
+    w.payout("PO-1003-1", "M-1003", "SA-1003", T_PLUS_1)  # Tuesday 24 November 2026, 09:00 China time
+    w.payout("PO-1001-1", "M-1001", "SA-DEV-M-1001", T_PLUS_1)  # a merchant payments seeds in dev and test mode
     return w
+
+
+T_PLUS_1 = datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)
 
 
 STATES = {"awaiting_payment": 1, "cancelled": 1, "credited": 1, "expired": 1, "in_case": 1, "released": 4, "shipped": 1}
@@ -359,6 +380,23 @@ MUTATIONS: dict[str, tuple[Callable[[Platform], object], str, set[str], str]] = 
     "more repaid than owed": (
         lambda w: w.emit("escrow", e.RecoveryRepaid(merchant_id="M-1002", order_id="O-NEXT", amount=Money(amount=7000), merchant_owes=0)),
         "compensations", {"compensations"}, "M-1002: repaid 13450, owed at most 12900"),
+    "a transfer to an account onboarding never verified": (
+        lambda w: w.find(bank.TransferRequested, payout_id="PO-1003-1")["data"].update(account_ref="ACCT-M-1003"), "payouts",
+        {"payouts"}, "PO-1003-1: transfer to ACCT-M-1003, not an account onboarding verified for M-1003 (SA-1003)"),
+    "a transfer for a merchant that announced no account": (
+        lambda w: w.find(ob.MerchantActivated, merchant_id="M-1003")["data"].pop("settlement_account_ref"), "payouts",
+        {"payouts"}, "not an account onboarding verified for M-1003 (none announced)"),
+    "a transfer nobody scheduled": (
+        lambda w: w.drop(p.PayoutScheduled, payout_id="PO-1003-1"), "payouts", {"payouts"}, "without a payout scheduled"),
+    "a transfer scheduled on New Year's Day": (
+        lambda w: w.find(p.PayoutScheduled, payout_id="PO-1003-1")["data"].update(transfer_at="2027-01-01T01:00:00Z"), "payouts",
+        {"payouts"}, "PO-1003-1: scheduled on 2027-01-01, not a business day"),
+    "a transfer scheduled on a make-up day's weekday off": (
+        lambda w: w.find(p.PayoutScheduled, payout_id="PO-1003-1")["data"].update(transfer_at="2026-10-07T01:00:00Z"), "payouts",
+        {"payouts"}, "scheduled on 2026-10-07, not a business day"),
+    "a transfer scheduled into a year without holiday data": (
+        lambda w: w.find(p.PayoutScheduled, payout_id="PO-1003-1")["data"].update(transfer_at="2028-01-04T01:00:00Z"), "payouts",
+        {"payouts"}, "in 2028, which the audit's calendar has no holiday data for"),
     "a notification sent twice": (
         lambda w: w.again(n.NotificationSent, recipient_id="M-1001"), "notifications", {"notifications"}, "published again"),
     "two notifications for one event, recipient and channel": (
@@ -374,6 +412,15 @@ def test_each_breach_is_reported_by_its_check(name: str) -> None:
     assert not report.ok
     assert failing(report) == checks, report.checks
     assert any(breach in b for b in report.checks[check].breaches), report.checks[check].breaches
+
+
+def test_a_transfer_to_a_development_account_is_a_breach_in_production_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert audit.check(VALID).counts["payout_transfers"] == 2
+    monkeypatch.setenv("DANBAO_MODE", "production")
+    report = audit.check(VALID)
+    assert failing(report) == {"payouts"}
+    assert report.checks["payouts"].breaches == [
+        "PO-1001-1: transfer to SA-DEV-M-1001, not an account onboarding verified for M-1001 (none announced)"]
 
 
 def test_an_entry_posted_again_with_the_same_content_is_one_entry() -> None:
