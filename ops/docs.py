@@ -138,11 +138,28 @@ def risk_rules() -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules, "risk": risk_rules}
+def payout_schedule() -> str:
+    """The default payout schedule (T+N business days by account kind and amount), from services.payments.config."""
+    from services.payments.config import DEFAULT_PAYOUT_SCHEDULE
+
+    lines = ["| rule | account (channel) | amount up to | transfer |", "|---|---|---|---|"]
+    for n, rule in enumerate(DEFAULT_PAYOUT_SCHEDULE, 1):
+        channel = f"`{rule.channel.value}`" if rule.channel else "any"
+        limit = f"{rule.max_amount // 100:,} yuan" if rule.max_amount else "any amount"
+        lines.append(f"| {n} | {channel} | {limit} | T+{rule.business_days} |")
+    lines += ["", "The first rule matching the payout's account kind and amount gives N; a payout no rule matches goes "
+              "out T+1. The transfer leaves at 09:00 China time on the N-th business day after the escrow reserved the "
+              "money (`DANBAO_PAYMENTS_PAYOUT_SCHEDULE` replaces the table: a JSON list of "
+              '`{"channel": "personal_card"|"corporate", "max_amount": <fen>, "business_days": 1-3}`, absent keys matching '
+              "anything)."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules, "risk": risk_rules, "payouts": payout_schedule}
 
 
 def update_readme(path: Path) -> None:
-    """Rewrite the README's generated sections (topics, fees) from the code."""
+    """Rewrite the README's generated sections (topics, fees, disputes, payouts) from the code."""
     text = path.read_text()
     for name, render in SECTIONS.items():
         start, end = f"<!-- {name}:start (generated: danbao docs readme) -->", f"<!-- {name}:end -->"

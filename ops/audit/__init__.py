@@ -1,8 +1,9 @@
 """`danbao audit`: the platform checked as a whole, from the events its services published.
 
-It reads ``danbao.{payments,escrow,disputes,notifications,onboarding}.events`` and
-``danbao.insurer.requests`` (where disputes files its insurer claims), every partition, from the
-beginning until nothing more comes, and checks what they say together.
+It reads ``danbao.{payments,escrow,disputes,notifications,onboarding}.events``,
+``danbao.insurer.requests`` (where disputes files its insurer claims) and ``danbao.bank.requests``
+(the payout transfers payments sends), every partition, from the beginning until nothing more
+comes, and checks what they say together.
 Run it once the platform is quiet: an event still in an outbox is not seen. No check depends on
 the order the events were read in (topics interleave arbitrarily), only on the set of distinct
 events, so the same events in any order give the same report.
@@ -13,7 +14,7 @@ the same ``event_id``. Events are deduplicated by ``event_id``; an identical cop
 ``type``, or whose type or version this code does not know, is *ignored* and counted.
 
 Checks (each counts what it checked and lists its breaches), one module each, their rules in
-the module's docstring: delivery, orders, holds, ledger, refunds, compensations, notifications. A new check is a function
+the module's docstring: delivery, orders, holds, ledger, refunds, compensations, notifications, payouts. A new check is a function
 ``check(stream, result)`` in its own module, named in ``CHECKS``.
 
 
@@ -30,10 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ops.audit import compensations, ledger, notifications, orders, refunds
+from ops.audit import compensations, ledger, notifications, orders, payouts, refunds
 from ops.audit.core import TOPICS, AuditReport, CheckResult, Stream, distinct
 from ops.audit.reading import read_events
 from ops.audit.rendering import render
+from shared.contracts import bank
 from shared.contracts import disputes as d
 from shared.contracts import escrow as e
 from shared.contracts import insurer
@@ -50,6 +52,7 @@ CHECKS: dict[str, Callable[[Stream, CheckResult], None]] = {
     "refunds": refunds.check,
     "compensations": compensations.check,
     "notifications": notifications.check,
+    "payouts": payouts.check,
 }
 
 
@@ -75,7 +78,7 @@ def _counts(s: Stream) -> dict[str, int]:
             "cases_open": len({x.case_id for x in s.all(d.CaseOpened)} - {x.case_id for x in s.all(d.CaseClosed)}),
             "compensations": count(e.CompensationPaid), "claims": count(insurer.ClaimFiled),
             "notifications_sent": count(n.NotificationSent),
-            "notifications_failed": count(n.NotificationFailed)}
+            "notifications_failed": count(n.NotificationFailed), "payout_transfers": count(bank.TransferRequested)}
 
 
 async def audit(bootstrap: str) -> AuditReport:

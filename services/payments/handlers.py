@@ -17,6 +17,7 @@ from services.payments.store import (
     load_order,
     load_payout,
     merchant_facts,
+    merchant_payouts,
     merchant_status,
     merchant_industry,
     month_volume,
@@ -25,25 +26,37 @@ from services.payments.store import (
     save_payout,
     seed_merchants,
     set_merchant,
+    set_settlement_account,
 )
 from shared import timers
 from shared.db import Database, upsert
 from shared.settings import Mode, PlatformSettings
-from shared.business_days import business_days_later
+from shared.business_days import CalendarUnavailable, business_days_later
 from shared.contracts import bank, escrow, onboarding, payments, psp
 from shared.contracts import collection as collection_contracts
 from shared.contracts import risk as risk_contracts
 from shared.contracts.risk import RiskSubject
+from shared.contracts.settlement import SettlementAccountKind, development_account_ref, seal_account
 from services.payments.risk import Verdict
 from services.payments.risk_desk import RiskDesk, blocks
 from services.payments.risk_store import close_review, load_review
 from shared.envelope import Actor, ActorKind, Envelope, Payload
+from shared.pii import FieldCipher, development_keys, mask_bank_account
 from shared.timers import DurableTimer
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
 
 UNPAID_EXPIRY = "unpaid-expiry"
 PROVIDER_TIMEOUT = "provider-timeout"
 PAYOUT_TRANSFER = "payout-transfer"
+DEV_SETTLEMENT_CARD = "6222021234567890128"  # dev and test mode: the seeded merchants' settlement account
+
+
+def development_account(merchant_id: str) -> payouts.PayoutAccount:
+    """A seeded merchant's settlement account (dev and test mode only), sealed with the development bank-account seal keys."""
+    ref = development_account_ref(merchant_id)
+    cipher = FieldCipher.from_spec(development_keys("bank account seal"))
+    return payouts.PayoutAccount(ref, mask_bank_account(DEV_SETTLEMENT_CARD), SettlementAccountKind.PERSONAL_CARD,
+                                 seal_account(DEV_SETTLEMENT_CARD, merchant_id, ref, cipher))
 
 
 class PaymentsHandlers:
@@ -60,7 +73,7 @@ class PaymentsHandlers:
             # the development merchants' raised risk limits (M-1001 carries the load tests), unless set otherwise
             self.risk.raise_of = {**self.settings.risk_raises(self.settings.dev_risk_merchant_limits), **self.risk.raise_of}
             async with db.transaction() as session:
-                await seed_merchants(session, self.settings.dev_merchant_seeds(), now)
+                await seed_merchants(session, self.settings.dev_merchant_seeds(), now, development_account)
 
     async def create_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CreateOrder = message.data
@@ -268,6 +281,10 @@ class PaymentsHandlers:
         event: onboarding.MerchantActivated = message.data
         await set_merchant(uow.session, event.merchant_id, uow.now, status="active", industry=event.industry, verified=event.verified,
                            activated=True)
+        if event.settlement_account_ref and event.sealed_settlement_account:  # absent in events from before they were added
+            await set_settlement_account(uow.session, event.merchant_id, payouts.PayoutAccount(
+                event.settlement_account_ref, event.settlement_account_masked or "****",
+                event.settlement_account_kind or SettlementAccountKind.PERSONAL_CARD, event.sealed_settlement_account))
         uow.wake(domain.merchant_key(event.merchant_id))  # orders created before this was read wait for it
 
     async def merchant_suspended(self, uow: UnitOfWork, message: Envelope) -> None:
@@ -282,13 +299,21 @@ class PaymentsHandlers:
     async def request_payout(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.RequestPayout = message.data
         payout = await load_payout(uow.session, command.payout_id)
-        await self._save_payout(uow, payouts.request(payout, command, message.actor))
+        merchant = await merchant_payouts(uow.session, command.merchant_id)
+        await self._save_payout(uow, payouts.request(payout, command, message.actor, merchant))
 
     async def payout_reserved(self, uow: UnitOfWork, message: Envelope) -> None:
         event: escrow.PayoutReserved = message.data
         payout = await load_payout(uow.session, event.payout_id)
-        transfer_at = business_days_later(uow.now, 1)
-        decision = payouts.reserved(payout, transfer_at)
+        if payout is None or payout.status is not payouts.PayoutStatus.REQUESTED:
+            return
+        n = payouts.business_days_for(self.settings.payout_schedule, payout.account_kind, payout.amount.amount)
+        try:
+            transfer_at = business_days_later(uow.now, n)
+        except CalendarUnavailable:  # logged and counted by the calendar; the merchant gets the money back
+            await self._save_payout(uow, payouts.unschedulable(payout, "calendar_unavailable"))
+            return
+        decision = payouts.reserved(payout, transfer_at, n)
         if decision.events:
             await timers.schedule(uow, PAYOUT_TRANSFER, event.payout_id, transfer_at)
         await self._save_payout(uow, decision)
@@ -300,7 +325,8 @@ class PaymentsHandlers:
 
     async def payout_transfer_due(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         payout = await load_payout(uow.session, timer.aggregate_id)
-        await self._save_payout(uow, payouts.send(payout))
+        merchant = await merchant_payouts(uow.session, payout.merchant_id) if payout else payouts.MerchantPayouts(None)
+        await self._save_payout(uow, payouts.send(payout, merchant))
 
     async def transfer_completed(self, uow: UnitOfWork, message: Envelope) -> None:
         outcome: bank.TransferCompleted = message.data

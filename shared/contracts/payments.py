@@ -83,7 +83,10 @@ class CancelOrder(Payload):
 
 
 class RequestPayout(Payload):
-    """The merchant withdraws from its available balance to its settlement account (T+1 business day)."""
+    """The merchant withdraws from its available balance to the settlement account verified at onboarding, in
+    1 to 3 business days by the payout schedule (T+N by account kind and amount). Refused (`payments.command.rejected`)
+    with `merchant_suspended` while the merchant is suspended, `payouts_held` while its payouts are held (a risk
+    review), and `no_verified_account` for a merchant whose verified settlement account payments does not know."""
 
     TYPE: ClassVar[str] = "payments.payout.request"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
@@ -257,14 +260,21 @@ class PayoutRequested(Payload):
 
 
 class PayoutScheduled(Payload):
-    """The amount is reserved; the bank transfer goes out on the next business day."""
+    """The amount is reserved; the bank transfer goes out at 09:00 China time on the N-th business day (Chinese
+    statutory holidays and make-up working days counted), N from 1 to 3 by the payout schedule (account kind, amount)."""
 
     TYPE: ClassVar[str] = "payments.payout.scheduled"
 
     payout_id: PayoutRef
     merchant_id: MerchantRef
     amount: Money = Field(description="Amount.")
-    transfer_at: datetime = Field(description="When the transfer is sent (09:00 China time, T+1 business day), UTC.", examples=["2026-11-24T01:00:00Z"])
+    transfer_at: datetime = Field(description="When the transfer is sent (09:00 China time on the T+N business day, N "
+                                              "from the payout schedule), UTC.", examples=["2026-11-24T01:00:00Z"])
+    business_days: int | None = Field(default=None, description="N of T+N (1 to 3), from the payout schedule; absent in "
+                                                                "events from before it was added (then 1).", examples=[1])
+    account_ref: str | None = Field(default=None, description="The verified settlement account it goes to (opaque).",
+                                    examples=["SA-5f0c3e9a1b7d2c44"])
+    account_masked: str | None = Field(default=None, description="That account, masked.", examples=["6222 **** **** 0128"])
 
 
 class PayoutSettled(Payload):
@@ -286,7 +296,10 @@ class PayoutFailed(Payload):
     payout_id: PayoutRef
     merchant_id: MerchantRef
     amount: Money = Field(description="Amount.")
-    reason: str = Field(description="`insufficient_balance`, `account_closed`, ...", examples=["insufficient_balance"])
+    reason: str = Field(description="`insufficient_balance` (escrow could not reserve it); when the transfer was due: "
+                                    "`merchant_suspended`, `payouts_held` (a risk review), `settlement_account_changed`; "
+                                    "`calendar_unavailable` (no holiday data for the year the schedule reaches); from the "
+                                    "bank: `account_closed`, `account_unreadable`, ...", examples=["insufficient_balance"])
     reserved: bool = Field(description="Whether money had been reserved (and is now returned).", examples=[True])
 
 
