@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from services.payments import collection, domain, fees, payouts
@@ -17,6 +18,7 @@ from services.payments.store import (
     load_order,
     load_payout,
     merchant_facts,
+    hold_payouts,
     merchant_payouts,
     merchant_status,
     merchant_industry,
@@ -39,7 +41,7 @@ from shared.contracts.risk import RiskSubject
 from shared.contracts.settlement import SettlementAccountKind, development_account_ref, seal_account
 from services.payments.risk import Verdict
 from services.payments.risk_desk import RiskDesk, blocks
-from services.payments.risk_store import close_review, load_review
+from services.payments.risk_store import close_review, load_review, open_reviews_of
 from shared.envelope import Actor, ActorKind, Envelope, Payload
 from shared.pii import FieldCipher, development_keys, mask_bank_account
 from shared.timers import DurableTimer
@@ -109,6 +111,12 @@ class PaymentsHandlers:
             if verdict is not None:  # the buyer's refund goes on; the merchant's payouts wait for an operator
                 await self.risk.flag(uow, verdict, RiskSubject.CANCELLATION, order.order_id, order.merchant_id,
                                      buyer_id=order.buyer_id, order_id=order.order_id)
+                await self._hold_payouts(uow, order.merchant_id)
+
+    async def _hold_payouts(self, uow: UnitOfWork, merchant_id: str) -> None:
+        """The merchant's payouts wait while a review of its cancellations is open."""
+        open_reviews = await open_reviews_of(uow.session, merchant_id, RiskSubject.CANCELLATION)
+        await hold_payouts(uow.session, merchant_id, f"risk review {', '.join(open_reviews)}" if open_reviews else None, uow.now)
 
     async def _watch_buyer(self, uow: UnitOfWork, buyer_id: str) -> None:
         count = await buyer_cancellations_since(uow.session, buyer_id, uow.now - self.policy.window)
@@ -265,7 +273,21 @@ class PaymentsHandlers:
                                       uow.now + timedelta(minutes=self.settings.unpaid_order_minutes))
                 await self._charge(uow, domain.pay(released, pay, Actor(kind=ActorKind.BUYER, id=released.buyer_id), uow.now,
                                                    self.settings.provider_wait))
+        elif review.subject is risk_contracts.RiskSubject.PAYOUT:
+            payout = await load_payout(uow.session, review.subject_id)
+            if command.decision is risk_contracts.RiskDecision.RELEASE:
+                if (released_payout := payouts.release_hold(payout)) is not None:
+                    await save_payout(uow.session, released_payout, uow.now)
+                    if released_payout.reserved:
+                        await self._schedule_payout(uow, released_payout)
+            else:
+                marked, failed = payouts.reject_hold(payout)
+                if marked is not None:
+                    await save_payout(uow.session, marked, uow.now)
+                await self._save_payout(uow, failed)
         await close_review(uow.session, review.review_id, target, message.actor.id, command.note, uow.now)
+        if review.subject is risk_contracts.RiskSubject.CANCELLATION:
+            await self._hold_payouts(uow, review.merchant_id)
         uow.emit(payments.EVENTS, review.subject_id, risk_contracts.RiskReviewDecided(
             review_id=review.review_id, subject=review.subject, subject_id=review.subject_id, merchant_id=review.merchant_id,
             buyer_id=review.buyer_id, decision=command.decision, by=message.actor.id, note=command.note, decided_at=uow.now))
@@ -300,13 +322,34 @@ class PaymentsHandlers:
         command: payments.RequestPayout = message.data
         payout = await load_payout(uow.session, command.payout_id)
         merchant = await merchant_payouts(uow.session, command.merchant_id)
-        await self._save_payout(uow, payouts.request(payout, command, message.actor, merchant))
+        decision = payouts.request(payout, command, message.actor, merchant)
+        verdict = await self.risk.payout(uow, command.merchant_id, command.amount.amount) if decision.events else None
+        if verdict is None:
+            await self._save_payout(uow, decision)
+            return
+        flag_args = dict(payout_id=command.payout_id)
+        if blocks(verdict):  # refused: nothing requested, nothing reserved
+            await self.risk.flag(uow, verdict, RiskSubject.PAYOUT, command.payout_id, command.merchant_id, **flag_args)
+            return
+        assert decision.payout is not None
+        held = replace(decision.payout, review=(await self.risk.flag(
+            uow, verdict, RiskSubject.PAYOUT, command.payout_id, command.merchant_id, **flag_args)).review_id)
+        await self._save_payout(uow, payouts.PayoutDecision(held, decision.events))  # escrow reserves it meanwhile
 
     async def payout_reserved(self, uow: UnitOfWork, message: Envelope) -> None:
         event: escrow.PayoutReserved = message.data
         payout = await load_payout(uow.session, event.payout_id)
         if payout is None or payout.status is not payouts.PayoutStatus.REQUESTED:
             return
+        if payout.review == payouts.REJECTED:  # an operator rejected it before the money was reserved: it goes back
+            await self._save_payout(uow, payouts.unschedulable(payout, "risk_rejected"))
+            return
+        if payout.review is not None:  # held for review: reserved, scheduled once an operator releases it
+            await save_payout(uow.session, replace(payout, reserved=True), uow.now)
+            return
+        await self._schedule_payout(uow, payout)
+
+    async def _schedule_payout(self, uow: UnitOfWork, payout: payouts.Payout) -> None:
         n = payouts.business_days_for(self.settings.payout_schedule, payout.account_kind, payout.amount.amount)
         try:
             transfer_at = business_days_later(uow.now, n)
@@ -315,7 +358,7 @@ class PaymentsHandlers:
             return
         decision = payouts.reserved(payout, transfer_at, n)
         if decision.events:
-            await timers.schedule(uow, PAYOUT_TRANSFER, event.payout_id, transfer_at)
+            await timers.schedule(uow, PAYOUT_TRANSFER, payout.payout_id, transfer_at)
         await self._save_payout(uow, decision)
 
     async def payout_declined(self, uow: UnitOfWork, message: Envelope) -> None:

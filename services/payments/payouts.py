@@ -89,6 +89,8 @@ class Payout:
     account_masked: str | None = None
     account_kind: SettlementAccountKind | None = None
     business_days: int | None = None
+    review: str | None = None  # the open risk review holding it (``REJECTED`` once an operator rejected it)
+    reserved: bool = False  # escrow reserved the money while it was held
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,26 @@ def reserved(payout: Payout | None, transfer_at: datetime, business_days: int = 
     return PayoutDecision(scheduled, [PayoutScheduled(
         payout_id=payout.payout_id, merchant_id=payout.merchant_id, amount=payout.amount, transfer_at=transfer_at,
         business_days=business_days, account_ref=payout.account_ref, account_masked=payout.account_masked)])
+
+
+REJECTED = "rejected"
+
+
+def release_hold(payout: Payout | None) -> Payout | None:
+    """An operator released the payout's risk review: it goes on (scheduled now if escrow already reserved it)."""
+    if payout is None or payout.status is not PayoutStatus.REQUESTED or payout.review in (None, REJECTED):
+        return None
+    return replace(payout, review=None)
+
+
+def reject_hold(payout: Payout | None) -> tuple[Payout | None, PayoutDecision]:
+    """An operator rejected the payout's risk review: it fails, the money back in the balance (now, if escrow
+    reserved it; else when escrow's reservation arrives)."""
+    if payout is None or payout.status is not PayoutStatus.REQUESTED or payout.review in (None, REJECTED):
+        return None, PayoutDecision(payout, [])
+    if payout.reserved:
+        return None, _failed(payout, "risk_rejected", reserved=True)
+    return replace(payout, review=REJECTED), PayoutDecision(payout, [])
 
 
 def unschedulable(payout: Payout | None, reason: str) -> PayoutDecision:

@@ -99,11 +99,11 @@ async def close_review(session: AsyncSession, review_id: str, status: str, by: s
     session.add(row)
 
 
-async def open_reviews_of(session: AsyncSession, merchant_id: str) -> list[str]:
-    """The merchant's open reviews that hold its payouts (payouts and cancellations)."""
+async def open_reviews_of(session: AsyncSession, merchant_id: str, subject: RiskSubject) -> list[str]:
+    """The merchant's open reviews of this subject."""
     found = await session.exec(select(RiskReviewRow.review_id).where(
-        RiskReviewRow.merchant_id == merchant_id, RiskReviewRow.status == "open",
-        col(RiskReviewRow.subject).in_([RiskSubject.PAYOUT.value, RiskSubject.CANCELLATION.value])))
+        RiskReviewRow.merchant_id == merchant_id, RiskReviewRow.status == "open", RiskReviewRow.subject == subject.value)
+        .order_by(RiskReviewRow.review_id))
     return list(found.all())
 
 

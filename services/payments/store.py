@@ -286,6 +286,8 @@ class PayoutRow(SQLModel, table=True):
     account_masked: str | None = Field(default=None, max_length=40)
     account_kind: str | None = Field(default=None, max_length=16)
     business_days: int | None = Field(default=None, description="N of T+N, from the payout schedule")
+    review: str | None = Field(default=None, max_length=100, description="the risk review holding it, or 'rejected'")
+    reserved: bool = Field(default=False, description="escrow reserved the money while a review held it")
 
     def to_domain(self) -> Payout:
         return payout_of(self)
@@ -295,7 +297,8 @@ def payout_of(row: Any) -> Payout:
     return Payout(row.payout_id, row.merchant_id, Money(amount=row.amount, currency=row.currency),
                   PayoutStatus(row.status), as_utc(row.transfer_at) if row.transfer_at else None,
                   row.bank_txn_id, row.failure_reason, row.account_ref, row.account_masked,
-                  SettlementAccountKind(row.account_kind) if row.account_kind else None, row.business_days)
+                  SettlementAccountKind(row.account_kind) if row.account_kind else None, row.business_days,
+                  row.review, bool(row.reserved))
 
 
 async def load_payout(session: AsyncSession, payout_id: str) -> Payout | None:
@@ -309,7 +312,7 @@ async def save_payout(session: AsyncSession, payout: Payout, now: datetime) -> N
         currency=payout.amount.currency, status=payout.status.value, transfer_at=payout.transfer_at,
         bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, account_ref=payout.account_ref,
         account_masked=payout.account_masked, account_kind=payout.account_kind.value if payout.account_kind else None,
-        business_days=payout.business_days, created_at=now, updated_at=now))
+        business_days=payout.business_days, review=payout.review, reserved=payout.reserved, created_at=now, updated_at=now))
 
 
 TABLES: list[type[SQLModel]] = [CollectionCodeRow, RiskObservation, RiskReviewRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]

@@ -16,14 +16,15 @@ import pytest
 
 from ops.platform import LocalPlatform
 from tests.conftest import BACKENDS
-from tests.factories import cancel_order, create_order, envelope, pay_order
+from tests.factories import cancel_order, confirm_receipt, create_order, envelope, pay_order, record_shipment, request_payout
 from tests.integration.conftest import Kafka, of, running_platform
 
 pytestmark = pytest.mark.integration
 
 RULES = {"R-VELOCITY-BUYER": {"window_minutes": 10, "threshold": 1},
          "R-FAILED-ATTEMPTS": {"window_minutes": 60, "threshold": 1, "outcome": "block"},
-         "R-CANCEL-MERCHANT": {"window_minutes": 1440, "threshold": 1}}
+         "R-CANCEL-MERCHANT": {"window_minutes": 1440, "threshold": 1},
+         "R-PAYOUT-AFTER-INFLOW": {"window_minutes": 1440, "threshold": 50, "floor": 1000}}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -120,3 +121,47 @@ async def test_a_merchant_cancelling_paid_orders_is_reviewed_and_the_buyers_are_
     for order_id, _ in orders:
         cancelled = await _event(kafka, "payments.order.cancelled", order_id=order_id)
         assert cancelled["refunded"]["amount"] == 12900
+    # the merchant's payouts wait for the review ...
+    held = request_payout(f"PO-{uuid.uuid4().hex[:8]}", 1000, merchant="M-1002")
+    await kafka.send("danbao.payments.commands", held, key="M-1002")
+    refused = await _event(kafka, "payments.command.rejected", command_event_id=held["event_id"])
+    assert refused["reason"] == "payouts_held" and flagged["review_id"] in refused["detail"]
+    # ... and go on once an operator has decided it
+    await kafka.send("danbao.payments.commands", _decide(flagged["review_id"], "release"), key=second)
+    await _event(kafka, "payments.risk.decided", review_id=flagged["review_id"])
+    payout_id = f"PO-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", request_payout(payout_id, 1000, merchant="M-1002"), key="M-1002")
+    await _event(kafka, "payments.payout.requested", payout_id=payout_id)
+
+
+async def _released(kafka: Kafka, merchant: str) -> None:
+    """An order of ``merchant`` paid, shipped and confirmed: 12900 less the fee reaches its balance now."""
+    order_id, buyer = f"O-{uuid.uuid4().hex[:8]}", f"B-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", create_order(order_id, buyer=buyer, merchant=merchant), key=order_id)
+    await kafka.send("danbao.payments.commands", pay_order(order_id, buyer=buyer), key=order_id)
+    await kafka.read_until("danbao.escrow.events", _has("escrow.hold.created", order_id=order_id))
+    await kafka.send("danbao.escrow.commands", record_shipment(order_id, merchant=merchant), key=order_id)
+    await kafka.send("danbao.escrow.commands", confirm_receipt(order_id, buyer=buyer), key=order_id)
+    await kafka.read_until("danbao.escrow.events", _has("escrow.hold.released", order_id=order_id))
+
+
+async def test_a_payout_right_after_large_incoming_funds_waits_for_an_operator(kafka: Kafka) -> None:
+    merchant = "M-1003"
+    await _released(kafka, merchant)
+    released, rejected = f"PO-{uuid.uuid4().hex[:8]}", f"PO-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", request_payout(released, 5000, merchant=merchant), key=merchant)
+    flagged = await _event(kafka, "payments.risk.flagged", payout_id=released)
+    assert (flagged["rule"], flagged["subject"], flagged["observed"]) == ("R-PAYOUT-AFTER-INFLOW", "payout", 100)
+    reserved = await kafka.read_until("danbao.escrow.events", _has("escrow.payout.reserved", payout_id=released))
+    assert reserved  # the money is set aside while the operator looks
+    events = await kafka.read_until("danbao.payments.events", _has("payments.risk.flagged", payout_id=released))
+    assert not any(of("payments.payout.scheduled", payout_id=released)(m) for m in events)
+    await kafka.send("danbao.payments.commands", _decide(flagged["review_id"], "release"), key=merchant)
+    scheduled = await _event(kafka, "payments.payout.scheduled", payout_id=released)
+    assert scheduled["amount"]["amount"] == 5000
+
+    await kafka.send("danbao.payments.commands", request_payout(rejected, 4000, merchant=merchant), key=merchant)
+    flagged = await _event(kafka, "payments.risk.flagged", payout_id=rejected)
+    await kafka.send("danbao.payments.commands", _decide(flagged["review_id"], "reject"), key=merchant)
+    failed = await _event(kafka, "payments.payout.failed", payout_id=rejected)
+    assert (failed["reason"], failed["reserved"]) == ("risk_rejected", True)  # the reserved money goes back

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, DateTime, MetaData, String, Table, inspect, select
+from sqlalchemy import Column, MetaData, Table, inspect, select
 
 from shared.clock import TestableClock
 from shared.db import Database, insert_rows, run
