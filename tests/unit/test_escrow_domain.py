@@ -163,6 +163,20 @@ def test_the_buyer_confirms_receipt_and_the_merchant_gets_the_money_less_the_fee
         domain.confirm_receipt(decision.hold, escrow.ConfirmReceipt(order_id="O-1"), BUYER)
 
 
+def test_receipt_of_an_unshipped_order_cannot_be_confirmed() -> None:
+    """"Confirm now and I'll ship": the buyer confirming before the shipment is recorded is refused, and nothing moves."""
+    held = _hold()
+    with pytest.raises(Rejected) as refused:
+        domain.confirm_receipt(held, escrow.ConfirmReceipt(order_id="O-1"), BUYER)
+    assert refused.value.reason == "not_shipped" and refused.value.aggregate_id == "O-1"
+    with pytest.raises(Rejected, match="forbidden"):  # the actor is checked first
+        domain.confirm_receipt(held, escrow.ConfirmReceipt(order_id="O-1"), MERCHANT)
+    with pytest.raises(Rejected, match="nothing_to_confirm"):  # auto-confirm has nothing to do before shipment either
+        domain.auto_confirm(held, NOW + timedelta(days=30))
+    released = domain.confirm_receipt(_ship(held), escrow.ConfirmReceipt(order_id="O-1"), BUYER)
+    assert released.hold.status is domain.HoldStatus.RELEASED
+
+
 def test_auto_confirm_releases_only_when_due_and_only_a_shipped_hold() -> None:
     shipped = _ship(_hold())
     with pytest.raises(Rejected, match="not_due"):
@@ -191,12 +205,14 @@ ACTIONS = st.lists(st.sampled_from(
 @given(st.integers(1, 10**9), st.integers(0, 10_000), ACTIONS)
 def test_any_sequence_of_hold_commands_keeps_money_whole(amount: int, rate_bp: int, actions: list[str]) -> None:
     """Whatever order commands arrive in: the ledger balances, the hold never goes negative,
-    it settles at most once, and released + refunded never exceeds what was captured."""
+    it settles at most once, released + refunded never exceeds what was captured, and nothing is
+    released to the merchant before the shipment was recorded."""
     fee = amount * rate_bp // 10_000
     booked = domain.capture(_payment(amount, fee, True), already_captured=False)
     assert booked is not None and booked.hold is not None
     hold, entries, releases = booked.hold, [booked.entry], 0
     for action in actions:
+        shipped_before = hold.status is not domain.HoldStatus.HELD
         try:
             if action == "ship":
                 decision = domain.record_shipment(hold, escrow.RecordShipment(order_id="O-1", carrier="SF", tracking_no="1"), MERCHANT, NOW)
@@ -223,6 +239,8 @@ def test_any_sequence_of_hold_commands_keeps_money_whole(amount: int, rate_bp: i
         if decision.entry is not None:
             entries.append(decision.entry)
             releases += 1
+        if hold.status is domain.HoldStatus.RELEASED:
+            assert shipped_before, "released before any shipment"
         assert hold.remaining >= 0 and hold.released + hold.refunded <= hold.captured
     balances: dict[str, int] = {}
     for journal in entries:
