@@ -13,7 +13,7 @@ from sqlalchemy import Column, DateTime, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.disputes.domain import Case, OrderView
+from services.disputes.cases import Case, OrderView
 from shared.contracts.disputes import CaseReason, CaseStatus
 from shared.db import fetch_one, insert_rows, run, upsert
 from shared.envelope import Payload
