@@ -1,4 +1,9 @@
-"""Platform arbitration, pure: the published rule table, escalation and rulings."""
+"""Platform arbitration, pure: the published rule table, escalation, rulings, and the deadlines that keep an
+escalated case moving. An arbitrator rules by ``rule_by`` (business days after the escalation); when it passes
+the case goes to the supervisors' queue (``disputes.case.arbitration_overdue``, which names the default
+ruling and when it applies), and when the supervisors' business days pass too, the rule table's default
+ruling is made by the system, citing its rule. A ruling that wants the goods back first waits for them
+(``returns``) before its refund is ordered."""
 
 from __future__ import annotations
 
@@ -6,21 +11,28 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.disputes.cases import (
-    ESCALATION_WINDOW,
+    ARBITRATION_DEADLINE,
+    DEFAULT_RULING,
     Case,
     CaseDecision,
     OrderView,
+    Policy,
     Timer,
     _amount,
     _in,
     _is,
     _require,
+    due,
+    only,
     settle,
 )
+from services.disputes.returns import request_return
 from shared.contracts import disputes as c
 from shared.contracts.disputes import CaseReason, CaseStatus, RulingDecision
-from shared.envelope import Actor, ActorKind
+from shared.envelope import Actor, ActorKind, Payload
 from shared.unit_of_work import Rejected
+
+SYSTEM_ARBITRATOR = "system"
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,11 @@ RULES: tuple[ArbitrationRule, ...] = (
     ArbitrationRule("R4-price-difference", CaseReason.PRICE_DIFFERENCE, True, RulingDecision.PARTIAL_REFUND, False,
                     "差价有凭证：退还差价 / price difference proven: refund the difference"),
 )
+# When no rule of the table applies (no evidence where the rule needs it, or another reason), the default ruling
+# made for an overdue case is a rejection: the table's rules are what the platform publishes it will refund.
+UNPROVEN = ArbitrationRule("R0-unproven", CaseReason.OTHER, False, RulingDecision.REJECT, False,
+                           "无适用规则（如缺少凭证）：驳回退款申请 / no rule applies (e.g. no evidence): the request is "
+                           "refused")
 
 
 def propose(case: Case, order: OrderView) -> c.RuleProposal | None:
@@ -63,17 +80,54 @@ def propose(case: Case, order: OrderView) -> c.RuleProposal | None:
     return None
 
 
-def escalate(case: Case | None, command: c.EscalateCase, actor: Actor, order: OrderView) -> CaseDecision:
+def default_ruling(case: Case, order: OrderView) -> c.RuleProposal:
+    """The ruling the system makes for an overdue case: the rule table's proposal, else ``R0-unproven``."""
+    return propose(case, order) or c.RuleProposal(rule=UNPROVEN.rule, decision=UNPROVEN.decision, amount=case.money(0),
+                                                  return_required=False, text=UNPROVEN.text)
+
+
+def escalate(case: Case | None, command: c.EscalateCase, actor: Actor, order: OrderView, now: datetime,
+             policy: Policy) -> CaseDecision:
     case = _require(case, command.case_id)
     if not _is(actor, ActorKind.BUYER, case.buyer_id):
         raise Rejected("forbidden", "only the case's buyer may escalate it", case.case_id)
     _in(case, CaseStatus.NEGOTIATION_FAILED)
-    escalated = replace(case, status=CaseStatus.IN_ARBITRATION, escalate_by=None)
-    return CaseDecision(escalated, [c.CaseEscalated(**case.parties(), proposal=propose(case, order))],
-                        [Timer(ESCALATION_WINDOW, None)])
+    rule_by = policy.business_days_after(now, policy.arbitration_business_days)
+    escalated = replace(case, status=CaseStatus.IN_ARBITRATION, escalate_by=None, due_at=rule_by, overdue_since=None)
+    return CaseDecision(escalated, [c.CaseEscalated(**case.parties(), proposal=propose(case, order), rule_by=rule_by)],
+                        only(Timer(ARBITRATION_DEADLINE, rule_by)))
 
 
-def rule(case: Case | None, command: c.RuleOnCase, actor: Actor, order: OrderView, now: datetime) -> CaseDecision:
+def arbitration_overdue(case: Case | None, order: OrderView, now: datetime, policy: Policy) -> CaseDecision:
+    """No arbitrator ruled by the deadline: the case goes to the supervisors' queue, and the default ruling is set
+    to apply after their business days."""
+    case = due(case, CaseStatus.IN_ARBITRATION, now, "awaiting a ruling")
+    if case.overdue_since is not None:
+        raise Rejected("nothing_due", "the case is already in the supervisors' queue", case.case_id)
+    assert case.due_at is not None
+    default_at = policy.business_days_after(now, policy.default_ruling_business_days)
+    overdue = replace(case, overdue_since=now, due_at=default_at)
+    event = c.ArbitrationOverdue(**case.parties(), rule_by=case.due_at, default_ruling_at=default_at,
+                                 default_ruling=default_ruling(case, order))
+    return CaseDecision(overdue, [event], only(Timer(DEFAULT_RULING, default_at)))
+
+
+def apply_default_ruling(case: Case | None, order: OrderView, now: datetime, policy: Policy) -> CaseDecision:
+    """The supervisors' time passed too: the system makes the rule table's default ruling, citing the rule."""
+    case = due(case, CaseStatus.IN_ARBITRATION, now, "awaiting the default ruling")
+    if case.overdue_since is None:
+        raise Rejected("nothing_due", "the case is not overdue", case.case_id)
+    proposal = default_ruling(case, order)
+    reasons = (f"{proposal.rule}: {proposal.text}（仲裁逾期，按公开规则自动裁决 / arbitration overdue: the published "
+               "rule applied)")
+    ruled = c.CaseRuled(**case.parties(), arbitrator_id=SYSTEM_ARBITRATOR, decision=proposal.decision,
+                        amount=proposal.amount, reasons=reasons, return_required=proposal.return_required,
+                        followed_rule=proposal.rule, by_default=True)
+    return _ruled(case, proposal.amount.amount, proposal.return_required, now, policy, [ruled])
+
+
+def rule(case: Case | None, command: c.RuleOnCase, actor: Actor, order: OrderView, now: datetime,
+         policy: Policy) -> CaseDecision:
     case = _require(case, command.case_id)
     if actor.kind is not ActorKind.ARBITRATOR:
         raise Rejected("forbidden", "only an arbitrator may rule", case.case_id)
@@ -85,8 +139,18 @@ def rule(case: Case | None, command: c.RuleOnCase, actor: Actor, order: OrderVie
         amount = _amount(case, command.amount, order.refundable)
     else:
         amount = 0
+    return_required = command.return_required and amount > 0
     proposal = propose(case, order)
-    followed = proposal.rule if proposal and proposal.decision is command.decision and proposal.amount.amount == amount else None
+    followed = proposal.rule if (proposal and proposal.decision is command.decision and proposal.amount.amount == amount
+                                 and proposal.return_required is return_required) else None
     ruled = c.CaseRuled(**case.parties(), arbitrator_id=actor.id, decision=command.decision, amount=case.money(amount),
-                        reasons=command.reasons, return_required=command.return_required, followed_rule=followed)
-    return settle(case, amount, "ruled", now, [ruled])
+                        reasons=command.reasons, return_required=return_required, followed_rule=followed)
+    return _ruled(case, amount, return_required, now, policy, [ruled])
+
+
+def _ruled(case: Case, amount: int, return_required: bool, now: datetime, policy: Policy,
+           events: list[Payload]) -> CaseDecision:
+    """A ruling's outcome: its refund ordered now, or once the goods are back when it wants them first."""
+    if return_required and amount > 0:
+        return request_return(case, amount, now, policy, events)
+    return settle(case, amount, "ruled", now, events)

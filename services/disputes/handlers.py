@@ -18,7 +18,12 @@ from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
 def policy_of(settings: DisputesSettings) -> domain.Policy:
     return domain.Policy(
         merchant_response=timedelta(hours=settings.merchant_response_hours),
+        counter_offer_answer=timedelta(hours=settings.counter_offer_answer_hours),
         escalation_window=timedelta(days=settings.escalation_window_days),
+        arbitration_business_days=settings.arbitration_business_days,
+        default_ruling_business_days=settings.default_ruling_business_days,
+        return_shipment=timedelta(days=settings.return_shipment_days),
+        return_receipt=timedelta(days=settings.return_receipt_days),
         after_sale=timedelta(days=settings.after_sale_days),
         case_cap=settings.compensation_case_cap,
         buyer_yearly_cap=settings.compensation_buyer_yearly_cap,
@@ -61,12 +66,22 @@ class DisputesHandlers:
     async def escalate(self, uow: UnitOfWork, message: Envelope) -> None:
         command: disputes.EscalateCase = message.data
         case, order = await self._case_and_order(uow, command.case_id)
-        await self._apply(uow, domain.escalate(case, command, message.actor, order))
+        await self._apply(uow, domain.escalate(case, command, message.actor, order, uow.now, self.policy))
 
     async def rule(self, uow: UnitOfWork, message: Envelope) -> None:
         command: disputes.RuleOnCase = message.data
         case, order = await self._case_and_order(uow, command.case_id)
-        await self._apply(uow, domain.rule(case, command, message.actor, order, uow.now), order)
+        await self._apply(uow, domain.rule(case, command, message.actor, order, uow.now, self.policy), order)
+
+    async def record_return_shipment(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.RecordReturnShipment = message.data
+        case = await store.load_case(uow.session, command.case_id)
+        await self._apply(uow, domain.record_return_shipment(case, command, message.actor, uow.now, self.policy))
+
+    async def confirm_return_receipt(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.ConfirmReturnReceipt = message.data
+        case = await store.load_case(uow.session, command.case_id)
+        await self._apply(uow, domain.confirm_return_receipt(case, command, message.actor, uow.now))
 
     async def withdraw(self, uow: UnitOfWork, message: Envelope) -> None:
         command: disputes.WithdrawCase = message.data
@@ -91,8 +106,27 @@ class DisputesHandlers:
     async def merchant_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         await self._apply(uow, domain.merchant_deadline(await store.load_case(uow.session, timer.aggregate_id), uow.now))
 
+    async def counter_offer_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        await self._apply(uow, domain.counter_offer_lapsed(await store.load_case(uow.session, timer.aggregate_id), uow.now))
+
     async def escalation_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         await self._apply(uow, domain.escalation_lapsed(await store.load_case(uow.session, timer.aggregate_id), uow.now))
+
+    async def arbitration_overdue(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case, order = await self._case_and_order(uow, timer.aggregate_id)
+        await self._apply(uow, domain.arbitration_overdue(case, order, uow.now, self.policy))
+
+    async def default_ruling(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case, order = await self._case_and_order(uow, timer.aggregate_id)
+        await self._apply(uow, domain.apply_default_ruling(case, order, uow.now, self.policy), order)
+
+    async def return_shipment_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case = await store.load_case(uow.session, timer.aggregate_id)
+        await self._apply(uow, domain.return_shipment_lapsed(case, uow.now))
+
+    async def return_receipt_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case = await store.load_case(uow.session, timer.aggregate_id)
+        await self._apply(uow, domain.return_receipt_lapsed(case, uow.now))
 
     def verification_day(self, day: int) -> timers.TimerHandler:
         async def fire(uow: UnitOfWork, timer: DurableTimer) -> None:

@@ -1,12 +1,18 @@
-"""Negotiation between buyer and merchant, pure: opening a case, the merchant's answer, counter-offers,
-the deadlines that keep it moving, withdrawal."""
+"""Negotiation between buyer and merchant, pure: opening a case (by the buyer, or by the platform for a
+cancellation the merchant's balance could not refund), the merchant's answer, counter-offers, and the
+deadlines that keep it moving: whoever must answer and stays silent accepts what is on the table (the
+merchant the buyer's request, the buyer the merchant's counter-offer; seed 05's verification then asks
+the buyer, who may reopen the case for more), and a buyer who does not escalate a rejection in time
+closes the case."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime
 
 from services.disputes.cases import (
+    COUNTER_OFFER_DEADLINE,
     ESCALATION_WINDOW,
     MERCHANT_DEADLINE,
     Case,
@@ -19,22 +25,29 @@ from services.disputes.cases import (
     _is,
     _require,
     close,
+    due,
+    only,
     order_key,
     settle,
 )
 from shared.contracts import disputes as c
-from shared.contracts.disputes import CaseStatus, MerchantResponse
+from shared.contracts.disputes import CaseReason, CaseStatus, MerchantResponse
+from shared.contracts.escrow import RefundRefused
 from shared.envelope import Actor, ActorKind, Payload
 from shared.unit_of_work import Rejected, Waiting
+
+CANCELLATION_DESCRIPTION = ("订单发货前已取消，商家余额不足以退款：平台代买家申请退款，由商家余额、再由平台优先赔付 / "
+                            "cancelled before shipment and the merchant's balance could not refund it: Danbao asks the "
+                            "refund for the buyer, from the merchant's balance, then by priority compensation")
 
 
 def open_case(existing: Case | None, open_on_order: Case | None, order: OrderView | None, command: c.OpenCase,
               actor: Actor, now: datetime, policy: Policy) -> CaseDecision:
     if existing is not None:
         raise Rejected("case_exists", f"case {command.case_id} already exists", command.case_id)
-    if order is None:  # escrow's hold.created may still be on its way: wait for it a while
+    if order is None:  # escrow's hold.created (or merchant.credited) may still be on its way: wait for it a while
         raise Waiting(order_key(command.order_id), "order_not_found",
-                      f"no guaranteed payment is known for order {command.order_id}", command.order_id)
+                      f"no payment is known for order {command.order_id}", command.order_id)
     if not _is(actor, ActorKind.BUYER, order.buyer_id):
         raise Rejected("forbidden", "only the order's buyer may open a case", command.case_id)
     if open_on_order is not None:
@@ -53,6 +66,31 @@ def open_case(existing: Case | None, open_on_order: Case | None, order: OrderVie
     opened = c.CaseOpened(**case.parties(), reason=command.reason, requested=command.requested, paid=case.money(order.paid),
                           description=command.description, evidence=command.evidence, respond_by=respond_by)
     return CaseDecision(case, [opened], [Timer(MERCHANT_DEADLINE, respond_by)])
+
+
+def cancellation_case_id(order_id: str) -> str:
+    """The case the platform opens for a cancellation it could not refund: one per order, derived from its id."""
+    case_id = f"CX-{order_id}"
+    return case_id if len(case_id) <= 64 else f"CX-{order_id[:40]}-{hashlib.sha256(order_id.encode()).hexdigest()[:16]}"
+
+
+def open_for_cancellation(existing: Case | None, open_on_order: Case | None, order: OrderView | None,
+                          refused: RefundRefused, now: datetime) -> CaseDecision | None:
+    """Escrow could not refund a paid order cancelled before shipment: the merchant's balance is short. The
+    cancellation becomes a case, agreed at once (nothing is asked of the merchant, who cannot refuse a refund the
+    cancellation already owes): the refund is ordered, and what the merchant's balance does not cover is paid by
+    priority compensation. None when there is nothing to open: a case already exists or is open on the order, the
+    order is unknown, or nothing is left to refund."""
+    case_id = cancellation_case_id(refused.order_id)
+    if existing is not None or open_on_order is not None or order is None or order.refundable <= 0:
+        return None
+    case = Case(case_id=case_id, order_id=order.order_id, buyer_id=order.buyer_id, merchant_id=order.merchant_id,
+                currency=order.currency, reason=CaseReason.NOT_RECEIVED, paid=order.paid, requested=order.refundable,
+                status=CaseStatus.AWAITING_MERCHANT, opened_at=now, respond_by=now)
+    opened = c.CaseOpened(**case.parties(), reason=case.reason, requested=case.money(case.requested),
+                          paid=case.money(order.paid), description=CANCELLATION_DESCRIPTION, evidence=[], respond_by=now,
+                          origin="cancellation")
+    return _agree(case, case.requested, "cancelled_before_shipment", now, [opened])
 
 
 def add_evidence(case: Case | None, command: c.AddEvidence, actor: Actor) -> CaseDecision:
@@ -74,19 +112,25 @@ def respond(case: Case | None, command: c.RespondToCase, actor: Actor, now: date
     if not _is(actor, ActorKind.MERCHANT, case.merchant_id):
         raise Rejected("forbidden", "only the case's merchant may answer it", case.case_id)
     _in(case, CaseStatus.AWAITING_MERCHANT)
-    responded = c.MerchantResponded(**case.parties(), round=case.round, response=command.response,
-                                    requested=case.money(case.requested), amount=command.amount, note=command.note)
     if command.response is MerchantResponse.ACCEPT:
-        return _agree(case, case.requested, "merchant_accepted", now, [responded])
+        return _agree(case, case.requested, "merchant_accepted", now, [_responded(case, command)])
     if command.response is MerchantResponse.REJECT:
         escalate_by = now + policy.escalation_window
         failed = replace(case, status=CaseStatus.NEGOTIATION_FAILED, respond_by=None, escalate_by=escalate_by)
-        return CaseDecision(failed, [responded, c.NegotiationFailed(**case.parties(), rounds=case.round, escalate_by=escalate_by)],
-                            [Timer(MERCHANT_DEADLINE, None), Timer(ESCALATION_WINDOW, escalate_by)])
+        return CaseDecision(failed, [_responded(case, command),
+                                     c.NegotiationFailed(**case.parties(), rounds=case.round, escalate_by=escalate_by)],
+                            only(Timer(ESCALATION_WINDOW, escalate_by)))
     assert command.amount is not None
     offer = _amount(case, command.amount, case.requested - 1 if case.requested > 1 else 0)
-    countered = replace(case, status=CaseStatus.AWAITING_BUYER, counter_offer=offer, respond_by=None)
-    return CaseDecision(countered, [responded], [Timer(MERCHANT_DEADLINE, None)])
+    answer_by = now + policy.counter_offer_answer
+    countered = replace(case, status=CaseStatus.AWAITING_BUYER, counter_offer=offer, respond_by=None, due_at=answer_by)
+    return CaseDecision(countered, [_responded(case, command, answer_by)], only(Timer(COUNTER_OFFER_DEADLINE, answer_by)))
+
+
+def _responded(case: Case, command: c.RespondToCase, answer_by: datetime | None = None) -> c.MerchantResponded:
+    return c.MerchantResponded(**case.parties(), round=case.round, response=command.response,
+                               requested=case.money(case.requested), amount=command.amount, note=command.note,
+                               answer_by=answer_by)
 
 
 def answer_counter_offer(case: Case | None, command: c.AnswerCounterOffer, actor: Actor, now: datetime,
@@ -104,24 +148,27 @@ def answer_counter_offer(case: Case | None, command: c.AnswerCounterOffer, actor
     answered = c.CounterOfferAnswered(**case.parties(), round=case.round, accepted=False, amount=offer,
                                       respond_by=respond_by, note=command.note)
     next_round = replace(case, status=CaseStatus.AWAITING_MERCHANT, round=case.round + 1, counter_offer=None,
-                         respond_by=respond_by)
-    return CaseDecision(next_round, [answered], [Timer(MERCHANT_DEADLINE, respond_by)])
+                         respond_by=respond_by, due_at=None)
+    return CaseDecision(next_round, [answered], only(Timer(MERCHANT_DEADLINE, respond_by)))
 
 
 def merchant_deadline(case: Case | None, now: datetime) -> CaseDecision:
     """The merchant did not answer in time: silence accepts the buyer's request."""
-    if case is None or case.status is not CaseStatus.AWAITING_MERCHANT:
-        raise Rejected("nothing_due", "the case is not awaiting the merchant")
-    if case.respond_by is not None and now < case.respond_by:
-        raise Rejected("not_due", f"the merchant may answer until {case.respond_by.isoformat()}", case.case_id)
+    case = due(case, CaseStatus.AWAITING_MERCHANT, now, "awaiting the merchant")
     return _agree(case, case.requested, "merchant_silent", now, [])
 
 
+def counter_offer_lapsed(case: Case | None, now: datetime) -> CaseDecision:
+    """The buyer did not answer the counter-offer in time: silence accepts it, as the merchant's silence accepts a
+    request. The buyer gets at least what the merchant offered at once, and the three-day verification asks whether
+    that is enough: an unsatisfied buyer reopens the case for the rest (seed 05)."""
+    case = due(case, CaseStatus.AWAITING_BUYER, now, "awaiting the buyer's answer to a counter-offer")
+    assert case.counter_offer is not None
+    return _agree(replace(case, counter_offer=None), case.counter_offer, "buyer_silent", now, [])
+
+
 def escalation_lapsed(case: Case | None, now: datetime) -> CaseDecision:
-    if case is None or case.status is not CaseStatus.NEGOTIATION_FAILED:
-        raise Rejected("nothing_due", "the case is not awaiting escalation")
-    if case.escalate_by is not None and now < case.escalate_by:
-        raise Rejected("not_due", "the escalation window is still open", case.case_id)
+    case = due(case, CaseStatus.NEGOTIATION_FAILED, now, "awaiting escalation")
     return close(case, "not_escalated", [])
 
 
@@ -129,7 +176,8 @@ def withdraw(case: Case | None, command: c.WithdrawCase, actor: Actor) -> CaseDe
     case = _require(case, command.case_id)
     if not _is(actor, ActorKind.BUYER, case.buyer_id):
         raise Rejected("forbidden", "only the case's buyer may withdraw it", case.case_id)
-    _in(case, CaseStatus.AWAITING_MERCHANT, CaseStatus.AWAITING_BUYER, CaseStatus.NEGOTIATION_FAILED, CaseStatus.IN_ARBITRATION)
+    _in(case, CaseStatus.AWAITING_MERCHANT, CaseStatus.AWAITING_BUYER, CaseStatus.NEGOTIATION_FAILED,
+        CaseStatus.IN_ARBITRATION, CaseStatus.AWAITING_RETURN)
     return close(case, "withdrawn", [])
 
 

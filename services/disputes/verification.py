@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from services.disputes.cases import (
     CHINA,
     MERCHANT_DEADLINE,
-    VERIFY_DAYS,
     Case,
     CaseDecision,
     OrderView,
@@ -20,6 +19,7 @@ from services.disputes.cases import (
     _is,
     _require,
     close,
+    only,
 )
 from shared.contracts import disputes as c
 from shared.contracts import insurer
@@ -44,7 +44,7 @@ def submit_feedback(case: Case | None, command: c.SubmitFeedback, actor: Actor, 
                        respond_by=respond_by, satisfied=False, verified=None, verify_started_at=None)
     return CaseDecision(reopened, [received, c.CaseReopened(**case.parties(), round=reopened.round,
                                                             requested=case.money(requested), respond_by=respond_by)],
-                        [*(Timer(kind, None) for kind in VERIFY_DAYS), Timer(MERCHANT_DEADLINE, respond_by)])
+                        only(Timer(MERCHANT_DEADLINE, respond_by)))
 
 
 def verification_day(case: Case | None, day: int, now: datetime) -> CaseDecision:

@@ -65,6 +65,8 @@ class CaseStatus(StrEnum):
     AWAITING_BUYER = "awaiting_buyer"
     NEGOTIATION_FAILED = "negotiation_failed"
     IN_ARBITRATION = "in_arbitration"
+    AWAITING_RETURN = "awaiting_return"
+    RETURN_IN_TRANSIT = "return_in_transit"
     VERIFYING = "verifying"
     CLOSED = "closed"
 
@@ -73,7 +75,8 @@ class CaseStatus(StrEnum):
 
 
 class OpenCase(Payload):
-    """The buyer asks for a refund on a guaranteed order: this opens a case and freezes the hold."""
+    """The buyer asks for a refund on a paid order: this opens a case and freezes the hold (a payment without the
+    guarantee, already with the merchant, is refunded from the merchant's balance, then by priority compensation)."""
 
     TYPE: ClassVar[str] = "disputes.case.open"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
@@ -124,7 +127,9 @@ class RespondToCase(Payload):
 
 
 class AnswerCounterOffer(Payload):
-    """The buyer accepts the merchant's counter-offer, or rejects it (the request stands; the merchant answers again)."""
+    """The buyer accepts the merchant's counter-offer, or rejects it (the request stands; the merchant answers again).
+    Silence until ``answer_by`` accepts the counter-offer; the three-day verification then asks the buyer, who may
+    reopen the case for more."""
 
     TYPE: ClassVar[str] = "disputes.counter_offer.answer"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
@@ -145,7 +150,7 @@ class EscalateCase(Payload):
 
 
 class RuleOnCase(Payload):
-    """An arbitrator decides an escalated case."""
+    """An arbitrator decides an escalated case (also once it is overdue, until the default ruling applies)."""
 
     TYPE: ClassVar[str] = "disputes.case.rule"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.ARBITRATOR,)
@@ -155,7 +160,9 @@ class RuleOnCase(Payload):
     amount: Money | None = Field(default=None, description="The refund (partial_refund only).")
     reasons: str = Field(min_length=1, max_length=2000, description="The ruling's reasons, shown to both parties.",
                          examples=["物流显示未妥投，全额退款 / tracking shows not delivered: full refund"])
-    return_required: bool = Field(default=False, description="The buyer must send the goods back.", examples=[False])
+    return_required: bool = Field(default=False, description="The buyer must send the goods back first: the refund is "
+                                  "ordered once the merchant confirms they arrived (or its deadline passes). Only with "
+                                  "a refund.", examples=[False])
 
     @model_validator(mode="after")
     def _amount_with_partial(self) -> RuleOnCase:
@@ -167,10 +174,36 @@ class RuleOnCase(Payload):
 
 
 class WithdrawCase(Payload):
-    """The buyer withdraws an open case (not during verification); the hold is unfrozen."""
+    """The buyer withdraws an open case (not once the returned goods are on their way, nor during verification);
+    the hold is unfrozen."""
 
     TYPE: ClassVar[str] = "disputes.case.withdraw"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
+
+    case_id: str = CASE_ID
+    note: str | None = NOTE
+
+
+class RecordReturnShipment(Payload):
+    """A ruling wants the goods back before the refund: the buyer sent them and gives the return's waybill. The
+    merchant then confirms they arrived (``disputes.return.confirm_receipt``), or its deadline passes and they count
+    as received; either way the refund is ordered."""
+
+    TYPE: ClassVar[str] = "disputes.return.record_shipment"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
+
+    case_id: str = CASE_ID
+    carrier: str = Field(min_length=1, max_length=64, description="Carrier name or code.", examples=["SF Express 顺丰"])
+    tracking_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="The return's waybill number.",
+                             examples=["SF2026112900017"])
+    note: str | None = NOTE
+
+
+class ConfirmReturnReceipt(Payload):
+    """The merchant confirms the returned goods arrived; the refund the ruling called for is ordered at once."""
+
+    TYPE: ClassVar[str] = "disputes.return.confirm_receipt"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
 
     case_id: str = CASE_ID
     note: str | None = NOTE
@@ -210,7 +243,9 @@ class CaseEvent(Payload):
 
 
 class CaseOpened(CaseEvent):
-    """A buyer's refund request opened a case; the merchant must answer by ``respond_by`` (silence accepts it)."""
+    """A buyer's refund request opened a case; the merchant must answer by ``respond_by`` (silence accepts it).
+    A case the platform opened for a cancellation the merchant's balance could not refund (``origin``
+    ``cancellation``) asks nothing of the merchant: it is agreed at once (``respond_by`` is its opening time)."""
 
     TYPE: ClassVar[str] = "disputes.case.opened"
 
@@ -220,6 +255,9 @@ class CaseOpened(CaseEvent):
     description: str = Field(description="The buyer's account.", examples=["到手价比页面标价高了38元"])
     evidence: list[Evidence] = Field(description="Evidence given.")
     respond_by: datetime = Field(description="The merchant's deadline (UTC).", examples=["2026-11-25T08:30:00Z"])
+    origin: str = Field(default="buyer", description="`buyer` (the buyer's request) or `cancellation` (the platform "
+                                                     "opened it for a paid order cancelled before shipment whose refund "
+                                                     "the merchant's balance could not cover).", examples=["buyer"])
 
 
 class EvidenceAdded(CaseEvent):
@@ -241,6 +279,8 @@ class MerchantResponded(CaseEvent):
     requested: Money = Field(description="What the buyer asked for in this round.")
     amount: Money | None = Field(default=None, description="The counter-offer.")
     note: str | None = Field(default=None, description="The merchant's note.", examples=["请先退货 / please return the goods first"])
+    answer_by: datetime | None = Field(default=None, description="A counter-offer: the buyer's deadline to answer (UTC); "
+                                       "silence accepts the counter-offer.", examples=["2026-11-26T08:30:00Z"])
 
 
 class CounterOfferAnswered(CaseEvent):
@@ -261,8 +301,11 @@ class NegotiationAgreed(CaseEvent):
     TYPE: ClassVar[str] = "disputes.negotiation.agreed"
 
     amount: Money = Field(description="The agreed refund.")
-    how: str = Field(description="`merchant_accepted`, `counter_offer_accepted` or `merchant_silent` (the deadline "
-                                 "passed, which accepts the request).", examples=["merchant_accepted"])
+    how: str = Field(description="`merchant_accepted`, `counter_offer_accepted`, `merchant_silent` (the merchant's "
+                                 "deadline passed, which accepts the request), `buyer_silent` (the buyer's deadline to "
+                                 "answer a counter-offer passed, which accepts the counter-offer) or "
+                                 "`cancelled_before_shipment` (a cancellation the merchant's balance could not refund).",
+                     examples=["merchant_accepted"])
     rounds: int = Field(description="Rounds it took.", examples=[1])
 
 
@@ -286,11 +329,28 @@ class RuleProposal(Payload):
 
 
 class CaseEscalated(CaseEvent):
-    """The platform stepped in; an arbitrator will rule. ``proposal`` is the rule table's suggestion, if any rule applies."""
+    """The platform stepped in; an arbitrator will rule by ``rule_by``. ``proposal`` is the rule table's suggestion, if
+    any rule applies."""
 
     TYPE: ClassVar[str] = "disputes.case.escalated"
 
     proposal: RuleProposal | None = Field(default=None, description="The rule table's proposal.")
+    rule_by: datetime | None = Field(default=None, description="The arbitration deadline (UTC); when it passes the case "
+                                     "goes to the supervisors' queue (`disputes.case.arbitration_overdue`).",
+                                     examples=["2026-12-01T10:00:00Z"])
+
+
+class ArbitrationOverdue(CaseEvent):
+    """No ruling by the arbitration deadline: the case is in the supervisors' queue. If no arbitrator rules by
+    ``default_ruling_at``, the rule table's default ruling (``default_ruling``) applies, made by the system."""
+
+    TYPE: ClassVar[str] = "disputes.case.arbitration_overdue"
+
+    rule_by: datetime = Field(description="The arbitration deadline that passed (UTC).", examples=["2026-12-01T10:00:00Z"])
+    default_ruling_at: datetime = Field(description="When the default ruling applies (UTC).",
+                                        examples=["2026-12-03T10:00:00Z"])
+    default_ruling: RuleProposal = Field(description="The ruling that then applies: the rule table's proposal, or "
+                                                     "`R0-unproven` (a rejection) when no rule applies.")
 
 
 class CaseRuled(CaseEvent):
@@ -302,9 +362,47 @@ class CaseRuled(CaseEvent):
     decision: RulingDecision = Field(description="The decision.", examples=["full_refund"])
     amount: Money = Field(description="The refund ruled (zero for reject).")
     reasons: str = Field(description="The reasons.", examples=["物流显示未妥投 / tracking shows not delivered"])
-    return_required: bool = Field(description="Goods go back first.", examples=[False])
+    return_required: bool = Field(description="Goods go back first: `disputes.return.requested` follows, and the refund "
+                                              "is ordered when they are back.", examples=[False])
     followed_rule: str | None = Field(default=None, description="The proposed rule, when the ruling matches it.",
                                       examples=["R1-not-delivered"])
+    by_default: bool = Field(default=False, description="Made by the system: the arbitration deadline and the "
+                                                        "supervisors' time passed, so the rule table's default ruling "
+                                                        "applied (`arbitrator_id` is `system`).", examples=[False])
+
+
+class ReturnRequested(CaseEvent):
+    """The ruling refunds on return: the buyer sends the goods back and gives the waybill
+    (``disputes.return.record_shipment``) by ``return_by``; the hold stays frozen. If nothing is sent by then, the
+    case closes (``return_not_shipped``) and nothing is refunded."""
+
+    TYPE: ClassVar[str] = "disputes.return.requested"
+
+    amount: Money = Field(description="The refund ordered once the goods are back.")
+    return_by: datetime = Field(description="The buyer's deadline to send the goods back (UTC).",
+                                examples=["2026-12-06T10:00:00Z"])
+
+
+class ReturnShipped(CaseEvent):
+    """The buyer sent the goods back; the merchant confirms their arrival by ``confirm_by``, after which they count as
+    received."""
+
+    TYPE: ClassVar[str] = "disputes.return.shipped"
+
+    carrier: str = Field(description="Carrier.", examples=["SF Express 顺丰"])
+    tracking_no: str = Field(description="The return's waybill number.", examples=["SF2026112900017"])
+    confirm_by: datetime = Field(description="The merchant's deadline to confirm the goods arrived (UTC).",
+                                 examples=["2026-12-09T10:00:00Z"])
+
+
+class ReturnReceived(CaseEvent):
+    """The returned goods count as back with the merchant: the refund is ordered now."""
+
+    TYPE: ClassVar[str] = "disputes.return.received"
+
+    how: str = Field(description="`merchant_confirmed`, or `deadline_passed` (the merchant did not confirm in time).",
+                     examples=["merchant_confirmed"])
+    amount: Money = Field(description="The refund ordered.")
 
 
 class RefundOrdered(CaseEvent):
@@ -409,25 +507,44 @@ class CaseClosed(CaseEvent):
     TYPE: ClassVar[str] = "disputes.case.closed"
 
     outcome: str = Field(description="`resolved` (verified), `unverified` (the ledger check failed: an operator follows "
-                                     "up), `withdrawn` or `not_escalated`.", examples=["resolved"])
+                                     "up), `withdrawn`, `not_escalated`, or `return_not_shipped` (a ruling wanted the "
+                                     "goods back first and the buyer sent nothing in time).", examples=["resolved"])
     refunded: Money = Field(description="Refunded to the buyer for this case, compensation included.")
     compensated: int = Field(description="Of which priority compensation, in fen.", examples=[0])
     satisfied: bool | None = Field(default=None, description="The buyer's feedback, if given.")
 
+
+# The events that put a case into a waiting state, each with the field announcing that state's deadline; an event
+# whose field is empty did not (an accepted counter-offer, a merchant's accept or reject). Every waiting state is
+# entered by one of these, so the latest one of an open case names the deadline it waits for.
+DEADLINES: dict[str, str] = {
+    CaseOpened.TYPE: "respond_by",
+    MerchantResponded.TYPE: "answer_by",
+    CounterOfferAnswered.TYPE: "respond_by",
+    NegotiationFailed.TYPE: "escalate_by",
+    CaseEscalated.TYPE: "rule_by",
+    ArbitrationOverdue.TYPE: "default_ruling_at",
+    ReturnRequested.TYPE: "return_by",
+    ReturnShipped.TYPE: "confirm_by",
+    VerificationStarted.TYPE: "day3_at",
+    CaseReopened.TYPE: "respond_by",
+}
 
 DisputesCommandRejected = rejection_payload("disputes")
 
 COMMANDS = TopicContract(
     topics.commands("disputes"),
     "Refund requests and their negotiation, escalation and rulings: from buyers', merchants' and arbitrators' apps.",
-    [OpenCase, AddEvidence, RespondToCase, AnswerCounterOffer, EscalateCase, RuleOnCase, WithdrawCase, SubmitFeedback],
+    [OpenCase, AddEvidence, RespondToCase, AnswerCounterOffer, EscalateCase, RuleOnCase, RecordReturnShipment,
+     ConfirmReturnReceipt, WithdrawCase, SubmitFeedback],
 )
 EVENTS = TopicContract(
     topics.events("disputes"),
     "Cases: negotiation rounds, escalation, rulings, refund orders, priority compensation, insurer claims and the "
     "three-day verification.",
     [CaseOpened, EvidenceAdded, MerchantResponded, CounterOfferAnswered, NegotiationAgreed, NegotiationFailed,
-     CaseEscalated, CaseRuled, RefundOrdered, CompensationGranted, ClaimDecisionRecorded, ClaimPaymentRecorded,
+     CaseEscalated, ArbitrationOverdue, CaseRuled, ReturnRequested, ReturnShipped, ReturnReceived, RefundOrdered,
+     CompensationGranted, ClaimDecisionRecorded, ClaimPaymentRecorded,
      VerificationStarted, RefundVerified, FeedbackRequested, FeedbackReceived, CaseReopened, CaseClosed,
      DisputesCommandRejected],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -138,14 +139,14 @@ def test_rejection_escalation_and_a_ruling_that_follows_the_rule_table() -> None
     failed = respond(opened(reason=CaseReason.NOT_RECEIVED, evidence=False), MerchantResponse.REJECT)
     assert failed.case.status is CaseStatus.NEGOTIATION_FAILED
     assert domain.Timer(domain.ESCALATION_WINDOW, NOW + timedelta(days=7)) in failed.timers
-    escalated = domain.escalate(failed.case, c.EscalateCase(case_id="C-1"), BUYER, order(shipped=True))
+    escalated = domain.escalate(failed.case, c.EscalateCase(case_id="C-1"), BUYER, order(shipped=True), NOW, POLICY)
     proposal = escalated.events[0].proposal  # type: ignore[attr-defined]
     assert proposal.rule == "R1-not-delivered" and proposal.decision is RulingDecision.FULL_REFUND and proposal.amount.amount == 12900
     with pytest.raises(Rejected, match="forbidden"):
         domain.rule(escalated.case, c.RuleOnCase(case_id="C-1", decision=RulingDecision.FULL_REFUND, reasons="r"), BUYER,
-                    order(), NOW)
+                    order(), NOW, POLICY)
     ruled = domain.rule(escalated.case, c.RuleOnCase(case_id="C-1", decision=RulingDecision.FULL_REFUND, reasons="lost"),
-                        ARBITRATOR, order(shipped=True), NOW)
+                        ARBITRATOR, order(shipped=True), NOW, POLICY)
     assert types(ruled) == ["disputes.case.ruled", "disputes.refund.ordered", "disputes.verification.started"]
     assert ruled.events[0].followed_rule == "R1-not-delivered"  # type: ignore[attr-defined]
 
@@ -167,9 +168,9 @@ def test_rule_table(reason: CaseReason, evidence: bool, view: domain.OrderView, 
 
 def test_a_rejecting_ruling_orders_nothing_but_is_still_verified() -> None:
     failed = respond(opened(), MerchantResponse.REJECT).case
-    escalated = domain.escalate(failed, c.EscalateCase(case_id="C-1"), BUYER, order()).case
+    escalated = domain.escalate(failed, c.EscalateCase(case_id="C-1"), BUYER, order(), NOW, POLICY).case
     ruled = domain.rule(escalated, c.RuleOnCase(case_id="C-1", decision=RulingDecision.REJECT, reasons="no proof"),
-                        ARBITRATOR, order(), NOW)
+                        ARBITRATOR, order(), NOW, POLICY)
     assert types(ruled) == ["disputes.case.ruled", "disputes.verification.started"]
     day1 = domain.verification_day(ruled.case, 1, NOW + timedelta(days=1))
     assert day1.events[0].verified is True  # type: ignore[attr-defined]
@@ -220,7 +221,8 @@ def test_an_unsatisfied_buyer_reopens_negotiation_for_a_further_refund() -> None
                                       BUYER, order(committed=3800), NOW, POLICY)
     assert types(reopened) == ["disputes.feedback.received", "disputes.case.reopened"]
     assert reopened.case.status is CaseStatus.AWAITING_MERCHANT and reopened.case.round == 2
-    assert {t.kind for t in reopened.timers if t.due is None} == set(domain.VERIFY_DAYS)
+    assert {t.kind for t in reopened.timers if t.due is None} >= set(domain.VERIFY_DAYS)
+    assert [t for t in reopened.timers if t.due is not None] == [domain.Timer(domain.MERCHANT_DEADLINE, NOW + timedelta(hours=48))]
     again = respond(reopened.case, MerchantResponse.ACCEPT)
     refund = next(e for e in again.events if isinstance(e, c.RefundOrdered))
     assert refund.refund_id == "CR-C-1-2" and again.case.ordered == 4800
@@ -251,7 +253,167 @@ def test_only_the_parties_act() -> None:
     with pytest.raises(Rejected, match="forbidden"):
         domain.add_evidence(case, c.AddEvidence(case_id="C-1", evidence=[EVIDENCE]), stranger)
     with pytest.raises(Rejected, match="illegal_transition"):
-        domain.escalate(case, c.EscalateCase(case_id="C-1"), BUYER, order())
+        domain.escalate(case, c.EscalateCase(case_id="C-1"), BUYER, order(), NOW, POLICY)
+
+
+# -- deadlines of every waiting state -------------------------------------------------------------
+
+
+def test_a_counter_offer_announces_the_buyers_deadline_and_silence_accepts_it() -> None:
+    countered = respond(opened(12900), MerchantResponse.COUNTER_OFFER, 6000)
+    event = countered.events[0]
+    assert isinstance(event, c.MerchantResponded) and event.answer_by == NOW + timedelta(hours=72)
+    assert countered.case.status is CaseStatus.AWAITING_BUYER and countered.case.deadline == NOW + timedelta(hours=72)
+    assert [t for t in countered.timers if t.due] == [domain.Timer(domain.COUNTER_OFFER_DEADLINE, NOW + timedelta(hours=72))]
+    assert domain.Timer(domain.MERCHANT_DEADLINE, None) in countered.timers
+    with pytest.raises(Rejected, match="not_due"):
+        domain.counter_offer_lapsed(countered.case, NOW + timedelta(hours=71))
+    lapsed = domain.counter_offer_lapsed(countered.case, NOW + timedelta(hours=72))
+    assert types(lapsed) == ["disputes.negotiation.agreed", "disputes.refund.ordered", "disputes.verification.started"]
+    agreed, ordered = lapsed.events[0], lapsed.events[1]
+    assert isinstance(agreed, c.NegotiationAgreed) and (agreed.how, agreed.amount.amount) == ("buyer_silent", 6000)
+    assert isinstance(ordered, c.RefundOrdered) and ordered.amount.amount == 6000
+    assert lapsed.case.status is CaseStatus.VERIFYING and lapsed.case.counter_offer is None
+    with pytest.raises(Rejected, match="illegal_transition"):  # too late to answer
+        domain.answer_counter_offer(lapsed.case, c.AnswerCounterOffer(case_id="C-1", accept=False), BUYER, NOW, POLICY)
+    with pytest.raises(Rejected, match="nothing_due"):  # the timer of a case that moved on finds nothing to do
+        domain.counter_offer_lapsed(lapsed.case, NOW + timedelta(days=9))
+    answered = domain.answer_counter_offer(countered.case, c.AnswerCounterOffer(case_id="C-1", accept=False), BUYER, NOW, POLICY)
+    assert domain.Timer(domain.COUNTER_OFFER_DEADLINE, None) in answered.timers
+
+
+# Monday 23 November 2026, 16:00 China time: five business days later is Monday 30 November, 18:00 China time.
+RULE_BY = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
+DEFAULT_AT = datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def escalated(reason: CaseReason = CaseReason.NOT_RECEIVED, evidence: bool = False) -> domain.Case:
+    failed = respond(opened(12900, reason, evidence), MerchantResponse.REJECT).case
+    decision = domain.escalate(failed, c.EscalateCase(case_id="C-1"), BUYER, order(shipped=True), NOW, POLICY)
+    event = decision.events[0]
+    assert isinstance(event, c.CaseEscalated) and event.rule_by == RULE_BY == decision.case.deadline
+    assert [t for t in decision.timers if t.due] == [domain.Timer(domain.ARBITRATION_DEADLINE, RULE_BY)]
+    return decision.case
+
+
+def test_an_overdue_arbitration_goes_to_the_supervisors_then_the_default_ruling_applies() -> None:
+    case = escalated()
+    with pytest.raises(Rejected, match="not_due"):
+        domain.arbitration_overdue(case, order(shipped=True), RULE_BY - timedelta(minutes=1), POLICY)
+    overdue = domain.arbitration_overdue(case, order(shipped=True), RULE_BY, POLICY)
+    (event,) = overdue.events
+    assert isinstance(event, c.ArbitrationOverdue)
+    assert (event.rule_by, event.default_ruling_at) == (RULE_BY, DEFAULT_AT)
+    assert (event.default_ruling.rule, event.default_ruling.amount.amount) == ("R1-not-delivered", 12900)
+    assert overdue.case.status is CaseStatus.IN_ARBITRATION and overdue.case.overdue_since == RULE_BY
+    assert [t for t in overdue.timers if t.due] == [domain.Timer(domain.DEFAULT_RULING, DEFAULT_AT)]
+    with pytest.raises(Rejected, match="nothing_due"):  # announced once
+        domain.arbitration_overdue(overdue.case, order(shipped=True), DEFAULT_AT, POLICY)
+    with pytest.raises(Rejected, match="not_due"):
+        domain.apply_default_ruling(overdue.case, order(shipped=True), DEFAULT_AT - timedelta(minutes=1), POLICY)
+    ruled = domain.apply_default_ruling(overdue.case, order(shipped=True), DEFAULT_AT, POLICY)
+    assert types(ruled) == ["disputes.case.ruled", "disputes.refund.ordered", "disputes.verification.started"]
+    ruling = ruled.events[0]
+    assert isinstance(ruling, c.CaseRuled) and ruling.by_default and ruling.arbitrator_id == "system"
+    assert (ruling.decision, ruling.amount.amount, ruling.followed_rule) == (RulingDecision.FULL_REFUND, 12900, "R1-not-delivered")
+    assert "R1-not-delivered" in ruling.reasons
+    assert ruled.case.status is CaseStatus.VERIFYING and ruled.case.overdue_since is None
+
+
+def test_an_arbitrator_may_still_rule_an_overdue_case_and_a_case_no_rule_covers_is_refused_by_default() -> None:
+    overdue = domain.arbitration_overdue(escalated(), order(shipped=True), RULE_BY, POLICY).case
+    ruled = domain.rule(overdue, c.RuleOnCase(case_id="C-1", decision=RulingDecision.PARTIAL_REFUND, amount=Money(amount=500),
+                                              reasons="r"), ARBITRATOR, order(shipped=True), RULE_BY, POLICY)
+    assert ruled.events[0].by_default is False and domain.Timer(domain.DEFAULT_RULING, None) in ruled.timers  # type: ignore[attr-defined]
+    unproven = domain.arbitration_overdue(escalated(CaseReason.OTHER, True), order(shipped=True), RULE_BY, POLICY)
+    assert unproven.events[0].default_ruling.rule == "R0-unproven"  # type: ignore[attr-defined]
+    refused = domain.apply_default_ruling(unproven.case, order(shipped=True), DEFAULT_AT, POLICY)
+    assert types(refused) == ["disputes.case.ruled", "disputes.verification.started"]
+    assert refused.events[0].decision is RulingDecision.REJECT and refused.events[0].amount.amount == 0  # type: ignore[attr-defined]
+
+
+def ruled_on_return(when: datetime = NOW) -> domain.CaseDecision:
+    case = escalated(CaseReason.NOT_AS_DESCRIBED, True)
+    command = c.RuleOnCase(case_id="C-1", decision=RulingDecision.FULL_REFUND, reasons="货不对板", return_required=True)
+    return domain.rule(case, command, ARBITRATOR, order(shipped=True), when, POLICY)
+
+
+def test_a_refund_on_return_waits_for_the_waybill_and_the_merchants_confirmation() -> None:
+    ruled = ruled_on_return()
+    assert types(ruled) == ["disputes.case.ruled", "disputes.return.requested"]  # no refund ordered yet
+    assert ruled.events[0].followed_rule == "R2-not-as-described"  # type: ignore[attr-defined]
+    requested = ruled.events[1]
+    assert isinstance(requested, c.ReturnRequested) and requested.return_by == NOW + timedelta(days=7)
+    assert requested.amount.amount == 12900 and ruled.case.status is CaseStatus.AWAITING_RETURN and ruled.case.ordered == 0
+    assert [t for t in ruled.timers if t.due] == [domain.Timer(domain.RETURN_SHIPMENT_DEADLINE, NOW + timedelta(days=7))]
+    waybill = c.RecordReturnShipment(case_id="C-1", carrier="SF", tracking_no="SF77")
+    with pytest.raises(Rejected, match="forbidden"):
+        domain.record_return_shipment(ruled.case, waybill, MERCHANT, NOW, POLICY)
+    shipped = domain.record_return_shipment(ruled.case, waybill, BUYER, NOW + timedelta(days=2), POLICY)
+    event = shipped.events[0]
+    assert isinstance(event, c.ReturnShipped) and event.confirm_by == NOW + timedelta(days=12) and event.tracking_no == "SF77"
+    assert shipped.case.status is CaseStatus.RETURN_IN_TRANSIT and shipped.case.return_tracking_no == "SF77"
+    assert [t for t in shipped.timers if t.due] == [domain.Timer(domain.RETURN_RECEIPT_DEADLINE, NOW + timedelta(days=12))]
+    with pytest.raises(Rejected, match="forbidden"):
+        domain.confirm_return_receipt(shipped.case, c.ConfirmReturnReceipt(case_id="C-1"), BUYER, NOW)
+    with pytest.raises(Rejected, match="illegal_transition"):
+        domain.withdraw(shipped.case, c.WithdrawCase(case_id="C-1"), BUYER)
+    back = domain.confirm_return_receipt(shipped.case, c.ConfirmReturnReceipt(case_id="C-1"), MERCHANT, NOW + timedelta(days=5))
+    assert types(back) == ["disputes.return.received", "disputes.refund.ordered", "disputes.verification.started"]
+    assert back.events[0].how == "merchant_confirmed" and back.events[1].amount.amount == 12900  # type: ignore[attr-defined]
+    assert back.case.status is CaseStatus.VERIFYING and back.case.ordered == 12900
+
+
+def test_goods_not_confirmed_in_time_count_as_received_and_goods_never_sent_close_the_case() -> None:
+    ruled = ruled_on_return()
+    shipped = domain.record_return_shipment(ruled.case, c.RecordReturnShipment(case_id="C-1", carrier="SF", tracking_no="SF7"),
+                                            BUYER, NOW, POLICY).case
+    with pytest.raises(Rejected, match="not_due"):
+        domain.return_receipt_lapsed(shipped, NOW + timedelta(days=9))
+    received = domain.return_receipt_lapsed(shipped, NOW + timedelta(days=10))
+    assert received.events[0].how == "deadline_passed" and received.events[1].amount.amount == 12900  # type: ignore[attr-defined]
+    with pytest.raises(Rejected, match="not_due"):
+        domain.return_shipment_lapsed(ruled.case, NOW + timedelta(days=6))
+    lapsed = domain.return_shipment_lapsed(ruled.case, NOW + timedelta(days=7))
+    closed = lapsed.events[-1]
+    assert isinstance(closed, c.CaseClosed) and closed.outcome == "return_not_shipped" and closed.refunded.amount == 0
+    assert not any(isinstance(e, c.RefundOrdered) for e in lapsed.events) and not [t for t in lapsed.timers if t.due]
+    with pytest.raises(Rejected, match="nothing_due"):  # the waybill came first: the shipment deadline finds nothing
+        domain.return_shipment_lapsed(shipped, NOW + timedelta(days=7))
+
+
+def test_the_default_ruling_of_a_refund_on_return_also_waits_for_the_goods() -> None:
+    overdue = domain.arbitration_overdue(escalated(CaseReason.DAMAGED, True), order(shipped=True), RULE_BY, POLICY).case
+    ruled = domain.apply_default_ruling(overdue, order(shipped=True), DEFAULT_AT, POLICY)
+    assert types(ruled) == ["disputes.case.ruled", "disputes.return.requested"]
+    assert ruled.events[0].return_required and ruled.events[0].followed_rule == "R3-damaged"  # type: ignore[attr-defined]
+
+
+def test_a_rejection_needs_no_return_even_if_the_arbitrator_asks_for_one() -> None:
+    case = escalated(CaseReason.NOT_AS_DESCRIBED, True)
+    ruled = domain.rule(case, c.RuleOnCase(case_id="C-1", decision=RulingDecision.REJECT, reasons="r", return_required=True),
+                        ARBITRATOR, order(shipped=True), NOW, POLICY)
+    assert types(ruled) == ["disputes.case.ruled", "disputes.verification.started"]
+    assert ruled.events[0].return_required is False  # type: ignore[attr-defined]
+
+
+def test_a_cancellation_the_merchant_cannot_refund_becomes_an_agreed_case() -> None:
+    from shared.contracts.escrow import RefundRefused
+
+    direct = order(guaranteed=False)
+    refused = RefundRefused(order_id="O-1", reason="merchant_balance_short")
+    decision = domain.open_for_cancellation(None, None, direct, refused, NOW)
+    assert decision is not None
+    assert types(decision) == ["disputes.case.opened", "disputes.negotiation.agreed", "disputes.refund.ordered",
+                               "disputes.verification.started"]
+    opened_, agreed = decision.events[0], decision.events[1]
+    assert isinstance(opened_, c.CaseOpened) and opened_.origin == "cancellation" and opened_.case_id == "CX-O-1"
+    assert isinstance(agreed, c.NegotiationAgreed) and (agreed.how, agreed.amount.amount) == ("cancelled_before_shipment", 12900)
+    assert decision.case.status is CaseStatus.VERIFYING
+    assert domain.open_for_cancellation(decision.case, None, direct, refused, NOW) is None  # told twice: one case
+    assert domain.open_for_cancellation(None, opened(), direct, refused, NOW) is None  # a case is open on the order
+    assert domain.open_for_cancellation(None, None, order(committed=12900), refused, NOW) is None  # nothing left
+    assert len(domain.cancellation_case_id("O-" + "9" * 62)) <= 64 < len("CX-O-" + "9" * 62)
 
 
 # -- invariants over sequences of case commands ---------------------------------------------------
@@ -259,10 +421,23 @@ def test_only_the_parties_act() -> None:
 ACTORS = st.sampled_from([BUYER, MERCHANT, ARBITRATOR, Actor(kind=ActorKind.BUYER, id="B-9")])
 AMOUNTS = st.integers(min_value=1, max_value=20000)
 STEPS = st.lists(st.tuples(st.sampled_from(["respond", "answer", "escalate", "rule", "withdraw", "feedback", "deadline",
-                                            "day", "execute", "open"]),
+                                            "day", "execute", "open", "timer", "waybill", "returned"]),
                            ACTORS, st.sampled_from(list(MerchantResponse)), st.sampled_from(list(RulingDecision)),
                            AMOUNTS, st.booleans(), st.integers(min_value=0, max_value=20000)),
                  max_size=40)
+
+
+def fire(kind: str, case: domain.Case | None, view: domain.OrderView, now: datetime, policy: domain.Policy) -> domain.CaseDecision:
+    """What the service runs when a case's timer of ``kind`` fires."""
+    if kind in domain.VERIFY_DAYS:
+        return domain.verification_day(case, domain.VERIFY_DAYS.index(kind) + 1, now)
+    if kind in (domain.ARBITRATION_DEADLINE, domain.DEFAULT_RULING):
+        assert case is not None
+        act = domain.arbitration_overdue if kind == domain.ARBITRATION_DEADLINE else domain.apply_default_ruling
+        return act(case, view, now, policy)
+    return {domain.MERCHANT_DEADLINE: domain.merchant_deadline, domain.COUNTER_OFFER_DEADLINE: domain.counter_offer_lapsed,
+            domain.ESCALATION_WINDOW: domain.escalation_lapsed, domain.RETURN_SHIPMENT_DEADLINE: domain.return_shipment_lapsed,
+            domain.RETURN_RECEIPT_DEADLINE: domain.return_receipt_lapsed}[kind](case, now)
 
 
 @settings(max_examples=300, deadline=None)
@@ -270,7 +445,8 @@ STEPS = st.lists(st.tuples(st.sampled_from(["respond", "answer", "escalate", "ru
 def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int, steps: list, cap: int) -> None:  # type: ignore[type-arg]
     """Whatever buyers, merchants, arbitrators and escrow do in whatever order: refunds ordered never exceed what
     was paid; what the buyer gets (refunds plus compensation) never exceeds that; compensation stays within the
-    cap and is granted at most once per refund order."""
+    cap and is granted at most once per refund order. And the case never stalls: while it is open, the deadline of
+    the state it waits in is set as a running timer."""
     policy = replace(POLICY, case_cap=cap)
     view = order(paid=paid)
     case: domain.Case | None = None
@@ -278,10 +454,17 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
     executed: set[str] = set()
     compensations: list[str] = []
     pending: list[c.RefundOrdered] = []
+    running: dict[str, datetime] = {}
     for kind, actor, response, ruling, amount, flag, shortfall_cut in steps:
         now += timedelta(hours=13)
         try:
-            if kind == "open" or case is None:
+            if kind == "timer":  # the earliest running timer fires (time moves on to it if need be)
+                if not running:
+                    continue
+                first = min(running, key=lambda k: running[k])
+                now = max(now, running.pop(first))
+                decision = fire(first, case, view, now, policy)
+            elif kind == "open" or case is None:
                 command = c.OpenCase(case_id=f"C-{len(compensations)}-{amount}", order_id="O-1", reason=CaseReason.OTHER,
                                      requested=Money(amount=amount), description="x")
                 decision = domain.open_case(None, case if case and case.status is not CaseStatus.CLOSED else None,
@@ -294,11 +477,16 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
                 decision = domain.answer_counter_offer(case, c.AnswerCounterOffer(case_id=case.case_id, accept=flag),
                                                        actor, now, policy)
             elif kind == "escalate":
-                decision = domain.escalate(case, c.EscalateCase(case_id=case.case_id), actor, view)
+                decision = domain.escalate(case, c.EscalateCase(case_id=case.case_id), actor, view, now, policy)
             elif kind == "rule":
                 decision = domain.rule(case, c.RuleOnCase(
-                    case_id=case.case_id, decision=ruling, reasons="r",
-                    amount=Money(amount=amount) if ruling is RulingDecision.PARTIAL_REFUND else None), actor, view, now)
+                    case_id=case.case_id, decision=ruling, reasons="r", return_required=flag,
+                    amount=Money(amount=amount) if ruling is RulingDecision.PARTIAL_REFUND else None), actor, view, now, policy)
+            elif kind == "waybill":
+                decision = domain.record_return_shipment(case, c.RecordReturnShipment(
+                    case_id=case.case_id, carrier="SF", tracking_no=f"SF{amount}"), actor, now, policy)
+            elif kind == "returned":
+                decision = domain.confirm_return_receipt(case, c.ConfirmReturnReceipt(case_id=case.case_id), actor, now)
             elif kind == "withdraw":
                 decision = domain.withdraw(case, c.WithdrawCase(case_id=case.case_id), actor)
             elif kind == "feedback":
@@ -308,6 +496,7 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
             elif kind == "deadline":
                 decision = domain.merchant_deadline(case, now)
             elif kind == "day":
+                running.pop(domain.VERIFY_DAYS[amount % 3], None)
                 decision = domain.verification_day(case, 1 + amount % 3, now)
             else:  # escrow executes the oldest pending refund order, with some shortfall
                 if not pending:
@@ -321,7 +510,18 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
                                                   "other", 0, policy)
         except Rejected:
             continue
+        if decision.case is not case and case is not None and decision.case.case_id != case.case_id:
+            assert not running, "the previous case left timers running"
         case = decision.case
+        for timer in decision.timers:
+            if timer.due is None:
+                running.pop(timer.kind, None)
+            else:
+                running[timer.kind] = timer.due
+        if case.status is CaseStatus.CLOSED:
+            assert not running, f"a closed case keeps timers: {running}"
+        else:
+            assert case.deadline is not None and case.deadline in running.values(), (case.status, running)
         for event in decision.events:
             if isinstance(event, c.RefundOrdered):
                 pending.append(event)
@@ -332,3 +532,96 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
         assert case.refunded <= case.ordered <= paid
         assert case.compensated <= cap
     assert len(compensations) == len(set(compensations))
+
+
+def _moves(case: domain.Case, view: domain.OrderView, now: datetime) -> dict[str, Any]:
+    """What the parties and the platform may do in the case's state (each a function of nothing, or of an amount)."""
+    moves: dict[str, Any] = {}
+    cid = case.case_id
+    if case.status is CaseStatus.AWAITING_MERCHANT:
+        moves["accept"] = lambda n: respond(case, MerchantResponse.ACCEPT, at=now)
+        moves["reject"] = lambda n: respond(case, MerchantResponse.REJECT, at=now)
+        if case.requested > 1:
+            moves["counter"] = lambda n: respond(case, MerchantResponse.COUNTER_OFFER, 1 + n % (case.requested - 1), at=now)
+    if case.status is CaseStatus.AWAITING_BUYER:
+        moves["take"] = lambda n: domain.answer_counter_offer(case, c.AnswerCounterOffer(case_id=cid, accept=True), BUYER, now, POLICY)
+        moves["refuse"] = lambda n: domain.answer_counter_offer(case, c.AnswerCounterOffer(case_id=cid, accept=False), BUYER, now, POLICY)
+    if case.status is CaseStatus.NEGOTIATION_FAILED:
+        moves["escalate"] = lambda n: domain.escalate(case, c.EscalateCase(case_id=cid), BUYER, view, now, POLICY)
+    if case.status is CaseStatus.IN_ARBITRATION:
+        for decision in RulingDecision:
+            moves[f"rule-{decision.value}"] = lambda n, d=decision: domain.rule(case, c.RuleOnCase(
+                case_id=cid, decision=d, reasons="r", return_required=n % 2 == 0,
+                amount=Money(amount=1 + n % view.refundable) if d is RulingDecision.PARTIAL_REFUND else None),
+                ARBITRATOR, view, now, POLICY)
+    if case.status is CaseStatus.AWAITING_RETURN:
+        moves["waybill"] = lambda n: domain.record_return_shipment(
+            case, c.RecordReturnShipment(case_id=cid, carrier="SF", tracking_no=f"SF{n}"), BUYER, now, POLICY)
+    if case.status in (CaseStatus.AWAITING_RETURN, CaseStatus.RETURN_IN_TRANSIT):
+        moves["returned"] = lambda n: domain.confirm_return_receipt(case, c.ConfirmReturnReceipt(case_id=cid), MERCHANT, now)
+    if case.status is CaseStatus.VERIFYING and view.refundable > 0:
+        moves["unsatisfied"] = lambda n: domain.submit_feedback(case, c.SubmitFeedback(
+            case_id=cid, satisfied=False, requested=Money(amount=1 + n % view.refundable)), BUYER, view, now, POLICY)
+    return moves
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), reason=st.sampled_from(list(CaseReason)), evidence=st.booleans())
+def test_every_path_keeps_a_running_deadline_and_the_timers_alone_close_the_case(data: st.DataObject, reason: CaseReason,
+                                                                                  evidence: bool) -> None:
+    """Parties acting in any order the states allow, and timers firing in between: while the case is open, the
+    deadline of the state it waits in is a running timer and was announced by the event that entered the state;
+    every refund follows its goods back when the ruling wants them; and from any state, firing the timers alone
+    (nobody acting) closes the case within a few deadlines."""
+    view = order(paid=12900, shipped=True)
+    case = opened(12900, reason, evidence, view)
+    now, running = NOW, {domain.MERCHANT_DEADLINE: case.respond_by}
+    announced = case.respond_by
+
+    def apply(decision: domain.CaseDecision) -> None:
+        nonlocal case, view, announced
+        case = decision.case
+        for timer in decision.timers:
+            if timer.due is None:
+                running.pop(timer.kind, None)
+            else:
+                running[timer.kind] = timer.due
+        for event in decision.events:
+            if isinstance(event, c.RefundOrdered):
+                view = replace(view, committed=view.committed + event.amount.amount)
+            stamp = getattr(event, c.DEADLINES.get(event.TYPE, "-"), None)  # type: ignore[attr-defined]
+            if stamp is not None:
+                announced = stamp
+        if case.status is CaseStatus.CLOSED:
+            assert not running
+        else:
+            assert case.deadline is not None and case.deadline in running.values(), (case.status, running)
+            assert announced == case.deadline, (case.status, announced, case.deadline)
+        if any(isinstance(e, c.CaseRuled) and e.return_required for e in decision.events):
+            assert not any(isinstance(e, c.RefundOrdered) for e in decision.events)  # not before the goods are back
+
+    def tick() -> None:
+        nonlocal now
+        kind = min(running, key=lambda k: running[k])
+        now = max(now, running.pop(kind))
+        try:
+            apply(fire(kind, case, view, now, POLICY))
+        except Rejected:
+            pass
+
+    for _ in range(data.draw(st.integers(0, 20), label="acts")):
+        if case.status is CaseStatus.CLOSED:
+            return
+        moves = _moves(case, view, now)
+        choice = data.draw(st.sampled_from(["wait", *sorted(moves)]), label="move")
+        now += timedelta(hours=data.draw(st.integers(0, 30), label="hours"))
+        if choice == "wait" or now >= min(running.values()):
+            tick()
+            continue
+        apply(moves[choice](data.draw(st.integers(0, 10**6), label="n")))
+    for _ in range(8):  # nobody acts any more
+        if case.status is CaseStatus.CLOSED:
+            return
+        tick()
+    raise AssertionError(f"the case stalled in {case.status}")
+
