@@ -48,6 +48,10 @@ def build(settings: DisputesSettings | None = None, platform: PlatformSettings |
             Subscription(escrow.EVENTS, {
                 escrow.HoldCreated.TYPE: handlers.hold_created,
                 escrow.ShipmentRecorded.TYPE: handlers.shipment_recorded,
+                escrow.MerchantCredited.TYPE: handlers.merchant_credited,
+                escrow.DirectOrderShipped.TYPE: handlers.direct_order_shipped,
+                escrow.DirectPaymentRefunded.TYPE: handlers.direct_payment_refunded,
+                escrow.RefundRefused.TYPE: handlers.refund_refused,
                 escrow.HoldReleased.TYPE: handlers.hold_released,
                 escrow.HoldRefunded.TYPE: handlers.hold_refunded,
                 escrow.CaseRefundExecuted.TYPE: handlers.case_refund_executed,

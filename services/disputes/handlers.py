@@ -144,6 +144,38 @@ class DisputesHandlers:
                 currency=held.amount.currency), uow.now)
         uow.wake(domain.order_key(held.order_id))  # a case opened before this was read waits for it
 
+    async def merchant_credited(self, uow: UnitOfWork, message: Envelope) -> None:
+        """A payment without the guarantee, credited to the merchant: a case may be opened on it too."""
+        credited: escrow.MerchantCredited = message.data
+        if credited.buyer_id is not None and await store.load_order(uow.session, credited.order_id) is None:
+            await store.save_order(uow.session, domain.OrderView(
+                order_id=credited.order_id, buyer_id=credited.buyer_id, merchant_id=credited.merchant_id,
+                paid=credited.gross.amount, currency=credited.gross.currency, guaranteed=False), uow.now)
+        uow.wake(domain.order_key(credited.order_id))
+
+    async def direct_order_shipped(self, uow: UnitOfWork, message: Envelope) -> None:
+        shipped: escrow.DirectOrderShipped = message.data
+        await self._update_order(uow, shipped.order_id, shipped=True, released_at=shipped.deemed_received_at)
+
+    async def direct_payment_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
+        refunded: escrow.DirectPaymentRefunded = message.data
+        order = await store.load_order(uow.session, refunded.order_id)
+        if order is not None:
+            await store.save_order(uow.session, replace(
+                order, refunded_elsewhere=order.refunded_elsewhere + refunded.amount.amount), uow.now)
+
+    async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
+        """A cancellation the merchant's balance could not refund becomes a case, agreed at once."""
+        refused: escrow.RefundRefused = message.data
+        if refused.reason != "merchant_balance_short":
+            return
+        order = await store.load_order(uow.session, refused.order_id)
+        existing = await store.load_case(uow.session, domain.cancellation_case_id(refused.order_id))
+        already_open = await store.open_case_on(uow.session, refused.order_id)
+        decision = domain.open_for_cancellation(existing, already_open, order, refused, uow.now)
+        if decision is not None:
+            await self._apply(uow, decision, order)
+
     async def shipment_recorded(self, uow: UnitOfWork, message: Envelope) -> None:
         await self._update_order(uow, message.data.order_id, shipped=True)
 

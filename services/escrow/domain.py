@@ -15,6 +15,7 @@ from services.escrow.cases import (
     grant_compensation,
     unfreeze,
 )
+from services.escrow.direct import DirectDecision, DirectPayment
 from services.escrow.holds import (
     SETTLED,
     Capture,
@@ -60,7 +61,7 @@ from services.escrow.transfers import (
 
 __all__ = [
     "COMPENSATION_POOL", "ESCROW_HOLDING", "INSURER_RECEIVABLE", "PLATFORM_FEES", "PSP_CLEARING", "REFUND_PAID_MESSAGE",
-    "SETTLED", "Capture", "CaseRefund", "Compensation", "Hold", "HoldDecision", "HoldStatus", "JournalEntry",
+    "SETTLED", "Capture", "CaseRefund", "Compensation", "DirectDecision", "DirectPayment", "Hold", "HoldDecision", "HoldStatus", "JournalEntry",
     "LateCapture", "LateCaptureDecision", "LateCaptureStatus", "UnbalancedEntry", "auto_confirm", "book_late_capture",
     "buyer_refunds_payable", "capture", "claim_approved", "claim_paid", "confirm_receipt", "entry",
     "execute_case_refund", "freeze", "grant_compensation", "late_capture_refunded", "merchant_available",

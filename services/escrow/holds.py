@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from services.escrow.direct import DirectPayment, credit
 from services.escrow.ledger import (
     ESCROW_HOLDING,
     PLATFORM_FEES,
@@ -29,7 +30,6 @@ from shared.contracts.escrow import (
     HoldCreated,
     HoldRefunded,
     HoldReleased,
-    MerchantCredited,
     RecordShipment,
     RefundRefused,
     ShipmentRecorded,
@@ -90,6 +90,7 @@ class Capture:
     hold: Hold | None
     entry: JournalEntry
     events: list[Payload]
+    direct: DirectPayment | None = None
 
 
 def capture(payment: PaymentSucceeded, already_captured: bool, owed: int = 0) -> Capture | None:
@@ -114,16 +115,8 @@ def capture(payment: PaymentSucceeded, already_captured: bool, owed: int = 0) ->
             amount=payment.amount, fee=hold.fee, auto_confirm_days=hold.auto_confirm_days,
         )
         return Capture(hold, booked, [created])
-    net = amount - payment.fee
-    recovered = recovery(net, owed)
-    booked = entry(
-        "direct_payment", order_id, currency,
-        (PSP_CLEARING, amount), (merchant_recovery_receivable(payment.merchant_id), -recovered),
-        (merchant_available(payment.merchant_id), -(net - recovered)), (PLATFORM_FEES, -payment.fee),
-    )
-    credited = MerchantCredited(order_id=order_id, merchant_id=payment.merchant_id, gross=payment.amount, fee=payment.fee,
-                                net=net, recovered=recovered)
-    return Capture(None, booked, [credited, *repaid(payment.merchant_id, order_id, currency, recovered, owed)])
+    credited = credit(payment, owed)
+    return Capture(None, credited.entry, credited.events, credited.payment)
 
 
 @dataclass(frozen=True)
