@@ -17,21 +17,31 @@ report = typer.Typer(help="Reports from the services' own records.", no_args_is_
 
 
 @report.command("cancellations")
-def report_cancellations(csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False) -> None:
-    """Cancelled orders by party and reason code, with what was refunded."""
+def report_cancellations(
+    csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False,
+    notes: Annotated[int, typer.Option(help="Also list the latest N cancellations' notes (what the party wrote).")] = 0,
+) -> None:
+    """Cancelled orders by party and reason code, with what was refunded; --notes N adds the latest notes."""
     from ops.stores import service_database
     from services.payments.config import PaymentsSettings
-    from services.payments.store import cancellation_counts
+    from services.payments.store import cancellation_counts, cancellation_notes
 
-    async def read() -> list[tuple[str, str, int, int]]:
+    async def read() -> tuple[list[tuple[str, str, int, int]], list[tuple[str, str, str, str, str, Any]]]:
         db = service_database("payments", PaymentsSettings())
         try:
             async with db.transaction() as session:
-                return await cancellation_counts(session)
+                return await cancellation_counts(session), (await cancellation_notes(session, notes) if notes else [])
         finally:
             await db.dispose()
 
-    rows = asyncio.run(read())
+    rows, noted = asyncio.run(read())
+    if notes and not csv:
+        listing = Table(title=f"The latest {notes} cancellation notes")
+        for column in ("when", "order", "merchant", "party", "reason", "note"):
+            listing.add_column(column)
+        for order_id, party, reason, note, merchant_id, when in noted:
+            listing.add_row(when.isoformat(timespec="seconds"), order_id, merchant_id, party, reason, note)
+        Console().print(listing)
     if csv:
         sys.stdout.write("party,reason,orders,refunded_fen\n" + "".join(f"{p},{r},{n},{f}\n" for p, r, n, f in rows))
         return

@@ -189,7 +189,10 @@ class MessageConsumer:
         if item.envelope is not None and item.envelope.type not in route.handlers:
             item.ignored = True  # another service's event this one does not act on: nothing to remember
         item.problem = problem
-        if problem is None and not item.ignored and route.authenticated and self.authority is not None:
+        if problem is None and not item.ignored and route.authenticated and not item.event_id:
+            item.refusal = Rejected("missing_event_id", "a command carries its own event_id (a UUID), the same on each retry, "
+                                    "so that a retry is not taken for a new command", None)
+        elif problem is None and not item.ignored and route.authenticated and self.authority is not None:
             verdict = self.authority.verify(document, at)
             if isinstance(verdict, Rejected):
                 item.refusal = verdict

@@ -50,14 +50,22 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _event_id_required(schema: dict[str, Any]) -> None:
+    """Every message names its ``event_id``: events always do (the outbox writes it), commands must."""
+    required = schema.setdefault("required", [])
+    if "event_id" not in required:
+        required.insert(0, "event_id")
+
+
 class Envelope(BaseModel):
     """Fields every message carries, whatever its type."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_event_id_required)
 
     event_id: uuid.UUID = Field(
         default_factory=uuid.uuid4,
-        description="Unique id of this message; consumers deduplicate on it.",
+        description="Unique id of this message; consumers deduplicate on it. Required: a command without one is refused "
+                    "`missing_event_id` (its retries could not be told from new commands); send the same one when retrying.",
         examples=["7f1c1f0e-2f0a-4a7e-9a57-2b0c6b1f9f10"],
     )
     type: str = Field(description="Message type, e.g. `escrow.hold.created`.", examples=["escrow.hold.created"])

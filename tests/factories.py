@@ -51,6 +51,26 @@ def pay_order(order_id: str, *, buyer: str = "B-2001", method: str = "qr_code") 
                     actor=("buyer", buyer), correlation_id=f"flow-{order_id}")
 
 
+def issue_code(code_id: str, *, kind: str = "order", merchant: str = "M-1001", order_id: str | None = None,
+               unit_price: int = 12900, channel: str = "qr_code", buyer: str | None = None, guarantee: bool = True,
+               valid_minutes: int | None = None) -> dict[str, Any]:
+    """A merchant's collection code: ``order`` (one sale of ``unit_price``, as ``order_id``) or ``shop``."""
+    data: dict[str, Any] = {"code_id": code_id, "merchant_id": merchant, "kind": kind, "channel": channel,
+                            "guarantee": guarantee, "valid_minutes": valid_minutes}
+    if kind == "order":
+        data |= {"order_id": order_id or f"O-{code_id}", "amount": {"amount": unit_price, "currency": "CNY"}, "buyer_id": buyer,
+                 "items": [{"sku": "SKU-1", "name": "跑步鞋 Running shoes", "quantity": 1, "unit_price": unit_price}]}
+    return envelope("payments.collection.issue", data, actor=("merchant", merchant), correlation_id=f"code-{code_id}")
+
+
+def redeem_code(token: str, *, buyer: str = "B-2001", order_id: str | None = None, amount: int | None = None,
+                guaranteed: bool = True, currency: str = "CNY") -> dict[str, Any]:
+    """A customer pays with a code's token (``amount`` and ``order_id``: for a shop code)."""
+    data: dict[str, Any] = {"token": token, "order_id": order_id, "guaranteed": guaranteed,
+                            "amount": {"amount": amount, "currency": currency} if amount is not None else None}
+    return envelope("payments.collection.redeem", data, actor=("buyer", buyer), correlation_id=f"flow-{order_id or 'code'}")
+
+
 def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode()
 

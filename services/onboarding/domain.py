@@ -26,6 +26,7 @@ from services.onboarding import validation as v
 from shared.contracts.onboarding import (
     ActivateMerchant,
     ActivationCodeIssued,
+    ReissueActivationCode,
     ApplicationApproved,
     ApplicationReceived,
     ApplicationRejected,
@@ -249,6 +250,20 @@ def activate(application: Application | None, command: ActivateMerchant, actor: 
     active = replace(application, status=Status.ACTIVE, activation_code_hash=None)
     return Decision(active, [MerchantActivated(merchant_id=application.merchant_id, industry=application.industry,
                                                verified=application.verified)])
+
+
+def reissue(application: Application | None, command: ReissueActivationCode, actor: Actor, now: datetime, code: NewCode) -> Decision:
+    """A new code for an approved, not yet active merchant (its own request, or an operator's); the old code stops working."""
+    own = actor.kind is ActorKind.MERCHANT and actor.id == command.merchant_id
+    if not (own or actor.kind is ActorKind.OPERATOR):
+        raise Rejected("forbidden", "the merchant itself or an operator asks for a new activation code", command.merchant_id)
+    if application is None or application.status is not Status.APPROVED:
+        state = "no application" if application is None else f"the application is {application.status.value}"
+        raise Rejected("not_approved", f"only an approved merchant awaiting activation gets a new code: {state}", command.merchant_id)
+    expires = now + ACTIVATION_VALID
+    return Decision(replace(application, activation_code_hash=code_hash(code.plain), activation_expires_at=expires), [
+        ActivationCodeIssued(merchant_id=application.merchant_id, sealed_code=code.sealed,
+                             email_masked=application.email_masked, expires_at=expires)])
 
 
 def suspend(application: Application | None, merchant_id: str, reason: str, actor: Actor) -> Decision:

@@ -64,6 +64,12 @@ class OnboardingHandlers:
         row, application = await store.load(uow.session, command.merchant_id)
         await self._save(uow, row, domain.activate(application, command, message.actor, uow.now), command.merchant_id)
 
+    async def reissue(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.ReissueActivationCode = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        decision = domain.reissue(application, command, message.actor, uow.now, self._new_code(command.merchant_id))
+        await self._save(uow, row, decision, command.merchant_id)
+
     async def suspend(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.SuspendMerchant = message.data
         row, application = await store.load(uow.session, command.merchant_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.payments.config import PaymentsSettings
 from services.payments.handlers import PAYOUT_TRANSFER, PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
 from services.payments.store import TABLES
-from shared.contracts import bank, escrow, onboarding, payments, psp
+from shared.contracts import bank, collection, escrow, onboarding, payments, psp
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
@@ -27,6 +27,9 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
                 payments.PayOrder.TYPE: handlers.pay_order,
                 payments.CancelOrder.TYPE: handlers.cancel_order,
                 payments.RequestPayout.TYPE: handlers.request_payout,
+                collection.IssueCollectionCode.TYPE: handlers.issue_code,
+                collection.RedeemCollectionCode.TYPE: handlers.redeem_code,
+                collection.RevokeCollectionCode.TYPE: handlers.revoke_code,
             }),
             Subscription(onboarding.EVENTS, {
                 onboarding.MerchantActivated.TYPE: handlers.merchant_activated,

@@ -5,7 +5,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.payments.tokens import PaymentTokens
+from services.payments.tokens import CollectionTokens
 from shared.settings import SECRETS_DIR, DEV_SECRET_PREFIX, ServiceSettings
 
 
@@ -14,9 +14,15 @@ class PaymentsSettings(ServiceSettings):
 
     psp_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "psp-callback-secret", description="Shared secret the provider signs callbacks with.")
     unpaid_order_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60, description="Unpaid orders close after this long.")
-    pay_base_url: str = Field(default="https://pay.danbao.example/p", description="Base of payment links and QR payloads.")
-    payment_token_secret: str = Field(default=DEV_SECRET_PREFIX + "payment-token-secret", description="Signs payment links and app tokens.")
-    payment_token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="How long a link, QR code or app token works.")
+    pay_base_url: str = Field(default="https://pay.danbao.example/c", description="The cashier page: a collection code's URL "
+                              "(what its QR code encodes) is this, a slash and the code's token.")
+    payment_token_secret: str = Field(default=DEV_SECRET_PREFIX + "payment-token-secret", description="Signs collection codes.")
+    payment_token_minutes: int = Field(default=15, ge=1, le=24 * 60, description="How long an order's collection code works "
+                                       "unless the merchant says otherwise, and how long a charge waits for the provider.")
+    shop_code_days: int = Field(default=365, ge=1, le=366, description="How long a shop's standing QR code works unless "
+                                "the merchant says otherwise.")
+    no_guarantee_industries: str = Field(default="", description="Industries (comma separated) whose customers cannot "
+                                         "choose 一键担保 with a collection code; empty: every industry may.")
 
     cancel_window_hours: int = Field(default=24, ge=1, description="Window in which a buyer's cancellations are counted.")
     cancel_warn_count: int = Field(default=5, ge=1, description="This many cancellations in the window raise a warning.")
@@ -38,5 +44,12 @@ class PaymentsSettings(ServiceSettings):
                 "DANBAO_PAYMENTS_BANK_CALLBACK_SECRET": self.bank_callback_secret,
                 "DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET": self.payment_token_secret}
 
-    def tokens(self) -> PaymentTokens:
-        return PaymentTokens(self.payment_token_secret, self.pay_base_url, timedelta(minutes=self.payment_token_minutes))
+    def tokens(self) -> CollectionTokens:
+        return CollectionTokens(self.payment_token_secret, self.pay_base_url)
+
+    @property
+    def provider_wait(self) -> timedelta:
+        return timedelta(minutes=self.payment_token_minutes)
+
+    def guarantee_allowed(self, industry: str) -> bool:
+        return industry not in {item.strip() for item in self.no_guarantee_industries.split(",") if item.strip()}

@@ -40,10 +40,9 @@ from shared.contracts.payments import (
     PaymentSucceeded,
     PayOrder,
 )
-from services.payments.tokens import PaymentTokens
 from shared.contracts.psp import ChargeCallback, ChargeRequested, ChargeStatus
 from shared.envelope import Actor, ActorKind, Payload
-from shared.money import Money, fee_for
+from shared.money import CNY, Money, fee_for
 from shared.unit_of_work import Rejected, Waiting
 
 
@@ -97,6 +96,8 @@ class Order:
     paid_at: datetime | None = None
     cancel_party: str | None = None
     cancel_reason: CancelReason | None = None
+    cancel_note: str | None = None
+    collection_code_id: str | None = None  # the collection code the order was created by, if any
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def create_order(existing: Order | None, command: CreateOrder, actor: Actor, mer
     """``merchant_status``: "active", "suspended", or None for a merchant payments has not heard of."""
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
         raise Rejected("forbidden", "only the order's merchant may create it", command.order_id)
+    require_cny(command.amount, command.order_id)
     if buyer_restricted_until is not None and existing is None:
         raise Rejected("buyer_restricted", f"orders for buyer {command.buyer_id} are refused until "
                        f"{buyer_restricted_until.isoformat()} after frequent cancellations", command.order_id)
@@ -139,7 +141,14 @@ def create_order(existing: Order | None, command: CreateOrder, actor: Actor, mer
     return Decision(order, [event])
 
 
-def pay(order: Order | None, command: PayOrder, actor: Actor, tokens: PaymentTokens, now: datetime) -> Decision:
+def require_cny(amount: Money, aggregate_id: str | None) -> None:
+    """The platform settles in renminbi only."""
+    if amount.currency != CNY:
+        raise Rejected("unsupported_currency", f"amounts are in CNY only, not {amount.currency}", aggregate_id)
+
+
+def pay(order: Order | None, command: PayOrder, actor: Actor, now: datetime, wait: timedelta) -> Decision:
+    """The buyer pays: a payment intent, and the provider asked to charge it (answering within ``wait``)."""
     if order is None:
         raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
     if actor.kind is not ActorKind.BUYER or actor.id != order.buyer_id:
@@ -153,16 +162,9 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, tokens: PaymentTok
     attempt = order.attempts + 1
     intent_id = f"PI-{order.order_id}-{attempt}"
     paid = replace(order, status=OrderStatus.PAYMENT_PENDING, attempts=attempt, intent_id=intent_id, method=command.method)
-    if command.method is PaymentMethod.IN_APP:
-        app_token, expires_at = tokens.issue("app", intent_id, now)
-        pay_url = qr = None
-    else:
-        pay_url, expires_at = tokens.link(intent_id, now)
-        app_token = None
-        qr = pay_url if command.method is PaymentMethod.QR_CODE else None
     return Decision(paid, [
         PaymentIntentCreated(intent_id=intent_id, order_id=order.order_id, method=command.method, amount=order.amount,
-                             qr_payload=qr, pay_url=pay_url, app_token=app_token, expires_at=expires_at, attempt=attempt),
+                             expires_at=now + wait, attempt=attempt),
         ChargeRequested(intent_id=intent_id, order_id=order.order_id, method=command.method,
                         amount=order.amount, buyer_ref=order.buyer_id),
     ])
@@ -271,7 +273,7 @@ def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
         raise Rejected("payment_in_progress", "wait for the provider's answer, then cancel", order.order_id)
     if order.status is OrderStatus.REFUND_PENDING:
         raise Rejected("cancellation_in_progress", "the order is already being cancelled", order.order_id)
-    closing = replace(order, cancel_party=party, cancel_reason=command.reason)
+    closing = replace(order, cancel_party=party, cancel_reason=command.reason, cancel_note=command.note)
     if order.status is OrderStatus.AWAITING_PAYMENT:
         return Decision(replace(closing, status=OrderStatus.CANCELLED), [_cancelled(closing, 0)])
     return Decision(replace(closing, status=OrderStatus.REFUND_PENDING), [RefundRequested(
@@ -291,7 +293,7 @@ def refund_refused(order: Order | None, reason: str) -> Decision:
     direct payment back, which the disputes service then refunds as a case): the order stays paid."""
     if order is None or order.status is not OrderStatus.REFUND_PENDING:
         return Decision(order, [])
-    kept = replace(order, status=OrderStatus.PAID, cancel_party=None, cancel_reason=None)
+    kept = replace(order, status=OrderStatus.PAID, cancel_party=None, cancel_reason=None, cancel_note=None)
     return Decision(kept, [CancellationRefused(order_id=order.order_id, reason=reason)])
 
 
@@ -317,7 +319,7 @@ class CancellationPolicy:
 def _cancelled(order: Order, refunded: int) -> OrderCancelled:
     assert order.cancel_party and order.cancel_reason
     return OrderCancelled(order_id=order.order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,
-                          party=order.cancel_party, reason=order.cancel_reason,
+                          party=order.cancel_party, reason=order.cancel_reason, note=order.cancel_note,
                           refunded=Money(amount=refunded, currency=order.amount.currency))
 
 

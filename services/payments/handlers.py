@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from services.payments import domain, fees, payouts
+from services.payments import collection, domain, fees, payouts
+from services.payments.collection_store import load_code, save_code
 from services.payments.config import PaymentsSettings
 from services.payments.store import (
     BuyerRestriction,
@@ -15,6 +16,7 @@ from services.payments.store import (
     late_capture_recorded,
     load_order,
     load_payout,
+    merchant_facts,
     merchant_status,
     merchant_industry,
     month_volume,
@@ -29,6 +31,7 @@ from shared.db import Database, upsert
 from shared.settings import Mode, PlatformSettings
 from shared.business_days import business_days_later
 from shared.contracts import bank, escrow, onboarding, payments, psp
+from shared.contracts import collection as collection_contracts
 from shared.envelope import Envelope, Payload
 from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
@@ -105,11 +108,57 @@ class PaymentsHandlers:
     async def pay_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.PayOrder = message.data
         order = await load_order(uow.session, command.order_id)
-        decision = domain.pay(order, command, message.actor, self.tokens, uow.now)
+        decision = domain.pay(order, command, message.actor, uow.now, self.settings.provider_wait)
+        await self._charge(uow, decision)
+
+    async def _charge(self, uow: UnitOfWork, decision: domain.Decision) -> None:
+        """Save a payment the provider is asked to charge, and wait for its answer."""
         assert decision.order is not None and decision.order.intent_id is not None
-        await timers.schedule(uow, PROVIDER_TIMEOUT, command.order_id, uow.now + self.tokens.ttl,
+        await timers.schedule(uow, PROVIDER_TIMEOUT, decision.order.order_id, uow.now + self.settings.provider_wait,
                               {"intent_id": decision.order.intent_id})
-        await self._save(uow, decision, command.order_id)
+        await self._save(uow, decision, decision.order.order_id)
+
+    # -- collection codes ---------------------------------------------------------------------
+
+    async def issue_code(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: collection_contracts.IssueCollectionCode = message.data
+        code = await load_code(uow.session, command.code_id)
+        merchant = await merchant_facts(uow.session, command.merchant_id)
+        lifetime = (timedelta(minutes=self.settings.payment_token_minutes) if command.kind is collection_contracts.CollectionKind.ORDER
+                    else timedelta(days=self.settings.shop_code_days))
+        decision = collection.issue(code, command, message.actor, merchant, self.settings.guarantee_allowed(merchant.industry),
+                                    lifetime, self.tokens, uow.now)
+        await self._save_code(uow, decision)
+
+    async def revoke_code(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: collection_contracts.RevokeCollectionCode = message.data
+        code = await load_code(uow.session, command.code_id)
+        await self._save_code(uow, collection.revoke(code, command, message.actor, uow.now))
+
+    async def redeem_code(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: collection_contracts.RedeemCollectionCode = message.data
+        claims = collection.verify(self.tokens, command, uow.now)
+        code = await load_code(uow.session, claims.code_id)
+        merchant = await merchant_facts(uow.session, claims.merchant_id)
+        order_id = collection.order_id_of(code, command) if code is not None else None
+        existing = await load_order(uow.session, order_id) if order_id else None
+        restricted = await buyer_restricted_until(uow.session, message.actor.id, uow.now)
+        redemption = collection.redeem(code, claims, command, message.actor, merchant, existing, restricted,
+                                       self.settings.provider_wait, uow.now)
+        if redemption is None:
+            return
+        await save_code(uow.session, redemption.code, uow.now)
+        await timers.schedule(uow, UNPAID_EXPIRY, redemption.order.order_id,
+                              uow.now + timedelta(minutes=self.settings.unpaid_order_minutes))
+        await self._charge(uow, domain.Decision(redemption.order, redemption.events))
+
+    async def _save_code(self, uow: UnitOfWork, decision: collection.CodeDecision) -> None:
+        if not decision.events:
+            return
+        assert decision.code is not None
+        await save_code(uow.session, decision.code, uow.now)
+        for event in decision.events:
+            uow.emit(payments.EVENTS, decision.code.code_id, event)
 
     async def provider_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         order = await load_order(uow.session, timer.aggregate_id)

@@ -10,6 +10,8 @@ from sqlalchemy import Column, DateTime, case, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.payments.collection import MerchantFacts
+from services.payments.collection_store import CollectionCodeRow
 from services.payments.domain import Order, OrderStatus
 from services.payments.payouts import Payout, PayoutStatus
 from shared.contracts.payments import CancelReason, OrderItem, PaymentCapturedLate, PaymentMethod
@@ -38,6 +40,8 @@ class PaymentOrder(SQLModel, table=True):
     paid_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     cancel_party: str | None = Field(default=None, max_length=16)
     cancel_reason: str | None = Field(default=None, max_length=32, index=True)
+    cancel_note: str | None = Field(default=None, max_length=500)
+    collection_code_id: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
@@ -56,6 +60,7 @@ def order_of(row: Any) -> Order:
         provider_txn_id=row.provider_txn_id, fee=row.fee, paid_at=as_utc(row.paid_at) if row.paid_at else None,
         cancel_party=row.cancel_party,
         cancel_reason=CancelReason(row.cancel_reason) if row.cancel_reason else None,
+        cancel_note=row.cancel_note, collection_code_id=row.collection_code_id,
     )
 
 
@@ -73,7 +78,8 @@ async def save_order(session: AsyncSession, order: Order, now: datetime) -> None
         auto_confirm_days=order.auto_confirm_days, status=order.status.value, attempts=order.attempts,
         intent_id=order.intent_id, method=order.method.value if order.method else None,
         provider_txn_id=order.provider_txn_id, fee=order.fee, paid_at=order.paid_at, cancel_party=order.cancel_party,
-        cancel_reason=order.cancel_reason.value if order.cancel_reason else None, created_at=now, updated_at=now,
+        cancel_reason=order.cancel_reason.value if order.cancel_reason else None, cancel_note=order.cancel_note,
+        collection_code_id=order.collection_code_id, created_at=now, updated_at=now,
     ))
 
 
@@ -132,6 +138,13 @@ async def set_merchant(session: AsyncSession, merchant_id: str, now: datetime, *
     session.add(merchant)
 
 
+async def merchant_facts(session: AsyncSession, merchant_id: str) -> MerchantFacts:
+    merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
+    if merchant is None:
+        return MerchantFacts(None)
+    return MerchantFacts(str(merchant.status), merchant.industry, bool(merchant.verified))
+
+
 async def merchant_industry(session: AsyncSession, merchant_id: str) -> str:
     merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
     return merchant.industry if merchant else ""
@@ -158,10 +171,11 @@ async def add_month_volume(session: AsyncSession, merchant_id: str, month: str, 
 
 
 async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime) -> None:
-    """Dev/test mode only: merchants that may take orders before onboarding has activated any."""
+    """Dev/test mode only: merchants that may take orders before onboarding has activated any (verified, as an
+    activation after a passed registry check would leave them)."""
     for merchant_id, industry in seeds.items():
         if await session.get(MerchantView, merchant_id) is None:
-            session.add(MerchantView(merchant_id=merchant_id, status="active", industry=industry, updated_at=now))
+            session.add(MerchantView(merchant_id=merchant_id, status="active", industry=industry, verified=True, updated_at=now))
 
 
 class BuyerRestriction(SQLModel, table=True):
@@ -193,6 +207,16 @@ async def cancellation_counts(session: AsyncSession) -> list[tuple[str, str, int
         .where(PaymentOrder.status == "cancelled").group_by(PaymentOrder.cancel_party, PaymentOrder.cancel_reason)
         .order_by(PaymentOrder.cancel_party, PaymentOrder.cancel_reason))
     return [(party or "", reason or "", int(n), int(refunded or 0)) for party, reason, n, refunded in rows.all()]
+
+
+async def cancellation_notes(session: AsyncSession, limit: int) -> list[tuple[str, str, str, str, str, datetime]]:
+    """(order, party, reason, note, merchant, when) of the latest cancelled orders that carry a note."""
+    rows = await session.exec(
+        select(PaymentOrder.order_id, PaymentOrder.cancel_party, PaymentOrder.cancel_reason, PaymentOrder.cancel_note,
+               PaymentOrder.merchant_id, PaymentOrder.updated_at)
+        .where(PaymentOrder.status == "cancelled", col(PaymentOrder.cancel_note).is_not(None))
+        .order_by(col(PaymentOrder.updated_at).desc()).limit(limit))
+    return [(o, p or "", r or "", n or "", m, as_utc(at)) for o, p, r, n, m, at in rows.all()]
 
 
 class PayoutRow(SQLModel, table=True):
@@ -231,4 +255,4 @@ async def save_payout(session: AsyncSession, payout: Payout, now: datetime) -> N
         bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, created_at=now, updated_at=now))
 
 
-TABLES: list[type[SQLModel]] = [PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]
+TABLES: list[type[SQLModel]] = [CollectionCodeRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]

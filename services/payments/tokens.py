@@ -1,52 +1,72 @@
-"""Signed, expiring payment tokens: the payment link's token and the in-app SDK token.
+"""The collection code's token: a JWT (HS256, keyed with ``DANBAO_PAYMENTS_PAYMENT_TOKEN_SECRET``) naming the code,
+its merchant and kind, and when it stops working. The token is the last part of the code's URL, so a QR code or
+link cannot be altered to pay another merchant, or to work longer, without the platform noticing.
 
-A token is ``<intent id>.<expiry unix seconds>.<HMAC-SHA256 of both, hex>``, base64url-encoded,
-so the pay page or the app SDK can check it offline with the shared secret and refuse a
-tampered or expired one.
+Only payments holds the key: a cashier page or app SDK passes the token on and payments decides. Payments keeps
+each code's row too (single use, revocation), so a genuine token of a used or revoked code is still refused.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
+
+from joserfc import errors as jose_errors
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+ISSUER = "danbao-payments"
+TOKEN_TYPE = "collection"
 
 
 class InvalidToken(ValueError):
-    """The token is malformed, forged or expired."""
+    """The token is malformed, forged or expired; ``reason`` is the rejection's code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
-class PaymentTokens:
+class CodeClaims:
+    code_id: str
+    merchant_id: str
+    kind: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CollectionTokens:
     secret: str
     base_url: str
-    ttl: timedelta
 
-    def _mac(self, purpose: str, intent_id: str, expires: int) -> str:
-        return hmac.new(self.secret.encode(), f"{purpose}|{intent_id}|{expires}".encode(), hashlib.sha256).hexdigest()
+    @property
+    def _key(self) -> OctKey:
+        return OctKey.import_key(self.secret.encode())
 
-    def issue(self, purpose: str, intent_id: str, now: datetime) -> tuple[str, datetime]:
-        expires_at = now + self.ttl
-        expires = int(expires_at.timestamp())
-        raw = f"{intent_id}.{expires}.{self._mac(purpose, intent_id, expires)}"
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("="), expires_at
+    def issue(self, code_id: str, merchant_id: str, kind: str, expires_at: datetime, now: datetime) -> str:
+        claims = {"iss": ISSUER, "typ": TOKEN_TYPE, "sub": code_id, "mid": merchant_id, "kind": kind,
+                  "iat": int(now.timestamp()), "exp": int(expires_at.timestamp())}
+        return jwt.encode({"alg": "HS256"}, claims, self._key)
 
-    def verify(self, purpose: str, token: str, now: datetime) -> str:
-        """The intent id the token pays, if it is genuine and unexpired."""
+    def url(self, token: str) -> str:
+        return f"{self.base_url.rstrip('/')}/{token}"
+
+    def verify(self, token: str, now: datetime) -> CodeClaims:
+        """The code the token names, if it is genuine and unexpired (``now``: the platform's clock)."""
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-            intent_id, expires_text, mac = raw.rsplit(".", 2)
-            expires = int(expires_text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidToken("malformed token") from exc
-        if not hmac.compare_digest(mac, self._mac(purpose, intent_id, expires)):
-            raise InvalidToken("forged token")
-        if now.timestamp() > expires:
-            raise InvalidToken(f"token expired at {datetime.fromtimestamp(expires, timezone.utc).isoformat()}")
-        return intent_id
-
-    def link(self, intent_id: str, now: datetime) -> tuple[str, datetime]:
-        token, expires_at = self.issue("link", intent_id, now)
-        return f"{self.base_url}/{intent_id}?token={token}", expires_at
+            claims = jwt.decode(token, self._key, algorithms=["HS256"]).claims
+        except jose_errors.BadSignatureError as exc:
+            raise InvalidToken("invalid_code", "the code's signature does not match: it was not issued by the platform") from exc
+        except (jose_errors.JoseError, ValueError, TypeError) as exc:
+            raise InvalidToken("invalid_code", f"the code's token is malformed: {exc}") from exc
+        try:
+            if claims["iss"] != ISSUER or claims["typ"] != TOKEN_TYPE:
+                raise InvalidToken("invalid_code", "the token is not a collection code")
+            code = CodeClaims(str(claims["sub"]), str(claims["mid"]), str(claims["kind"]),
+                              datetime.fromtimestamp(int(claims["exp"]), timezone.utc))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidToken("invalid_code", f"the code's token lacks a claim: {exc}") from exc
+        if now >= code.expires_at:
+            raise InvalidToken("code_expired", f"the code expired at {code.expires_at.isoformat()}")
+        return code

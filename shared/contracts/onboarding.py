@@ -97,6 +97,16 @@ class ActivateMerchant(Payload):
     activation_code: str = Field(pattern=r"^\d{6}$", description="The six-digit code from the e-mail.", examples=["402913"])
 
 
+class ReissueActivationCode(Payload):
+    """A fresh activation code for an approved merchant whose code expired or was lost: the merchant asks, or an
+    operator does for it. The old code stops working; the new one is e-mailed like the first."""
+
+    TYPE: ClassVar[str] = "onboarding.activation.reissue"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT, ActorKind.OPERATOR)
+
+    merchant_id: str = MERCHANT_ID
+
+
 class SuspendMerchant(Payload):
     """An operator suspends a merchant: payments stops accepting its orders."""
 
@@ -292,7 +302,7 @@ OnboardingCommandRejected = rejection_payload("onboarding")
 
 COMMANDS = TopicContract(
     topics.commands("onboarding"), "Applications from merchants, review decisions, activation, suspension.",
-    [ApplyForMerchant, DecideReview, SubmitDocuments, ActivateMerchant, SuspendMerchant, ReinstateMerchant],
+    [ApplyForMerchant, DecideReview, SubmitDocuments, ActivateMerchant, ReissueActivationCode, SuspendMerchant, ReinstateMerchant],
 )
 EVENTS = TopicContract(
     topics.events("onboarding"), "Applications, checks, review, activation and merchant status.",

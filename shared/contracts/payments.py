@@ -10,24 +10,11 @@ from pydantic import Field, model_validator
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
+from shared.contracts import collection
 from shared.contracts.common import ID_PATTERN, BuyerRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
+from shared.contracts.order_lines import OrderItem, PaymentMethod
 from shared.envelope import ActorKind, Payload
 from shared.money import Money
-
-
-class PaymentMethod(StrEnum):
-    QR_CODE = "qr_code"
-    PAYMENT_LINK = "payment_link"
-    IN_APP = "in_app"
-
-
-class OrderItem(Payload):
-    """One line of an order."""
-
-    sku: str = Field(min_length=1, max_length=64, description="Merchant's item code.", examples=["SKU-SHOE-42"])
-    name: str = Field(min_length=1, max_length=200, description="Item name shown to the buyer.", examples=["跑步鞋 Running shoes"])
-    quantity: int = Field(ge=1, le=10_000, description="How many.", examples=[1])
-    unit_price: int = Field(ge=0, le=10**10, description="Price of one, in fen.", examples=[12900])
 
 
 class CreateOrder(Payload):
@@ -55,7 +42,9 @@ class CreateOrder(Payload):
 
 
 class PayOrder(Payload):
-    """The buyer chooses a payment method for an order; the platform creates a payment intent."""
+    """The order's buyer pays an order made out to them (in the buyer app, signed in): the platform creates a payment
+    intent and asks the provider to charge it. Walk-in customers pay with the merchant's collection code instead
+    (`payments.collection.redeem`)."""
 
     TYPE: ClassVar[str] = "payments.order.pay"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
@@ -116,10 +105,15 @@ class OrderCreated(Payload):
     guaranteed: bool = Field(description="Whether the payment is held in escrow.", examples=[True])
     auto_confirm_days: int = Field(description="Auto-confirm days after shipment.", examples=[7])
     items: list[OrderItem] = Field(description="Order lines.")
+    collection_code_id: str | None = Field(default=None, description="The merchant's collection code the customer paid "
+                                           "with; none for an order the merchant created for a named buyer.",
+                                           examples=["QR-M-1001-0001"])
 
 
 class PaymentIntentCreated(Payload):
-    """A payment intent awaits the buyer: scan the QR payload, open the link, or hand the token to the app SDK."""
+    """The provider is asked to charge the buyer for the order (`payments.order.pay` or a redeemed collection code).
+    The QR code, link or app token the customer paid with is the merchant's collection code
+    (`payments.collection.issued`); `qr_payload`, `pay_url` and `app_token` are no longer filled (always null)."""
 
     TYPE: ClassVar[str] = "payments.intent.created"
 
@@ -127,10 +121,10 @@ class PaymentIntentCreated(Payload):
     order_id: OrderRef
     method: PaymentMethod = Field(description="Payment method.", examples=["qr_code"])
     amount: Money = Field(description="Amount to pay.")
-    qr_payload: str | None = Field(default=None, description="Text to render as a QR code (method qr_code): the payment page URL.", examples=["https://pay.danbao.example/p/PI-O-20261123-0001-1?token=UEkt..."])
-    pay_url: str | None = Field(default=None, description="Payment page URL with a signed, expiring token (methods qr_code and payment_link).", examples=["https://pay.danbao.example/p/PI-O-20261123-0001-1?token=UEkt..."])
-    app_token: str | None = Field(default=None, description="Signed, expiring token for the app SDK (method in_app).", examples=["UEktTy0yMDI2MTEyMy0wMDAxLTEuMTc2Mzg4..."])
-    expires_at: datetime | None = Field(default=None, description="When the link, QR code or token stops working (UTC).", examples=["2026-11-23T08:45:00Z"])
+    qr_payload: str | None = Field(default=None, description="Always null: see `payments.collection.issued`.", examples=[None])
+    pay_url: str | None = Field(default=None, description="Always null: see `payments.collection.issued`.", examples=[None])
+    app_token: str | None = Field(default=None, description="Always null: see `payments.collection.issued`.", examples=[None])
+    expires_at: datetime | None = Field(default=None, description="When the platform stops waiting for the provider's answer (UTC); the buyer may pay again after it.", examples=["2026-11-23T08:45:00Z"])
     attempt: int = Field(description="1 for the first attempt, 2 after one failure, and so on.", examples=[1])
 
 
@@ -219,6 +213,8 @@ class OrderCancelled(Payload):
     party: str = Field(description="`buyer` or `merchant`.", examples=["merchant"])
     reason: CancelReason = Field(description="Reason code.", examples=["out_of_stock"])
     refunded: Money = Field(description="Refunded to the buyer (0 if it was not paid).")
+    note: str | None = Field(default=None, max_length=500, description="The cancelling party's note for the other party, as given.",
+                             examples=["尺码缺货 / size sold out"])
 
 
 class CancellationRefused(Payload):
@@ -304,12 +300,12 @@ PaymentsCommandRejected = rejection_payload("payments")
 COMMANDS = TopicContract(
     topics.commands("payments"),
     "Commands to the payments service from merchants' storefronts and buyers' apps.",
-    [CreateOrder, PayOrder, CancelOrder, RequestPayout],
+    [CreateOrder, PayOrder, CancelOrder, RequestPayout, *collection.COMMANDS],
 )
 EVENTS = TopicContract(
     topics.events("payments"),
     "What happened to orders and payments.",
-    [OrderCreated, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, PaymentCapturedLate, OrderExpired, RefundRequested,
+    [OrderCreated, *collection.EVENTS, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, PaymentCapturedLate, OrderExpired, RefundRequested,
      OrderCancelled, CancellationRefused, BuyerCancellationWarning, BuyerRestricted,
      PayoutRequested, PayoutScheduled, PayoutSettled, PayoutFailed, PaymentsCommandRejected],
 )

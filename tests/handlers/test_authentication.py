@@ -171,3 +171,16 @@ async def _all(runtime: Any, type_: str, count: int, topic: str = EVENTS) -> lis
         if len(found) >= count or time.monotonic() > deadline:
             assert len(found) == count, [m["data"] for m in found]
             return found
+
+
+async def test_a_command_without_an_event_id_is_refused_and_changes_nothing(payments) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = payments
+    document = {k: v for k, v in create_order("O-NO-ID").items() if k != "event_id"}
+    await broker.publish(encode(document), COMMANDS, key=b"O-NO-ID")
+    rejected = await published(runtime, EVENTS, "payments.command.rejected")
+    assert [r["data"]["reason"] for r in rejected] == ["missing_event_id"]
+    assert rejected[0]["data"]["command_type"] == "payments.order.create"
+    async with runtime.db.transaction() as session:
+        assert await load_order(session, "O-NO-ID") is None
+    await broker.publish(encode(create_order("O-NO-ID")), COMMANDS, key=b"O-NO-ID")  # with one: accepted
+    assert await published(runtime, EVENTS, "payments.order.created")

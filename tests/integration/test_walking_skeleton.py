@@ -103,16 +103,20 @@ async def test_order_and_qr_payment_end_in_a_hold(kafka: Kafka) -> None:
     assert len(entries) == 1 and sum(line["amount"] for line in entries[0]["data"]["lines"]) == 0
 
 
-async def test_the_qr_code_of_a_payment_renders_as_png(platform: LocalPlatform, kafka: Kafka, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    order_id = f"O-{uuid.uuid4().hex[:8]}"
-    await kafka.send("danbao.payments.commands", _create(order_id), key=order_id)
-    await kafka.send("danbao.payments.commands", _pay(order_id), key=order_id)
-    events = await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.intent.created", order_id=order_id)(m) for m in ms))
-    intent = next(m for m in events if of("payments.intent.created", order_id=order_id)(m))["data"]
-    assert intent["qr_payload"] == intent["pay_url"] and "token=" in intent["pay_url"]
+async def test_the_qr_code_of_a_collection_code_renders_as_png(platform: LocalPlatform, kafka: Kafka, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code_id = f"QR-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", _signed({
+        "event_id": str(uuid.uuid4()), "type": "payments.collection.issue", "version": 1,
+        "occurred_at": "2026-11-23T08:30:00Z", "producer": "storefront", "correlation_id": f"code-{code_id}",
+        "actor": {"kind": "merchant", "id": "M-1001"},
+        "data": {"code_id": code_id, "merchant_id": "M-1001", "kind": "shop", "channel": "qr_code"},
+    }, "merchant-gateway"), key=code_id)
+    events = await kafka.read_until("danbao.payments.events", lambda ms: any(of("payments.collection.issued", code_id=code_id)(m) for m in ms))
+    issued = next(m for m in events if of("payments.collection.issued", code_id=code_id)(m))["data"]
+    assert issued["url"].endswith("/" + issued["token"])
     assert platform.broker is not None
     out = tmp_path / "qr.png"
-    subprocess.run([sys.executable, "-m", "ops.cli", "qr", order_id, "--png", str(out)], check=True, timeout=60,
+    subprocess.run([sys.executable, "-m", "ops.cli", "qr", code_id, "--png", str(out)], check=True, timeout=60,
                    env={**os.environ, "DANBAO_KAFKA_BOOTSTRAP": platform.broker.bootstrap}, capture_output=True)
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 200

@@ -436,7 +436,7 @@ class FakeConsumer:
 
 
 async def test_read_events_reads_every_partition_to_its_end_then_stops(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit, "AIOKafkaConsumer", FakeConsumer)
+    monkeypatch.setattr(audit.reading, "AIOKafkaConsumer", FakeConsumer)
     assert sorted(map(str, await audit.read_events("broker:9092"))) == sorted(map(str, [{"a": 1}, {"a": 2}, {"a": 3}, b"x"]))
     monkeypatch.setattr(FakeConsumer, "stuck", True)
     with pytest.raises(TimeoutError, match="nothing read"):

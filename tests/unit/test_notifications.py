@@ -22,6 +22,7 @@ from services.notifications.channels import Outgoing, PinnedTarget, WebhookChann
 from services.notifications.domain import AttemptResult, Category, Reach, RetryPolicy, State
 from services.notifications.handlers import webhook_url_problem
 from services.notifications.templates import FOLDER, render
+from shared.contracts.notifications import Language
 from services.notifications.webhooks import SignatureError, secret_id, sign, verify
 from shared.contracts import CONTRACTS, disputes, escrow, onboarding, payments
 from shared.contracts.notifications import Channel, Language, PartyKind
@@ -475,3 +476,11 @@ def test_webhook_urls_are_shown_without_credentials_or_query() -> None:
 
     url = "https://user:pa55@shop.example.com:8443/hook?token=t0k3n"
     assert shown_url(url) == "https://shop.example.com:8443/hook" and host_of(url) == "shop.example.com:8443"
+
+
+def test_the_cancelling_party_s_note_reaches_the_other_party() -> None:
+    data = {"order_id": "O-1", "merchant_id": "M-1001", "buyer_id": "B-2001", "party": "merchant", "reason": "out_of_stock",
+            "refunded": {"amount": 12900, "currency": "CNY"}, "note": "尺码缺货 / size sold out"}
+    assert "商家留言：尺码缺货 / size sold out" in render("order_cancelled.buyer", Language.ZH_CN, data).body
+    assert "The merchant wrote: 尺码缺货 / size sold out" in render("order_cancelled.buyer", Language.EN, data).body
+    assert "wrote" not in render("order_cancelled.buyer", Language.EN, data | {"note": None}).body

@@ -149,3 +149,26 @@ def test_a_reviewer_may_ask_for_documents_and_the_review_resumes_when_they_arriv
     resumed = domain.documents_submitted(asked.application, documents, MERCHANT, NOW + timedelta(days=1))
     assert resumed.application is not None and resumed.application.status is Status.MANUAL_REVIEW
     assert isinstance(resumed.events[0], onboarding.ReviewRequired) and resumed.events[0].due_at > NOW + timedelta(days=1)
+
+
+def test_an_expired_activation_code_is_reissued_and_only_the_new_one_works() -> None:
+    approved = domain.registry_answered(_checking(), _found(), NOW, domain.NewCode("402913", "sealed-402913")).application
+    later = NOW + timedelta(days=8)
+    activate = onboarding.ActivateMerchant(merchant_id="M-9", activation_code="402913")
+    with pytest.raises(Rejected, match="code_expired"):
+        domain.activate(approved, activate, MERCHANT, later)
+    ask = onboarding.ReissueActivationCode(merchant_id="M-9")
+    with pytest.raises(Rejected, match="forbidden"):
+        domain.reissue(approved, ask, Actor(kind="merchant", id="M-OTHER"), later, domain.NewCode("1", "sealed-1"))
+    for actor in (MERCHANT, Actor(kind="operator", id="OP-1")):
+        decision = domain.reissue(approved, ask, actor, later, domain.NewCode("771204", "sealed-771204"))
+        (issued,) = decision.events
+        assert isinstance(issued, onboarding.ActivationCodeIssued) and issued.sealed_code == "sealed-771204"
+        assert issued.expires_at == later + domain.ACTIVATION_VALID
+    reissued = decision.application
+    with pytest.raises(Rejected, match="wrong_code"):  # the old code stopped working
+        domain.activate(reissued, activate, MERCHANT, later)
+    active = domain.activate(reissued, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="771204"), MERCHANT, later)
+    assert active.application is not None and active.application.status is Status.ACTIVE
+    with pytest.raises(Rejected, match="not_approved"):  # active now: nothing to reissue
+        domain.reissue(active.application, ask, MERCHANT, later, domain.NewCode("1", "sealed-1"))

@@ -7,7 +7,6 @@ import pytest
 from datetime import datetime, timedelta, timezone
 
 from services.payments import domain
-from services.payments.tokens import InvalidToken, PaymentTokens
 from services.payments.domain import OrderStatus
 from shared.contracts import payments, psp
 from shared.envelope import Actor
@@ -18,7 +17,7 @@ MERCHANT = Actor(kind="merchant", id="M-1001")
 BUYER = Actor(kind="buyer", id="B-2001")
 SECRET = "s3cret"
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=timezone.utc)
-TOKENS = PaymentTokens("token-secret", "https://pay.example/p", timedelta(minutes=15))
+WAIT = timedelta(minutes=15)
 
 
 def _order() -> domain.Order:
@@ -30,7 +29,7 @@ def _order() -> domain.Order:
 
 def _pay(order: domain.Order) -> domain.Order:
     command = payments.COMMANDS.parse(pay_order("O-1")).data
-    decision = domain.pay(order, command, BUYER, TOKENS, NOW)
+    decision = domain.pay(order, command, BUYER, NOW, WAIT)
     assert decision.order is not None
     return decision.order
 
@@ -62,13 +61,11 @@ def test_only_the_orders_merchant_creates_it_and_a_repeat_is_harmless() -> None:
 
 def test_paying_by_qr_code_creates_an_intent_and_a_charge_request() -> None:
     order = _order()
-    decision = domain.pay(order, payments.COMMANDS.parse(pay_order("O-1")).data, BUYER, TOKENS, NOW)
+    decision = domain.pay(order, payments.COMMANDS.parse(pay_order("O-1")).data, BUYER, NOW, WAIT)
     intent, charge = decision.events
     assert isinstance(intent, payments.PaymentIntentCreated)
-    assert intent.qr_payload == intent.pay_url and intent.pay_url.startswith("https://pay.example/p/PI-O-1-1?token=")
+    assert intent.qr_payload is None and intent.pay_url is None and intent.app_token is None  # codes are the merchant's
     assert intent.expires_at == NOW + timedelta(minutes=15)
-    token = intent.pay_url.split("token=")[1]
-    assert TOKENS.verify("link", token, NOW + timedelta(minutes=14)) == "PI-O-1-1"
     assert isinstance(charge, psp.ChargeRequested) and charge.amount == order.amount
     assert decision.order is not None and decision.order.status is OrderStatus.PAYMENT_PENDING
 
@@ -76,7 +73,7 @@ def test_paying_by_qr_code_creates_an_intent_and_a_charge_request() -> None:
 def test_only_the_buyer_pays_and_never_twice_at_once() -> None:
     order = _order()
     with pytest.raises(Rejected, match="forbidden"):
-        domain.pay(order, payments.COMMANDS.parse(pay_order("O-1")).data, Actor(kind="buyer", id="B-X"), TOKENS, NOW)
+        domain.pay(order, payments.COMMANDS.parse(pay_order("O-1")).data, Actor(kind="buyer", id="B-X"), NOW, WAIT)
     pending = _pay(order)
     with pytest.raises(Rejected, match="payment_in_progress"):
         _pay(pending)
@@ -204,24 +201,6 @@ def test_only_an_unpaid_order_expires() -> None:
 
 
 
-def test_payment_links_and_app_tokens_are_signed_and_expire() -> None:
-    link = domain.pay(_order(), payments.COMMANDS.parse(pay_order("O-1", method="payment_link")).data, BUYER, TOKENS, NOW)
-    intent = link.events[0]
-    assert isinstance(intent, payments.PaymentIntentCreated) and intent.qr_payload is None and intent.app_token is None
-    app = domain.pay(_order(), payments.COMMANDS.parse(pay_order("O-1", method="in_app")).data, BUYER, TOKENS, NOW)
-    app_intent = app.events[0]
-    assert isinstance(app_intent, payments.PaymentIntentCreated) and app_intent.pay_url is None and app_intent.app_token
-    assert TOKENS.verify("app", app_intent.app_token, NOW) == "PI-O-1-1"
-    with pytest.raises(InvalidToken, match="forged"):
-        TOKENS.verify("link", app_intent.app_token, NOW)  # an app token is not a link token
-    with pytest.raises(InvalidToken, match="expired"):
-        TOKENS.verify("app", app_intent.app_token, NOW + timedelta(minutes=16))
-    with pytest.raises(InvalidToken, match="forged"):
-        PaymentTokens("another-secret", "u", timedelta(minutes=15)).verify("app", app_intent.app_token, NOW)
-    with pytest.raises(InvalidToken, match="malformed"):
-        TOKENS.verify("app", "not-a-token", NOW)
-
-
 def test_a_provider_that_never_answers_times_out_and_a_late_success_still_pays() -> None:
     pending = _pay(_order())
     assert domain.provider_timeout(pending, "PI-O-1-0").events == []  # another attempt's timer
@@ -330,3 +309,25 @@ def test_the_fee_schedule_by_industry_method_and_monthly_volume() -> None:
     # the month turns at midnight China time
     assert fees.month_of(datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)) == "2026-12"
     assert fees.month_of(datetime(2026, 11, 30, 15, 59, tzinfo=timezone.utc)) == "2026-11"
+
+
+def test_the_cancellation_note_is_kept_and_told_to_the_other_party() -> None:
+    from tests.factories import cancel_order
+
+    command = payments.COMMANDS.parse(cancel_order("O-1", "out_of_stock", actor=("merchant", "M-1001"))).data
+    command = command.model_copy(update={"note": "尺码缺货 / size sold out"})
+    unpaid = domain.cancel(_order(), command, MERCHANT)
+    assert unpaid.order is not None and unpaid.order.cancel_note == "尺码缺货 / size sold out"
+    told = unpaid.events[0]
+    assert isinstance(told, payments.OrderCancelled) and told.note == "尺码缺货 / size sold out"
+    paid = domain.cancel(_paid(), command, MERCHANT)  # paid: the note waits for the refund, then is told
+    assert paid.order is not None
+    settled = domain.refund_settled(paid.order, 12900, "cancelled_by_merchant")
+    assert isinstance(settled.events[0], payments.OrderCancelled) and settled.events[0].note == "尺码缺货 / size sold out"
+
+
+def test_orders_are_in_renminbi_only() -> None:
+    document = create_order("O-USD")
+    document["data"]["amount"]["currency"] = "USD"
+    with pytest.raises(Rejected, match="unsupported_currency"):
+        domain.create_order(None, payments.COMMANDS.parse(document).data, MERCHANT, "active")
