@@ -1,8 +1,9 @@
 """`danbao audit`: the platform checked as a whole, from the events its services published.
 
-It reads ``danbao.{payments,escrow,disputes,notifications,onboarding}.events`` and
-``danbao.insurer.requests`` (where disputes files its insurer claims), every partition, from the
-beginning until nothing more comes, and checks what they say together.
+It reads ``danbao.{payments,escrow,disputes,notifications,onboarding}.events``,
+``danbao.insurer.requests`` (where disputes files its insurer claims) and ``danbao.bank.requests``
+(the payout transfers payments sends), every partition, from the beginning until nothing more
+comes, and checks what they say together.
 Run it once the platform is quiet: an event still in an outbox is not seen. No check depends on
 the order the events were read in (topics interleave arbitrarily), only on the set of distinct
 events, so the same events in any order give the same report.
@@ -14,7 +15,7 @@ the same ``event_id``. Events are deduplicated by ``event_id``; an identical cop
 
 Checks (each counts what it checked and lists its breaches), one module each, their rules in
 the module's docstring: delivery, orders, holds, ledger, refunds, compensations, releases and deadlines (``timing``),
-notifications. A new check is a function ``check(stream, result)`` in its own module, named in ``CHECKS``.
+notifications, payouts. A new check is a function ``check(stream, result)`` in its own module, named in ``CHECKS``.
 
 
 What the events cannot decide, so nothing here claims it: whether the provider paid a refund or
@@ -31,10 +32,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ops.audit import compensations, ledger, notifications, orders, refunds, timing
+from ops.audit import compensations, ledger, notifications, orders, payouts, refunds, timing
 from ops.audit.core import TOPICS, AuditReport, CheckResult, Stream, distinct
 from ops.audit.reading import read_events
 from ops.audit.rendering import render
+from shared.contracts import bank
 from shared.contracts import disputes as d
 from shared.contracts import escrow as e
 from shared.contracts import insurer
@@ -53,6 +55,7 @@ CHECKS: dict[str, Callable[[Stream, CheckResult], None]] = {
     "releases": timing.check_releases,
     "deadlines": timing.check_deadlines,
     "notifications": notifications.check,
+    "payouts": payouts.check,
 }
 
 
@@ -78,7 +81,7 @@ def _counts(s: Stream) -> dict[str, int]:
             "cases_open": len({x.case_id for x in s.all(d.CaseOpened)} - {x.case_id for x in s.all(d.CaseClosed)}),
             "compensations": count(e.CompensationPaid), "claims": count(insurer.ClaimFiled),
             "notifications_sent": count(n.NotificationSent),
-            "notifications_failed": count(n.NotificationFailed)}
+            "notifications_failed": count(n.NotificationFailed), "payout_transfers": count(bank.TransferRequested)}
 
 
 async def audit(bootstrap: str) -> AuditReport:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from shared.contracts import bank
 from shared.contracts import disputes as d
 from shared.contracts import escrow as e
 from shared.contracts import insurer, notifications, onboarding
@@ -24,7 +25,7 @@ from shared.envelope import Envelope, Payload
 
 P = TypeVar("P", bound=Payload)
 
-CONTRACTS = (p.EVENTS, e.EVENTS, d.EVENTS, notifications.EVENTS, onboarding.EVENTS, insurer.REQUESTS)
+CONTRACTS = (p.EVENTS, e.EVENTS, d.EVENTS, notifications.EVENTS, onboarding.EVENTS, insurer.REQUESTS, bank.REQUESTS)
 TOPICS = [contract.topic for contract in CONTRACTS]
 _CONTRACT_OF = {type_: contract for contract in CONTRACTS for type_ in contract.payloads}
 CANCELLED_BY = "cancelled_by_"

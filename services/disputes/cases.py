@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.business_days import business_days_later
+from shared.business_days import CHINA as CHINA_TIME
+from shared.business_days import CalendarUnavailable, business_days_later
 
 from shared.contracts import disputes as c
 from shared.contracts import insurer
@@ -78,8 +79,17 @@ class Policy:
     buyer_yearly_cap: int = 2_000_000
 
     def business_days_after(self, moment: datetime, days: int) -> datetime:
-        """18:00 China time on the ``days``-th business day after ``moment`` (Chinese statutory calendar)."""
-        return business_days_later(moment, days, at=END_OF_BUSINESS)
+        """18:00 China time on the ``days``-th business day after ``moment`` (Chinese statutory calendar). A year the
+        calendar has no data for counts weekdays: a case must get a deadline even then (a holiday it misses only
+        makes the deadline earlier, and the supervisors' queue follows it)."""
+        try:
+            return business_days_later(moment, days, at=END_OF_BUSINESS)
+        except CalendarUnavailable:
+            day = moment.astimezone(CHINA_TIME).date()
+            while days > 0:
+                day += timedelta(days=1)
+                days -= day.weekday() < 5
+            return datetime.combine(day, END_OF_BUSINESS, tzinfo=CHINA_TIME).astimezone(moment.tzinfo)
 
 
 @dataclass(frozen=True)

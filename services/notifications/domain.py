@@ -81,6 +81,8 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "payments.payout.settled": (_rule(MERCHANT, "payout_settled", T, SMS, PUSH, EMAIL, WEBHOOK),),
     "payments.payout.failed": (_rule(MERCHANT, "payout_failed", T, SMS, PUSH, EMAIL, WEBHOOK),),
     "payments.payment.captured_late": (_rule(BUYER, "payment_captured_late", T, SMS, PUSH, EMAIL),),
+    "payments.risk.flagged": (_rule(BUYER, "risk_flagged", T, SMS, PUSH), _rule(MERCHANT, "risk_flagged", T, PUSH, EMAIL, WEBHOOK)),
+    "payments.risk.decided": (_rule(BUYER, "risk_decided", T, SMS, PUSH), _rule(MERCHANT, "risk_decided", T, PUSH, EMAIL, WEBHOOK)),
     # escrow
     "escrow.shipment.recorded": (_rule(BUYER, "shipment_recorded", T, SMS, PUSH), _rule(MERCHANT, "shipment_recorded", U, WEBHOOK)),
     "escrow.hold.released": (_rule(BUYER, "hold_released", T, PUSH, EMAIL), _rule(MERCHANT, "hold_released", T, PUSH, EMAIL, WEBHOOK)),

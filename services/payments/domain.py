@@ -49,6 +49,7 @@ from shared.unit_of_work import Rejected, Waiting
 class OrderStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     PAYMENT_PENDING = "payment_pending"
+    RISK_REVIEW = "risk_review"  # a payment held by a risk rule until an operator decides: nothing charged yet
     PAID = "paid"
     REFUND_PENDING = "refund_pending"
     CANCELLED = "cancelled"
@@ -159,6 +160,8 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, now: datetime, wai
         raise Rejected("already_paid", "the order is already paid", order.order_id)
     if order.status is OrderStatus.PAYMENT_PENDING:
         raise Rejected("payment_in_progress", "a payment for this order is awaiting the provider", order.order_id)
+    if order.status is OrderStatus.RISK_REVIEW:
+        raise Rejected("risk_review", "a payment for this order is held for risk review", order.order_id)
     attempt = order.attempts + 1
     intent_id = f"PI-{order.order_id}-{attempt}"
     paid = replace(order, status=OrderStatus.PAYMENT_PENDING, attempts=attempt, intent_id=intent_id, method=command.method)
@@ -274,10 +277,30 @@ def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
     if order.status is OrderStatus.REFUND_PENDING:
         raise Rejected("cancellation_in_progress", "the order is already being cancelled", order.order_id)
     closing = replace(order, cancel_party=party, cancel_reason=command.reason, cancel_note=command.note)
-    if order.status is OrderStatus.AWAITING_PAYMENT:
+    if order.status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.RISK_REVIEW):  # nothing was charged
         return Decision(replace(closing, status=OrderStatus.CANCELLED), [_cancelled(closing, 0)])
     return Decision(replace(closing, status=OrderStatus.REFUND_PENDING), [RefundRequested(
         order_id=order.order_id, buyer_id=order.buyer_id, amount=order.amount, party=party, reason=command.reason)])
+
+
+def hold_for_review(order: Order, method: PaymentMethod) -> Order:
+    """A risk rule holds the payment: nothing is charged until an operator decides."""
+    return replace(order, status=OrderStatus.RISK_REVIEW, method=method)
+
+
+def review_released(order: Order | None) -> Order | None:
+    """The operator released the held payment: the order may be paid, with the method the buyer chose."""
+    if order is None or order.status is not OrderStatus.RISK_REVIEW:
+        return None
+    return replace(order, status=OrderStatus.AWAITING_PAYMENT)
+
+
+def review_rejected(order: Order | None) -> Decision:
+    """The operator rejected the held payment: the order closes; nothing was charged."""
+    if order is None or order.status is not OrderStatus.RISK_REVIEW:
+        return Decision(order, [])
+    closing = replace(order, status=OrderStatus.CANCELLED, cancel_party="platform", cancel_reason=CancelReason.RISK_REJECTED)
+    return Decision(closing, [_cancelled(closing, 0)])
 
 
 def refund_settled(order: Order | None, refunded: int, reason: str) -> Decision:

@@ -12,7 +12,7 @@ import pytest
 from ops.kafka import read
 from ops.platform import LocalPlatform
 from services.onboarding.config import OnboardingSettings
-from services.simulators.registry import ACTIVE_2, OTHER_NAME, REVOKED
+from services.simulators.registry import ACTIVE, ACTIVE_2, OTHER_NAME, REVOKED
 from shared.consumer import open_dead_letter
 from shared.contracts.onboarding import ActivationCodeIssued
 from tests.factories import BANK_CARD, ID_NUMBER, PHONE, apply_for_merchant, create_order, envelope
@@ -134,7 +134,8 @@ async def test_an_expired_activation_code_is_reissued_on_request(kafka: Kafka) -
     from tests.factories import advance_clock
 
     merchant = f"M-{uuid.uuid4().hex[:8]}"
-    await kafka.send("danbao.onboarding.commands", apply_for_merchant(merchant, ACTIVE_2, legal_name="杭州绿盾科技有限公司"), key=merchant)
+    # ACTIVE, not ACTIVE_2: the first test leaves a merchant with ACTIVE_2 suspended, so its code counts as taken.
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(merchant, ACTIVE), key=merchant)
     events = await kafka.read_until("danbao.onboarding.events", _has("onboarding.activation.code_issued", merchant_id=merchant))
     first = ActivationCodeIssued.model_validate(next(m for m in events if of("onboarding.activation.code_issued", merchant_id=merchant)(m))["data"])
     tag = f"clock-{merchant}"

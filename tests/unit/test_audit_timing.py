@@ -19,7 +19,8 @@ from shared.contracts import escrow as e
 from shared.contracts import payments as p
 from shared.envelope import Actor, ActorKind
 from shared.money import Money
-from tests.unit.test_audit import NOW, Platform, failing, platform
+from tests.audit_platform import NOW, Platform, platform
+from tests.unit.test_audit import failing
 
 MERCHANT = Actor(kind=ActorKind.MERCHANT, id="M-1001")
 

@@ -51,6 +51,20 @@ RULE_BY = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
 DEFAULT_AT = datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc)
 
 
+def test_business_day_deadlines_end_the_working_day_and_a_year_without_calendar_data_counts_weekdays(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    friday = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)  # 10:00 in China
+    assert POLICY.business_days_after(friday, 1) == datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)  # Monday 18:00
+    from services.disputes import cases
+    from shared.business_days import CalendarUnavailable
+
+    def unavailable(*_: object, **__: object) -> datetime:
+        raise CalendarUnavailable(2031)
+
+    monkeypatch.setattr(cases, "business_days_later", unavailable)
+    assert POLICY.business_days_after(friday, 5) == datetime(2026, 12, 4, 10, 0, tzinfo=timezone.utc)  # weekdays only
+
+
 def escalated(reason: CaseReason = CaseReason.NOT_RECEIVED, evidence: bool = False) -> domain.Case:
     failed = respond(opened(12900, reason, evidence), MerchantResponse.REJECT).case
     decision = domain.escalate(failed, c.EscalateCase(case_id="C-1"), BUYER, order(shipped=True), NOW, POLICY)
