@@ -102,13 +102,22 @@ def dispute_rules() -> str:
     for rule in domain.RULES:
         lines.append(f"| `{rule.rule}` | `{rule.reason.value}` | {'yes' if rule.needs_evidence else 'no'} | "
                      f"`{rule.decision.value}` | {'yes' if rule.return_required else 'no'} | {rule.text} |")
+    fallback = domain.UNPROVEN
+    lines.append(f"| `{fallback.rule}` | any case no rule above covers | | `{fallback.decision.value}` | no | "
+                 f"{fallback.text} (only as the default ruling of an overdue case) |")
     policy = DisputesSettings()
     lines += ["", "Policy (defaults; each is a `DANBAO_DISPUTES_…` setting): the merchant answers within "
-              f"{policy.merchant_response_hours} hours, or its silence accepts the request; after a rejection the buyer may "
-              f"escalate for {policy.escalation_window_days} days; a case may be opened up to {policy.after_sale_days} days "
-              f"after the payment was released; priority compensation is at most {policy.compensation_case_cap // 100:,} "
-              f"yuan per case and {policy.compensation_buyer_yearly_cap // 100:,} yuan per buyer per calendar year "
-              "(China time), once per refund order."]
+              f"{policy.merchant_response_hours} hours, or its silence accepts the request; the buyer answers a counter-offer "
+              f"within {policy.counter_offer_answer_hours} hours, or its silence accepts the counter-offer; after a rejection "
+              f"the buyer may escalate for {policy.escalation_window_days} days; an arbitrator rules within "
+              f"{policy.arbitration_business_days} business days (until 18:00 China time), then the case goes to the "
+              f"supervisors' queue, and {policy.default_ruling_business_days} business days later the rule table's default "
+              "ruling is made by the system; after a ruling that refunds on return the buyer sends the goods back within "
+              f"{policy.return_shipment_days} days (or the case closes without a refund) and the merchant confirms their "
+              f"arrival within {policy.return_receipt_days} days (or they count as received); a case may be opened up to "
+              f"{policy.after_sale_days} days after the payment was released; priority compensation is at most "
+              f"{policy.compensation_case_cap // 100:,} yuan per case and {policy.compensation_buyer_yearly_cap // 100:,} yuan "
+              "per buyer per calendar year (China time), once per refund order."]
     return "\n".join(lines) + "\n"
 
 

@@ -231,6 +231,7 @@ def platform() -> Platform:
     w.release("O-CASE")
     w.order("O-COMP", merchant="M-1002", buyer="B-2003")  # released, withdrawn, then refunded: the pool pays
     w.pay("O-COMP")
+    w.ship("O-COMP")
     w.release("O-COMP")
     w.payout_everything("M-1002")
     w.open_case("C-COMP", "O-COMP", 12900)
@@ -239,6 +240,7 @@ def platform() -> Platform:
     w.close("C-COMP")
     w.order("O-NEXT", merchant="M-1002", buyer="B-2004", amount=20000)  # the merchant's next sale repays the rest
     w.pay("O-NEXT")
+    w.ship("O-NEXT")
     w.release("O-NEXT")
     w.order("O-SHIP")
     w.pay("O-SHIP")

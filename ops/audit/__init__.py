@@ -14,15 +14,16 @@ the same ``event_id``. Events are deduplicated by ``event_id``; an identical cop
 ``type``, or whose type or version this code does not know, is *ignored* and counted.
 
 Checks (each counts what it checked and lists its breaches), one module each, their rules in
-the module's docstring: delivery, orders, holds, ledger, refunds, compensations, notifications, payouts. A new check is a function
-``check(stream, result)`` in its own module, named in ``CHECKS``.
+the module's docstring: delivery, orders, holds, ledger, refunds, compensations, releases and deadlines (``timing``),
+notifications, payouts. A new check is a function ``check(stream, result)`` in its own module, named in ``CHECKS``.
 
 
 What the events cannot decide, so nothing here claims it: whether the provider paid a refund or
 the bank a payout (their callbacks are not read; ``refund.paid_out`` is escrow's record of it);
 fees against the fee schedule (the rate depends on the merchant's monthly volume); the
 compensation caps (settings); anything that hangs on the order of events across topics or
-partitions (e.g. that nothing was released while frozen). A guaranteed payment escrow has not
+partitions (e.g. that nothing was released while frozen; ``timing`` compares the times the services stamped
+on their events instead). A guaranteed payment escrow has not
 booked, a compensation granted and not paid, a claim not decided: live, not breaches.
 """
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ops.audit import compensations, ledger, notifications, orders, payouts, refunds
+from ops.audit import compensations, ledger, notifications, orders, payouts, refunds, timing
 from ops.audit.core import TOPICS, AuditReport, CheckResult, Stream, distinct
 from ops.audit.reading import read_events
 from ops.audit.rendering import render
@@ -51,6 +52,8 @@ CHECKS: dict[str, Callable[[Stream, CheckResult], None]] = {
     "ledger": ledger.check_ledger,
     "refunds": refunds.check,
     "compensations": compensations.check,
+    "releases": timing.check_releases,
+    "deadlines": timing.check_deadlines,
     "notifications": notifications.check,
     "payouts": payouts.check,
 }

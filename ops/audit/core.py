@@ -100,8 +100,11 @@ class Stream:
             by_key.setdefault(value, item)
         return by_key
 
-    def cancellation_refunds(self, order_id: str) -> list[e.HoldRefunded]:
-        return [x for x in self.of(order_id, e.HoldRefunded) if x.reason.startswith(CANCELLED_BY)]
+    def cancellation_refunds(self, order_id: str) -> list[e.HoldRefunded | e.DirectPaymentRefunded]:
+        """What a cancellation refunded: from the hold, or, for a payment without the guarantee, from the merchant's
+        balance and the fee (``escrow.direct_payment.refunded``)."""
+        return [*(x for x in self.of(order_id, e.HoldRefunded) if x.reason.startswith(CANCELLED_BY)),
+                *self.of(order_id, e.DirectPaymentRefunded)]
 
     @cached_property
     def entries(self) -> dict[str, e.LedgerEntryPosted]:

@@ -45,6 +45,12 @@ LABELS: dict[Language, dict[str, str]] = {
         "agreed": "双方协商一致", "ruled": "平台裁决",
         "resolved": "已解决", "unverified": "退款未核实", "withdrawn": "买家已撤回申请",
         "not_escalated": "未在期限内申请平台介入",
+        "buyer_silent": "买家逾期未答复，视为接受商家提出的金额",
+        "cancelled_before_shipment": "订单发货前已取消，商家余额不足，由平台转为退款",
+        "return_not_shipped": "买家未在期限内退货",
+        "merchant_balance_short": "商家余额不足，平台已转为退款申请并先行赔付", "case_open": "订单有进行中的退款案件",
+        "amount_mismatch": "退款金额与订单不符", "already_settled": "订单已结算或已退款", "no_hold": "未找到该订单的付款",
+        "merchant_confirmed": "商家已确认收到", "deadline_passed": "商家逾期未确认，视为已收到",
     },
     Language.EN: {
         "buyer": "buyer", "merchant": "merchant",
@@ -69,6 +75,13 @@ LABELS: dict[Language, dict[str, str]] = {
         "agreed": "agreed by buyer and merchant", "ruled": "ruled by Danbao",
         "resolved": "resolved", "unverified": "refund not verified", "withdrawn": "withdrawn by the buyer",
         "not_escalated": "not escalated in time",
+        "buyer_silent": "you did not answer the merchant's offer in time, which accepts it",
+        "cancelled_before_shipment": "cancelled before shipment; the merchant's balance could not refund it, so Danbao does",
+        "return_not_shipped": "the goods were not sent back in time",
+        "merchant_balance_short": "the merchant's balance cannot refund it; Danbao made it a refund case and pays first",
+        "case_open": "a refund case is open on the order", "amount_mismatch": "the refund does not match the order",
+        "already_settled": "the order was settled or refunded already", "no_hold": "no payment was found for the order",
+        "merchant_confirmed": "the merchant confirmed receipt", "deadline_passed": "the merchant did not confirm in time",
     },
 }
 

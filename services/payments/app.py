@@ -45,6 +45,7 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
                          ignore_unknown_types=True),
             Subscription(escrow.EVENTS, {
                 escrow.HoldRefunded.TYPE: handlers.hold_refunded,
+                escrow.DirectPaymentRefunded.TYPE: handlers.direct_payment_refunded,
                 escrow.RefundRefused.TYPE: handlers.refund_refused,
                 escrow.PayoutReserved.TYPE: handlers.payout_reserved,
                 escrow.PayoutDeclined.TYPE: handlers.payout_declined,

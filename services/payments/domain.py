@@ -5,7 +5,12 @@
            +---provider failed------+   (the buyer may pay again)
     AWAITING_PAYMENT --deadline--> EXPIRED          AWAITING_PAYMENT --cancel--> CANCELLED
     PAID --cancel--> REFUND_PENDING --escrow refunded--> CANCELLED
-                           +--------escrow refused (shipped)--> PAID
+                           +--------escrow refused (shipped, a case open, the merchant's balance short)--> PAID
+
+A paid order is cancelled the same way with or without the guarantee: escrow refunds the hold, or, for a
+payment already credited to the merchant, takes the refund back from the merchant's available balance (and
+returns the fee). When that balance is short, escrow refuses (``merchant_balance_short``), the order stays
+paid, and the disputes service turns the cancellation into a case refunded by priority compensation.
 """
 
 from __future__ import annotations
@@ -252,8 +257,9 @@ def expire(order: Order | None) -> Decision:
 
 
 def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
-    """Buyer or merchant cancels. Unpaid: closed at once. Paid and guaranteed: escrow refunds
-    the hold in full unless the goods shipped (then it is a refund case, not a cancellation)."""
+    """Buyer or merchant cancels. Unpaid: closed at once. Paid: escrow refunds it in full unless the goods
+    shipped (then it is a refund case, not a cancellation): a guaranteed order from its hold, one without the
+    guarantee from the merchant's balance."""
     if order is None:
         raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
     if actor.kind is ActorKind.BUYER and actor.id == order.buyer_id:
@@ -273,8 +279,6 @@ def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
     closing = replace(order, cancel_party=party, cancel_reason=command.reason, cancel_note=command.note)
     if order.status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.RISK_REVIEW):  # nothing was charged
         return Decision(replace(closing, status=OrderStatus.CANCELLED), [_cancelled(closing, 0)])
-    if not order.guaranteed:
-        raise Rejected("not_cancellable", "a direct payment already reached the merchant: open a refund case", order.order_id)
     return Decision(replace(closing, status=OrderStatus.REFUND_PENDING), [RefundRequested(
         order_id=order.order_id, buyer_id=order.buyer_id, amount=order.amount, party=party, reason=command.reason)])
 
@@ -300,15 +304,16 @@ def review_rejected(order: Order | None) -> Decision:
 
 
 def refund_settled(order: Order | None, refunded: int, reason: str) -> Decision:
-    """Escrow refunded the cancelled order's hold. A dispute case's refund from the same hold
-    (``case_refund``) is no answer to the cancellation, which goes on waiting for its own."""
+    """Escrow refunded the cancelled order (its hold, or a direct payment from the merchant's balance). A dispute
+    case's refund from the same hold (``case_refund``) is no answer to the cancellation, which goes on waiting."""
     if order is None or order.status is not OrderStatus.REFUND_PENDING or not reason.startswith("cancelled_by_"):
         return Decision(order, [])
     return Decision(replace(order, status=OrderStatus.CANCELLED), [_cancelled(order, refunded)])
 
 
 def refund_refused(order: Order | None, reason: str) -> Decision:
-    """Escrow could not refund (the goods shipped meanwhile): the order stays paid."""
+    """Escrow could not refund (the goods shipped meanwhile, a case is open, or the merchant's balance cannot give a
+    direct payment back, which the disputes service then refunds as a case): the order stays paid."""
     if order is None or order.status is not OrderStatus.REFUND_PENDING:
         return Decision(order, [])
     kept = replace(order, status=OrderStatus.PAID, cancel_party=None, cancel_reason=None, cancel_note=None)

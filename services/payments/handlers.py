@@ -130,6 +130,11 @@ class PaymentsHandlers:
         order = await load_order(uow.session, refunded.order_id)
         await self._save(uow, domain.refund_settled(order, refunded.amount.amount, refunded.reason), refunded.order_id)
 
+    async def direct_payment_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
+        refunded: escrow.DirectPaymentRefunded = message.data
+        order = await load_order(uow.session, refunded.order_id)
+        await self._save(uow, domain.refund_settled(order, refunded.amount.amount, refunded.reason), refunded.order_id)
+
     async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
         refused: escrow.RefundRefused = message.data
         order = await load_order(uow.session, refused.order_id)

@@ -72,7 +72,8 @@ MERCHANT_REASONS = {CancelReason.OUT_OF_STOCK, CancelReason.PRICE_CHANGED, Cance
 
 
 class CancelOrder(Payload):
-    """The buyer (before shipment) or the merchant cancels an order; a paid order is refunded in full."""
+    """The buyer (before shipment) or the merchant cancels an order; a paid order is refunded in full, with or without
+    the guarantee."""
 
     TYPE: ClassVar[str] = "payments.order.cancel"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER, ActorKind.MERCHANT,)
@@ -193,7 +194,8 @@ class OrderExpired(Payload):
 
 
 class RefundRequested(Payload):
-    """A paid order is being cancelled: escrow refunds the hold unless the goods already shipped."""
+    """A paid order is being cancelled: escrow refunds it unless the goods already shipped (a guaranteed order from its
+    hold, one without the guarantee from the merchant's available balance)."""
 
     TYPE: ClassVar[str] = "payments.refund.requested"
 
@@ -220,12 +222,16 @@ class OrderCancelled(Payload):
 
 
 class CancellationRefused(Payload):
-    """A paid order could not be cancelled (the goods already shipped): ask for a refund instead."""
+    """A paid order could not be cancelled: the goods already shipped (ask for a refund instead), a refund case is
+    open on it, or (a payment without the guarantee) the merchant's balance cannot refund it, in which case the
+    platform turns the cancellation into a refund case for the buyer (`disputes.case.opened`, origin
+    `cancellation`) and refunds it by priority compensation if need be."""
 
     TYPE: ClassVar[str] = "payments.order.cancellation_refused"
 
     order_id: OrderRef
-    reason: str = Field(description="Why.", examples=["already_shipped"])
+    reason: str = Field(description="Why: `already_shipped`, `case_open`, `merchant_balance_short`, `amount_mismatch`, "
+                                    "`already_settled` or `no_hold`.", examples=["already_shipped"])
 
 
 class BuyerCancellationWarning(Payload):
