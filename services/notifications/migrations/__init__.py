@@ -1,0 +1,13 @@
+"""Notifications' schema: its tables and the alembic revisions that make them (the files beside this one).
+
+``danbao db upgrade --service notifications`` runs them; the service runs them itself at start-up when
+``DANBAO_DB_UPGRADE_AT_START`` allows it. A new revision: ``danbao db revision --service notifications -m "…"``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.notifications.store import TABLES
+from shared.migrations import ServiceSchema
+
+SCHEMA = ServiceSchema("notifications", TABLES, Path(__file__).resolve().parent)

@@ -1,0 +1,13 @@
+"""Payments' schema: its tables and the alembic revisions that make them (the files beside this one).
+
+``danbao db upgrade --service payments`` runs them; the service runs them itself at start-up when
+``DANBAO_DB_UPGRADE_AT_START`` allows it. A new revision: ``danbao db revision --service payments -m "…"``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.payments.store import TABLES
+from shared.migrations import ServiceSchema
+
+SCHEMA = ServiceSchema("payments", TABLES, Path(__file__).resolve().parent)
