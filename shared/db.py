@@ -10,11 +10,9 @@ from pathlib import Path
 
 from typing import Any
 
-from sqlalchemy import Column, event, inspect, literal, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
-from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared import sqlite_inline  # noqa: F401 - registers the sqlite+inline dialect
@@ -44,18 +42,6 @@ def async_url(url: str) -> str:
 def sqlite_file_url(data_dir: Path, service: str) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite+inline:///{(data_dir / f'{service}.db').as_posix()}"
-
-
-def _add_column(table: str, column: Column[Any], dialect: Dialect) -> str:
-    """``ALTER TABLE … ADD COLUMN`` for a column a model gained: nullable, or with its constant default for the rows there."""
-    preparer = dialect.identifier_preparer
-    ddl = f"ALTER TABLE {preparer.quote(table)} ADD COLUMN {preparer.quote(column.name)} {column.type.compile(dialect)}"
-    default = getattr(column.default, "arg", None)
-    if default is not None and not callable(default):
-        ddl += " DEFAULT " + str(literal(default, column.type).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    elif not column.nullable:
-        raise ValueError(f"{table}.{column.name} is new, not nullable and has no constant default: it cannot be added")
-    return ddl + ("" if column.nullable else " NOT NULL")
 
 
 _SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")
@@ -100,24 +86,11 @@ class Database:
         return self.engine.dialect.name == "postgresql"
 
     async def create_tables(self, tables: Iterable[type[SQLModel]]) -> None:
-        """Create missing tables, and the missing columns and indexes of tables that exist already
-        (a column or an index added to a model reaches databases created before it; a new column
-        must be nullable or have a constant default)."""
+        """Create the tables that are missing, as the models stand: for tests and scratch databases. A service's
+        own database gets its schema from its migrations (shared/migrations, ``danbao db upgrade``)."""
         wanted = [t.__table__ for t in tables]  # type: ignore[attr-defined]
-
-        def create(sync: Session) -> None:
-            connection = sync.connection()
-            existing = {t: {c["name"] for c in inspect(connection).get_columns(t)} for t in inspect(connection).get_table_names()}
-            SQLModel.metadata.create_all(connection, tables=wanted)
-            for table in wanted:
-                for column in table.columns:
-                    if table.name in existing and column.name not in existing[table.name]:
-                        connection.execute(text(_add_column(table.name, column, connection.dialect)))
-                for index in table.indexes:
-                    index.create(connection, checkfirst=True)
-
         async with self.transaction() as session:
-            await session.run_sync(create)
+            await session.run_sync(lambda sync: SQLModel.metadata.create_all(sync.connection(), tables=wanted))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -21,20 +21,16 @@ from typing import Annotated, Any, Union
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream import Context
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.factories import AsyncAPIRoute
-from faststream.specification import AsyncAPI
-from faststream.asgi.response import JSONResponse
+from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import WithJsonSchema, TypeAdapter
-from sqlmodel import SQLModel
 import uvloop
 
 from shared import business_days, logs, topics
-from shared.authority import AUTHORITY_TABLES, Authority, seed_development_roster
+from shared.authority import Authority, seed_development_roster
 from shared.control import control_handlers
 from shared.clock import TestableClock
 from shared.consumer import PARKED_TIMER, Handler, MessageConsumer, Route, parked_messages
@@ -44,11 +40,13 @@ from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
 from shared.envelope import Envelope
 from shared.kafka_security import aiokafka_options, faststream_security
-from shared.messaging import MESSAGING_TABLES, ClockState
+from shared.messaging import ClockState
+from shared.migrations import SchemaRefused, ServiceSchema
+from shared.migrations.gate import SchemaGate
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
 from shared.retention import Horizon, Retention
-from shared.timers import DurableTimer, TimerHandler, TimerScheduler
+from shared.timers import TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
 
@@ -71,7 +69,7 @@ class ServiceDefinition:
     name: str
     default_port: int
     events: TopicContract
-    tables: Sequence[type[SQLModel]] = ()
+    schema: ServiceSchema  # its tables and their migrations (services/<name>/migrations)
     subscriptions: Sequence[Subscription] = ()
     timers: dict[str, TimerHandler] = field(default_factory=dict)
     publishes: Sequence[TopicContract] = ()  # topics written besides its events and dead letters
@@ -160,6 +158,9 @@ class ServiceRuntime:
             log_level=logging.DEBUG,  # one line per message only when debugging
         )
         self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, self.name))
+        self.schema_gate = SchemaGate(self.db, definition.schema, upgrade=self.platform.upgrades_db_at_start,
+                                      poll_seconds=self.platform.db_wait_poll_seconds)
+        self._seeded = False
         self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
         self.relay = OutboxRelay(self.db, self._publish, name=self.name)
         self.retention = Retention(self.db, self.clock, inbox=timedelta(days=self.platform.inbox_retention_days),
@@ -278,8 +279,25 @@ class ServiceRuntime:
                                        self.platform.broker_wait_seconds, self.platform)
         await probe.stop()
 
+    async def open_storage(self) -> None:
+        """At start-up: the database's schema (upgraded, or found current), then the seeds. A database the service
+        may not run on stops nothing: the schema gate says why on /health/ready and the broker waits (_ServiceApp)."""
+        if await self.schema_gate.open():
+            await self.seed_storage()
+
+    async def storage_ready(self) -> None:
+        """Before the subscribers start: wait for a database someone must upgrade, then seed it."""
+        await self.schema_gate.wait()
+        if not self._seeded:
+            await self.seed_storage()
+
     async def start_storage(self) -> None:
-        await self.db.create_tables([*MESSAGING_TABLES, *AUTHORITY_TABLES, DurableTimer, *self.definition.tables])
+        """Schema and seeds at once, for tests that drive a runtime without its app: a refusal raises."""
+        if not await self.schema_gate.open():
+            raise SchemaRefused(self.schema_gate.problem or "")
+        await self.seed_storage()
+
+    async def seed_storage(self) -> None:
         async with self.db.transaction() as session:
             state = await session.get(ClockState, self.name)
             if self.platform.mode is not Mode.PRODUCTION:
@@ -288,6 +306,7 @@ class ServiceRuntime:
             self.clock.restore(state.offset_seconds)
         if self.definition.seed is not None:
             await self.definition.seed(self.db, self.platform, self.clock.now())
+        self._seeded = True
 
     def calendar_warnings(self) -> list[str]:
         return self.calendar.warnings(self.clock.now().astimezone(business_days.CHINA).date(),
@@ -330,57 +349,10 @@ class ServiceRuntime:
     # -- HTTP -----------------------------------------------------------------------------
 
     def asgi(self) -> AsgiFastStream:
-        runtime = self
+        """The service's ASGI app: the broker, health, metrics, the AsyncAPI document (shared/service_http.py)."""
+        from shared.service_http import service_app
 
-        @get(include_in_schema=False)
-        async def live(scope: Any) -> AsgiResponse:
-            return JSONResponse({"status": "live", "service": runtime.name})
-
-        @get(include_in_schema=False)
-        async def ready(scope: Any) -> AsgiResponse:
-            database = await runtime.db.ping()
-            broker = await runtime.broker.ping(timeout=2.0)
-            background = runtime.background_running
-            ok = database and broker and background
-            # Warnings do not take the service out of rotation: they ask an operator to act (see the runbook).
-            body = {"status": "ready" if ok else "not ready", "service": runtime.name,
-                    "database": database, "broker": broker, "relay_and_timers": background,
-                    "warnings": runtime.calendar_warnings()}
-            return JSONResponse(body, status_code=200 if ok else 503)
-
-        metrics_app = make_asgi_app(registry=self.registry)
-
-        async def metrics(scope: Any, receive: Any, send: Any) -> None:
-            runtime._calendar_metrics()
-            for gauge, probe in runtime._gauges.values():
-                try:
-                    gauge.set(await probe(runtime.db))
-                except Exception:  # noqa: BLE001 - a scrape never fails on one gauge
-                    log.exception("gauge probe failed")
-            await metrics_app(scope, receive, send)
-
-        routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)]
-        if self.definition.public_seal_keys is not None:
-            @get(include_in_schema=False)
-            async def seal_keys(scope: Any) -> AsgiResponse:
-                return JSONResponse(runtime.definition.public_seal_keys, headers={"Cache-Control": "max-age=300"})
-            routes.append(("/keys/seal", seal_keys))
-
-        return AsgiFastStream(
-            self.broker,
-            logger=logging.getLogger(f"danbao.{self.name}"),
-            asgi_routes=routes,
-            # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
-            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
-            on_startup=[self.wait_for_broker, self.start_storage],
-            after_startup=[self.start_background],
-            on_shutdown=[self.stop],
-            specification=AsyncAPI(
-                title=f"Danbao {self.name}",
-                version="1.0.0",
-                description=f"Topics the Danbao {self.name} service consumes and publishes. Every message is one JSON envelope.",
-            ),
-        )
+        return service_app(self)
 
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)

@@ -115,12 +115,25 @@ class PlatformSettings(BaseSettings):
     calendar_warning_days: int = Field(
         default=60, ge=1, le=366,
         description="/health/ready warns when a year from today to this many days ahead has no official holiday schedule.")
+    db_upgrade_at_start: bool | None = Field(
+        default=None,
+        description="Upgrade the service's database to its code's schema at start-up (one instance at a time: a "
+                    "PostgreSQL advisory lock). Empty: yes in dev and test mode, no in production, where `danbao db "
+                    "upgrade` (the deploy's migration job) does it and a service whose database is behind its code "
+                    "waits, not ready, until it is upgraded.")
+    db_wait_poll_seconds: float = Field(
+        default=5.0, gt=0, le=300,
+        description="How often a service waiting for its database's upgrade looks at the database's revision again.")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 
     @property
     def test_clock_allowed(self) -> bool:
         return self.mode is not Mode.PRODUCTION
+
+    @property
+    def upgrades_db_at_start(self) -> bool:
+        return self.db_upgrade_at_start if self.db_upgrade_at_start is not None else self.mode is not Mode.PRODUCTION
 
     def kafka_password(self) -> str | None:
         """The SASL password: the file's first line if a file is named, else the setting."""

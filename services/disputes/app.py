@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.disputes import domain, store
 from services.disputes.config import DisputesSettings
 from services.disputes.handlers import DisputesHandlers
+from services.disputes.migrations import SCHEMA
 from shared.contracts import disputes, escrow, insurer
 from shared.db import Database
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
@@ -31,7 +32,7 @@ def build(settings: DisputesSettings | None = None, platform: PlatformSettings |
         name="disputes",
         default_port=DEFAULT_PORT,
         events=disputes.EVENTS,
-        tables=store.TABLES,
+        schema=SCHEMA,
         subscriptions=[
             Subscription(disputes.COMMANDS, {
                 disputes.OpenCase.TYPE: handlers.open_case,

@@ -10,7 +10,8 @@ from sqlmodel import col, select
 
 from services.escrow.config import EscrowSettings
 from services.escrow.handlers import AUTO_CONFIRM, EscrowHandlers
-from services.escrow.store import TABLES, HoldRow, backfill_running_balances
+from services.escrow.migrations import SCHEMA
+from services.escrow.store import HoldRow, backfill_running_balances
 from shared.contracts import disputes, escrow, payments, psp
 from shared.db import Database
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
@@ -41,7 +42,7 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
         name="escrow",
         default_port=DEFAULT_PORT,
         events=escrow.EVENTS,
-        tables=TABLES,
+        schema=SCHEMA,
         subscriptions=[
             Subscription(escrow.COMMANDS, {
                 escrow.RecordShipment.TYPE: handlers.record_shipment,

@@ -12,6 +12,7 @@ from services.notifications.channels import EmailChannel, GatewayChannel, Webhoo
 from services.notifications.config import NotificationsSettings
 from services.notifications.delivery import DeliveryWorker
 from services.notifications.handlers import NotificationsHandlers, subscriptions
+from services.notifications.migrations import SCHEMA
 from shared.contracts import disputes, escrow, notifications, onboarding, payments
 from shared.contracts.notifications import Channel
 from shared.db import Database
@@ -73,7 +74,7 @@ def build(settings: NotificationsSettings | None = None, platform: PlatformSetti
         name="notifications",
         default_port=DEFAULT_PORT,
         events=notifications.EVENTS,
-        tables=store.TABLES,
+        schema=SCHEMA,
         subscriptions=[
             Subscription(notifications.COMMANDS, {
                 notifications.RegisterContact.TYPE: handlers.register_contact,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from services.onboarding.config import OnboardingSettings
 from services.onboarding.handlers import REGISTRY_WAIT, REVIEW_SLA, OnboardingHandlers
-from services.onboarding.store import TABLES, encrypt_legal_rep_names
+from services.onboarding.migrations import SCHEMA
+from services.onboarding.store import encrypt_legal_rep_names
 from shared.contracts import onboarding, registry
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
@@ -20,7 +21,7 @@ def build(settings: OnboardingSettings | None = None, platform: PlatformSettings
         name="onboarding",
         default_port=DEFAULT_PORT,
         events=onboarding.EVENTS,
-        tables=TABLES,
+        schema=SCHEMA,
         subscriptions=[
             Subscription(onboarding.COMMANDS, {
                 onboarding.ApplyForMerchant.TYPE: handlers.apply,

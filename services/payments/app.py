@@ -5,8 +5,8 @@ from __future__ import annotations
 from services.payments.config import PaymentsSettings
 from services.payments.handlers import PAYOUT_TRANSFER, PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
 from services.payments.risk_desk import LONGEST_WINDOW
+from services.payments.migrations import SCHEMA
 from services.payments.risk_store import RiskObservation
-from services.payments.store import TABLES
 from shared.contracts import bank, collection, escrow, onboarding, payments, psp, risk
 from shared.retention import Horizon
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
@@ -22,7 +22,7 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
         name="payments",
         default_port=DEFAULT_PORT,
         events=payments.EVENTS,
-        tables=TABLES,
+        schema=SCHEMA,
         publishes=[psp.REQUESTS, bank.REQUESTS],
         subscriptions=[
             Subscription(payments.COMMANDS, {
