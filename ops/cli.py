@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ops import cli_calendar, cli_collection, cli_data, cli_reports, identity, kafka
+from ops import cli_calendar, cli_collection, cli_data, cli_db, cli_reports, identity, kafka
 from ops.cli_common import bootstrap, console, yuan
 from ops.platform import DEV_PARTITIONS
 from shared import topics
@@ -257,7 +257,7 @@ def burst_command(
 
 for group, name in ((cli_reports.ledger, "ledger"), (cli_reports.report, "report"), (cli_reports.notifications_cli, "notifications"), (cli_data.pii, "pii"),
                     (cli_data.seal, "seal"), (cli_data.dlq, "dlq"), (cli_data.issuers, "issuers"),
-                    (cli_calendar.calendar, "calendar")):
+                    (cli_calendar.calendar, "calendar"), (cli_db.db, "db")):
     app.add_typer(group, name=name)
 cli_collection.register(app)
 
