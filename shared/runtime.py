@@ -43,6 +43,7 @@ from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import ClockState
 from shared.migrations import SchemaRefused, ServiceSchema
 from shared.migrations.gate import SchemaGate
+from shared.migrations.runner import one_instance_at_a_time
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
 from shared.retention import Horizon, Retention
@@ -298,14 +299,17 @@ class ServiceRuntime:
         await self.seed_storage()
 
     async def seed_storage(self) -> None:
-        async with self.db.transaction() as session:
-            state = await session.get(ClockState, self.name)
-            if self.platform.mode is not Mode.PRODUCTION:
-                await seed_development_roster(session, self.clock.now())
-        if state and self.clock.allowed:
-            self.clock.restore(state.offset_seconds)
-        if self.definition.seed is not None:
-            await self.definition.seed(self.db, self.platform, self.clock.now())
+        """What a start reads and writes before consuming (the test clock, the development roster, the service's own
+        seed), one instance at a time: instances started together would otherwise insert the same rows."""
+        async with one_instance_at_a_time(self.db, self.definition.schema):
+            async with self.db.transaction() as session:
+                state = await session.get(ClockState, self.name)
+                if self.platform.mode is not Mode.PRODUCTION:
+                    await seed_development_roster(session, self.clock.now())
+            if state and self.clock.allowed:
+                self.clock.restore(state.offset_seconds)
+            if self.definition.seed is not None:
+                await self.definition.seed(self.db, self.platform, self.clock.now())
         self._seeded = True
 
     def calendar_warnings(self) -> list[str]:

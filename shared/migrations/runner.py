@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +125,11 @@ def _scripts_at(versions: str) -> ScriptDirectory:
 def scripts(schema: ServiceSchema) -> ScriptDirectory:
     """The service's revisions, read once per process."""
     return _scripts_at(str(schema.versions))
+
+
+def forget_scripts() -> None:
+    """Read the revision files again next time (after ``danbao db revision`` wrote one)."""
+    _scripts_at.cache_clear()
 
 
 def head(schema: ServiceSchema) -> str:
@@ -263,6 +270,22 @@ def upgrade(connection: Connection, schema: ServiceSchema, destination: str = "h
 
 
 # -- on a service's async engine ----------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def one_instance_at_a_time(db: Database, schema: ServiceSchema) -> AsyncIterator[None]:
+    """Instances of the service take turns through the block (PostgreSQL: the upgrade's advisory lock, held by a
+    connection of its own for the block's length): start-up seeds check, then insert. SQLite: one instance only."""
+    if not db.is_postgres:
+        yield
+        return
+    async with db.engine.connect() as connection:
+        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text("SELECT pg_advisory_lock(CAST(:key AS BIGINT))"), {"key": schema.lock_key})
+        try:
+            yield
+        finally:
+            await connection.execute(text("SELECT pg_advisory_unlock(CAST(:key AS BIGINT))"), {"key": schema.lock_key})
 
 
 async def upgrade_database(db: Database, schema: ServiceSchema) -> UpgradeResult:
