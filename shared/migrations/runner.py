@@ -8,8 +8,8 @@ first takes an advisory lock, so instances started together take turns: the firs
 wait, then find nothing left to do. On SQLite the transaction's ``BEGIN IMMEDIATE`` does the same.
 
 A database made before migrations (its tables there, no version table) is *adopted*: if it holds every
-table and column of the service's first revision (the baseline: release c1c2458's schema), it is stamped
-with that revision and upgraded from there; the next revision adds only what such a database lacks (see
+table and column of the service's first revision (the baseline: release c1c2458's schema), it gains the
+baseline's indexes it lacks, is stamped with that revision and upgraded from there; the next revision adds only what such a database lacks (see
 shared/migrations/legacy.py). One missing something of the baseline is refused, with the list.
 """
 
@@ -28,7 +28,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Index, MetaData, Table, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -219,9 +219,15 @@ def _run(connection: Connection, schema: ServiceSchema, destination: str) -> lis
     return applied
 
 
+@dataclass
+class _Baseline:
+    columns: dict[str, set[str]]  # table -> column names
+    indexes: dict[str, dict[str, tuple[list[str], bool]]]  # table -> index name -> (columns, unique)
+
+
 @functools.lru_cache(maxsize=32)
-def _baseline_tables(schema: ServiceSchema) -> dict[str, set[str]]:
-    """Tables and columns of the service's first revision, as it creates them (in a scratch SQLite database)."""
+def _baseline(schema: ServiceSchema) -> _Baseline:
+    """Tables, columns and indexes of the service's first revision, as it makes them (in a scratch SQLite database)."""
     base = scripts(schema).get_base()
     assert base, f"{schema.service} has no baseline revision"
     engine = create_engine("sqlite://")
@@ -229,24 +235,34 @@ def _baseline_tables(schema: ServiceSchema) -> dict[str, set[str]]:
         with engine.begin() as connection:
             _run(connection, schema, base)
             inspector = inspect(connection)
-            return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()
-                    if t != schema.version_table}
+            tables = [t for t in inspector.get_table_names() if t != schema.version_table]
+            return _Baseline(
+                {t: {c["name"] for c in inspector.get_columns(t)} for t in tables},
+                {t: {i["name"]: (list(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(t)} for t in tables})
     finally:
         engine.dispose()
 
 
 def _adopt(connection: Connection, schema: ServiceSchema) -> str:
-    """Stamp a database made before migrations with the baseline, once it is seen to hold all of it."""
-    expected = _baseline_tables(schema)
+    """Stamp a database made before migrations with the baseline, once it is seen to hold its tables and columns;
+    the baseline's indexes it lacks (made before they were added to the models) are created first."""
+    baseline = _baseline(schema)
     inspector = inspect(connection)
-    present = {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names() if t in expected}
-    missing = sorted(set(expected) - set(present)) + sorted(
-        f"{t}.{c}" for t in present for c in expected[t] - present[t])
+    present = {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names() if t in baseline.columns}
+    missing = sorted(set(baseline.columns) - set(present)) + sorted(
+        f"{t}.{c}" for t in present for c in baseline.columns[t] - present[t])
     if missing:
         raise SchemaRefused(
             f"{schema.service}: the database was made before migrations and lacks part of the baseline "
             f"(release c1c2458's schema): {', '.join(missing)}. It is older than any release these migrations "
             "can adopt; restore a backup of a newer one, or create the missing parts by hand and run the upgrade again")
+    for table, indexes in baseline.indexes.items():
+        there = {i["name"] for i in inspector.get_indexes(table)}
+        for name, (columns, unique) in indexes.items():
+            if name not in there:
+                reflected = Table(table, MetaData(), autoload_with=connection)
+                Index(name, *(reflected.c[c] for c in columns), unique=unique).create(connection)
+                log.info("%s: the database made before migrations lacked the index %s; created", schema.service, name)
     base = scripts(schema).get_base()
     assert base
     MigrationContext.configure(connection, opts={"version_table": schema.version_table}).stamp(scripts(schema), base)

@@ -70,3 +70,16 @@ async def test_a_database_older_than_the_baseline_is_refused_with_what_it_lacks(
         assert (await database_status(database, schema_of("onboarding"))).state == "unversioned"  # nothing was done
     finally:
         await database.dispose()
+
+
+async def test_a_database_made_before_the_inbox_index_gains_it_when_adopted(database_url: str) -> None:
+    """Databases made before retention had no index on the inbox's ``received_at``: the adoption creates it."""
+    await load_release("notifications", database_url)
+    database = Database(database_url)
+    try:
+        async with database.transaction() as session:
+            await session.exec(text("DROP INDEX ix_inbox_received"))  # type: ignore[call-overload]
+        assert (await upgrade_database(database, schema_of("notifications"))).stamped == "0001"
+        assert await database_differences(database, schema_of("notifications")) == []
+    finally:
+        await database.dispose()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, MetaData, Table, inspect, select
+from sqlalchemy import select
 
 from shared.clock import TestableClock
 from shared.db import Database, insert_rows, run
@@ -86,20 +86,5 @@ async def test_a_used_token_is_kept_by_real_time_whatever_the_test_clock_says(db
     clock.advance(10 * 86400)
     assert (await Retention(db, clock).prune_once())["used_token"] == 0
 
-
-async def test_an_index_added_to_a_model_reaches_a_table_created_before_it(database_url: str) -> None:
-    """Databases made before retention have no index on ``received_at``: starting the service adds it."""
-    database = Database(database_url)
-    try:
-        old = Table("inbox_message", MetaData(), *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-                                                   for c in InboxMessage.__table__.columns))  # type: ignore[attr-defined]
-        async with database.transaction() as session:
-            await session.run_sync(lambda sync: old.create(sync.connection()))
-        await database.create_tables([InboxMessage])
-        async with database.transaction() as session:
-            names = await session.run_sync(lambda sync: {i["name"] for i in inspect(sync.connection()).get_indexes("inbox_message")})
-        assert "ix_inbox_received" in names
-    finally:
-        await database.dispose()
 
 
