@@ -35,9 +35,14 @@ def _schema(service: str) -> Any:
 
 def _database(service: str) -> Any:
     from ops.stores import service_database
-    from shared.settings import ServiceSettings
+    from shared.settings import Mode, PlatformSettings, ServiceSettings
 
-    return service_database(service, ServiceSettings(_env_prefix=f"DANBAO_{service.upper()}_"))  # type: ignore[call-arg]
+    settings = ServiceSettings(_env_prefix=f"DANBAO_{service.upper()}_")  # type: ignore[call-arg]
+    if settings.database_url is None and PlatformSettings().mode is Mode.PRODUCTION:
+        console.print(f"[red]{service}: DANBAO_{service.upper()}_DATABASE_URL is not set (nor danbao_{service}_database_url "
+                      "in DANBAO_SECRETS_DIR); production mode will not use a SQLite file in its place[/red]")
+        raise typer.Exit(1)
+    return service_database(service, settings)
 
 
 def _where(database: Any) -> str:
