@@ -58,6 +58,18 @@ deploy/secrets/danbao_onboarding_registry_callback_secret:
 	mkdir -p deploy/secrets
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $@
 
+# The web edge's own secrets: its database, session and phone keys, the OIDC client secret (a placeholder: replace it
+# with the one your identity provider issued) and notifications' public seal keys; its own targets, so that a
+# deploy/secrets/ written before the edge existed gains them.
+deploy/secrets/danbao_web_database_url: deploy/secrets/postgres_password
+	printf 'postgresql://danbao:%s@postgres:5432/web' "$$(cat deploy/secrets/postgres_password)" > $@
+	for s in session_secret phone_key oidc_client_secret; do \
+	  $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_web_$$s; done
+	$(PYTHON) -c "import base64, os; print('k1:' + base64.b64encode(os.urandom(32)).decode(), end='')" > deploy/secrets/danbao_web_pii_keys
+
+deploy/secrets/danbao_web_notifications_seal_keys: deploy/secrets/danbao_notifications_seal_private_keys
+	$(BIN)/python -c "import json, sys; from shared.sealing import SealKeys; print(json.dumps(SealKeys(open(sys.argv[1]).read()).public_jwks()), end='')" $< > $@
+
 # The broker's CA (kafka_ca.pem), its certificate, the admin's client certificate (mTLS) and a SCRAM password
 # per principal of the ACL table (kafka_password_<principal>); what exists is kept, a new principal gains one.
 kafka-secrets: $(STAMP)
@@ -74,7 +86,8 @@ issuer-keys: $(STAMP)
 
 compose-secrets: issuer-keys deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
   deploy/secrets/danbao_onboarding_registry_callback_secret kafka-secrets \
-  deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys
+  deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys \
+  deploy/secrets/danbao_web_database_url deploy/secrets/danbao_web_notifications_seal_keys
 
 compose-up: compose-secrets
 	docker compose -f deploy/compose.yaml up --build -d

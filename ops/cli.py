@@ -37,7 +37,10 @@ def dev(
     """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here."""
     from ops.platform import LocalPlatform
 
-    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports, partitions=partitions)
+    from ops.platform import EDGES, SERVICES, SIMULATORS
+
+    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports, partitions=partitions,
+                             names=SERVICES + SIMULATORS + EDGES)
     stopping = False
 
     def _stop(*_: Any) -> None:
@@ -58,6 +61,9 @@ def dev(
             table.add_row(proc.name, proc.health_url, str(proc.log_path))
         console.print(table)
         console.print(f"export DANBAO_KAFKA_BOOTSTRAP={platform.broker.bootstrap}   # for danbao send / tail")
+        console.print(f"cashier (收银台): {platform.web_url}/c/<code token>  (a collection code's url; your orders: "
+                      f"{platform.web_url}/orders)")
+        console.print(f"console (运营台): {platform.web_url}/console  (development staff OP-1, RV-1, ARB-1)")
         console.print("Press Ctrl-C to stop.")
         while not stopping:
             for proc in platform.processes.values():
@@ -74,8 +80,11 @@ def dev(
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(
-        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank-, registry-, messaging- or insurer-simulator")]) -> None:
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, web, psp-, bank-, registry-, messaging- or insurer-simulator")]) -> None:
     """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
+    if service == "web":
+        importlib.import_module("services.web.app").build().run()
+        return
     simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry", "messaging-simulator": "messaging",
                   "insurer-simulator": "insurer"}
     if service in simulators:
