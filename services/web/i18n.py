@@ -189,6 +189,26 @@ STEPS: dict[str, tuple[str, str]] = {
 }
 
 
+# The fields a timeline step shows, and which of them only staff see (the merchant's fee and net, internal ids).
+FIELDS: dict[str, tuple[str, str]] = {
+    "amount": ("金额", "Amount"), "fee": ("手续费", "Fee"), "net": ("商户实收", "Net to the merchant"),
+    "reason": ("原因", "Reason"), "carrier": ("物流", "Carrier"), "tracking_no": ("运单号", "Tracking number"),
+    "auto_confirm_at": ("自动确认收货时间", "Auto-confirm at"), "method": ("支付方式", "Method"),
+    "failure_reason": ("失败原因", "Why it failed"), "requested": ("申请金额", "Asked for"),
+    "response": ("回复", "Answer"), "round": ("轮次", "Round"), "accepted": ("接受", "Accepted"),
+    "decision": ("裁决", "Decision"), "reasons": ("理由", "Reasons"), "arbitrator_id": ("裁决人", "Arbitrator"),
+    "outcome": ("结果", "Outcome"), "refunded": ("已退款", "Refunded"), "remaining": ("仍担保", "Still held"),
+    "from_hold": ("来自担保资金", "From the hold"), "from_merchant": ("来自商户余额", "From the merchant's balance"),
+    "shortfall": ("缺口", "Shortfall"), "message": ("说明", "Message"), "respond_by": ("商户处理期限", "Merchant answers by"),
+    "escalate_by": ("可申请平台介入至", "Escalation possible until"), "answer_by": ("请在此前答复", "Answer by"),
+    "satisfied": ("满意", "Satisfied"), "rule": ("规则", "Rule"), "proposed": ("建议", "Proposed"),
+    "basis": ("依据", "Basis"), "how": ("方式", "How"), "verified": ("核实", "Verified"), "note": ("留言", "Note"),
+    "party": ("提交方", "Party"), "by": ("处理人", "By"), "case_id": ("退款申请", "Case"), "day3_at": ("结束时间", "Final at"),
+    "kind": ("类型", "Kind"),
+}
+STAFF_ONLY = {"fee", "net", "from_merchant", "shortfall", "case_id", "round", "proposed", "rule", "arbitrator_id", "by"}
+
+
 def pick(pair: tuple[str, str], lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
@@ -218,12 +238,17 @@ def china_time(value: datetime | str | None) -> str:
     return as_utc(moment).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
-def step_details(summary: str, lang: str) -> list[tuple[str, str]]:
-    """A step's fields as (label, value) for the timeline: money in yuan, times in China time."""
+def step_details(summary: str, lang: str, for_buyer: bool = False) -> list[tuple[str, str]]:
+    """A step's fields as (label, value) for the timeline: money in yuan, times in China time; a buyer sees
+    neither the merchant's fee nor the platform's internal ids."""
     fields: dict[str, Any] = json.loads(summary or "{}")
     out = []
     for name, value in fields.items():
-        if isinstance(value, dict) and "amount" in value:
+        if for_buyer and name in STAFF_ONLY:
+            continue
+        if name == "method" and isinstance(value, str):
+            value = translate(f"method.{value}", lang)
+        elif isinstance(value, dict) and "amount" in value:
             value = yuan(value["amount"], value.get("currency", "CNY"))
         elif name in ("fee", "net", "refunded", "remaining", "from_hold", "from_merchant", "shortfall") and isinstance(value, int):
             value = yuan(value)
@@ -231,7 +256,7 @@ def step_details(summary: str, lang: str) -> list[tuple[str, str]]:
             value = china_time(value)
         elif isinstance(value, list):
             value = "; ".join(str(v) for v in value)
-        out.append((translate(name, lang), str(value)))
+        out.append((pick(FIELDS[name], lang) if name in FIELDS else name, str(value)))
     return out
 
 

@@ -57,7 +57,7 @@ def render(state: WebState, request: Request, template: str, status: int = 200, 
     page = state.env.get_template(template).render(
         request=request, lang=lang, csrf=csrf_token(request),
         t=lambda key: i18n.translate(key, lang), step_label=lambda type_: i18n.step_label(type_, lang),
-        step_details=lambda summary: i18n.step_details(summary, lang), **context)
+        step_details=lambda summary, for_buyer=False: i18n.step_details(summary, lang, for_buyer), **context)
     return HTMLResponse(page, status_code=status)
 
 
