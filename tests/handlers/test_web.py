@@ -7,78 +7,24 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from sqlmodel import select
-from starlette.testclient import TestClient
 
-from services.web import cashier
-from services.web.app import WebEdge, build
 from services.web.config import WebSettings
 from services.web.store import BuyerAccount
-from shared.assertions import Verifier, development_issuers
 from shared.contracts import collection, escrow, onboarding, payments
 from shared.contracts.common import rejection_payload
 from shared.contracts.onboarding import CheckResult
 from shared.contracts.order_lines import OrderItem
-from shared.envelope import Actor, Envelope, Payload
-from shared.messaging import OutboxMessage
 from shared.money import Money
-from shared.settings import PlatformSettings
+from tests.handlers.web_harness import Web, verify, web  # noqa: F401 - the fixture
 
 PHONE = "13912345678"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJRUi1XRUItMSJ9.c2lnbmF0dXJlLW9mLXRoZS1jb2Rl"
 ORDER = "O-WEB-0001"
-
-
-class Web:
-    """The edge's pages (a test client) and a way to feed it the platform's events."""
-
-    def __init__(self, edge: WebEdge, client: TestClient) -> None:
-        self.edge, self.client, self.offset = edge, client, 0
-        self.sms: list[tuple[str, str]] = []
-
-    def feed(self, topic: str, producer: str, *payloads: Payload) -> None:
-        records = []
-        for payload in payloads:
-            self.offset += 1
-            envelope = Envelope(type=payload.TYPE, producer=producer, actor=Actor.system(producer), data=payload)  # type: ignore[attr-defined]
-            records.append(SimpleNamespace(topic=topic, partition=0, offset=self.offset, key=b"k", value=envelope.to_json(),
-                                           headers=[("type", payload.TYPE.encode())], timestamp=int(time.time() * 1000)))  # type: ignore[attr-defined]
-        self.client.portal.call(self.edge.runtime.consumer.consume, records)  # type: ignore[union-attr]
-
-    def outbox(self, type_: str) -> list[dict[str, Any]]:
-        async def read() -> list[Any]:
-            async with self.edge.runtime.db.transaction() as session:
-                return list((await session.exec(select(OutboxMessage).where(OutboxMessage.type == type_))).all())
-        return [json.loads(row.payload) for row in self.client.portal.call(read)]  # type: ignore[union-attr]
-
-    def csrf(self, path: str) -> str:
-        page = self.client.get(path)
-        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert found, page.text[:500]
-        return found.group(1)
-
-
-@pytest.fixture
-def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
-    edge = build(WebSettings(), PlatformSettings(data_dir=tmp_path, mode="test"))
-    with TestClient(edge.app(start_runtime=False), base_url="http://testserver") as client:
-        harness = Web(edge, client)
-
-        async def fake_sms(state: Any, challenge: str, phone: str, code: str) -> bool:
-            harness.sms.append((phone, code))
-            return True
-
-        monkeypatch.setattr(cashier, "_send_sms", fake_sms)
-        yield harness
 
 
 def _issued(kind: str = "order") -> collection.CollectionCodeIssued:
@@ -100,10 +46,6 @@ def _sign_in(web: Web, phone: str = PHONE) -> str:
     return code
 
 
-def _verify(command: dict[str, Any]) -> Any:
-    return Verifier(development_issuers()).verify(command["token"], command)
-
-
 def test_a_walk_in_customer_signs_in_with_a_phone_and_pays(web: Web, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     assert web.client.get(f"/c/{TOKEN}").status_code == 404  # not yet known: the page waits for it
@@ -122,14 +64,14 @@ def test_a_walk_in_customer_signs_in_with_a_phone_and_pays(web: Web, tmp_path: P
     buyer = next(iter(web.outbox("notifications.contact.register")))["actor"]["id"]
     assert re.fullmatch(r"B-[0-9A-F]{24}", buyer)
     contact = web.outbox("notifications.contact.register")[0]
-    assert contact["data"]["phone"].count(".") == 4 and _verify(contact).issuer == "buyer-app"  # sealed, then signed
+    assert contact["data"]["phone"].count(".") == 4 and verify(contact).issuer == "buyer-app"  # sealed, then signed
 
     pay = web.client.post(f"/c/{TOKEN}/pay", data={"csrf_token": web.csrf(f"/c/{TOKEN}"), "guaranteed": "yes"},
                           follow_redirects=False)
     assert pay.headers["location"] == f"/orders/{ORDER}"
     (redeem,) = web.outbox("payments.collection.redeem")
     assert redeem["data"]["token"] == TOKEN and redeem["data"]["guaranteed"] is True and redeem["actor"] == {"kind": "buyer", "id": buyer}
-    claims = _verify(redeem)
+    claims = verify(redeem)
     assert (claims.issuer, claims.subject) == ("buyer-app", buyer)
     assert "正在处理" in web.client.get(f"/orders/{ORDER}").text  # until payments' events arrive
 
@@ -151,7 +93,7 @@ def test_a_walk_in_customer_signs_in_with_a_phone_and_pays(web: Web, tmp_path: P
     assert 'data-status="shipped"' in shipped and "2026-12-14 10:00" in shipped and 'id="confirm-receipt"' in shipped
     web.client.post(f"/orders/{ORDER}/confirm", data={"csrf_token": web.csrf(f"/orders/{ORDER}")})
     (confirm,) = web.outbox("escrow.receipt.confirm")
-    assert confirm["data"] == {"order_id": ORDER} and _verify(confirm).subject == buyer
+    assert confirm["data"] == {"order_id": ORDER} and verify(confirm).subject == buyer
 
     # A refusal of what the buyer asked is shown on the order.
     refused = rejection_payload("escrow")(command_type="escrow.receipt.confirm", command_event_id=confirm["event_id"],
@@ -224,7 +166,7 @@ def test_staff_sign_in_gives_the_desks_of_their_roles_and_actions_are_signed_for
                                                                     "decision": "approve", "reasons": ""})
     assert decided.status_code == 200
     (decision,) = web.outbox("onboarding.review.decide")
-    claims = _verify(decision)
+    claims = verify(decision)
     assert decision["actor"] == {"kind": "reviewer", "id": "RV-1"} and claims.issuer == "operator-console"
     assert claims.roles == frozenset({"reviewer"})
     # an arbitrator's form posted by a reviewer is refused, and nothing is sent
