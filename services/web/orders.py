@@ -37,13 +37,14 @@ async def order_context(state: WebState, buyer: str, order_id: str) -> dict[str,
     """Everything the order page shows; 404 unless the order (or the command that will create it) is this buyer's."""
     async with state.db.transaction() as session:
         order = await session.get(OrderView, order_id)
-        if order is None:
+        if order is None or not order.buyer_id:  # not read yet (or only a placeholder from escrow's events)
             latest = (await session.exec(select(SentCommand).where(
                 SentCommand.actor_id == buyer, SentCommand.aggregate_id == order_id,
                 SentCommand.type == "payments.collection.redeem").order_by(col(SentCommand.sent_at).desc()))).first()
             require(latest is not None, 404, "not_found")
             assert latest is not None
             return {"order": None, "order_id": order_id, "pending": latest, "version": f"pending-{latest.rejected or ''}"}
+        assert order is not None
         require(order.buyer_id == buyer, 404, "not_found")
         merchant = await session.get(MerchantView, order.merchant_id)
         case = (await session.exec(select(CaseView).where(CaseView.order_id == order_id)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 from shared.envelope import Envelope
@@ -46,20 +45,40 @@ def add_step(uow: UnitOfWork, envelope: Envelope, order_id: str) -> None:
                               occurred_at=envelope.occurred_at))
 
 
-async def _order(uow: UnitOfWork, order_id: str) -> OrderView | None:
-    return await uow.session.get(OrderView, order_id)
+# Payments' and escrow's events come on different topics, so the edge may read a hold before the payment, or (catching
+# up after a restart) before the order: an order's status only moves forward, and an event about an order not seen
+# yet makes a placeholder that payments.order.created fills in.
+STATUS_RANK = {"created": 0, "failed": 1, "paid": 2, "held": 3, "shipped": 4, "released": 5, "completed": 5,
+               "refunded": 5, "expired": 5, "cancelled": 5}
+
+
+def advance(order: OrderView, status: str) -> None:
+    if STATUS_RANK[status] >= STATUS_RANK.get(order.status, 0):
+        order.status = status
+
+
+async def order_of(uow: UnitOfWork, data: Any, envelope: Envelope) -> OrderView:
+    """The order the event is about; a placeholder (with what the event says of it) if the edge has not read it yet."""
+    order = await uow.session.get(OrderView, data.order_id)
+    if order is None:
+        amount = getattr(data, "amount", None)
+        order = OrderView(order_id=data.order_id, merchant_id=getattr(data, "merchant_id", "") or "",
+                          buyer_id=getattr(data, "buyer_id", "") or "", amount=amount.amount if amount else 0,
+                          currency=amount.currency if amount else "CNY", created_at=envelope.occurred_at,
+                          updated_at=envelope.occurred_at)
+    return order
 
 
 def order_step(change: Callable[[OrderView, Any, Envelope], None] | None = None) -> Handler:
-    """A handler that records the event as a step of its order and applies ``change`` to the order, if known."""
+    """A handler that records the event as a step of its order and applies ``change`` to the order."""
 
     async def handle(uow: UnitOfWork, envelope: Envelope) -> None:
         data = envelope.data
         add_step(uow, envelope, data.order_id)
-        order = await _order(uow, data.order_id)
-        if order is not None and change is not None:
+        if change is not None:
+            order = await order_of(uow, data, envelope)
             change(order, data, envelope)
-            order.updated_at = envelope.occurred_at
+            order.updated_at = max(as_utc(order.updated_at), envelope.occurred_at)
             uow.session.add(order)
 
     return handle
@@ -100,46 +119,42 @@ def code_status(status: str) -> Handler:
 
 async def order_created(uow: UnitOfWork, envelope: Envelope) -> None:
     data = envelope.data
-    if await _order(uow, data.order_id) is None:
-        uow.session.add(OrderView(
-            order_id=data.order_id, merchant_id=data.merchant_id, buyer_id=data.buyer_id,
-            code_id=getattr(data, "collection_code_id", None), amount=data.amount.amount, currency=data.amount.currency,
-            items=json.dumps([i.model_dump(mode="json") for i in data.items], ensure_ascii=False), guaranteed=data.guaranteed,
-            created_at=envelope.occurred_at, updated_at=envelope.occurred_at))
+    order = await order_of(uow, data, envelope)
+    order.merchant_id, order.buyer_id, order.code_id = data.merchant_id, data.buyer_id, data.collection_code_id
+    order.amount, order.currency, order.guaranteed = data.amount.amount, data.amount.currency, data.guaranteed
+    order.items = json.dumps([i.model_dump(mode="json") for i in data.items], ensure_ascii=False)
+    order.created_at = envelope.occurred_at
+    uow.session.add(order)
     add_step(uow, envelope, data.order_id)
 
 
 def _status(status: str) -> Callable[[OrderView, Any, Envelope], None]:
     def change(order: OrderView, data: Any, envelope: Envelope) -> None:
-        order.status = status
+        advance(order, status)
 
     return change
 
 
 def _paid(order: OrderView, data: Any, envelope: Envelope) -> None:
     order.fee = data.fee
-    if order.status in ("created", "failed"):
-        order.status = "paid"
+    advance(order, "paid")
 
 
 def _failed(order: OrderView, data: Any, envelope: Envelope) -> None:
-    order.status, order.failure = "failed", str(data.reason)[:200]
-
-
-def _held(order: OrderView, data: Any, envelope: Envelope) -> None:
-    if order.status in ("created", "paid"):
-        order.status = "held"
+    if STATUS_RANK.get(order.status, 0) <= STATUS_RANK["failed"]:
+        order.status, order.failure = "failed", str(data.reason)[:200]
 
 
 def _shipped(order: OrderView, data: Any, envelope: Envelope) -> None:
-    order.status, order.carrier, order.tracking_no, order.auto_confirm_at = "shipped", data.carrier, data.tracking_no, data.auto_confirm_at
+    order.carrier, order.tracking_no, order.auto_confirm_at = data.carrier, data.tracking_no, data.auto_confirm_at
+    advance(order, "shipped")
 
 
 def _refunded(order: OrderView, data: Any, envelope: Envelope) -> None:
     if data.reason != "case_refund":  # a case's refund is counted once, by escrow.case_refund.executed
         order.refunded += data.amount.amount
-    if data.remaining == 0 and order.status not in ("released",):
-        order.status = "refunded"
+    if data.remaining == 0 and order.status != "released":
+        advance(order, "refunded")
 
 
 def _frozen(order: OrderView, data: Any, envelope: Envelope) -> None:
@@ -162,10 +177,6 @@ def _compensated(order: OrderView, data: Any, envelope: Envelope) -> None:
 
 def _paid_out(order: OrderView, data: Any, envelope: Envelope) -> None:
     order.refund_paid += data.amount.amount
-
-
-def _credited(order: OrderView, data: Any, envelope: Envelope) -> None:
-    order.status = "completed"
 
 
 # -- the ledger and refusals ---------------------------------------------------------------------
@@ -210,7 +221,7 @@ def payments_handlers(types: Iterable[str]) -> dict[str, Handler]:
 
 def escrow_handlers(types: Iterable[str]) -> dict[str, Handler]:
     handlers: dict[str, Handler] = {
-        "escrow.hold.created": order_step(_held),
+        "escrow.hold.created": order_step(_status("held")),
         "escrow.shipment.recorded": order_step(_shipped),
         "escrow.hold.released": order_step(_status("released")),
         "escrow.hold.refunded": order_step(_refunded),
@@ -219,7 +230,7 @@ def escrow_handlers(types: Iterable[str]) -> dict[str, Handler]:
         "escrow.case_refund.executed": order_step(_case_refund),
         "escrow.compensation.paid": order_step(_compensated),
         "escrow.refund.paid_out": order_step(_paid_out),
-        "escrow.merchant.credited": order_step(_credited),
+        "escrow.merchant.credited": order_step(_status("completed")),
         "escrow.late_capture.booked": order_step(),
         "escrow.ledger.entry_posted": entry_posted,
         "escrow.command.rejected": command_rejected,
@@ -235,6 +246,3 @@ def _known(handlers: dict[str, Handler], types: Iterable[str]) -> dict[str, Hand
         raise LookupError(f"no contract carries {missing}")
     return handlers
 
-
-def when(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None
