@@ -53,6 +53,11 @@ deploy/secrets/danbao_disputes_insurer_callback_secret:
 	mkdir -p deploy/secrets
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $@
 
+# Likewise for a deploy/secrets/ written before payouts carried the verified account sealed for the bank.
+deploy/secrets/danbao_bank_account_seal_keys:
+	mkdir -p deploy/secrets
+	$(PYTHON) -c "import base64, os; print('k1:' + base64.b64encode(os.urandom(32)).decode(), end='')" > $@
+
 # Likewise for a deploy/secrets/ written before the registry's answers were signed.
 deploy/secrets/danbao_onboarding_registry_callback_secret:
 	mkdir -p deploy/secrets
@@ -85,7 +90,7 @@ issuer-keys: $(STAMP)
 	$(BIN)/python -m ops.issuers deploy/secrets
 
 compose-secrets: issuer-keys deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
-  deploy/secrets/danbao_onboarding_registry_callback_secret kafka-secrets \
+  deploy/secrets/danbao_onboarding_registry_callback_secret deploy/secrets/danbao_bank_account_seal_keys kafka-secrets \
   deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys \
   deploy/secrets/danbao_web_database_url deploy/secrets/danbao_web_notifications_seal_keys
 

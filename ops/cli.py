@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ops import cli_data, cli_reports, identity, kafka
+from ops import cli_calendar, cli_collection, cli_data, cli_reports, identity, kafka
 from ops.cli_common import bootstrap, console, yuan
 from ops.platform import DEV_PARTITIONS
 from shared import topics
@@ -24,7 +24,7 @@ from shared.contracts import CONTRACTS
 app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
 
 COMMAND_TOPICS = {*(topics.commands(s) for s in topics.SERVICES), topics.CONTROL_COMMANDS}
-KEY_FIELDS = ("order_id", "merchant_id", "case_id", "hold_id", "application_id", "party_id")
+KEY_FIELDS = ("code_id", "order_id", "merchant_id", "case_id", "hold_id", "application_id", "party_id")
 
 
 @app.command()
@@ -207,36 +207,6 @@ def create_topics_command(
     console.print(f"{len(topics.all_topics())} topics present with at least {partitions} partitions")
 
 
-@app.command()
-def qr(
-    code_id: Annotated[str, typer.Argument(help="The merchant's collection code (payments.collection.issue) to show.")],
-    png: Annotated[Path | None, typer.Option(help="Write a PNG here instead of drawing in the terminal.")] = None,
-) -> None:
-    """Render a collection code as its QR code: the cashier URL from its payments.collection.issued event."""
-    import segno
-
-    async def issued() -> str | None:
-        found = None
-        async for record in kafka.read(bootstrap(), topics.events("payments"), idle_timeout=1.0):
-            message = json.loads(record.value)
-            data = message.get("data") or {}
-            if message.get("type") == "payments.collection.issued" and data.get("code_id") == code_id:
-                found = data["url"]
-        return found
-
-    payload = asyncio.run(issued())
-    if payload is None:
-        console.print(f"[red]no collection code {code_id} on {topics.events('payments')}[/red]")
-        raise typer.Exit(1)
-    code = segno.make(payload, error="m")
-    if png:
-        code.save(str(png), kind="png", scale=8, border=4)
-        console.print(f"wrote {png} ({code.designator}) for {payload}")
-    else:
-        code.terminal(compact=True)
-        console.print(payload)
-
-
 @app.command("bench")
 def bench_command(
     lifecycles: Annotated[int, typer.Option(help="Lifecycles at full speed.")] = 3000,
@@ -295,8 +265,10 @@ def burst_command(
 
 
 for group, name in ((cli_reports.ledger, "ledger"), (cli_reports.report, "report"), (cli_reports.notifications_cli, "notifications"), (cli_data.pii, "pii"),
-                    (cli_data.seal, "seal"), (cli_data.dlq, "dlq"), (cli_data.issuers, "issuers")):
+                    (cli_data.seal, "seal"), (cli_data.dlq, "dlq"), (cli_data.issuers, "issuers"),
+                    (cli_calendar.calendar, "calendar")):
     app.add_typer(group, name=name)
+cli_collection.register(app)
 
 demo = typer.Typer(help="Replays of the domain's seed cases through a running platform.", no_args_is_help=True)
 app.add_typer(demo, name="demo")

@@ -54,6 +54,41 @@ def report_cancellations(
     Console().print(table)
 
 
+@report.command("risk")
+def report_risk(
+    limit: Annotated[int, typer.Option(help="How many of the latest reviews and blocks.")] = 30,
+    csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False,
+) -> None:
+    """The latest risk reviews and blocks (payments' records): rule, figures, status, who decided."""
+    from ops.stores import service_database
+    from services.payments.config import PaymentsSettings
+    from services.payments.risk_store import reviews
+
+    async def read() -> list[dict[str, Any]]:
+        db = service_database("payments", PaymentsSettings())
+        try:
+            async with db.transaction() as session:
+                return await reviews(session, limit)
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(read())
+    columns = ("created_at", "review_id", "subject", "subject_id", "merchant_id", "rule", "outcome", "observed", "threshold",
+               "status", "decided_by")
+    if csv:
+        sys.stdout.write(",".join(columns) + "\n" + "".join(",".join(str(r[c] if r[c] is not None else "") for c in columns) + "\n"
+                                                          for r in rows))
+        return
+    table = Table(title=f"Risk reviews and blocks (latest {limit})")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right" if column in ("observed", "threshold") else "left")
+    for r in rows:
+        table.add_row(*(r[c].isoformat(timespec="seconds") if c == "created_at" else str(r[c] or "") for c in columns))
+    Console().print(table)
+    open_count = sum(r["status"] == "open" for r in rows)
+    console.print(f"{open_count} open: decide with payments.risk.decide (an operator's command)")
+
+
 @report.command("merchant")
 def report_merchant(
     merchant_id: Annotated[str, typer.Argument(help="The merchant.")],

@@ -102,21 +102,73 @@ def dispute_rules() -> str:
     for rule in domain.RULES:
         lines.append(f"| `{rule.rule}` | `{rule.reason.value}` | {'yes' if rule.needs_evidence else 'no'} | "
                      f"`{rule.decision.value}` | {'yes' if rule.return_required else 'no'} | {rule.text} |")
+    fallback = domain.UNPROVEN
+    lines.append(f"| `{fallback.rule}` | any case no rule above covers | | `{fallback.decision.value}` | no | "
+                 f"{fallback.text} (only as the default ruling of an overdue case) |")
     policy = DisputesSettings()
     lines += ["", "Policy (defaults; each is a `DANBAO_DISPUTES_…` setting): the merchant answers within "
-              f"{policy.merchant_response_hours} hours, or its silence accepts the request; after a rejection the buyer may "
-              f"escalate for {policy.escalation_window_days} days; a case may be opened up to {policy.after_sale_days} days "
-              f"after the payment was released; priority compensation is at most {policy.compensation_case_cap // 100:,} "
-              f"yuan per case and {policy.compensation_buyer_yearly_cap // 100:,} yuan per buyer per calendar year "
-              "(China time), once per refund order."]
+              f"{policy.merchant_response_hours} hours, or its silence accepts the request; the buyer answers a counter-offer "
+              f"within {policy.counter_offer_answer_hours} hours, or its silence accepts the counter-offer; after a rejection "
+              f"the buyer may escalate for {policy.escalation_window_days} days; an arbitrator rules within "
+              f"{policy.arbitration_business_days} business days (until 18:00 China time), then the case goes to the "
+              f"supervisors' queue, and {policy.default_ruling_business_days} business days later the rule table's default "
+              "ruling is made by the system; after a ruling that refunds on return the buyer sends the goods back within "
+              f"{policy.return_shipment_days} days (or the case closes without a refund) and the merchant confirms their "
+              f"arrival within {policy.return_receipt_days} days (or they count as received); a case may be opened up to "
+              f"{policy.after_sale_days} days after the payment was released; priority compensation is at most "
+              f"{policy.compensation_case_cap // 100:,} yuan per case and {policy.compensation_buyer_yearly_cap // 100:,} yuan "
+              "per buyer per calendar year (China time), once per refund order."]
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules}
+def risk_rules() -> str:
+    """The published risk rule table, from services.payments.risk (the defaults of DANBAO_PAYMENTS_RISK_RULES)."""
+    from services.payments import risk
+
+    measures = {
+        "R-FAILED-ATTEMPTS": ("payment", "the buyer's failed payments in the window", "≥ limit"),
+        "R-VELOCITY-BUYER": ("payment", "payments the buyer began in the window, this one included", "> limit"),
+        "R-VELOCITY-DEVICE": ("payment", "payments begun from the device (`device_id`) in the window", "> limit"),
+        "R-VELOCITY-MERCHANT": ("payment", "payments begun to the merchant in the window", "> limit × raise"),
+        "R-AMOUNT-UNUSUAL": ("payment", f"the amount, against the merchant's average paid amount in the window (from "
+                             f"{risk.AVERAGE_MIN_SAMPLES} payments)", "> limit × average"),
+        "R-NEW-MERCHANT-VOLUME": ("payment", f"a merchant active less than {risk.NEW_MERCHANT_DAYS} days: paid in the "
+                                  "window plus this amount (fen)", "> limit × raise"),
+        "R-PAYOUT-AFTER-INFLOW": ("payout", "the share (%) of a payout from the floor up that reached the balance in the "
+                                  "window (releases, direct payments)", "≥ limit"),
+        "R-CANCEL-MERCHANT": ("cancellation", "paid orders the merchant cancelled in the window", "> limit × raise"),
+    }
+    lines = ["| rule | on | measures | fires when | window | limit | outcome |", "|---|---|---|---|---|---|---|"]
+    for name, rule in risk.DEFAULT_RULES.items():
+        on, what, when = measures[name]
+        floor = f" (from {rule.floor // 100:,} yuan)" if rule.floor else ""
+        lines.append(f"| `{name}` | {on} | {what}{floor} | {when} | {rule.window_minutes:,} min | {rule.threshold:,} | "
+                     f"`{rule.outcome.value}` |")
+    return "\n".join(lines) + "\n"
+
+
+def payout_schedule() -> str:
+    """The default payout schedule (T+N business days by account kind and amount), from services.payments.config."""
+    from services.payments.config import DEFAULT_PAYOUT_SCHEDULE
+
+    lines = ["| rule | account (channel) | amount up to | transfer |", "|---|---|---|---|"]
+    for n, rule in enumerate(DEFAULT_PAYOUT_SCHEDULE, 1):
+        channel = f"`{rule.channel.value}`" if rule.channel else "any"
+        limit = f"{rule.max_amount // 100:,} yuan" if rule.max_amount else "any amount"
+        lines.append(f"| {n} | {channel} | {limit} | T+{rule.business_days} |")
+    lines += ["", "The first rule matching the payout's account kind and amount gives N; a payout no rule matches goes "
+              "out T+1. The transfer leaves at 09:00 China time on the N-th business day after the escrow reserved the "
+              "money (`DANBAO_PAYMENTS_PAYOUT_SCHEDULE` replaces the table: a JSON list of "
+              '`{"channel": "personal_card"|"corporate", "max_amount": <fen>, "business_days": 1-3}`, absent keys matching '
+              "anything)."]
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules, "risk": risk_rules, "payouts": payout_schedule}
 
 
 def update_readme(path: Path) -> None:
-    """Rewrite the README's generated sections (topics, fees) from the code."""
+    """Rewrite the README's generated sections (topics, fees, disputes, payouts) from the code."""
     text = path.read_text()
     for name, render in SECTIONS.items():
         start, end = f"<!-- {name}:start (generated: danbao docs readme) -->", f"<!-- {name}:end -->"

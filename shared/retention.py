@@ -53,6 +53,20 @@ _PRUNE = {
 USED_TOKEN_GRACE = timedelta(hours=1)
 
 
+@dataclass(frozen=True)
+class Horizon:
+    """A service's own table pruned like the messaging tables: rows whose ``when`` column is older than ``keep``
+    (by the service's clock), found by ``key``."""
+
+    table: Any
+    key: tuple[str, ...]
+    when: str
+    keep: timedelta
+
+    def statement(self) -> Any:
+        return _oldest(self.table, [self.table.c[name] for name in self.key], self.table.c[self.when])
+
+
 @dataclass
 class Retention:
     db: Database
@@ -61,6 +75,7 @@ class Retention:
     idempotency: timedelta = timedelta(days=30)
     batch_size: int = 5000
     interval_seconds: float = 3600.0
+    horizons: tuple[Horizon, ...] = ()  # the service's own tables
     _stopping: bool = False
 
     async def prune_once(self) -> dict[str, int]:
@@ -69,12 +84,16 @@ class Retention:
         cutoffs = {"outbox_message": now - self.idempotency, "inbox_message": now - self.inbox,
                    "idempotency_record": now - self.idempotency,
                    "used_token": datetime.now(timezone.utc) - USED_TOKEN_GRACE}
+        statements = dict(_PRUNE)
+        for horizon in self.horizons:
+            statements[horizon.table.name] = horizon.statement()
+            cutoffs[horizon.table.name] = now - horizon.keep
         removed = {}
         for table, cutoff in cutoffs.items():
             removed[table] = 0
             while True:
                 async with self.db.core() as tx:
-                    count = await run(tx, _PRUNE[table], {"cutoff": cutoff, "limit": self.batch_size})
+                    count = await run(tx, statements[table], {"cutoff": cutoff, "limit": self.batch_size})
                 removed[table] += count
                 if count < self.batch_size:
                     break

@@ -33,7 +33,7 @@ from pydantic import WithJsonSchema, TypeAdapter
 from sqlmodel import SQLModel
 import uvloop
 
-from shared import logs, topics
+from shared import business_days, logs, topics
 from shared.authority import AUTHORITY_TABLES, Authority, seed_development_roster
 from shared.control import control_handlers
 from shared.clock import TestableClock
@@ -47,7 +47,7 @@ from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
-from shared.retention import Retention
+from shared.retention import Horizon, Retention
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
@@ -79,6 +79,7 @@ class ServiceDefinition:
     gauges: dict[str, Callable[[Database], Awaitable[float]]] = field(default_factory=dict)
     pii_cipher: FieldCipher | None = None  # seals dead letters of subscriptions marked personal_data
     public_seal_keys: dict[str, Any] | None = None  # the JWK set clients seal personal fields with, served at /keys/seal
+    horizons: Sequence[Horizon] = ()  # its own tables the retention task prunes
 
 
 async def _raw_records(message: Any) -> Any:
@@ -162,7 +163,8 @@ class ServiceRuntime:
         self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
         self.relay = OutboxRelay(self.db, self._publish, name=self.name)
         self.retention = Retention(self.db, self.clock, inbox=timedelta(days=self.platform.inbox_retention_days),
-                                   idempotency=timedelta(days=self.platform.idempotency_retention_days))
+                                   idempotency=timedelta(days=self.platform.idempotency_retention_days),
+                                   horizons=tuple(definition.horizons))
         self.scheduler = TimerScheduler(self.db, self.clock, self.name, dict(definition.timers), on_commit=self.relay.wake)
         self._tasks: list[asyncio.Task[None]] = []
         self._producer: AIOKafkaProducer | None = None  # the relay's, started with the background tasks
@@ -177,6 +179,13 @@ class ServiceRuntime:
                                 **definition.gauges}.items()
         }
         self.authority = Authority.from_settings(self.platform)  # refuses development issuers in production
+        self.calendar = business_days.configure(self.platform.calendar_overrides_file)  # a bad override file stops here
+        self._calendar_years = Gauge(
+            "danbao_calendar_year_data", "Holiday data per year (this year, next year, and any year a computation was "
+            "refused for): 2 official, 1 provisional (no make-up working days), 0 none", ["year"], registry=self.registry)
+        self._calendar_refusals = Gauge(
+            "danbao_calendar_refusals", "Business-day computations refused since start because a year had no holiday data",
+            ["year"], registry=self.registry)
         self._subscribe([*definition.subscriptions, Subscription(
             control.COMMANDS, control_handlers(self.name, self.clock, lambda: self.consumer), group_suffix="control")])
         for contract in [definition.events, *definition.publishes, control.EVENTS, dead_letter_contract(self.name)]:
@@ -280,8 +289,21 @@ class ServiceRuntime:
         if self.definition.seed is not None:
             await self.definition.seed(self.db, self.platform, self.clock.now())
 
+    def calendar_warnings(self) -> list[str]:
+        return self.calendar.warnings(self.clock.now().astimezone(business_days.CHINA).date(),
+                                      self.platform.calendar_warning_days)
+
+    def _calendar_metrics(self) -> None:
+        this_year = self.clock.now().astimezone(business_days.CHINA).year
+        for year in {this_year, this_year + 1, *self.calendar.refusals}:
+            self._calendar_years.labels(str(year)).set(self.calendar.year_data(year).metric)
+        for year, refused in self.calendar.refusals.items():
+            self._calendar_refusals.labels(str(year)).set(refused)
+
     async def start_background(self) -> None:
         """The outbox relay and the timer scheduler run beside the subscribers."""
+        for warning in self.calendar_warnings():
+            log.warning("%s", warning)
         self._producer = await started_producer(
             self.platform.kafka_bootstrap, f"danbao-{self.name}-relay", self.platform.broker_wait_seconds, self.platform,
             acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False)
@@ -320,13 +342,16 @@ class ServiceRuntime:
             broker = await runtime.broker.ping(timeout=2.0)
             background = runtime.background_running
             ok = database and broker and background
+            # Warnings do not take the service out of rotation: they ask an operator to act (see the runbook).
             body = {"status": "ready" if ok else "not ready", "service": runtime.name,
-                    "database": database, "broker": broker, "relay_and_timers": background}
+                    "database": database, "broker": broker, "relay_and_timers": background,
+                    "warnings": runtime.calendar_warnings()}
             return JSONResponse(body, status_code=200 if ok else 503)
 
         metrics_app = make_asgi_app(registry=self.registry)
 
         async def metrics(scope: Any, receive: Any, send: Any) -> None:
+            runtime._calendar_metrics()
             for gauge, probe in runtime._gauges.values():
                 try:
                     gauge.set(await probe(runtime.db))

@@ -107,6 +107,14 @@ class PlatformSettings(BaseSettings):
         default=60, ge=0, le=600, description="Clock skew allowed when checking a token's iat and exp.")
     token_max_lifetime_seconds: int = Field(
         default=900, ge=60, le=86400, description="Tokens living longer than this (exp - iat) are refused.")
+    calendar_overrides_file: FilePath | None = Field(
+        default=None,
+        description="TOML file of the State Council's holiday schedule (days off and make-up working days) for years the "
+                    "holidays package does not carry yet; see shared/calendar_overrides.py and the runbook. A malformed "
+                    "file stops the service at start-up.")
+    calendar_warning_days: int = Field(
+        default=60, ge=1, le=366,
+        description="/health/ready warns when a year from today to this many days ahead has no official holiday schedule.")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 

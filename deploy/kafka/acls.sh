@@ -85,7 +85,7 @@ acl --allow-principal User:merchant-gateway --operation Write --topic danbao.dis
 
 # User:operator-console: reviewers', arbitrators' and operators' console
 scram operator-console
-acl --allow-principal User:operator-console --operation Write --topic danbao.control.commands --topic danbao.disputes.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands
+acl --allow-principal User:operator-console --operation Write --topic danbao.control.commands --topic danbao.disputes.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands --topic danbao.payments.commands
 
 # User:admin-console: administrators' console (the staff roster)
 scram admin-console

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from shared.contracts import bank
 from shared.contracts import disputes as d
 from shared.contracts import escrow as e
 from shared.contracts import insurer, notifications, onboarding
@@ -24,7 +25,7 @@ from shared.envelope import Envelope, Payload
 
 P = TypeVar("P", bound=Payload)
 
-CONTRACTS = (p.EVENTS, e.EVENTS, d.EVENTS, notifications.EVENTS, onboarding.EVENTS, insurer.REQUESTS)
+CONTRACTS = (p.EVENTS, e.EVENTS, d.EVENTS, notifications.EVENTS, onboarding.EVENTS, insurer.REQUESTS, bank.REQUESTS)
 TOPICS = [contract.topic for contract in CONTRACTS]
 _CONTRACT_OF = {type_: contract for contract in CONTRACTS for type_ in contract.payloads}
 CANCELLED_BY = "cancelled_by_"
@@ -99,8 +100,11 @@ class Stream:
             by_key.setdefault(value, item)
         return by_key
 
-    def cancellation_refunds(self, order_id: str) -> list[e.HoldRefunded]:
-        return [x for x in self.of(order_id, e.HoldRefunded) if x.reason.startswith(CANCELLED_BY)]
+    def cancellation_refunds(self, order_id: str) -> list[e.HoldRefunded | e.DirectPaymentRefunded]:
+        """What a cancellation refunded: from the hold, or, for a payment without the guarantee, from the merchant's
+        balance and the fee (``escrow.direct_payment.refunded``)."""
+        return [*(x for x in self.of(order_id, e.HoldRefunded) if x.reason.startswith(CANCELLED_BY)),
+                *self.of(order_id, e.DirectPaymentRefunded)]
 
     @cached_property
     def entries(self) -> dict[str, e.LedgerEntryPosted]:

@@ -8,8 +8,8 @@ orders
     per order. The payment matches the order (amount, buyer, merchant, guaranteed); a hold is only
     for a guaranteed payment, of its amount; a credit only for a direct one. An expired order was
     neither paid nor cancelled. A cancelled order was not released, its ``refunded`` equals its
-    cancellation refunds from the hold, and for a paid order that is the whole payment. No
-    cancellation refund of a shipped hold. A late capture's reason agrees with the order
+    cancellation refunds (from the hold, or a direct payment's ``escrow.direct_payment.refunded``), and
+    for a paid order that is the whole payment. No cancellation refund of a shipped order. A late capture's reason agrees with the order
     (``order_expired``: it expired; ``order_cancelled``: it was cancelled; ``already_paid``: it
     was paid), and no intent both paid the order and was captured late.
     Each order folds into one state, the first that applies: ``expired``, ``cancelled``,
@@ -58,7 +58,8 @@ def check(s: Stream, r: CheckResult) -> None:
                      f"{o}: cancelled with {cancelled.refunded.amount} refunded, but the hold refunded {refunded} for it")
             r.expect(payment is None or refunded == payment.amount.amount,
                      f"{o}: cancelled after payment, yet {refunded} of {payment.amount.amount if payment else 0} refunded")
-        r.expect(not (refunded and s.of(o, e.ShipmentRecorded)), f"{o}: refunded for a cancellation after shipment")
+        r.expect(not (refunded and (s.of(o, e.ShipmentRecorded) or s.of(o, e.DirectOrderShipped))),
+                 f"{o}: refunded for a cancellation after shipment")
         implied = {"order_expired": bool(expired), "order_cancelled": cancelled is not None, "already_paid": payment is not None}
         for late in s.of(o, p.PaymentCapturedLate):
             r.expect(payment is None or late.intent_id != payment.intent_id,
@@ -80,7 +81,7 @@ def state(s: Stream, o: str) -> str:
         ("refunded", hold and fen(s.of(o, e.HoldRefunded)) >= hold.amount.amount),
         ("credited", s.of(o, e.MerchantCredited)),
         ("in_case", frozen),
-        ("shipped", s.of(o, e.ShipmentRecorded)),
+        ("shipped", s.of(o, e.ShipmentRecorded) or s.of(o, e.DirectOrderShipped)),
         ("held", hold),
         ("paid", s.of(o, p.PaymentSucceeded)),
         ("awaiting_payment", s.of(o, p.OrderCreated)),

@@ -4,7 +4,10 @@ refunds
     An ``escrow.hold.refunded`` ``cancelled_by_<party>`` has a ``payments.refund.requested`` or a
     ``payments.order.cancelled`` of its order by that party and of its amount, and an order has at
     most one. The ``case_refund`` ones match, per order, what the ``escrow.case_refund.executed``
-    took from the hold (the same amounts). Any other reason is a breach. A
+    took from the hold (the same amounts). Any other reason is a breach. An
+    ``escrow.direct_payment.refunded`` (a payment without the guarantee) has its party's
+    ``payments.refund.requested`` of its amount, which is the direct payment's, given back by the
+    merchant and the fee. A
     ``case_refund.executed`` (one per ``refund_id``) carries out the ``disputes.refund.ordered``
     of that id (case, order, amount), and from_hold + from_merchant + shortfall = amount. A
     ``refund.ordered`` (one per ``refund_id``) is for a ``disputes.case.opened`` (one per case)
@@ -34,6 +37,17 @@ from shared.contracts import payments as p
 def check(s: Stream, r: CheckResult) -> None:
     ordered = s.once(r, d.RefundOrdered, "refund_id")
     executed = s.once(r, e.CaseRefundExecuted, "refund_id")
+    for x in s.all(e.DirectPaymentRefunded):
+        r.checked += 1
+        party = x.reason.removeprefix(CANCELLED_BY)
+        r.expect(x.reason.startswith(CANCELLED_BY) and any(q.party == party and q.amount == x.amount
+                                                           for q in s.of(x.order_id, p.RefundRequested)),
+                 f"{x.order_id}: {x.amount.amount} refunded {x.reason} without the guarantee, but that party never cancelled it")
+        payment = first(s.of(x.order_id, p.PaymentSucceeded))
+        r.expect(payment is not None and not payment.guaranteed and x.amount == payment.amount
+                 and x.from_merchant + x.fee_returned == x.amount.amount and x.fee_returned == payment.fee,
+                 f"{x.order_id}: a cancellation refund of {x.amount.amount} without the guarantee that is not the payment "
+                 "given back by the merchant and the fee")
     for x in s.all(e.HoldRefunded):
         r.checked += 1
         party = x.reason.removeprefix(CANCELLED_BY)
@@ -96,6 +110,7 @@ def _late_and_paid_out(s: Stream, executed: dict[str, e.CaseRefundExecuted], r: 
     owed = {x.refund_id: (x.order_id, x.amount.amount) for x in booked.values()}
     owed |= {x.provider_refund_id: (x.order_id, x.from_hold + x.from_merchant) for x in executed.values() if x.provider_refund_id}
     owed |= {x.provider_refund_id: (x.order_id, x.amount.amount) for x in s.all(e.CompensationPaid)}
+    owed |= {x.provider_refund_id: (x.order_id, x.amount.amount) for x in s.all(e.DirectPaymentRefunded)}
     for refund_id, x in s.once(r, e.RefundPaidOut, "refund_id").items():
         r.checked += 1
         due = owed.get(refund_id)

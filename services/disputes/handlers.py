@@ -18,7 +18,12 @@ from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
 def policy_of(settings: DisputesSettings) -> domain.Policy:
     return domain.Policy(
         merchant_response=timedelta(hours=settings.merchant_response_hours),
+        counter_offer_answer=timedelta(hours=settings.counter_offer_answer_hours),
         escalation_window=timedelta(days=settings.escalation_window_days),
+        arbitration_business_days=settings.arbitration_business_days,
+        default_ruling_business_days=settings.default_ruling_business_days,
+        return_shipment=timedelta(days=settings.return_shipment_days),
+        return_receipt=timedelta(days=settings.return_receipt_days),
         after_sale=timedelta(days=settings.after_sale_days),
         case_cap=settings.compensation_case_cap,
         buyer_yearly_cap=settings.compensation_buyer_yearly_cap,
@@ -61,12 +66,22 @@ class DisputesHandlers:
     async def escalate(self, uow: UnitOfWork, message: Envelope) -> None:
         command: disputes.EscalateCase = message.data
         case, order = await self._case_and_order(uow, command.case_id)
-        await self._apply(uow, domain.escalate(case, command, message.actor, order))
+        await self._apply(uow, domain.escalate(case, command, message.actor, order, uow.now, self.policy))
 
     async def rule(self, uow: UnitOfWork, message: Envelope) -> None:
         command: disputes.RuleOnCase = message.data
         case, order = await self._case_and_order(uow, command.case_id)
-        await self._apply(uow, domain.rule(case, command, message.actor, order, uow.now), order)
+        await self._apply(uow, domain.rule(case, command, message.actor, order, uow.now, self.policy), order)
+
+    async def record_return_shipment(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.RecordReturnShipment = message.data
+        case = await store.load_case(uow.session, command.case_id)
+        await self._apply(uow, domain.record_return_shipment(case, command, message.actor, uow.now, self.policy))
+
+    async def confirm_return_receipt(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: disputes.ConfirmReturnReceipt = message.data
+        case = await store.load_case(uow.session, command.case_id)
+        await self._apply(uow, domain.confirm_return_receipt(case, command, message.actor, uow.now))
 
     async def withdraw(self, uow: UnitOfWork, message: Envelope) -> None:
         command: disputes.WithdrawCase = message.data
@@ -91,8 +106,27 @@ class DisputesHandlers:
     async def merchant_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         await self._apply(uow, domain.merchant_deadline(await store.load_case(uow.session, timer.aggregate_id), uow.now))
 
+    async def counter_offer_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        await self._apply(uow, domain.counter_offer_lapsed(await store.load_case(uow.session, timer.aggregate_id), uow.now))
+
     async def escalation_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         await self._apply(uow, domain.escalation_lapsed(await store.load_case(uow.session, timer.aggregate_id), uow.now))
+
+    async def arbitration_overdue(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case, order = await self._case_and_order(uow, timer.aggregate_id)
+        await self._apply(uow, domain.arbitration_overdue(case, order, uow.now, self.policy))
+
+    async def default_ruling(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case, order = await self._case_and_order(uow, timer.aggregate_id)
+        await self._apply(uow, domain.apply_default_ruling(case, order, uow.now, self.policy), order)
+
+    async def return_shipment_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case = await store.load_case(uow.session, timer.aggregate_id)
+        await self._apply(uow, domain.return_shipment_lapsed(case, uow.now))
+
+    async def return_receipt_lapsed(self, uow: UnitOfWork, timer: DurableTimer) -> None:
+        case = await store.load_case(uow.session, timer.aggregate_id)
+        await self._apply(uow, domain.return_receipt_lapsed(case, uow.now))
 
     def verification_day(self, day: int) -> timers.TimerHandler:
         async def fire(uow: UnitOfWork, timer: DurableTimer) -> None:
@@ -109,6 +143,38 @@ class DisputesHandlers:
                 order_id=held.order_id, buyer_id=held.buyer_id, merchant_id=held.merchant_id, paid=held.amount.amount,
                 currency=held.amount.currency), uow.now)
         uow.wake(domain.order_key(held.order_id))  # a case opened before this was read waits for it
+
+    async def merchant_credited(self, uow: UnitOfWork, message: Envelope) -> None:
+        """A payment without the guarantee, credited to the merchant: a case may be opened on it too."""
+        credited: escrow.MerchantCredited = message.data
+        if credited.buyer_id is not None and await store.load_order(uow.session, credited.order_id) is None:
+            await store.save_order(uow.session, domain.OrderView(
+                order_id=credited.order_id, buyer_id=credited.buyer_id, merchant_id=credited.merchant_id,
+                paid=credited.gross.amount, currency=credited.gross.currency, guaranteed=False), uow.now)
+        uow.wake(domain.order_key(credited.order_id))
+
+    async def direct_order_shipped(self, uow: UnitOfWork, message: Envelope) -> None:
+        shipped: escrow.DirectOrderShipped = message.data
+        await self._update_order(uow, shipped.order_id, shipped=True, released_at=shipped.deemed_received_at)
+
+    async def direct_payment_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
+        refunded: escrow.DirectPaymentRefunded = message.data
+        order = await store.load_order(uow.session, refunded.order_id)
+        if order is not None:
+            await store.save_order(uow.session, replace(
+                order, refunded_elsewhere=order.refunded_elsewhere + refunded.amount.amount), uow.now)
+
+    async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
+        """A cancellation the merchant's balance could not refund becomes a case, agreed at once."""
+        refused: escrow.RefundRefused = message.data
+        if refused.reason != "merchant_balance_short":
+            return
+        order = await store.load_order(uow.session, refused.order_id)
+        existing = await store.load_case(uow.session, domain.cancellation_case_id(refused.order_id))
+        already_open = await store.open_case_on(uow.session, refused.order_id)
+        decision = domain.open_for_cancellation(existing, already_open, order, refused, uow.now)
+        if decision is not None:
+            await self._apply(uow, decision, order)
 
     async def shipment_recorded(self, uow: UnitOfWork, message: Envelope) -> None:
         await self._update_order(uow, message.data.order_id, shipped=True)

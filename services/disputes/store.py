@@ -13,7 +13,7 @@ from sqlalchemy import Column, DateTime, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.disputes.domain import Case, OrderView
+from services.disputes.cases import Case, OrderView
 from shared.contracts.disputes import CaseReason, CaseStatus
 from shared.db import fetch_one, insert_rows, run, upsert
 from shared.envelope import Payload
@@ -25,7 +25,7 @@ def _when(nullable: bool = True) -> Any:
 
 
 class OrderRow(SQLModel, table=True):
-    """A guaranteed order, as escrow's events describe it."""
+    """A paid order, as escrow's events describe it: a guaranteed one's hold, or a direct payment."""
 
     __tablename__ = "dispute_order"
 
@@ -39,6 +39,7 @@ class OrderRow(SQLModel, table=True):
     release_reason: str | None = Field(default=None, max_length=32)
     refunded_elsewhere: int = 0
     committed: int = 0
+    guaranteed: bool = True
     created_at: datetime = _when(nullable=False)
 
 
@@ -70,6 +71,10 @@ class CaseRow(SQLModel, table=True):
     verified: bool | None = None
     satisfied: bool | None = None
     closed_outcome: str | None = Field(default=None, max_length=32)
+    due_at: datetime | None = _when()
+    overdue_since: datetime | None = _when()
+    return_carrier: str | None = Field(default=None, max_length=64)
+    return_tracking_no: str | None = Field(default=None, max_length=64)
     updated_at: datetime | None = _when()
 
 
@@ -151,7 +156,8 @@ async def load_order(session: AsyncSession, order_id: str) -> OrderView | None:
         return None
     return OrderView(order_id=row.order_id, buyer_id=row.buyer_id, merchant_id=row.merchant_id, paid=row.paid,
                      currency=row.currency, shipped=row.shipped, released_at=_utc(row.released_at),
-                     release_reason=row.release_reason, refunded_elsewhere=row.refunded_elsewhere, committed=row.committed)
+                     release_reason=row.release_reason, refunded_elsewhere=row.refunded_elsewhere, committed=row.committed,
+                     guaranteed=row.guaranteed)
 
 
 async def save_order(session: AsyncSession, order: OrderView, now: datetime) -> None:
@@ -166,7 +172,8 @@ def _case_of(row: Any) -> Case:
         respond_by=_utc(row.respond_by), escalate_by=_utc(row.escalate_by), evidence_count=row.evidence_count,
         outcome=row.outcome, basis=row.basis, ordered=row.ordered, refunded=row.refunded, compensated=row.compensated,
         refund_orders=row.refund_orders, verify_started_at=_utc(row.verify_started_at), verified=row.verified,
-        satisfied=row.satisfied, closed_outcome=row.closed_outcome)
+        satisfied=row.satisfied, closed_outcome=row.closed_outcome, due_at=_utc(row.due_at),
+        overdue_since=_utc(row.overdue_since), return_carrier=row.return_carrier, return_tracking_no=row.return_tracking_no)
 
 
 async def load_case(session: AsyncSession, case_id: str) -> Case | None:
@@ -246,6 +253,12 @@ async def update_claim(session: AsyncSession, claim_id: str, **values: Any) -> N
 async def open_cases(session: AsyncSession) -> int:
     return int((await session.exec(select(func.count()).select_from(CaseRow)
                                    .where(CaseRow.status != CaseStatus.CLOSED.value))).one())
+
+
+async def overdue_cases(session: AsyncSession) -> int:
+    """Cases in the supervisors' queue: in arbitration past the arbitration deadline, not ruled yet."""
+    return int((await session.exec(select(func.count()).select_from(CaseRow).where(
+        CaseRow.status == CaseStatus.IN_ARBITRATION.value, col(CaseRow.overdue_since).is_not(None)))).one())
 
 
 TABLES: list[type[SQLModel]] = [OrderRow, CaseRow, EvidenceRow, HistoryRow, RefundOrderRow, CompensationUsageRow, ClaimRow]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from services.escrow import domain, store
+from collections.abc import Callable
+
+from services.escrow import direct, domain, store
 from services.escrow.config import EscrowSettings
 from shared import timers
 from shared.contracts import disputes, escrow, payments, psp
@@ -28,11 +30,19 @@ class EscrowHandlers:
             return
         if booked.hold is not None:
             await store.save_hold(uow.session, booked.hold, uow.now)
+        if booked.direct is not None:
+            await store.save_direct(uow.session, booked.direct, uow.now)
         await _post(uow, payment.order_id, booked.events, booked.entry, reference)
 
     async def record_shipment(self, uow: UnitOfWork, message: Envelope) -> None:
         command: escrow.RecordShipment = message.data
         hold = await store.load_hold(uow.session, command.order_id)
+        paid = await store.load_direct(uow.session, command.order_id) if hold is None else None
+        if paid is not None:  # nothing held: the shipment only ends the right to cancel
+            shipped = direct.record_shipment(paid, command, message.actor, uow.now)
+            await store.save_direct(uow.session, shipped.payment, uow.now)
+            await _post(uow, command.order_id, shipped.events)
+            return
         decision = domain.record_shipment(hold, command, message.actor, uow.now)
         await store.save_hold(uow.session, decision.hold, uow.now)
         assert decision.hold.auto_confirm_at is not None
@@ -53,12 +63,29 @@ class EscrowHandlers:
     async def refund_requested(self, uow: UnitOfWork, message: Envelope) -> None:
         request: payments.RefundRequested = message.data
         hold = await store.load_hold(uow.session, request.order_id)
+        paid = await store.load_direct(uow.session, request.order_id) if hold is None else None
+        if paid is not None:
+            await self._refund_direct(uow, paid, request)
+            return
         decision = domain.refund_for_cancellation(hold, request.order_id, request.amount.amount, f"cancelled_by_{request.party}")
         if isinstance(decision, escrow.RefundRefused):
             await _post(uow, request.order_id, [decision])
             return
         await store.save_hold(uow.session, decision.hold, uow.now)
         refund_id = f"RF-{request.order_id}-{decision.hold.refunded}"
+        await _post(uow, request.order_id, decision.events, decision.entry, f"refund:{refund_id}")
+        uow.emit(psp.REQUESTS, request.order_id, psp.RefundRequested(
+            refund_id=refund_id, order_id=request.order_id, amount=request.amount, buyer_ref=request.buyer_id))
+
+    async def _refund_direct(self, uow: UnitOfWork, paid: direct.DirectPayment, request: payments.RefundRequested) -> None:
+        """A cancelled order paid without the guarantee: refunded from the merchant's balance and the fee, if it can."""
+        available = -await store.balance(uow.session, domain.merchant_available(paid.merchant_id), paid.currency)
+        decision = direct.refund_for_cancellation(paid, request.amount.amount, f"cancelled_by_{request.party}", available)
+        if isinstance(decision, escrow.RefundRefused):
+            await _post(uow, request.order_id, [decision])
+            return
+        await store.save_direct(uow.session, decision.payment, uow.now)
+        refund_id = direct.refund_provider_id(request.order_id)
         await _post(uow, request.order_id, decision.events, decision.entry, f"refund:{refund_id}")
         uow.emit(psp.REQUESTS, request.order_id, psp.RefundRequested(
             refund_id=refund_id, order_id=request.order_id, amount=request.amount, buyer_ref=request.buyer_id))
@@ -87,7 +114,9 @@ class EscrowHandlers:
             await store.save_late_capture(uow.session, domain.late_capture_refunded(late), uow.now)
         else:
             hold = await store.load_hold(uow.session, callback.order_id)
-            found = hold.buyer_id if hold is not None else await _refunded_buyer(uow, callback.refund_id)
+            paid = await store.load_direct(uow.session, callback.order_id) if hold is None else None
+            found = hold.buyer_id if hold is not None else paid.buyer_id if paid is not None else await _refunded_buyer(
+                uow, callback.refund_id)
             if found is None:
                 return
             buyer_id = found
@@ -122,6 +151,9 @@ class EscrowHandlers:
     async def case_opened(self, uow: UnitOfWork, message: Envelope) -> None:
         opened: disputes.CaseOpened = message.data
         hold = await store.load_hold(uow.session, opened.order_id)
+        if hold is None:
+            await _direct(uow, opened.order_id, lambda paid: direct.freeze(paid, opened.case_id))
+            return
         decision = domain.freeze(hold, opened.case_id, uow.now)
         if decision is None:
             return
@@ -133,6 +165,9 @@ class EscrowHandlers:
     async def case_closed(self, uow: UnitOfWork, message: Envelope) -> None:
         closed: disputes.CaseClosed = message.data
         hold = await store.load_hold(uow.session, closed.order_id)
+        if hold is None:
+            await _direct(uow, closed.order_id, lambda paid: direct.unfreeze(paid, closed.case_id))
+            return
         decision = domain.unfreeze(hold, closed.case_id, uow.now)
         if decision is None:
             return
@@ -153,6 +188,8 @@ class EscrowHandlers:
                                      order.merchant_id, currency, executed, uow.now)
         if executed.hold is not None:
             await store.save_hold(uow.session, executed.hold, uow.now)
+        if hold is None:
+            await _direct(uow, order.order_id, lambda paid: direct.case_refund_ordered(paid, order.amount.amount))
         await _post(uow, order.order_id, executed.events, executed.entry, f"case-refund:{order.refund_id}")
         if executed.refund is not None:
             uow.emit(psp.REQUESTS, order.order_id, executed.refund)
@@ -184,6 +221,15 @@ class EscrowHandlers:
         if paid.amount.amount <= 0 or await store.booked(uow.session, reference):
             return
         await _post(uow, paid.order_id, [], domain.claim_paid(paid), reference)
+
+
+async def _direct(uow: UnitOfWork, order_id: str,
+                  change: Callable[[direct.DirectPayment], direct.DirectPayment | None]) -> None:
+    """Apply ``change`` to the order's payment without the guarantee, if it has one (None: nothing changes)."""
+    paid = await store.load_direct(uow.session, order_id)
+    changed = change(paid) if paid is not None else None
+    if changed is not None:
+        await store.save_direct(uow.session, changed, uow.now)
 
 
 async def _owed(uow: UnitOfWork, merchant_id: str, currency: str) -> int:

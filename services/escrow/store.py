@@ -1,4 +1,5 @@
-"""The escrow service's tables: holds and the journal."""
+"""The escrow service's tables: holds, payments without the guarantee, late captures, case refunds and the
+journal."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.escrow.domain import CaseRefund, Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
+from services.escrow.domain import CaseRefund, DirectPayment, Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
 from shared.db import fetch_one, insert_rows, run, upsert
 from shared.timers import as_utc
 
@@ -54,6 +55,29 @@ def hold_of(row: Any) -> Hold:
         auto_confirm_at=as_utc(row.auto_confirm_at) if row.auto_confirm_at else None,
         frozen_by=row.frozen_by, paused_seconds=row.paused_seconds,
     )
+
+
+class DirectPaymentRow(SQLModel, table=True):
+    """An order paid without the guarantee: credited to the merchant at payment, kept for its shipment,
+    cancellation refund and cases."""
+
+    __tablename__ = "escrow_direct_payment"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    buyer_id: str = Field(max_length=64)
+    amount: int
+    currency: str = Field(max_length=3)
+    fee: int
+    auto_confirm_days: int
+    shipped_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    carrier: str | None = Field(default=None, max_length=64)
+    tracking_no: str | None = Field(default=None, max_length=64)
+    cancellation_refunded: int = 0
+    case_refunds: int = 0
+    frozen_by: str | None = Field(default=None, max_length=64, description="The open case on the order.")
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
 class LateCaptureRow(SQLModel, table=True):
@@ -197,6 +221,26 @@ async def load_hold(session: AsyncSession, order_id: str) -> Hold | None:
     return hold_of(row) if row else None
 
 
+async def save_direct(session: AsyncSession, direct: DirectPayment, now: datetime) -> None:
+    await upsert(session, DirectPaymentRow, dict(
+        order_id=direct.order_id, merchant_id=direct.merchant_id, buyer_id=direct.buyer_id, amount=direct.amount,
+        currency=direct.currency, fee=direct.fee, auto_confirm_days=direct.auto_confirm_days, shipped_at=direct.shipped_at,
+        carrier=direct.carrier, tracking_no=direct.tracking_no, cancellation_refunded=direct.cancellation_refunded,
+        case_refunds=direct.case_refunds, frozen_by=direct.frozen_by, created_at=now, updated_at=now))
+
+
+async def load_direct(session: AsyncSession, order_id: str) -> DirectPayment | None:
+    """The order's payment without the guarantee, its row locked for this transaction."""
+    row = await fetch_one(session, DirectPaymentRow, lock=True, order_id=order_id)
+    if row is None:
+        return None
+    return DirectPayment(
+        order_id=row.order_id, merchant_id=row.merchant_id, buyer_id=row.buyer_id, amount=row.amount,
+        currency=row.currency, fee=row.fee, auto_confirm_days=row.auto_confirm_days,
+        shipped_at=as_utc(row.shipped_at) if row.shipped_at else None, carrier=row.carrier, tracking_no=row.tracking_no,
+        cancellation_refunded=row.cancellation_refunded, case_refunds=row.case_refunds, frozen_by=row.frozen_by)
+
+
 async def save_late_capture(session: AsyncSession, capture: LateCapture, now: datetime) -> None:
     await upsert(session, LateCaptureRow, dict(
         refund_id=capture.refund_id, intent_id=capture.intent_id, order_id=capture.order_id, buyer_id=capture.buyer_id,
@@ -273,4 +317,4 @@ async def balances(session: AsyncSession) -> dict[tuple[str, str], int]:
     return {(account, currency): int(total) for account, currency, total in rows.all()}
 
 
-TABLES: list[type[SQLModel]] = [HoldRow, LateCaptureRow, CaseRefundRow, JournalEntryRow, JournalLineRow, AccountBalanceRow]
+TABLES: list[type[SQLModel]] = [HoldRow, DirectPaymentRow, LateCaptureRow, CaseRefundRow, JournalEntryRow, JournalLineRow, AccountBalanceRow]

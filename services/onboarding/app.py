@@ -27,6 +27,7 @@ def build(settings: OnboardingSettings | None = None, platform: PlatformSettings
                 onboarding.DecideReview.TYPE: handlers.decide_review,
                 onboarding.SubmitDocuments.TYPE: handlers.documents_submitted,
                 onboarding.ActivateMerchant.TYPE: handlers.activate,
+                onboarding.ReissueActivationCode.TYPE: handlers.reissue,
                 onboarding.SuspendMerchant.TYPE: handlers.suspend,
                 onboarding.ReinstateMerchant.TYPE: handlers.reinstate,
             }, personal_data=True),

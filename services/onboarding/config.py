@@ -22,14 +22,24 @@ class OnboardingSettings(SealSettings):
                                                     "if not the first of contact_seal_keys.")
     registry_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "registry-callback-secret",
                                           description="Secret the enterprise credit registry signs its answers with.")
+    bank_account_seal_keys: str = Field(default_factory=lambda: development_keys("bank account seal"),
+                                        description="Keys sealing the verified settlement account number for the bank adapter "
+                                        "(the same there, DANBAO_SIM_BANK_ACCOUNT_SEAL_KEYS): id:base64(32 bytes), comma "
+                                        "separated; the first seals. Payments carries the sealed number and cannot open it.")
+    bank_account_seal_current_key_id: str | None = Field(default=None, description="The key id account numbers are sealed "
+                                                         "with, if not the first of bank_account_seal_keys.")
 
     def secrets(self) -> dict[str, str]:
         return {"DANBAO_ONBOARDING_PII_KEYS": self.pii_keys, "DANBAO_ONBOARDING_SEAL_PRIVATE_KEYS": self.seal_private_keys,
                 "DANBAO_ONBOARDING_CONTACT_SEAL_KEYS": self.contact_seal_keys,
-                "DANBAO_ONBOARDING_REGISTRY_CALLBACK_SECRET": self.registry_callback_secret}
+                "DANBAO_ONBOARDING_REGISTRY_CALLBACK_SECRET": self.registry_callback_secret,
+                "DANBAO_ONBOARDING_BANK_ACCOUNT_SEAL_KEYS": self.bank_account_seal_keys}
 
     def cipher(self) -> FieldCipher:
         return FieldCipher.from_spec(self.pii_keys, self.pii_current_key_id)
 
     def contact_seal(self) -> FieldCipher:
         return FieldCipher.from_spec(self.contact_seal_keys, self.contact_seal_current_key_id)
+
+    def bank_account_seal(self) -> FieldCipher:
+        return FieldCipher.from_spec(self.bank_account_seal_keys, self.bank_account_seal_current_key_id)

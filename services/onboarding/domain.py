@@ -8,7 +8,8 @@
 
 A registry that does not answer is asked 3 times, 30 s apart, then the application goes to a
 reviewer. A review is due by 18:00 China time on the 3rd business day (Chinese holiday calendar);
-past that it is escalated.
+past that it is escalated. Where the calendar has no data for the year the count reaches, it is due
+on the 3rd calendar day instead (earlier, never later; the calendar logs and counts the refusal).
 
 Risk score, documented rules (0-100; automatic approval below 30):
 +40 the registered name differs from the applied one; +30 no business licence image;
@@ -19,13 +20,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from enum import StrEnum
 
 from services.onboarding import validation as v
 from shared.contracts.onboarding import (
     ActivateMerchant,
     ActivationCodeIssued,
+    ReissueActivationCode,
     ApplicationApproved,
     ApplicationReceived,
     ApplicationRejected,
@@ -42,10 +44,11 @@ from shared.contracts.onboarding import (
     ReviewDecisionKind,
     ReviewEscalated,
     ReviewRequired,
+    SettlementAccountKind,
     SubmitDocuments,
 )
 from shared.contracts.registry import CompanyFound, LookupCompany, RegistryStatus
-from shared.business_days import business_days_later
+from shared.business_days import CHINA, CalendarUnavailable, business_days_later
 from shared.envelope import Actor, ActorKind, Payload
 from shared.pii import mask_bank_account, mask_email, mask_id_number, mask_phone
 from shared.unit_of_work import Rejected
@@ -84,6 +87,27 @@ class Application:
     activation_expires_at: datetime | None = None
     lookups: int = 0
     review_due_at: datetime | None = None
+    settlement_account_kind: SettlementAccountKind = SettlementAccountKind.CORPORATE
+    settlement_account_ref: str | None = None  # given at activation
+
+
+@dataclass(frozen=True)
+class VerifiedAccount:
+    """The settlement account activation announces: the number masked, and sealed for the bank by the handler."""
+
+    ref: str
+    masked: str
+    kind: SettlementAccountKind
+    sealed: str
+
+
+def account_kind(command: ApplyForMerchant) -> SettlementAccountKind:
+    """As applied for; by default an enterprise settles to a corporate account, an individual business to a card."""
+    if command.settlement_account_kind is not None:
+        return command.settlement_account_kind
+    if command.merchant_type is MerchantType.ENTERPRISE:
+        return SettlementAccountKind.CORPORATE
+    return SettlementAccountKind.PERSONAL_CARD
 
 
 @dataclass(frozen=True)
@@ -98,7 +122,7 @@ def field_problems(command: ApplyForMerchant, today: datetime) -> list[str]:
         "credit_code": v.check_uscc(command.credit_code),
         "legal_rep_name": v.check_name(command.legal_rep_name),
         "legal_rep_id_number": v.check_id_number(command.legal_rep_id_number, today.date()),
-        "settlement_account": v.check_bank_card(command.settlement_account),
+        "settlement_account": v.check_settlement_account(command.settlement_account, account_kind(command)),
         "phone": v.check_phone(command.phone),
         "email": v.check_email(command.email),
     }
@@ -118,12 +142,14 @@ def apply(existing: Application | None, command: ApplyForMerchant, actor: Actor,
         merchant_id=command.merchant_id, merchant_type=command.merchant_type, legal_name=command.legal_name,
         credit_code=command.credit_code, industry=command.industry, email_masked=mask_email(command.email),
         has_licence=any(d.kind is DocumentKind.BUSINESS_LICENCE for d in command.documents),
+        settlement_account_kind=account_kind(command),
     )
     received = ApplicationReceived(
         merchant_id=command.merchant_id, merchant_type=command.merchant_type, legal_name=command.legal_name,
         credit_code=command.credit_code, phone_masked=mask_phone(command.phone), email_masked=application.email_masked,
         id_number_masked=mask_id_number(command.legal_rep_id_number),
-        settlement_account_masked=mask_bank_account(command.settlement_account), industry=command.industry,
+        settlement_account_masked=mask_bank_account(command.settlement_account),
+        settlement_account_kind=application.settlement_account_kind, industry=command.industry,
     )
     if credit_code_taken:
         formats = CheckResult(name="formats", passed=True, reason="all fields valid")
@@ -192,8 +218,17 @@ def registry_answered(application: Application | None, found: CompanyFound, now:
     return _to_review(checked, checks, score, [c.reason for c in checks if not c.passed], now)
 
 
+def review_due(now: datetime) -> datetime:
+    """18:00 China time on the 3rd business day after ``now``; on the 3rd calendar day where a year has no holiday data."""
+    try:
+        return business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    except CalendarUnavailable:
+        day = now.astimezone(CHINA).date() + timedelta(days=REVIEW_SLA_BUSINESS_DAYS)
+        return datetime.combine(day, time(18, 0), tzinfo=CHINA).astimezone(timezone.utc)
+
+
 def _to_review(application: Application, checks: list[CheckResult], score: int, reasons: list[str], now: datetime) -> Decision:
-    due = business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    due = review_due(now)
     mid = application.merchant_id
     return Decision(replace(application, status=Status.MANUAL_REVIEW, risk_score=score, review_due_at=due), [
         ChecksCompleted(merchant_id=mid, checks=checks, risk_score=score, outcome="manual_review"),
@@ -232,12 +267,14 @@ def documents_submitted(application: Application | None, command: SubmitDocument
         raise Rejected("no_documents_requested", "no reviewer asked for documents", command.merchant_id)
     has_licence = application.has_licence or any(d.kind is DocumentKind.BUSINESS_LICENCE for d in command.documents)
     resumed = replace(application, has_licence=has_licence)
-    due = business_days_later(now, REVIEW_SLA_BUSINESS_DAYS, at=time(18, 0))
+    due = review_due(now)
     return Decision(replace(resumed, status=Status.MANUAL_REVIEW, review_due_at=due), [
         ReviewRequired(merchant_id=application.merchant_id, reasons=["documents resubmitted"], due_at=due)])
 
 
-def activate(application: Application | None, command: ActivateMerchant, actor: Actor, now: datetime) -> Decision:
+def activate(application: Application | None, command: ActivateMerchant, actor: Actor, now: datetime,
+             account: VerifiedAccount | None = None) -> Decision:
+    """The right code activates the merchant, announcing the settlement account verified at onboarding (``account``)."""
     if actor.kind is not ActorKind.MERCHANT or actor.id != command.merchant_id:
         raise Rejected("forbidden", "a merchant activates its own account only", command.merchant_id)
     if application is None or application.status is not Status.APPROVED:
@@ -246,9 +283,26 @@ def activate(application: Application | None, command: ActivateMerchant, actor: 
         raise Rejected("code_expired", "the activation code has expired", command.merchant_id)
     if code_hash(command.activation_code) != application.activation_code_hash:
         raise Rejected("wrong_code", "the activation code is wrong", command.merchant_id)
-    active = replace(application, status=Status.ACTIVE, activation_code_hash=None)
+    active = replace(application, status=Status.ACTIVE, activation_code_hash=None,
+                     settlement_account_ref=account.ref if account else application.settlement_account_ref)
+    announced = dict(settlement_account_ref=account.ref, settlement_account_masked=account.masked,
+                     settlement_account_kind=account.kind, sealed_settlement_account=account.sealed) if account else {}
     return Decision(active, [MerchantActivated(merchant_id=application.merchant_id, industry=application.industry,
-                                               verified=application.verified)])
+                                               verified=application.verified, **announced)])
+
+
+def reissue(application: Application | None, command: ReissueActivationCode, actor: Actor, now: datetime, code: NewCode) -> Decision:
+    """A new code for an approved, not yet active merchant (its own request, or an operator's); the old code stops working."""
+    own = actor.kind is ActorKind.MERCHANT and actor.id == command.merchant_id
+    if not (own or actor.kind is ActorKind.OPERATOR):
+        raise Rejected("forbidden", "the merchant itself or an operator asks for a new activation code", command.merchant_id)
+    if application is None or application.status is not Status.APPROVED:
+        state = "no application" if application is None else f"the application is {application.status.value}"
+        raise Rejected("not_approved", f"only an approved merchant awaiting activation gets a new code: {state}", command.merchant_id)
+    expires = now + ACTIVATION_VALID
+    return Decision(replace(application, activation_code_hash=code_hash(code.plain), activation_expires_at=expires), [
+        ActivationCodeIssued(merchant_id=application.merchant_id, sealed_code=code.sealed,
+                             email_masked=application.email_masked, expires_at=expires)])
 
 
 def suspend(application: Application | None, merchant_id: str, reason: str, actor: Actor) -> Decision:

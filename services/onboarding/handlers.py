@@ -8,6 +8,8 @@ from services.onboarding import domain, store
 from services.onboarding.config import OnboardingSettings
 from shared import timers
 from shared.contracts import onboarding, registry
+from shared.contracts.settlement import seal_account
+from shared.pii import mask_bank_account
 from shared.timers import DurableTimer
 from shared.envelope import Envelope
 from shared.sealing import opened
@@ -28,6 +30,7 @@ class OnboardingHandlers:
         self.cipher = settings.cipher()
         self.contact_seal = settings.contact_seal()
         self.seal_keys = settings.seal_keys()
+        self.bank_account_seal = settings.bank_account_seal()
 
     def _new_code(self, merchant_id: str) -> domain.NewCode:
         code = new_activation_code()
@@ -62,7 +65,21 @@ class OnboardingHandlers:
     async def activate(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.ActivateMerchant = message.data
         row, application = await store.load(uow.session, command.merchant_id)
-        await self._save(uow, row, domain.activate(application, command, message.actor, uow.now), command.merchant_id)
+        account = self._verified_account(row, application) if row is not None and application is not None else None
+        await self._save(uow, row, domain.activate(application, command, message.actor, uow.now, account), command.merchant_id)
+
+    def _verified_account(self, row: store.ApplicationRow, application: domain.Application) -> domain.VerifiedAccount:
+        """The applicant's account, announced at activation: a new opaque reference, masked, and sealed for the bank."""
+        ref = application.settlement_account_ref or f"SA-{secrets.token_hex(8)}"
+        number = store.settlement_account(row, self.cipher)
+        return domain.VerifiedAccount(ref=ref, masked=mask_bank_account(number), kind=application.settlement_account_kind,
+                                      sealed=seal_account(number, application.merchant_id, ref, self.bank_account_seal))
+
+    async def reissue(self, uow: UnitOfWork, message: Envelope) -> None:
+        command: onboarding.ReissueActivationCode = message.data
+        row, application = await store.load(uow.session, command.merchant_id)
+        decision = domain.reissue(application, command, message.actor, uow.now, self._new_code(command.merchant_id))
+        await self._save(uow, row, decision, command.merchant_id)
 
     async def suspend(self, uow: UnitOfWork, message: Envelope) -> None:
         command: onboarding.SuspendMerchant = message.data

@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.onboarding.domain import Application, Status
-from shared.contracts.onboarding import ApplyForMerchant, MerchantType
+from shared.contracts.onboarding import ApplyForMerchant, MerchantType, SettlementAccountKind
 from shared.db import Database, upsert_row
 from shared.pii import FieldCipher
 from shared.pii_store import EncryptedColumns
@@ -41,6 +41,8 @@ class ApplicationRow(SQLModel, table=True):
     activation_expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     lookups: int = 0
     review_due_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    settlement_account_kind: str | None = Field(default=None, max_length=16, description="personal_card or corporate")
+    settlement_account_ref: str | None = Field(default=None, max_length=64, description="given at activation")
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
@@ -52,6 +54,9 @@ class ApplicationRow(SQLModel, table=True):
             activation_code_hash=self.activation_code_hash,
             activation_expires_at=as_utc(self.activation_expires_at) if self.activation_expires_at else None,
             lookups=self.lookups, review_due_at=as_utc(self.review_due_at) if self.review_due_at else None,
+            # Rows from before the kind was recorded were checked as bank cards.
+            settlement_account_kind=SettlementAccountKind(self.settlement_account_kind or SettlementAccountKind.PERSONAL_CARD),
+            settlement_account_ref=self.settlement_account_ref,
         )
 
 
@@ -75,7 +80,8 @@ def save(session: AsyncSession, row: ApplicationRow | None, application: Applica
         email_masked=application.email_masked, status=application.status.value, verified=application.verified,
         risk_score=application.risk_score, activation_code_hash=application.activation_code_hash,
         activation_expires_at=application.activation_expires_at, lookups=application.lookups,
-        review_due_at=application.review_due_at, updated_at=now,
+        review_due_at=application.review_due_at, settlement_account_kind=application.settlement_account_kind.value,
+        settlement_account_ref=application.settlement_account_ref, updated_at=now,
     )
     if submitted is not None:
         assert cipher is not None
@@ -83,6 +89,11 @@ def save(session: AsyncSession, row: ApplicationRow | None, application: Applica
         for name in PII_FIELDS:
             values[f"{name}_enc"] = cipher.encrypt(getattr(submitted, name), pii_context(application.merchant_id, name))
     upsert_row(session, row, ApplicationRow, values, now)
+
+
+def settlement_account(row: ApplicationRow, cipher: FieldCipher) -> str:
+    """The applicant's settlement account number, decrypted."""
+    return cipher.decrypt(row.settlement_account_enc, pii_context(row.merchant_id, "settlement_account"))
 
 
 def pii_context(merchant_id: str, field: str) -> str:

@@ -1,10 +1,19 @@
 """Checks on what a merchant submits, pure: each returns None or the reason it fails.
 
-- Unified social credit code (统一社会信用代码), GB 32100-2015: 18 characters from a 31-symbol
-  alphabet (no I, O, S, V, Z), the last a check character (weights 3^i mod 31, check = 31 − Σ mod 31).
-- Resident ID number (居民身份证号码), GB 11643-1999: 17 digits and a check character
-  (ISO 7064 MOD 11-2, X for 10), with a real birth date.
-- Bank card numbers: the Luhn check.
+- Unified social credit code (统一社会信用代码), GB 32100-2015: python-stdnum's ``stdnum.cn.uscc`` (18
+  characters of a 31-symbol alphabet without I, O, S, V, Z; digits 1-8; the check character). Characters
+  9-17 are the organization code (组织机构代码, GB 11714-1997), whose own check character (the 17th:
+  11 - Σ(value × 3,7,9,10,5,8,4,2) mod 11, X for 10, 0 for 11) stdnum does not check: checked here, so
+  ``91330106739184620Y`` (the right code ends ...739184629...) is refused.
+- Resident ID number (居民身份证号码), GB 11643-1999: ``stdnum.cn.ric``'s check digit (ISO 7064 MOD 11-2, X
+  for 10) and birth date; the area code must be one stdnum knows, in any period (stdnum's own validate also
+  wants the county to exist in the birth year, which refuses people registered after their county was
+  created or renamed); and the project's plausibility: born 1900 or later, not in the future, an adult.
+- Settlement accounts, by kind (``SettlementAccountKind``):
+  a personal bank card (个人银行卡): 12-19 digits passing the Luhn check (``stdnum.luhn``);
+  a corporate account (对公账户): 9-25 digits and nothing else. Banks number corporate accounts by their own
+  rules with no public check digit (most are not Luhn), so the format is all that can be checked here; the
+  bank confirms the account on the first transfer. Spaces are allowed in both and ignored.
 """
 
 from __future__ import annotations
@@ -12,17 +21,25 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from stdnum import luhn, numdb
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
+
+from shared.contracts.onboarding import SettlementAccountKind
 from shared.pii import check_email, check_phone  # noqa: F401 - the notifications service checks them too
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
+ORGANIZATION_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def uscc_check_character(first17: str) -> str:
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
+    return uscc.calc_check_digit(first17 + "0")
+
+
+def organization_check_character(body: str) -> str:
+    """The check character of an organization code's 8-character body (GB 11714-1997)."""
+    check = 11 - sum(int(c, 36) * w for c, w in zip(body, ORGANIZATION_CODE_WEIGHTS, strict=True)) % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
 
 
 def check_uscc(code: str) -> str | None:
@@ -30,47 +47,68 @@ def check_uscc(code: str) -> str | None:
         return "must be 18 characters"
     if any(c not in USCC_ALPHABET for c in code):
         return "contains a character not allowed in a credit code (I, O, S, V, Z or lower case)"
-    if not code[2:8].isdigit():
-        return "characters 3-8 must be the administrative division code"
-    if uscc_check_character(code[:17]) != code[17]:
+    try:
+        uscc.validate(code)
+    except InvalidLength:
+        return "must be 18 characters"
+    except InvalidFormat:
+        return "characters 1-8 must be digits (registering authority, entity type, administrative division)"
+    except InvalidChecksum:
         return "check character does not match (GB 32100-2015)"
+    if organization_check_character(code[8:16]) != code[16]:
+        return "the organization code it embeds (characters 9-17) fails its check character (GB 11714-1997)"
     return None
 
 
 def id_check_character(first17: str) -> str:
-    return ID_CHECK[sum(int(c) * w for c, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+    return ric.calc_check_digit(first17 + "0")
+
+
+def _known_area(number: str) -> bool:
+    """The first six digits name a county-level division stdnum knows, in any period."""
+    return any("county" in props for _, props in numdb.get("cn/loc").info(number[:6]))
 
 
 def check_id_number(number: str, today: date, min_age: int = 18) -> str | None:
     if not re.fullmatch(r"\d{17}[\dX]", number):
         return "must be 17 digits and a digit or X"
     try:
-        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
+        born = ric.get_birth_date(number)
+    except InvalidComponent:
         return "birth date is not a real date"
     if born.year < 1900 or born > today:
         return "birth date is not plausible"
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     if age < min_age:
         return f"the legal representative must be at least {min_age}"
-    if id_check_character(number[:17]) != number[17]:
+    if ric.calc_check_digit(number) != number[17]:
         return "check digit does not match (GB 11643-1999)"
+    if not _known_area(number):
+        return "the area code (digits 1-6) is not a county-level division"
     return None
 
 
 def luhn_valid(number: str) -> bool:
-    digits = [int(d) for d in number]
-    odd, even = digits[-1::-2], digits[-2::-2]
-    return (sum(odd) + sum(sum(divmod(2 * d, 10)) for d in even)) % 10 == 0
+    return luhn.is_valid(number)
 
 
 def check_bank_card(number: str) -> str | None:
     digits = number.replace(" ", "")
     if not re.fullmatch(r"\d{12,19}", digits):
         return "must be 12 to 19 digits"
-    if not luhn_valid(digits):
+    if not luhn.is_valid(digits):
         return "fails the Luhn check"
     return None
+
+
+def check_corporate_account(number: str) -> str | None:
+    return None if re.fullmatch(r"\d{9,25}", number.replace(" ", "")) else "a corporate account (对公账户) must be 9 to 25 digits"
+
+
+def check_settlement_account(number: str, kind: SettlementAccountKind) -> str | None:
+    if kind is SettlementAccountKind.CORPORATE:
+        return check_corporate_account(number)
+    return check_bank_card(number)
 
 
 def check_name(name: str) -> str | None:

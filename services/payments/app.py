@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from services.payments.config import PaymentsSettings
 from services.payments.handlers import PAYOUT_TRANSFER, PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
+from services.payments.risk_desk import LONGEST_WINDOW
+from services.payments.risk_store import RiskObservation
 from services.payments.store import TABLES
-from shared.contracts import bank, collection, escrow, onboarding, payments, psp
+from shared.contracts import bank, collection, escrow, onboarding, payments, psp, risk
+from shared.retention import Horizon
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
 from shared.settings import PlatformSettings
 
@@ -30,6 +33,7 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
                 collection.IssueCollectionCode.TYPE: handlers.issue_code,
                 collection.RedeemCollectionCode.TYPE: handlers.redeem_code,
                 collection.RevokeCollectionCode.TYPE: handlers.revoke_code,
+                risk.DecideRiskReview.TYPE: handlers.decide_review,
             }),
             Subscription(onboarding.EVENTS, {
                 onboarding.MerchantActivated.TYPE: handlers.merchant_activated,
@@ -41,12 +45,16 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
                          ignore_unknown_types=True),
             Subscription(escrow.EVENTS, {
                 escrow.HoldRefunded.TYPE: handlers.hold_refunded,
+                escrow.DirectPaymentRefunded.TYPE: handlers.direct_payment_refunded,
                 escrow.RefundRefused.TYPE: handlers.refund_refused,
                 escrow.PayoutReserved.TYPE: handlers.payout_reserved,
                 escrow.PayoutDeclined.TYPE: handlers.payout_declined,
+                escrow.HoldReleased.TYPE: handlers.merchant_paid_in,
+                escrow.MerchantCredited.TYPE: handlers.merchant_paid_in,
             }, group_suffix="escrow-events", ignore_unknown_types=True),
         ],
         seed=handlers.seed,
+        horizons=[Horizon(RiskObservation.__table__, ("id",), "at", LONGEST_WINDOW)],  # type: ignore[attr-defined]
         timers={UNPAID_EXPIRY: handlers.unpaid_deadline, PROVIDER_TIMEOUT: handlers.provider_deadline,
                 PAYOUT_TRANSFER: handlers.payout_transfer_due},
     )

@@ -75,8 +75,13 @@ class CodeDecision:
 @dataclass(frozen=True)
 class Redemption:
     code: CollectionCode
-    order: domain.Order
-    events: list[Payload]  # the code's event, the order's creation, then its payment
+    order: domain.Order  # created, not yet paid: ``pay`` charges it (unless a risk rule holds it)
+    events: list[Payload]  # the code's event and the order's creation
+    device_id: str | None
+
+    @property
+    def pay(self) -> PayOrder:
+        return PayOrder(order_id=self.order.order_id, method=self.code.channel)
 
 
 def issue(existing: CollectionCode | None, command: IssueCollectionCode, actor: Actor, merchant: MerchantFacts,
@@ -142,9 +147,8 @@ def order_id_of(code: CollectionCode, command: RedeemCollectionCode) -> str:
 
 def redeem(code: CollectionCode | None, claims: CodeClaims, command: RedeemCollectionCode, actor: Actor,
            merchant: MerchantFacts, existing: domain.Order | None, buyer_restricted_until: datetime | None,
-           wait: timedelta, now: datetime) -> Redemption | None:
-    """The code redeemed, its order and payment; None when this redemption already happened (asked again).
-    ``wait``: how long the charge waits for the provider."""
+           now: datetime) -> Redemption | None:
+    """The code redeemed and its order, to be paid; None when this redemption already happened (asked again)."""
     if code is None or code.merchant_id != claims.merchant_id or code.kind.value != claims.kind:
         raise Rejected("invalid_code", f"no collection code {claims.code_id} of merchant {claims.merchant_id}", claims.code_id)
     order_id = order_id_of(code, command)
@@ -176,13 +180,11 @@ def redeem(code: CollectionCode | None, claims: CodeClaims, command: RedeemColle
     created = OrderCreated(order_id=order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id, amount=amount,
                            guaranteed=order.guaranteed, auto_confirm_days=order.auto_confirm_days, items=list(items),
                            collection_code_id=code.code_id)
-    paid = domain.pay(order, PayOrder(order_id=order_id, method=code.channel), actor, now, wait)
     redeemed = CollectionCodeRedeemed(code_id=code.code_id, merchant_id=code.merchant_id, kind=code.kind, order_id=order_id,
                                       buyer_id=actor.id, amount=amount, guaranteed=command.guaranteed)
     used = replace(code, redemptions=code.redemptions + 1,
                    status=CodeStatus.USED if code.kind is CollectionKind.ORDER else code.status)
-    assert paid.order is not None
-    return Redemption(used, paid.order, [redeemed, created, *paid.events])
+    return Redemption(used, order, [redeemed, created], command.device_id)
 
 
 def _amount(code: CollectionCode, command: RedeemCollectionCode) -> tuple[Money, tuple[OrderItem, ...]]:

@@ -5,8 +5,20 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.payments.payouts import PayoutRule
+from services.payments.risk import DEFAULT_RULES, RiskRules, RuleSetting
 from services.payments.tokens import CollectionTokens
 from shared.settings import SECRETS_DIR, DEV_SECRET_PREFIX, ServiceSettings
+
+
+# The default schedule (README, "Payouts"): larger amounts get more time for the bank's checks; corporate
+# accounts take large amounts faster than cards. Amounts in fen.
+DEFAULT_PAYOUT_SCHEDULE = (
+    PayoutRule(channel="personal_card", max_amount=5_000_000, business_days=1),    # a card, up to ¥50,000: T+1
+    PayoutRule(channel="personal_card", business_days=2),                          # a card, more: T+2
+    PayoutRule(channel="corporate", max_amount=100_000_000, business_days=1),      # 对公, up to ¥1,000,000: T+1
+    PayoutRule(channel="corporate", business_days=3),                              # 对公, more: T+3
+)
 
 
 class PaymentsSettings(ServiceSettings):
@@ -37,7 +49,29 @@ class PaymentsSettings(ServiceSettings):
         pairs = (item.split(":", 1) for item in self.dev_merchants.split(",") if item.strip())
         return {merchant.strip(): industry.strip() for merchant, industry in pairs}
 
+    risk_rules: dict[str, RuleSetting] = Field(default_factory=lambda: dict(DEFAULT_RULES), description=(
+        "The risk rule table (JSON: rule -> window_minutes, threshold, outcome review|block, enabled, floor); "
+        "see README: Risk controls. A rule left out keeps its default."))
+    risk_merchant_limits: str = Field(default="", description="Merchants whose merchant-level risk limits are raised, "
+                                      "`merchant:multiple` comma separated (e.g. `M-1001:1000`).")
+
+    def risk(self) -> RiskRules:
+        return RiskRules({**DEFAULT_RULES, **self.risk_rules})
+
+    dev_risk_merchant_limits: str = Field(default="M-1001:1000", description="Dev/test mode only: raised limits as "
+                                          "`risk_merchant_limits` has them (M-1001 carries the bench, chaos and burst runs).")
+
+    @staticmethod
+    def risk_raises(text: str) -> dict[str, int]:
+        pairs = (item.split(":", 1) for item in text.split(",") if ":" in item)
+        return {merchant.strip(): max(1, int(multiple)) for merchant, multiple in pairs}
+
     bank_callback_secret: str = Field(default=DEV_SECRET_PREFIX + "bank-callback-secret", description="Shared secret the bank signs transfer outcomes with.")
+    payout_schedule: list[PayoutRule] = Field(
+        default_factory=lambda: list(DEFAULT_PAYOUT_SCHEDULE),
+        description="When payouts go out, T+1 to T+3 business days (seed 02: 1-3 个工作日): a JSON list of rules "
+                    '{"channel": "personal_card"|"corporate" (absent: any), "max_amount": fen (inclusive; absent: any), '
+                    '"business_days": 1-3}; the first rule matching the account kind and amount wins, T+1 if none does.')
 
     def secrets(self) -> dict[str, str]:
         return {"DANBAO_PAYMENTS_PSP_CALLBACK_SECRET": self.psp_callback_secret,

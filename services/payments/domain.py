@@ -5,7 +5,12 @@
            +---provider failed------+   (the buyer may pay again)
     AWAITING_PAYMENT --deadline--> EXPIRED          AWAITING_PAYMENT --cancel--> CANCELLED
     PAID --cancel--> REFUND_PENDING --escrow refunded--> CANCELLED
-                           +--------escrow refused (shipped)--> PAID
+                           +--------escrow refused (shipped, a case open, the merchant's balance short)--> PAID
+
+A paid order is cancelled the same way with or without the guarantee: escrow refunds the hold, or, for a
+payment already credited to the merchant, takes the refund back from the merchant's available balance (and
+returns the fee). When that balance is short, escrow refuses (``merchant_balance_short``), the order stays
+paid, and the disputes service turns the cancellation into a case refunded by priority compensation.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from shared.unit_of_work import Rejected, Waiting
 class OrderStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     PAYMENT_PENDING = "payment_pending"
+    RISK_REVIEW = "risk_review"  # a payment held by a risk rule until an operator decides: nothing charged yet
     PAID = "paid"
     REFUND_PENDING = "refund_pending"
     CANCELLED = "cancelled"
@@ -154,6 +160,8 @@ def pay(order: Order | None, command: PayOrder, actor: Actor, now: datetime, wai
         raise Rejected("already_paid", "the order is already paid", order.order_id)
     if order.status is OrderStatus.PAYMENT_PENDING:
         raise Rejected("payment_in_progress", "a payment for this order is awaiting the provider", order.order_id)
+    if order.status is OrderStatus.RISK_REVIEW:
+        raise Rejected("risk_review", "a payment for this order is held for risk review", order.order_id)
     attempt = order.attempts + 1
     intent_id = f"PI-{order.order_id}-{attempt}"
     paid = replace(order, status=OrderStatus.PAYMENT_PENDING, attempts=attempt, intent_id=intent_id, method=command.method)
@@ -249,8 +257,9 @@ def expire(order: Order | None) -> Decision:
 
 
 def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
-    """Buyer or merchant cancels. Unpaid: closed at once. Paid and guaranteed: escrow refunds
-    the hold in full unless the goods shipped (then it is a refund case, not a cancellation)."""
+    """Buyer or merchant cancels. Unpaid: closed at once. Paid: escrow refunds it in full unless the goods
+    shipped (then it is a refund case, not a cancellation): a guaranteed order from its hold, one without the
+    guarantee from the merchant's balance."""
     if order is None:
         raise Rejected("order_not_found", f"order {command.order_id} does not exist", command.order_id)
     if actor.kind is ActorKind.BUYER and actor.id == order.buyer_id:
@@ -268,24 +277,43 @@ def cancel(order: Order | None, command: CancelOrder, actor: Actor) -> Decision:
     if order.status is OrderStatus.REFUND_PENDING:
         raise Rejected("cancellation_in_progress", "the order is already being cancelled", order.order_id)
     closing = replace(order, cancel_party=party, cancel_reason=command.reason, cancel_note=command.note)
-    if order.status is OrderStatus.AWAITING_PAYMENT:
+    if order.status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.RISK_REVIEW):  # nothing was charged
         return Decision(replace(closing, status=OrderStatus.CANCELLED), [_cancelled(closing, 0)])
-    if not order.guaranteed:
-        raise Rejected("not_cancellable", "a direct payment already reached the merchant: open a refund case", order.order_id)
     return Decision(replace(closing, status=OrderStatus.REFUND_PENDING), [RefundRequested(
         order_id=order.order_id, buyer_id=order.buyer_id, amount=order.amount, party=party, reason=command.reason)])
 
 
+def hold_for_review(order: Order, method: PaymentMethod) -> Order:
+    """A risk rule holds the payment: nothing is charged until an operator decides."""
+    return replace(order, status=OrderStatus.RISK_REVIEW, method=method)
+
+
+def review_released(order: Order | None) -> Order | None:
+    """The operator released the held payment: the order may be paid, with the method the buyer chose."""
+    if order is None or order.status is not OrderStatus.RISK_REVIEW:
+        return None
+    return replace(order, status=OrderStatus.AWAITING_PAYMENT)
+
+
+def review_rejected(order: Order | None) -> Decision:
+    """The operator rejected the held payment: the order closes; nothing was charged."""
+    if order is None or order.status is not OrderStatus.RISK_REVIEW:
+        return Decision(order, [])
+    closing = replace(order, status=OrderStatus.CANCELLED, cancel_party="platform", cancel_reason=CancelReason.RISK_REJECTED)
+    return Decision(closing, [_cancelled(closing, 0)])
+
+
 def refund_settled(order: Order | None, refunded: int, reason: str) -> Decision:
-    """Escrow refunded the cancelled order's hold. A dispute case's refund from the same hold
-    (``case_refund``) is no answer to the cancellation, which goes on waiting for its own."""
+    """Escrow refunded the cancelled order (its hold, or a direct payment from the merchant's balance). A dispute
+    case's refund from the same hold (``case_refund``) is no answer to the cancellation, which goes on waiting."""
     if order is None or order.status is not OrderStatus.REFUND_PENDING or not reason.startswith("cancelled_by_"):
         return Decision(order, [])
     return Decision(replace(order, status=OrderStatus.CANCELLED), [_cancelled(order, refunded)])
 
 
 def refund_refused(order: Order | None, reason: str) -> Decision:
-    """Escrow could not refund (the goods shipped meanwhile): the order stays paid."""
+    """Escrow could not refund (the goods shipped meanwhile, a case is open, or the merchant's balance cannot give a
+    direct payment back, which the disputes service then refunds as a case): the order stays paid."""
     if order is None or order.status is not OrderStatus.REFUND_PENDING:
         return Decision(order, [])
     kept = replace(order, status=OrderStatus.PAID, cancel_party=None, cancel_reason=None, cancel_note=None)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from services.payments import collection, domain, fees, payouts
-from services.payments.collection_store import load_code, save_code
-from services.payments.config import PaymentsSettings
+from services.payments import domain, fees, payouts
+from services.payments.collection_handlers import CollectionHandlers
+from services.payments.handler_base import PAYOUT_TRANSFER, PROVIDER_TIMEOUT, UNPAID_EXPIRY
+from services.payments.payout_handlers import PayoutHandlers
+from services.payments.risk_handlers import RiskHandlers
 from services.payments.store import (
     BuyerRestriction,
     add_month_volume,
@@ -15,44 +17,47 @@ from services.payments.store import (
     buyer_restricted_until,
     late_capture_recorded,
     load_order,
-    load_payout,
-    merchant_facts,
-    merchant_status,
     merchant_industry,
+    merchant_status,
     month_volume,
     record_late_capture,
-    save_order,
-    save_payout,
     seed_merchants,
     set_merchant,
+    set_settlement_account,
 )
 from shared import timers
+from shared.contracts import escrow, onboarding, payments, psp
+from shared.contracts.risk import RiskSubject
+from shared.contracts.settlement import SettlementAccountKind, development_account_ref, seal_account
 from shared.db import Database, upsert
+from shared.envelope import Envelope
+from shared.pii import FieldCipher, development_keys, mask_bank_account
 from shared.settings import Mode, PlatformSettings
-from shared.business_days import business_days_later
-from shared.contracts import bank, escrow, onboarding, payments, psp
-from shared.contracts import collection as collection_contracts
-from shared.envelope import Envelope, Payload
 from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
 
-UNPAID_EXPIRY = "unpaid-expiry"
-PROVIDER_TIMEOUT = "provider-timeout"
-PAYOUT_TRANSFER = "payout-transfer"
+__all__ = ["PAYOUT_TRANSFER", "PROVIDER_TIMEOUT", "UNPAID_EXPIRY", "PaymentsHandlers", "development_account"]
+
+DEV_SETTLEMENT_CARD = "6222021234567890128"  # dev and test mode: the seeded merchants' settlement account
 
 
-class PaymentsHandlers:
-    def __init__(self, settings: PaymentsSettings) -> None:
-        self.settings = settings
-        self.tokens = settings.tokens()
-        self.policy = domain.CancellationPolicy(
-            window=timedelta(hours=settings.cancel_window_hours), warn=settings.cancel_warn_count,
-            restrict=settings.cancel_restrict_count, restrict_for=timedelta(hours=settings.cancel_restrict_hours))
+def development_account(merchant_id: str) -> payouts.PayoutAccount:
+    """A seeded merchant's settlement account (dev and test mode only), sealed with the development bank-account seal keys."""
+    ref = development_account_ref(merchant_id)
+    cipher = FieldCipher.from_spec(development_keys("bank account seal"))
+    return payouts.PayoutAccount(ref, mask_bank_account(DEV_SETTLEMENT_CARD), SettlementAccountKind.PERSONAL_CARD,
+                                 seal_account(DEV_SETTLEMENT_CARD, merchant_id, ref, cipher))
+
+
+class PaymentsHandlers(CollectionHandlers, PayoutHandlers, RiskHandlers):
+    """Every payments handler: orders and payments here, collection codes, payouts and risk reviews in theirs."""
 
     async def seed(self, db: Database, platform: PlatformSettings, now: datetime) -> None:
         if platform.mode is not Mode.PRODUCTION:
+            # the development merchants' raised risk limits (M-1001 carries the load tests), unless set otherwise
+            self.risk.raise_of = {**self.settings.risk_raises(self.settings.dev_risk_merchant_limits), **self.risk.raise_of}
             async with db.transaction() as session:
-                await seed_merchants(session, self.settings.dev_merchant_seeds(), now)
+                await seed_merchants(session, self.settings.dev_merchant_seeds(), now, development_account)
 
     async def create_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CreateOrder = message.data
@@ -82,6 +87,13 @@ class PaymentsHandlers:
         await self._save(uow, decision, command.order_id)
         if decision.order is not None and decision.order.cancel_party == "buyer":
             await self._watch_buyer(uow, decision.order.buyer_id)
+        if order is not None and decision.order is not None and decision.order.cancel_party == "merchant" \
+                and order.status is domain.OrderStatus.PAID:
+            verdict = await self.risk.merchant_cancelled(uow, order.merchant_id)
+            if verdict is not None:  # the buyer's refund goes on; the merchant's payouts wait for an operator
+                await self.risk.flag(uow, verdict, RiskSubject.CANCELLATION, order.order_id, order.merchant_id,
+                                     buyer_id=order.buyer_id, order_id=order.order_id)
+                await self._hold_payouts(uow, order.merchant_id)
 
     async def _watch_buyer(self, uow: UnitOfWork, buyer_id: str) -> None:
         count = await buyer_cancellations_since(uow.session, buyer_id, uow.now - self.policy.window)
@@ -95,6 +107,11 @@ class PaymentsHandlers:
         order = await load_order(uow.session, refunded.order_id)
         await self._save(uow, domain.refund_settled(order, refunded.amount.amount, refunded.reason), refunded.order_id)
 
+    async def direct_payment_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
+        refunded: escrow.DirectPaymentRefunded = message.data
+        order = await load_order(uow.session, refunded.order_id)
+        await self._save(uow, domain.refund_settled(order, refunded.amount.amount, refunded.reason), refunded.order_id)
+
     async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
         refused: escrow.RefundRefused = message.data
         order = await load_order(uow.session, refused.order_id)
@@ -104,56 +121,13 @@ class PaymentsHandlers:
         command: payments.PayOrder = message.data
         order = await load_order(uow.session, command.order_id)
         decision = domain.pay(order, command, message.actor, uow.now, self.settings.provider_wait)
+        assert order is not None
+        verdict = await self.risk.payment(uow, order.buyer_id, order.merchant_id, None, order.amount.amount)
+        if verdict is not None:
+            await self._hold(uow, order, command.method, verdict, created=False)
+            return
         await self._charge(uow, decision)
 
-    async def _charge(self, uow: UnitOfWork, decision: domain.Decision) -> None:
-        """Save a payment the provider is asked to charge, and wait for its answer."""
-        assert decision.order is not None and decision.order.intent_id is not None
-        await timers.schedule(uow, PROVIDER_TIMEOUT, decision.order.order_id, uow.now + self.settings.provider_wait,
-                              {"intent_id": decision.order.intent_id})
-        await self._save(uow, decision, decision.order.order_id)
-
-    # -- collection codes ---------------------------------------------------------------------
-
-    async def issue_code(self, uow: UnitOfWork, message: Envelope) -> None:
-        command: collection_contracts.IssueCollectionCode = message.data
-        code = await load_code(uow.session, command.code_id)
-        merchant = await merchant_facts(uow.session, command.merchant_id)
-        lifetime = (timedelta(minutes=self.settings.payment_token_minutes) if command.kind is collection_contracts.CollectionKind.ORDER
-                    else timedelta(days=self.settings.shop_code_days))
-        decision = collection.issue(code, command, message.actor, merchant, self.settings.guarantee_allowed(merchant.industry),
-                                    lifetime, self.tokens, uow.now)
-        await self._save_code(uow, decision)
-
-    async def revoke_code(self, uow: UnitOfWork, message: Envelope) -> None:
-        command: collection_contracts.RevokeCollectionCode = message.data
-        code = await load_code(uow.session, command.code_id)
-        await self._save_code(uow, collection.revoke(code, command, message.actor, uow.now))
-
-    async def redeem_code(self, uow: UnitOfWork, message: Envelope) -> None:
-        command: collection_contracts.RedeemCollectionCode = message.data
-        claims = collection.verify(self.tokens, command, uow.now)
-        code = await load_code(uow.session, claims.code_id)
-        merchant = await merchant_facts(uow.session, claims.merchant_id)
-        order_id = collection.order_id_of(code, command) if code is not None else None
-        existing = await load_order(uow.session, order_id) if order_id else None
-        restricted = await buyer_restricted_until(uow.session, message.actor.id, uow.now)
-        redemption = collection.redeem(code, claims, command, message.actor, merchant, existing, restricted,
-                                       self.settings.provider_wait, uow.now)
-        if redemption is None:
-            return
-        await save_code(uow.session, redemption.code, uow.now)
-        await timers.schedule(uow, UNPAID_EXPIRY, redemption.order.order_id,
-                              uow.now + timedelta(minutes=self.settings.unpaid_order_minutes))
-        await self._charge(uow, domain.Decision(redemption.order, redemption.events))
-
-    async def _save_code(self, uow: UnitOfWork, decision: collection.CodeDecision) -> None:
-        if not decision.events:
-            return
-        assert decision.code is not None
-        await save_code(uow.session, decision.code, uow.now)
-        for event in decision.events:
-            uow.emit(payments.EVENTS, decision.code.code_id, event)
 
     async def provider_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
         order = await load_order(uow.session, timer.aggregate_id)
@@ -181,13 +155,21 @@ class PaymentsHandlers:
         if decision.order is not None and decision.order.status is domain.OrderStatus.PAID and decision.events:
             await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
             await add_month_volume(uow.session, order.merchant_id, fees.month_of(uow.now), decision.order.amount.amount)
+            await self.risk.paid(uow, order.merchant_id, decision.order.amount.amount)
+        if any(isinstance(event, payments.PaymentFailed) for event in decision.events) and order is not None:
+            await self.risk.failed(uow, order.buyer_id)
         await self._save(uow, decision, callback.order_id)
 
     # -- merchant status, from onboarding's events -----------------------------------------
 
     async def merchant_activated(self, uow: UnitOfWork, message: Envelope) -> None:
         event: onboarding.MerchantActivated = message.data
-        await set_merchant(uow.session, event.merchant_id, uow.now, status="active", industry=event.industry, verified=event.verified)
+        await set_merchant(uow.session, event.merchant_id, uow.now, status="active", industry=event.industry, verified=event.verified,
+                           activated=True)
+        if event.settlement_account_ref and event.sealed_settlement_account:  # absent in events from before they were added
+            await set_settlement_account(uow.session, event.merchant_id, payouts.PayoutAccount(
+                event.settlement_account_ref, event.settlement_account_masked or "****",
+                event.settlement_account_kind or SettlementAccountKind.PERSONAL_CARD, event.sealed_settlement_account))
         uow.wake(domain.merchant_key(event.merchant_id))  # orders created before this was read wait for it
 
     async def merchant_suspended(self, uow: UnitOfWork, message: Envelope) -> None:
@@ -196,56 +178,3 @@ class PaymentsHandlers:
 
     async def merchant_reinstated(self, uow: UnitOfWork, message: Envelope) -> None:
         await set_merchant(uow.session, message.data.merchant_id, uow.now, status="active")
-
-    # -- payouts (keyed by merchant id, so one merchant's payouts are handled in order) ----------
-
-    async def request_payout(self, uow: UnitOfWork, message: Envelope) -> None:
-        command: payments.RequestPayout = message.data
-        payout = await load_payout(uow.session, command.payout_id)
-        await self._save_payout(uow, payouts.request(payout, command, message.actor))
-
-    async def payout_reserved(self, uow: UnitOfWork, message: Envelope) -> None:
-        event: escrow.PayoutReserved = message.data
-        payout = await load_payout(uow.session, event.payout_id)
-        transfer_at = business_days_later(uow.now, 1)
-        decision = payouts.reserved(payout, transfer_at)
-        if decision.events:
-            await timers.schedule(uow, PAYOUT_TRANSFER, event.payout_id, transfer_at)
-        await self._save_payout(uow, decision)
-
-    async def payout_declined(self, uow: UnitOfWork, message: Envelope) -> None:
-        event: escrow.PayoutDeclined = message.data
-        payout = await load_payout(uow.session, event.payout_id)
-        await self._save_payout(uow, payouts.declined(payout, event.reason))
-
-    async def payout_transfer_due(self, uow: UnitOfWork, timer: DurableTimer) -> None:
-        payout = await load_payout(uow.session, timer.aggregate_id)
-        await self._save_payout(uow, payouts.send(payout))
-
-    async def transfer_completed(self, uow: UnitOfWork, message: Envelope) -> None:
-        outcome: bank.TransferCompleted = message.data
-        if not outcome.signature_valid(self.settings.bank_callback_secret):
-            raise Undeliverable("bad_signature", f"transfer outcome for {outcome.payout_id} is not signed by the bank")
-        payout = await load_payout(uow.session, outcome.payout_id)
-        await self._save_payout(uow, payouts.completed(payout, outcome))
-
-    async def _save_payout(self, uow: UnitOfWork, decision: payouts.PayoutDecision) -> None:
-        if not decision.events:
-            return
-        assert decision.payout is not None
-        await save_payout(uow.session, decision.payout, uow.now)
-        for event in decision.events:
-            topic = bank.REQUESTS if isinstance(event, bank.TransferRequested) else payments.EVENTS
-            uow.emit(topic, decision.payout.merchant_id, event)
-
-    async def _save(self, uow: UnitOfWork, decision: domain.Decision, order_id: str) -> None:
-        if not decision.events:
-            return
-        assert decision.order is not None
-        await save_order(uow.session, decision.order, uow.now)
-        for event in decision.events:
-            uow.emit(_topic_of(event), order_id, event)
-
-
-def _topic_of(event: Payload):  # type: ignore[no-untyped-def]
-    return psp.REQUESTS if isinstance(event, psp.ChargeRequested) else payments.EVENTS

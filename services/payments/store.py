@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,9 +13,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.collection import MerchantFacts
 from services.payments.collection_store import CollectionCodeRow
+from services.payments.risk_store import RiskObservation, RiskReviewRow
 from services.payments.domain import Order, OrderStatus
-from services.payments.payouts import Payout, PayoutStatus
+from services.payments.payouts import MerchantPayouts, Payout, PayoutAccount, PayoutStatus
 from shared.contracts.payments import CancelReason, OrderItem, PaymentCapturedLate, PaymentMethod
+from shared.contracts.settlement import SettlementAccountKind
 from shared.db import fetch_one, insert_rows, upsert
 from shared.money import Money
 from shared.timers import as_utc
@@ -117,7 +120,15 @@ class MerchantView(SQLModel, table=True):
     status: str = Field(max_length=16, description="active or suspended")
     industry: str = Field(max_length=32)
     verified: bool = False
+    active_since: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True),
+                                          description="first activation; None for merchants seeded in dev mode (established)")
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    settlement_account_ref: str | None = Field(default=None, max_length=64, description="verified at onboarding")
+    settlement_account_masked: str | None = Field(default=None, max_length=40)
+    settlement_account_kind: str | None = Field(default=None, max_length=16)
+    sealed_settlement_account: str | None = Field(default=None, description="for the bank; payments cannot open it")
+    payouts_held_reason: str | None = Field(default=None, max_length=200,
+                                            description="set while payouts are held (a risk review); null otherwise")
 
 
 async def merchant_status(session: AsyncSession, merchant_id: str) -> str | None:
@@ -127,14 +138,48 @@ async def merchant_status(session: AsyncSession, merchant_id: str) -> str | None
 
 
 async def set_merchant(session: AsyncSession, merchant_id: str, now: datetime, *, status: str,
-                       industry: str | None = None, verified: bool | None = None) -> None:
+                       industry: str | None = None, verified: bool | None = None, activated: bool = False) -> None:
+    """``activated``: onboarding's activation (the first one starts the merchant's ``active_since``)."""
     merchant = await session.get(MerchantView, merchant_id) or MerchantView(
         merchant_id=merchant_id, status=status, industry=industry or "", updated_at=now)
     merchant.status, merchant.updated_at = status, now
+    if activated and merchant.active_since is None:
+        merchant.active_since = now
     if industry is not None:
         merchant.industry = industry
     if verified is not None:
         merchant.verified = verified
+    session.add(merchant)
+
+
+async def set_settlement_account(session: AsyncSession, merchant_id: str, account: PayoutAccount) -> None:
+    """The account onboarding verified (``onboarding.merchant.activated``): payouts go there only."""
+    merchant = await session.get(MerchantView, merchant_id)
+    assert merchant is not None, "set_merchant first"
+    merchant.settlement_account_ref, merchant.settlement_account_masked = account.ref, account.masked
+    merchant.settlement_account_kind, merchant.sealed_settlement_account = account.kind.value, account.sealed
+    session.add(merchant)
+
+
+async def merchant_payouts(session: AsyncSession, merchant_id: str) -> MerchantPayouts:
+    merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
+    if merchant is None:
+        return MerchantPayouts(status=None)
+    account = None
+    if merchant.settlement_account_ref and merchant.sealed_settlement_account:
+        account = PayoutAccount(merchant.settlement_account_ref, merchant.settlement_account_masked or "****",
+                                SettlementAccountKind(merchant.settlement_account_kind or SettlementAccountKind.PERSONAL_CARD),
+                                merchant.sealed_settlement_account)
+    return MerchantPayouts(status=str(merchant.status), account=account, held=merchant.payouts_held_reason)
+
+
+async def hold_payouts(session: AsyncSession, merchant_id: str, reason: str | None, now: datetime) -> None:
+    """The risk-review hook: with a reason, the merchant's payouts are refused (``payouts_held``) and scheduled ones
+    fail when due (their money goes back to its balance); with None, they are allowed again."""
+    merchant = await session.get(MerchantView, merchant_id)
+    if merchant is None:
+        raise LookupError(f"payments knows no merchant {merchant_id}")
+    merchant.payouts_held_reason, merchant.updated_at = reason, now
     session.add(merchant)
 
 
@@ -170,12 +215,17 @@ async def add_month_volume(session: AsyncSession, merchant_id: str, month: str, 
         merchant_id=merchant_id, month=month, paid=await month_volume(session, merchant_id, month) + amount), insert_only=())
 
 
-async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime) -> None:
+async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime,
+                         account: Callable[[str], PayoutAccount]) -> None:
     """Dev/test mode only: merchants that may take orders before onboarding has activated any (verified, as an
-    activation after a passed registry check would leave them)."""
+    activation after a passed registry check would leave them), and be paid out to ``account(merchant_id)``."""
     for merchant_id, industry in seeds.items():
-        if await session.get(MerchantView, merchant_id) is None:
+        merchant = await session.get(MerchantView, merchant_id)
+        if merchant is None:
             session.add(MerchantView(merchant_id=merchant_id, status="active", industry=industry, verified=True, updated_at=now))
+            await session.flush()
+        if merchant is None or merchant.settlement_account_ref is None:
+            await set_settlement_account(session, merchant_id, account(merchant_id))
 
 
 class BuyerRestriction(SQLModel, table=True):
@@ -232,6 +282,12 @@ class PayoutRow(SQLModel, table=True):
     failure_reason: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    account_ref: str | None = Field(default=None, max_length=64, description="the verified account it goes to")
+    account_masked: str | None = Field(default=None, max_length=40)
+    account_kind: str | None = Field(default=None, max_length=16)
+    business_days: int | None = Field(default=None, description="N of T+N, from the payout schedule")
+    review: str | None = Field(default=None, max_length=100, description="the risk review holding it, or 'rejected'")
+    reserved: bool = Field(default=False, description="escrow reserved the money while a review held it")
 
     def to_domain(self) -> Payout:
         return payout_of(self)
@@ -240,7 +296,9 @@ class PayoutRow(SQLModel, table=True):
 def payout_of(row: Any) -> Payout:
     return Payout(row.payout_id, row.merchant_id, Money(amount=row.amount, currency=row.currency),
                   PayoutStatus(row.status), as_utc(row.transfer_at) if row.transfer_at else None,
-                  row.bank_txn_id, row.failure_reason)
+                  row.bank_txn_id, row.failure_reason, row.account_ref, row.account_masked,
+                  SettlementAccountKind(row.account_kind) if row.account_kind else None, row.business_days,
+                  row.review, bool(row.reserved))
 
 
 async def load_payout(session: AsyncSession, payout_id: str) -> Payout | None:
@@ -252,7 +310,9 @@ async def save_payout(session: AsyncSession, payout: Payout, now: datetime) -> N
     await upsert(session, PayoutRow, dict(
         payout_id=payout.payout_id, merchant_id=payout.merchant_id, amount=payout.amount.amount,
         currency=payout.amount.currency, status=payout.status.value, transfer_at=payout.transfer_at,
-        bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, created_at=now, updated_at=now))
+        bank_txn_id=payout.bank_txn_id, failure_reason=payout.failure_reason, account_ref=payout.account_ref,
+        account_masked=payout.account_masked, account_kind=payout.account_kind.value if payout.account_kind else None,
+        business_days=payout.business_days, review=payout.review, reserved=payout.reserved, created_at=now, updated_at=now))
 
 
-TABLES: list[type[SQLModel]] = [CollectionCodeRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]
+TABLES: list[type[SQLModel]] = [CollectionCodeRow, RiskObservation, RiskReviewRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]

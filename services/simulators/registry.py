@@ -2,12 +2,12 @@
 
 | credit code | registry says |
 |---|---|
-| ``91330100MA2AAAAA0B`` | active, 杭州小盾牌贸易有限公司 |
+| ``91330100MA2AAAAA71`` | active, 杭州小盾牌贸易有限公司 |
 | ``91330100MA2BBBBB0K`` | active, 杭州绿盾科技有限公司 |
-| ``91330100MA2CCCCC0U`` | revoked (吊销) |
-| ``91330100MA2DDDDD04`` | deregistered (注销) |
-| ``91330100MA2EEEEE0C`` | active, but registered as 杭州另一家贸易有限公司 (a name mismatch for most applicants) |
-| ``91330100MA2FFFFF0L`` | no answer at all (a registry timeout) |
+| ``91330100MA2CCCCC48`` | revoked (吊销) |
+| ``91330100MA2DDDDD8W`` | deregistered (注销) |
+| ``91330100MA2EEEEE1F`` | active, but registered as 杭州另一家贸易有限公司 (a name mismatch for most applicants) |
+| ``91330100MA2FFFFF54`` | no answer at all (a registry timeout) |
 
 Each answer is signed with the shared registry callback secret (``DANBAO_SIM_REGISTRY_CALLBACK_SECRET``,
 onboarding's ``DANBAO_ONBOARDING_REGISTRY_CALLBACK_SECRET``).
@@ -26,8 +26,8 @@ from shared.settings import DEV_SECRET_PREFIX, SECRETS_DIR, PlatformSettings, Se
 
 DEFAULT_PORT = 8112
 ACTIVE, ACTIVE_2, REVOKED, DEREGISTERED, OTHER_NAME, SILENT = (
-    "91330100MA2AAAAA0B", "91330100MA2BBBBB0K", "91330100MA2CCCCC0U", "91330100MA2DDDDD04", "91330100MA2EEEEE0C",
-    "91330100MA2FFFFF0L")
+    "91330100MA2AAAAA71", "91330100MA2BBBBB0K", "91330100MA2CCCCC48", "91330100MA2DDDDD8W", "91330100MA2EEEEE1F",
+    "91330100MA2FFFFF54")
 FIXTURES: dict[str, tuple[registry.RegistryStatus, str | None]] = {
     ACTIVE: (registry.RegistryStatus.ACTIVE, "杭州小盾牌贸易有限公司"),
     ACTIVE_2: (registry.RegistryStatus.ACTIVE, "杭州绿盾科技有限公司"),

@@ -87,6 +87,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "case.agreed": ("已协商一致", "Agreed"),
     "case.ruled": ("平台已裁决", "The platform has ruled"),
     "case.verifying": ("三天核实期", "Three-day verification"),
+    "case.awaiting_return": ("请先退货：寄回商品并填写运单号", "Send the goods back and give the waybill"),
+    "case.return_in_transit": ("退货运输中，等待商户确认收货", "The return is on its way: the merchant confirms its arrival"),
+    "return_by": ("退货期限", "Send it back by"),
+    "confirm_by": ("商户确认收货期限", "The merchant confirms by"),
+    "return_tracking": ("退货运单", "Return waybill"),
+    "tracking_no": ("运单号", "Tracking number"),
+    "send_return": ("提交退货运单", "Give the waybill"),
+    "rule_by": ("裁决期限", "Rule by"),
+    "default_ruling_at": ("默认裁决时间", "Default ruling at"),
     "case.closed": ("已结束", "Closed"),
     "respond_by": ("商户处理期限", "The merchant answers by"),
     "counter_offer": ("商户提议退款", "The merchant offers"),
@@ -176,6 +185,10 @@ STEPS: dict[str, tuple[str, str]] = {
     "disputes.negotiation.failed": ("协商失败", "Negotiation failed"),
     "disputes.case.escalated": ("平台介入", "Escalated to the platform"),
     "disputes.case.ruled": ("平台裁决", "Ruled"),
+    "disputes.case.arbitration_overdue": ("裁决超时，已转主管", "Arbitration overdue: with the supervisors"),
+    "disputes.return.requested": ("请退货", "Return requested"),
+    "disputes.return.shipped": ("买家已寄回", "Returned by the buyer"),
+    "disputes.return.received": ("商户已收到退货", "Return received"),
     "disputes.refund.ordered": ("平台下达退款", "Refund ordered"),
     "disputes.compensation.granted": ("先行赔付", "Priority compensation"),
     "disputes.claim.decided": ("保险理赔结果", "Insurer decided"),
@@ -204,9 +217,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "satisfied": ("满意", "Satisfied"), "rule": ("规则", "Rule"), "proposed": ("建议", "Proposed"),
     "basis": ("依据", "Basis"), "how": ("方式", "How"), "verified": ("核实", "Verified"), "note": ("留言", "Note"),
     "party": ("提交方", "Party"), "by": ("处理人", "By"), "case_id": ("退款申请", "Case"), "day3_at": ("结束时间", "Final at"),
-    "kind": ("类型", "Kind"),
+    "kind": ("类型", "Kind"), "rule_by": ("裁决期限", "Rule by"), "return_by": ("退货期限", "Send back by"),
+    "confirm_by": ("商户确认期限", "Merchant confirms by"), "default_ruling_at": ("默认裁决时间", "Default ruling at"),
+    "return_required": ("需先退货", "Goods back first"), "origin": ("发起方", "Opened by"),
 }
-STAFF_ONLY = {"fee", "net", "from_merchant", "shortfall", "case_id", "round", "proposed", "rule", "arbitrator_id", "by"}
+STAFF_ONLY = {"fee", "net", "from_merchant", "shortfall", "case_id", "round", "proposed", "rule", "arbitrator_id", "by", "origin"}
 
 
 def pick(pair: tuple[str, str], lang: str) -> str:

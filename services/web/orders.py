@@ -135,6 +135,12 @@ def routes(state: WebState) -> list[Route]:
         return {"case_id": case.case_id, "satisfied": satisfied, "comment": _note(form, "comment"),
                 "requested": {"amount": further, "currency": case.currency} if further else None}
 
+    def return_shipment(form: Any, order: OrderView, case: CaseView | None) -> dict[str, Any] | None:
+        if case is None:
+            return None
+        return {"case_id": case.case_id, "carrier": str(form.get("carrier", "")).strip()[:64],
+                "tracking_no": str(form.get("tracking_no", "")).strip()[:64], "note": _note(form)}
+
     async def refund_form(request: Request) -> Response:
         buyer = buyer_of(request)
         require(buyer is not None, 401, "forbidden")
@@ -191,6 +197,7 @@ def routes(state: WebState) -> list[Route]:
         Route("/orders/{order_id}/counter-offer", action("disputes.counter_offer.answer", answer), methods=["POST"]),
         Route("/orders/{order_id}/escalate", action("disputes.case.escalate", escalate), methods=["POST"]),
         Route("/orders/{order_id}/feedback", action("disputes.feedback.submit", feedback), methods=["POST"]),
+        Route("/orders/{order_id}/return", action("disputes.return.record_shipment", return_shipment), methods=["POST"]),
         Route("/orders/{order_id}/refund", refund_form), Route("/orders/{order_id}/refund", open_case, methods=["POST"]),
     ]
 

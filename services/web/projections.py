@@ -19,7 +19,8 @@ Handler = Callable[[UnitOfWork, Envelope], Any]
 STEP_FIELDS = ("amount", "fee", "net", "reason", "carrier", "tracking_no", "auto_confirm_at", "method", "failure_reason",
                "requested", "response", "round", "accepted", "decision", "reasons", "arbitrator_id", "outcome", "refunded",
                "remaining", "from_hold", "from_merchant", "shortfall", "message", "respond_by", "escalate_by", "answer_by",
-               "satisfied", "rule", "basis", "how", "verified", "note", "party", "by", "case_id", "day3_at", "kind")
+               "satisfied", "rule", "basis", "how", "verified", "note", "party", "by", "case_id", "day3_at", "kind", "rule_by",
+               "return_by", "confirm_by", "default_ruling_at", "return_required", "origin")
 
 
 def token_digest(token: str) -> str:

@@ -70,12 +70,24 @@ def _failed(case: CaseView, data: Any) -> None:
 
 
 def _escalated(case: CaseView, data: Any) -> None:
-    case.status = "in_arbitration"
+    case.status, case.rule_by = "in_arbitration", data.rule_by
     case.proposal = data.proposal.model_dump_json() if data.proposal else None
 
 
+def _overdue(case: CaseView, data: Any) -> None:
+    case.overdue, case.default_ruling_at = True, data.default_ruling_at
+
+
+def _return_requested(case: CaseView, data: Any) -> None:
+    case.status, case.return_by = "awaiting_return", data.return_by
+
+
+def _return_shipped(case: CaseView, data: Any) -> None:
+    case.status, case.confirm_by, case.return_tracking = "return_in_transit", data.confirm_by, f"{data.carrier} {data.tracking_no}"[:140]
+
+
 def _ruled(case: CaseView, data: Any) -> None:
-    case.status, case.decision, case.ruled_amount = "ruled", data.decision.value, data.amount.amount
+    case.status, case.decision, case.ruled_amount, case.overdue = "ruled", data.decision.value, data.amount.amount, False
     case.ruling_reasons, case.arbitrator_id = data.reasons[:2000], data.arbitrator_id
 
 
@@ -109,7 +121,11 @@ def disputes_handlers(types: Iterable[str]) -> dict[str, Handler]:
         "disputes.negotiation.agreed": case_step(_agreed),
         "disputes.negotiation.failed": case_step(_failed),
         "disputes.case.escalated": case_step(_escalated),
+        "disputes.case.arbitration_overdue": case_step(_overdue),
         "disputes.case.ruled": case_step(_ruled),
+        "disputes.return.requested": case_step(_return_requested),
+        "disputes.return.shipped": case_step(_return_shipped),
+        "disputes.return.received": case_step(),
         "disputes.refund.ordered": case_step(),
         "disputes.compensation.granted": case_step(),
         "disputes.claim.decided": case_step(),

@@ -135,6 +135,12 @@ class CaseView(SQLModel, table=True):
     escalate_by: datetime | None = _when()
     evidence: str = Field(default="[]")  # JSON list of {reference, sha256, description, party}
     proposal: str | None = None  # JSON RuleProposal
+    rule_by: datetime | None = _when()  # the arbitration deadline
+    overdue: bool = False  # past it: in the supervisors' queue
+    default_ruling_at: datetime | None = _when()
+    return_by: datetime | None = _when()  # a ruling on return: the buyer sends the goods back by then
+    confirm_by: datetime | None = _when()  # and the merchant confirms they arrived by then
+    return_tracking: str | None = Field(default=None, max_length=140)
     decision: str | None = Field(default=None, max_length=32)
     ruled_amount: int | None = None
     ruling_reasons: str | None = Field(default=None, max_length=2000)

@@ -10,6 +10,7 @@ from pydantic import Field
 from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import PayoutRef, SignedCallback
+from shared.contracts.settlement import SettlementAccountKind
 from shared.envelope import Payload
 from shared.money import Money
 
@@ -20,14 +21,25 @@ class TransferStatus(StrEnum):
 
 
 class TransferRequested(Payload):
-    """The platform asks the bank to pay a merchant's payout into its settlement account."""
+    """The platform asks the bank to pay a merchant's payout into the settlement account verified at onboarding
+    (announced by `onboarding.merchant.activated`). The bank opens `sealed_account` with the bank-account seal keys
+    it shares with onboarding; payments, which sends this, cannot."""
 
     TYPE: ClassVar[str] = "bank.transfer.requested"
 
     payout_id: str = Field(description="Payout id; the bank echoes it.", examples=["PO-M-1001-20261123-1"])
     merchant_id: str = Field(description="The merchant paid.", examples=["M-1001"])
-    account_ref: str = Field(description="Opaque reference of the merchant's settlement account (never the number).", examples=["ACCT-M-1001"])
+    account_ref: str = Field(description="Opaque reference of the merchant's verified settlement account (never the "
+                                         "number): the `settlement_account_ref` of its `onboarding.merchant.activated`.",
+                             examples=["SA-5f0c3e9a1b7d2c44"])
     amount: Money = Field(description="Amount to transfer.")
+    account_masked: str | None = Field(default=None, description="The account number, masked.", examples=["6222 **** **** 0128"])
+    account_kind: SettlementAccountKind | None = Field(
+        default=None, description="`personal_card` (个人银行卡) or `corporate` (对公账户).", examples=["corporate"])
+    sealed_account: str | None = Field(
+        default=None, description="The account number, AES-256-GCM with the bank-account seal keys (key id inside), bound "
+                                  "to `merchant_id` and `account_ref` (`shared.contracts.settlement.open_account`).",
+                        examples=["v1:k1:Q2lwaGVy..."])
 
 
 class TransferCompleted(SignedCallback):

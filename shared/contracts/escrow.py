@@ -18,7 +18,8 @@ ORDER_ID = Field(pattern=ID_PATTERN, description="The order (and hold) concerned
 
 
 class RecordShipment(Payload):
-    """The merchant shipped the goods; the auto-confirm countdown starts."""
+    """The merchant shipped the goods; the auto-confirm countdown starts. For an order paid without the guarantee
+    nothing is held: the shipment is recorded (it ends the right to cancel) and the after-sale window starts."""
 
     TYPE: ClassVar[str] = "escrow.shipment.record"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
@@ -29,7 +30,8 @@ class RecordShipment(Payload):
 
 
 class ConfirmReceipt(Payload):
-    """The buyer confirms the goods arrived as expected; the hold is released to the merchant."""
+    """The buyer confirms the goods arrived as expected; the hold is released to the merchant. Only after the
+    merchant recorded the shipment: before it the confirmation is refused `not_shipped`."""
 
     TYPE: ClassVar[str] = "escrow.receipt.confirm"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER,)
@@ -86,8 +88,15 @@ class RefundRefused(Payload):
     TYPE: ClassVar[str] = "escrow.refund.refused"
 
     order_id: OrderRef
-    reason: str = Field(description="`already_shipped`, `already_settled`, `no_hold`, `amount_mismatch` or `case_open` "
-                                    "(a dispute case froze the hold).", examples=["already_shipped"])
+    reason: str = Field(description="`already_shipped`, `already_settled`, `no_hold`, `amount_mismatch`, `case_open` "
+                                    "(a dispute case froze the hold) or `merchant_balance_short` (a payment without the "
+                                    "guarantee: the merchant's available balance cannot refund it, so the disputes "
+                                    "service opens a case for it, refunded from that balance, then by priority "
+                                    "compensation).", examples=["already_shipped"])
+    needed: int | None = Field(default=None, description="`merchant_balance_short`: what the merchant had to give back, "
+                                                         "in fen.", examples=[12823])
+    available: int | None = Field(default=None, description="`merchant_balance_short`: the merchant's available balance, "
+                                                            "in fen.", examples=[5000])
 
 
 class LateCaptureBooked(Payload):
@@ -181,11 +190,44 @@ class MerchantCredited(Payload):
 
     order_id: OrderRef
     merchant_id: MerchantRef
+    buyer_id: str | None = Field(default=None, description="The buyer who paid.", examples=["B-2001"])
     gross: Money = Field(description="Amount paid by the buyer.")
     fee: int = Field(description="Platform fee in fen.", examples=[77])
     net: int = Field(description="Amount less the fee, in fen: credited to the merchant, less `recovered`.", examples=[12823])
     recovered: int = Field(default=0, description="Of the net, kept to repay compensation the merchant owes, in fen.",
                            examples=[0])
+
+
+class DirectOrderShipped(Payload):
+    """The merchant shipped an order paid without the guarantee. Nothing is released (the money reached the merchant
+    at payment); the order can no longer be cancelled, and a refund case may be opened until the after-sale window
+    after `deemed_received_at` closes."""
+
+    TYPE: ClassVar[str] = "escrow.direct_order.shipped"
+
+    order_id: OrderRef
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
+    carrier: str = Field(description="Carrier.", examples=["SF Express 顺丰"])
+    tracking_no: str = Field(description="Tracking number.", examples=["SF1234567890"])
+    deemed_received_at: datetime = Field(description="When the goods count as received: the shipment plus the order's "
+                                                     "auto-confirm days (UTC).", examples=["2026-11-30T08:30:00Z"])
+
+
+class DirectPaymentRefunded(Payload):
+    """An order paid without the guarantee was cancelled before shipment and refunded to the buyer in full: the
+    merchant gives back what it was credited (from its available balance) and the platform its fee."""
+
+    TYPE: ClassVar[str] = "escrow.direct_payment.refunded"
+
+    order_id: OrderRef
+    merchant_id: MerchantRef
+    buyer_id: BuyerRef
+    amount: Money = Field(description="Refunded to the buyer: what was paid.")
+    from_merchant: int = Field(description="Taken from the merchant's available balance, in fen.", examples=[12823])
+    fee_returned: int = Field(description="The platform's fee given back, in fen.", examples=[77])
+    reason: str = Field(description="`cancelled_by_buyer` or `cancelled_by_merchant`.", examples=["cancelled_by_merchant"])
+    provider_refund_id: str = Field(description="The refund asked of the provider.", examples=["RF-O-20261123-0001-D"])
 
 
 class HoldFrozen(Payload):
@@ -268,6 +310,7 @@ EVENTS = TopicContract(
     topics.events("escrow"),
     "Holds, releases, refunds and every ledger movement.",
     [HoldCreated, ShipmentRecorded, HoldReleased, HoldRefunded, RefundRefused, LateCaptureBooked, RefundPaidOut,
-     MerchantCredited, PayoutReserved, PayoutDeclined, HoldFrozen, HoldUnfrozen, CaseRefundExecuted, CompensationPaid,
+     MerchantCredited, DirectOrderShipped, DirectPaymentRefunded, PayoutReserved, PayoutDeclined, HoldFrozen, HoldUnfrozen,
+     CaseRefundExecuted, CompensationPaid,
      RecoveryRepaid, LedgerEntryPosted, EscrowCommandRejected],
 )

@@ -16,7 +16,10 @@ from shared import topics
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import ID_PATTERN, MerchantRef, rejection_payload, sealed
 from shared.envelope import ActorKind, Payload
+from shared.contracts.settlement import SettlementAccountKind
 from shared.pii import FieldCipher, mask_email, mask_phone
+
+__all__ = ["SettlementAccountKind"]  # re-exported: the kind belongs to the application
 
 MERCHANT_ID = Field(pattern=ID_PATTERN, description="The merchant account (from sign-up); also the key.", examples=["M-1001"])
 
@@ -53,7 +56,13 @@ class ApplyForMerchant(Payload):
     credit_code: str = Field(max_length=18, description="Unified social credit code (GB 32100-2015).", examples=["91350100M000100Y43"])
     legal_rep_name: str = sealed("Legal representative's name (2-50 characters), e.g. `张三`.")
     legal_rep_id_number: str = sealed("Legal representative's resident ID number (GB 11643-1999), e.g. `11010519491231002X`.")
-    settlement_account: str = sealed("Settlement bank card number (12-19 digits, Luhn), e.g. `6222021234567890128`.")
+    settlement_account: str = sealed("Settlement account number: a personal bank card (12-19 digits, Luhn) or a "
+                                     "corporate account (对公账户, 9-25 digits), as `settlement_account_kind` says; "
+                                     "e.g. `6222021234567890128`.")
+    settlement_account_kind: SettlementAccountKind | None = Field(
+        default=None, description="`personal_card` (个人银行卡, checked by Luhn) or `corporate` (对公账户, checked by format "
+                                  "only: banks number them by their own rules). Default: `corporate` for an enterprise, "
+                                  "`personal_card` for an individual business.", examples=["corporate"])
     phone: str = sealed("Mainland mobile number, e.g. `13812345678`.")
     email: str = sealed("Where the activation code is sent, e.g. `finance@example.com`.")
     industry: str = Field(max_length=32, description="Industry; selects the fee tier (see the fee schedule).", examples=["retail"])
@@ -97,6 +106,16 @@ class ActivateMerchant(Payload):
     activation_code: str = Field(pattern=r"^\d{6}$", description="The six-digit code from the e-mail.", examples=["402913"])
 
 
+class ReissueActivationCode(Payload):
+    """A fresh activation code for an approved merchant whose code expired or was lost: the merchant asks, or an
+    operator does for it. The old code stops working; the new one is e-mailed like the first."""
+
+    TYPE: ClassVar[str] = "onboarding.activation.reissue"
+    ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT, ActorKind.OPERATOR)
+
+    merchant_id: str = MERCHANT_ID
+
+
 class SuspendMerchant(Payload):
     """An operator suspends a merchant: payments stops accepting its orders."""
 
@@ -137,7 +156,10 @@ class ApplicationReceived(Payload):
     phone_masked: str = Field(description="Phone, masked.", examples=["138****5678"])
     email_masked: str = Field(description="E-mail, masked.", examples=["f***@example.com"])
     id_number_masked: str = Field(description="ID number, masked.", examples=["110***********002X"])
-    settlement_account_masked: str = Field(description="Bank card, masked.", examples=["6222 **** **** 0128"])
+    settlement_account_masked: str = Field(description="Settlement account, masked.", examples=["6222 **** **** 0128"])
+    settlement_account_kind: SettlementAccountKind | None = Field(
+        default=None, description="`personal_card` or `corporate` (absent in events from before it was added).",
+        examples=["corporate"])
     industry: str = Field(description="Industry.", examples=["retail"])
 
 
@@ -257,13 +279,27 @@ class ApplicationRejected(Payload):
 
 
 class MerchantActivated(Payload):
-    """The merchant may take payments; `verified` is the badge (registry check passed)."""
+    """The merchant may take payments; `verified` is the badge (registry check passed). It also announces the
+    settlement account verified at onboarding, the only account payouts go to: an opaque reference, the number
+    masked, its kind, and the number sealed for the bank. The four settlement fields are absent in events from
+    before they were added; payments then refuses that merchant's payouts (`no_verified_account`)."""
 
     TYPE: ClassVar[str] = "onboarding.merchant.activated"
 
     merchant_id: MerchantRef
     industry: str = Field(description="Industry (fee tier).", examples=["retail"])
     verified: bool = Field(description="The verified badge.", examples=[True])
+    settlement_account_ref: str | None = Field(
+        default=None, description="Opaque reference of the verified settlement account (never the number); "
+                                  "`bank.transfer.requested` carries it as `account_ref`.", examples=["SA-5f0c3e9a1b7d2c44"])
+    settlement_account_masked: str | None = Field(default=None, description="The account number, masked.",
+                                                  examples=["6222 **** **** 0128"])
+    settlement_account_kind: SettlementAccountKind | None = Field(
+        default=None, description="`personal_card` or `corporate`.", examples=["corporate"])
+    sealed_settlement_account: str | None = Field(
+        default=None, description="The account number, encrypted (AES-256-GCM, key id inside) with the bank-account seal "
+                                  "keys onboarding shares with the bank adapter only, bound to the merchant and "
+                                  "`settlement_account_ref`. Payments passes it on unread.", examples=["v1:k1:Q2lwaGVy..."])
 
 
 class MerchantSuspended(Payload):
@@ -292,7 +328,7 @@ OnboardingCommandRejected = rejection_payload("onboarding")
 
 COMMANDS = TopicContract(
     topics.commands("onboarding"), "Applications from merchants, review decisions, activation, suspension.",
-    [ApplyForMerchant, DecideReview, SubmitDocuments, ActivateMerchant, SuspendMerchant, ReinstateMerchant],
+    [ApplyForMerchant, DecideReview, SubmitDocuments, ActivateMerchant, ReissueActivationCode, SuspendMerchant, ReinstateMerchant],
 )
 EVENTS = TopicContract(
     topics.events("onboarding"), "Applications, checks, review, activation and merchant status.",

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from shared import topics
 from shared.contracts.catalog import TopicContract
-from shared.contracts import collection
+from shared.contracts import collection, risk
 from shared.contracts.common import ID_PATTERN, BuyerRef, MerchantRef, OrderRef, PayoutRef, rejection_payload
 from shared.contracts.order_lines import OrderItem, PaymentMethod
 from shared.envelope import ActorKind, Payload
@@ -54,7 +54,7 @@ class PayOrder(Payload):
 
 
 class CancelReason(StrEnum):
-    """Why an order is cancelled. Buyers: the first four; merchants: the last four."""
+    """Why an order is cancelled. Buyers: the first four; merchants: the next four; the platform: `risk_rejected`."""
 
     CHANGED_MIND = "changed_mind"
     ORDERED_BY_MISTAKE = "ordered_by_mistake"
@@ -64,14 +64,16 @@ class CancelReason(StrEnum):
     PRICE_CHANGED = "price_changed"
     CANNOT_FULFIL = "cannot_fulfil"
     MERCHANT_OTHER = "merchant_other"
+    RISK_REJECTED = "risk_rejected"  # the platform: an operator rejected a payment held for risk review
 
 
 BUYER_REASONS = {CancelReason.CHANGED_MIND, CancelReason.ORDERED_BY_MISTAKE, CancelReason.PAYMENT_TROUBLE, CancelReason.BUYER_OTHER}
-MERCHANT_REASONS = set(CancelReason) - BUYER_REASONS
+MERCHANT_REASONS = {CancelReason.OUT_OF_STOCK, CancelReason.PRICE_CHANGED, CancelReason.CANNOT_FULFIL, CancelReason.MERCHANT_OTHER}
 
 
 class CancelOrder(Payload):
-    """The buyer (before shipment) or the merchant cancels an order; a paid order is refunded in full."""
+    """The buyer (before shipment) or the merchant cancels an order; a paid order is refunded in full, with or without
+    the guarantee."""
 
     TYPE: ClassVar[str] = "payments.order.cancel"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.BUYER, ActorKind.MERCHANT,)
@@ -82,7 +84,10 @@ class CancelOrder(Payload):
 
 
 class RequestPayout(Payload):
-    """The merchant withdraws from its available balance to its settlement account (T+1 business day)."""
+    """The merchant withdraws from its available balance to the settlement account verified at onboarding, in
+    1 to 3 business days by the payout schedule (T+N by account kind and amount). Refused (`payments.command.rejected`)
+    with `merchant_suspended` while the merchant is suspended, `payouts_held` while its payouts are held (a risk
+    review), and `no_verified_account` for a merchant whose verified settlement account payments does not know."""
 
     TYPE: ClassVar[str] = "payments.payout.request"
     ACTORS: ClassVar[tuple[ActorKind, ...]] = (ActorKind.MERCHANT,)
@@ -189,7 +194,8 @@ class OrderExpired(Payload):
 
 
 class RefundRequested(Payload):
-    """A paid order is being cancelled: escrow refunds the hold unless the goods already shipped."""
+    """A paid order is being cancelled: escrow refunds it unless the goods already shipped (a guaranteed order from its
+    hold, one without the guarantee from the merchant's available balance)."""
 
     TYPE: ClassVar[str] = "payments.refund.requested"
 
@@ -208,7 +214,7 @@ class OrderCancelled(Payload):
     order_id: OrderRef
     merchant_id: MerchantRef
     buyer_id: BuyerRef
-    party: str = Field(description="`buyer` or `merchant`.", examples=["merchant"])
+    party: str = Field(description="`buyer`, `merchant`, or `platform` (a payment rejected after risk review).", examples=["merchant"])
     reason: CancelReason = Field(description="Reason code.", examples=["out_of_stock"])
     refunded: Money = Field(description="Refunded to the buyer (0 if it was not paid).")
     note: str | None = Field(default=None, max_length=500, description="The cancelling party's note for the other party, as given.",
@@ -216,12 +222,16 @@ class OrderCancelled(Payload):
 
 
 class CancellationRefused(Payload):
-    """A paid order could not be cancelled (the goods already shipped): ask for a refund instead."""
+    """A paid order could not be cancelled: the goods already shipped (ask for a refund instead), a refund case is
+    open on it, or (a payment without the guarantee) the merchant's balance cannot refund it, in which case the
+    platform turns the cancellation into a refund case for the buyer (`disputes.case.opened`, origin
+    `cancellation`) and refunds it by priority compensation if need be."""
 
     TYPE: ClassVar[str] = "payments.order.cancellation_refused"
 
     order_id: OrderRef
-    reason: str = Field(description="Why.", examples=["already_shipped"])
+    reason: str = Field(description="Why: `already_shipped`, `case_open`, `merchant_balance_short`, `amount_mismatch`, "
+                                    "`already_settled` or `no_hold`.", examples=["already_shipped"])
 
 
 class BuyerCancellationWarning(Payload):
@@ -256,14 +266,21 @@ class PayoutRequested(Payload):
 
 
 class PayoutScheduled(Payload):
-    """The amount is reserved; the bank transfer goes out on the next business day."""
+    """The amount is reserved; the bank transfer goes out at 09:00 China time on the N-th business day (Chinese
+    statutory holidays and make-up working days counted), N from 1 to 3 by the payout schedule (account kind, amount)."""
 
     TYPE: ClassVar[str] = "payments.payout.scheduled"
 
     payout_id: PayoutRef
     merchant_id: MerchantRef
     amount: Money = Field(description="Amount.")
-    transfer_at: datetime = Field(description="When the transfer is sent (09:00 China time, T+1 business day), UTC.", examples=["2026-11-24T01:00:00Z"])
+    transfer_at: datetime = Field(description="When the transfer is sent (09:00 China time on the T+N business day, N "
+                                              "from the payout schedule), UTC.", examples=["2026-11-24T01:00:00Z"])
+    business_days: int | None = Field(default=None, description="N of T+N (1 to 3), from the payout schedule; absent in "
+                                                                "events from before it was added (then 1).", examples=[1])
+    account_ref: str | None = Field(default=None, description="The verified settlement account it goes to (opaque).",
+                                    examples=["SA-5f0c3e9a1b7d2c44"])
+    account_masked: str | None = Field(default=None, description="That account, masked.", examples=["6222 **** **** 0128"])
 
 
 class PayoutSettled(Payload):
@@ -285,7 +302,10 @@ class PayoutFailed(Payload):
     payout_id: PayoutRef
     merchant_id: MerchantRef
     amount: Money = Field(description="Amount.")
-    reason: str = Field(description="`insufficient_balance`, `account_closed`, ...", examples=["insufficient_balance"])
+    reason: str = Field(description="`insufficient_balance` (escrow could not reserve it); when the transfer was due: "
+                                    "`merchant_suspended`, `payouts_held` (a risk review), `settlement_account_changed`; "
+                                    "`calendar_unavailable` (no holiday data for the year the schedule reaches); from the "
+                                    "bank: `account_closed`, `account_unreadable`, ...", examples=["insufficient_balance"])
     reserved: bool = Field(description="Whether money had been reserved (and is now returned).", examples=[True])
 
 
@@ -294,12 +314,12 @@ PaymentsCommandRejected = rejection_payload("payments")
 COMMANDS = TopicContract(
     topics.commands("payments"),
     "Commands to the payments service from merchants' storefronts and buyers' apps.",
-    [CreateOrder, PayOrder, CancelOrder, RequestPayout, *collection.COMMANDS],
+    [CreateOrder, PayOrder, CancelOrder, RequestPayout, *collection.COMMANDS, *risk.COMMANDS],
 )
 EVENTS = TopicContract(
     topics.events("payments"),
     "What happened to orders and payments.",
     [OrderCreated, *collection.EVENTS, PaymentIntentCreated, PaymentSucceeded, PaymentFailed, PaymentCapturedLate, OrderExpired, RefundRequested,
      OrderCancelled, CancellationRefused, BuyerCancellationWarning, BuyerRestricted,
-     PayoutRequested, PayoutScheduled, PayoutSettled, PayoutFailed, PaymentsCommandRejected],
+     PayoutRequested, PayoutScheduled, PayoutSettled, PayoutFailed, *risk.EVENTS, PaymentsCommandRejected],
 )

@@ -4,12 +4,13 @@ three-day verification on the service's clock, and bad callbacks dead-lettered."
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.disputes import store
+from services.disputes import domain, store
 from services.disputes.app import build
 from shared import topics
 from shared.consumer import parked_messages
@@ -192,3 +193,128 @@ async def test_merchant_silence_accepts_after_48_hours(service) -> None:  # type
     await runtime.scheduler.fire_due()
     agreed = await published(runtime, EVENTS, "disputes.negotiation.agreed")
     assert agreed[0]["data"]["how"] == "merchant_silent" and agreed[0]["data"]["amount"]["amount"] == 5000
+
+
+def at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+async def until(runtime: Any, stamp: str) -> None:
+    """Move the service's clock to ``stamp`` (an announced deadline) and fire what is due."""
+    runtime.clock.advance(max(1, int((at(stamp) - runtime.clock.now()).total_seconds()) + 1))
+    await runtime.scheduler.fire_due()
+
+
+async def command(broker: Any, payload: Payload, party: str) -> None:
+    kind, actor_id = {"buyer": (ActorKind.BUYER, "B-1"), "merchant": (ActorKind.MERCHANT, "M-1"),
+                      "arbitrator": (ActorKind.ARBITRATOR, "ARB-1")}[party]
+    await send(broker, topics.commands("disputes"), payload, kind, actor_id)
+
+
+async def test_a_counter_offer_the_buyer_never_answers_is_accepted_at_its_deadline(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await hold(broker)
+    await open_case(broker, 12900)
+    await command(broker, disputes.RespondToCase(case_id="C-D-1", response=disputes.MerchantResponse.COUNTER_OFFER,
+                                                 amount=Money(amount=5000)), "merchant")
+    (responded,) = await published(runtime, EVENTS, "disputes.case.merchant_responded")
+    answer_by = responded["data"]["answer_by"]
+    assert at(answer_by) - at(responded["occurred_at"]) == timedelta(hours=72)
+    runtime.clock.advance(71 * 3600)
+    await runtime.scheduler.fire_due()
+    assert not [m for m in runtime.sent if m["type"] == "disputes.negotiation.agreed"]
+    await until(runtime, answer_by)
+    (agreed,) = await published(runtime, EVENTS, "disputes.negotiation.agreed")
+    assert (agreed["data"]["how"], agreed["data"]["amount"]["amount"]) == ("buyer_silent", 5000)
+    (ordered,) = await published(runtime, EVENTS, "disputes.refund.ordered")
+    assert ordered["data"]["amount"]["amount"] == 5000 and ordered["actor"] == {"kind": "system", "id": "disputes"}
+
+
+async def test_an_arbitration_nobody_rules_goes_to_the_supervisors_then_is_ruled_by_default(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await hold(broker)
+    await send(broker, topics.events("escrow"), escrow.ShipmentRecorded(
+        order_id="O-D-1", hold_id="H-O-D-1", carrier="SF", tracking_no="SF1", auto_confirm_at=datetime(2026, 12, 30, tzinfo=timezone.utc)))
+    await send(broker, topics.commands("disputes"), disputes.OpenCase(
+        case_id="C-D-1", order_id="O-D-1", reason=disputes.CaseReason.NOT_RECEIVED, requested=Money(amount=12900),
+        description="never arrived"), ActorKind.BUYER, "B-1")
+    await command(broker, disputes.RespondToCase(case_id="C-D-1", response=disputes.MerchantResponse.REJECT), "merchant")
+    await command(broker, disputes.EscalateCase(case_id="C-D-1"), "buyer")
+    (escalated,) = await published(runtime, EVENTS, "disputes.case.escalated")
+    rule_by = escalated["data"]["rule_by"]
+    assert at(rule_by).astimezone(domain.CHINA).hour == 18  # the end of a business day, China time
+    assert at(rule_by) - at(escalated["occurred_at"]) >= timedelta(days=5)  # five business days at least a week
+    await until(runtime, rule_by)
+    (overdue,) = await published(runtime, EVENTS, "disputes.case.arbitration_overdue")
+    assert overdue["data"]["rule_by"] == rule_by and overdue["data"]["default_ruling"]["rule"] == "R1-not-delivered"
+    assert not [m for m in runtime.sent if m["type"] == "disputes.case.ruled"]
+    async with runtime.db.transaction() as session:
+        assert await store.overdue_cases(session) == 1
+    await until(runtime, overdue["data"]["default_ruling_at"])
+    (ruled,) = await published(runtime, EVENTS, "disputes.case.ruled")
+    assert ruled["data"]["by_default"] is True and ruled["data"]["arbitrator_id"] == "system"
+    assert (ruled["data"]["decision"], ruled["data"]["amount"]["amount"], ruled["data"]["followed_rule"]) == (
+        "full_refund", 12900, "R1-not-delivered")
+    assert ruled["actor"] == {"kind": "system", "id": "disputes"}
+    (ordered,) = await published(runtime, EVENTS, "disputes.refund.ordered")
+    assert ordered["data"]["basis"] == "ruled" and ordered["data"]["amount"]["amount"] == 12900
+    async with runtime.db.transaction() as session:
+        assert await store.overdue_cases(session) == 0
+        history = [t for t, _, _ in await store.history(session, "C-D-1")]
+    assert history[-4:] == ["disputes.case.arbitration_overdue", "disputes.case.ruled", "disputes.refund.ordered",
+                            "disputes.verification.started"]
+
+
+async def _ruled_on_return(runtime: Any, broker: Any) -> dict[str, Any]:
+    await hold(broker)
+    await send(broker, topics.commands("disputes"), disputes.OpenCase(
+        case_id="C-D-1", order_id="O-D-1", reason=disputes.CaseReason.NOT_AS_DESCRIBED, requested=Money(amount=12900),
+        description="a different model", evidence=[disputes.Evidence(reference="e/1.jpg", sha256="a" * 64, description="photo")]),
+        ActorKind.BUYER, "B-1")
+    await command(broker, disputes.RespondToCase(case_id="C-D-1", response=disputes.MerchantResponse.REJECT), "merchant")
+    await command(broker, disputes.EscalateCase(case_id="C-D-1"), "buyer")
+    await command(broker, disputes.RuleOnCase(case_id="C-D-1", decision=disputes.RulingDecision.FULL_REFUND,
+                                              reasons="货不对板，退货后退款", return_required=True), "arbitrator")
+    (requested,) = await published(runtime, EVENTS, "disputes.return.requested")
+    assert not [m for m in runtime.sent if m["type"] == "disputes.refund.ordered"]  # not before the goods are back
+    return requested
+
+
+async def test_a_refund_on_return_is_ordered_when_the_merchant_confirms_the_goods_came_back(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    requested = await _ruled_on_return(runtime, broker)
+    assert at(requested["data"]["return_by"]) - at(requested["occurred_at"]) == timedelta(days=7)
+    await command(broker, disputes.ConfirmReturnReceipt(case_id="C-D-1"), "buyer")  # not the buyer's to confirm
+    await command(broker, disputes.RecordReturnShipment(case_id="C-D-1", carrier="SF", tracking_no="SF2026"), "buyer")
+    (shipped,) = await published(runtime, EVENTS, "disputes.return.shipped")
+    assert shipped["data"]["tracking_no"] == "SF2026"
+    await command(broker, disputes.ConfirmReturnReceipt(case_id="C-D-1", note="已收到退货"), "merchant")
+    (received,) = await published(runtime, EVENTS, "disputes.return.received")
+    assert received["data"]["how"] == "merchant_confirmed"
+    (ordered,) = await published(runtime, EVENTS, "disputes.refund.ordered")
+    assert ordered["data"]["amount"]["amount"] == 12900
+    rejected = await published(runtime, EVENTS, "disputes.command.rejected")
+    assert [r["data"]["reason"] for r in rejected] == ["forbidden"]
+    await until(runtime, shipped["data"]["confirm_by"])  # the receipt deadline was cancelled: nothing more
+    assert len(await published(runtime, EVENTS, "disputes.return.received")) == 1
+
+
+async def test_a_return_the_merchant_does_not_confirm_counts_as_received_and_one_never_sent_closes_the_case(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    await _ruled_on_return(runtime, broker)
+    await command(broker, disputes.RecordReturnShipment(case_id="C-D-1", carrier="SF", tracking_no="SF2027"), "buyer")
+    (shipped,) = await published(runtime, EVENTS, "disputes.return.shipped")
+    assert at(shipped["data"]["confirm_by"]) - at(shipped["occurred_at"]) == timedelta(days=10)
+    await until(runtime, shipped["data"]["confirm_by"])
+    (received,) = await published(runtime, EVENTS, "disputes.return.received")
+    assert received["data"]["how"] == "deadline_passed"
+    assert (await published(runtime, EVENTS, "disputes.refund.ordered"))[0]["data"]["amount"]["amount"] == 12900
+
+
+async def test_a_return_never_sent_closes_the_case_without_a_refund(service) -> None:  # type: ignore[no-untyped-def]
+    runtime, broker = service
+    requested = await _ruled_on_return(runtime, broker)
+    await until(runtime, requested["data"]["return_by"])
+    (closed,) = await published(runtime, EVENTS, "disputes.case.closed")
+    assert closed["data"]["outcome"] == "return_not_shipped" and closed["data"]["refunded"]["amount"] == 0
+    assert not [m for m in runtime.sent if m["type"] == "disputes.refund.ordered"]

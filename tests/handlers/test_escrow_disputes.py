@@ -183,6 +183,7 @@ async def test_shortfall_compensation_insurer_claim_and_recovery_from_the_next_r
     runtime, broker = escrow
     parties = dict(buyer="B-9", merchant="M-9")
     await pay(broker, "O-D-4", amount=10000, **parties)
+    await broker.publish(encode(record_shipment("O-D-4", merchant="M-9")), topics.commands("escrow"), key=b"O-D-4")
     await broker.publish(encode(confirm_receipt("O-D-4", buyer="B-9")), topics.commands("escrow"), key=b"O-D-4")
     assert await sent(runtime, "escrow.hold.released")
 
@@ -226,6 +227,7 @@ async def test_shortfall_compensation_insurer_claim_and_recovery_from_the_next_r
 
     # the merchant's next release repays the rest first
     await pay(broker, "O-D-5", amount=10000, **parties)
+    await broker.publish(encode(record_shipment("O-D-5", merchant="M-9")), topics.commands("escrow"), key=b"O-D-5")
     await broker.publish(encode(confirm_receipt("O-D-5", buyer="B-9")), topics.commands("escrow"), key=b"O-D-5")
     released = [r["data"] for r in await sent(runtime, "escrow.hold.released") if r["data"]["order_id"] == "O-D-5"]
     assert [(r["net"], r["recovered"]) for r in released] == [(9923, 1077)]

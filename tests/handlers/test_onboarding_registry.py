@@ -131,3 +131,28 @@ async def test_a_signed_answer_that_the_company_is_revoked_rejects_the_applicati
     revoked = answer(registry.RegistryStatus.REVOKED, "杭州已吊销贸易有限公司").signed(SECRET)
     caused = await publish(runtime, broker, topics.REGISTRY_RESULTS, f.encode(document(revoked)))
     assert [m["type"] for _, m in caused] == ["onboarding.checks.completed", "onboarding.application.rejected"]
+
+
+async def test_activation_announces_the_verified_settlement_account_masked_and_sealed_for_the_bank(service) -> None:  # type: ignore[no-untyped-def]
+    from shared.contracts import onboarding
+    from shared.contracts.settlement import open_account
+    from shared.pii import FieldCipher, development_keys
+
+    runtime, broker = service
+    await applied(runtime, broker)
+    caused = await publish(runtime, broker, topics.REGISTRY_RESULTS, f.encode(document(answer().signed(SECRET))))
+    issued = onboarding.ActivationCodeIssued.model_validate(
+        next(m for _, m in caused if m["type"] == "onboarding.activation.code_issued")["data"])
+    code = issued.unseal(runtime.settings.contact_seal())
+    activate = f.envelope("onboarding.merchant.activate", {"merchant_id": MERCHANT, "activation_code": code}, actor=("merchant", MERCHANT))
+    caused = await publish(runtime, broker, topics.commands("onboarding"), f.encode(activate))
+    activated = next(m for _, m in caused if m["type"] == "onboarding.merchant.activated")["data"]
+    ref = activated["settlement_account_ref"]
+    assert ref.startswith("SA-") and activated["settlement_account_masked"] == "6222 **** **** 0128"
+    assert activated["settlement_account_kind"] == "corporate"  # an enterprise, by default
+    bank_keys = FieldCipher.from_spec(development_keys("bank account seal"))  # the bank simulator's in dev mode
+    assert open_account(activated["sealed_settlement_account"], MERCHANT, ref, bank_keys) == f.BANK_CARD
+    assert f.BANK_CARD not in json.dumps(activated)
+    async with runtime.db.transaction() as session:
+        _, application = await store.load(session, MERCHANT)
+    assert application is not None and application.settlement_account_ref == ref

@@ -17,7 +17,16 @@ from shared import topics
 from shared.consumer import parked_messages
 from shared.contracts import payments as payments_contracts
 from shared.contracts import psp
-from tests.factories import cancel_order, create_order, encode, envelope, pay_order, payment_succeeded
+from tests.factories import (
+    cancel_order,
+    confirm_receipt,
+    create_order,
+    encode,
+    envelope,
+    pay_order,
+    payment_succeeded,
+    record_shipment,
+)
 from tests.handlers.harness import published, serving
 
 
@@ -71,6 +80,24 @@ async def test_escrow_holds_a_guaranteed_payment(data_dir: Path) -> None:
     assert len(holds) == 1 and holds[0]["data"]["hold_id"] == "H-O-H-4"
     assert len(entries) == 1
     assert sum(line["amount"] for line in entries[0]["data"]["lines"]) == 0
+
+
+async def test_receipt_confirmed_before_shipment_is_refused_and_nothing_is_released(data_dir: Path) -> None:
+    """The "confirm now and I'll ship" scam: the buyer's confirmation of an unshipped order is refused
+    ``not_shipped``; after the shipment the same confirmation releases the hold."""
+    async with serving(build_escrow()) as (runtime, broker):
+        await broker.publish(encode(payment_succeeded("O-H-5")), topics.events("payments"), key=b"O-H-5")
+        await broker.publish(encode(confirm_receipt("O-H-5")), topics.commands("escrow"), key=b"O-H-5")
+        rejected = await published(runtime, topics.events("escrow"), "escrow.command.rejected")
+        assert (rejected[0]["data"]["reason"], rejected[0]["data"]["aggregate_id"]) == ("not_shipped", "O-H-5")
+        assert not [m for m in runtime.sent if m["type"] == "escrow.hold.released"]
+        async with runtime.db.transaction() as session:
+            hold = await escrow_store.load_hold(session, "O-H-5")
+        assert hold is not None and hold.status.value == "held" and hold.remaining == 12900
+        await broker.publish(encode(record_shipment("O-H-5")), topics.commands("escrow"), key=b"O-H-5")
+        await broker.publish(encode(confirm_receipt("O-H-5")), topics.commands("escrow"), key=b"O-H-5")
+        released = await published(runtime, topics.events("escrow"), "escrow.hold.released")
+    assert released[0]["data"]["reason"] == "buyer_confirmed" and released[0]["data"]["amount"]["amount"] == 12900
 
 
 def _merchant_event(type_: str, merchant: str, **data: Any) -> bytes:

@@ -154,7 +154,7 @@ def test_staff_sign_in_gives_the_desks_of_their_roles_and_actions_are_signed_for
     merchant = "M-WEB-REVIEW"
     web.feed("danbao.onboarding.events", "onboarding",
              onboarding.ApplicationReceived(merchant_id=merchant, merchant_type="enterprise", legal_name="杭州另一家贸易有限公司",
-                                            credit_code="91330100MA2EEEEE0C", phone_masked="138****5678", email_masked="f***@example.com",
+                                            credit_code="91330100MA2EEEEE1F", phone_masked="138****5678", email_masked="f***@example.com",
                                             id_number_masked="110***********002X", settlement_account_masked="6222 **** **** 0128",
                                             industry="retail"),
              onboarding.ChecksCompleted(merchant_id=merchant, risk_score=40, outcome="manual_review", checks=[

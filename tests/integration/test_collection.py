@@ -3,11 +3,15 @@ or its shop's standing QR code; any customer pays with it; the money is held, sh
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from typing import Any
 
 import pytest
 
+from ops.platform import LocalPlatform
 from tests.factories import advance_clock, confirm_receipt, issue_code, record_shipment, redeem_code, sign
 from tests.integration.conftest import Kafka, of
 
@@ -96,3 +100,20 @@ async def test_a_code_stops_working_when_it_expires(kafka: Kafka) -> None:
     await kafka.read_until("danbao.control.events", lambda ms: any(m["correlation_id"] == tag and m["data"]["service"] == "payments" for m in ms))
     expired = await _rejection(kafka, redeem_code(code["token"]), code_id)
     assert expired["reason"] == "code_expired"
+
+
+async def test_danbao_collect_and_pay_issue_a_shop_code_and_pay_with_it(platform: LocalPlatform, kafka: Kafka) -> None:
+    assert platform.broker is not None
+    env = {**os.environ, "DANBAO_KAFKA_BOOTSTRAP": platform.broker.bootstrap}
+    code_id, order_id = f"SHOP-{uuid.uuid4().hex[:8]}", f"W-{uuid.uuid4().hex[:8]}"
+
+    def danbao(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "ops.cli", *args], check=True, timeout=60, env=env,
+                              capture_output=True, text=True).stderr  # what it tells the person
+
+    assert code_id in danbao("collect", "M-1002", "--code-id", code_id)
+    await kafka.read_until("danbao.payments.events", _has("payments.collection.issued", code_id=code_id))
+    danbao("pay", code_id, "--buyer", "B-CLI-1", "--amount", "2500", "--order-id", order_id)
+    events = await kafka.read_until("danbao.payments.events", _has("payments.payment.succeeded", order_id=order_id))
+    paid = next(m for m in events if of("payments.payment.succeeded", order_id=order_id)(m))["data"]
+    assert (paid["merchant_id"], paid["buyer_id"], paid["amount"]["amount"]) == ("M-1002", "B-CLI-1", 2500)

@@ -12,7 +12,7 @@ import pytest
 from ops.kafka import read
 from ops.platform import LocalPlatform
 from services.onboarding.config import OnboardingSettings
-from services.simulators.registry import ACTIVE_2, OTHER_NAME, REVOKED
+from services.simulators.registry import ACTIVE, ACTIVE_2, OTHER_NAME, REVOKED
 from shared.consumer import open_dead_letter
 from shared.contracts.onboarding import ActivationCodeIssued
 from tests.factories import BANK_CARD, ID_NUMBER, PHONE, apply_for_merchant, create_order, envelope
@@ -128,3 +128,31 @@ async def test_a_silent_registry_goes_to_review_and_an_overdue_review_is_escalat
                                     and _has("onboarding.review.escalated", merchant_id=mismatch)(ms), timeout=30)
     escalated = next(m for m in events if of("onboarding.review.escalated", merchant_id=mismatch)(m))["data"]
     assert escalated["business_days"] == 3
+
+
+async def test_an_expired_activation_code_is_reissued_on_request(kafka: Kafka) -> None:
+    from tests.factories import advance_clock
+
+    merchant = f"M-{uuid.uuid4().hex[:8]}"
+    # ACTIVE, not ACTIVE_2: the first test leaves a merchant with ACTIVE_2 suspended, so its code counts as taken.
+    await kafka.send("danbao.onboarding.commands", apply_for_merchant(merchant, ACTIVE), key=merchant)
+    events = await kafka.read_until("danbao.onboarding.events", _has("onboarding.activation.code_issued", merchant_id=merchant))
+    first = ActivationCodeIssued.model_validate(next(m for m in events if of("onboarding.activation.code_issued", merchant_id=merchant)(m))["data"])
+    tag = f"clock-{merchant}"
+    await kafka.send("danbao.control.commands", advance_clock(8 * 86400, tag), key="clock")  # the code lives seven days
+    await kafka.read_until("danbao.control.events", lambda ms: any(m["correlation_id"] == tag and m["data"]["service"] == "onboarding" for m in ms))
+    old_code = first.unseal(OnboardingSettings().contact_seal())
+    activate = envelope("onboarding.merchant.activate", {"merchant_id": merchant, "activation_code": old_code}, actor=("merchant", merchant))
+    await kafka.send("danbao.onboarding.commands", activate, key=merchant)
+    events = await kafka.read_until("danbao.onboarding.events", lambda ms: any(
+        m["type"] == "onboarding.command.rejected" and m["data"]["command_event_id"] == activate["event_id"] for m in ms))
+    assert next(m for m in events if m["data"].get("command_event_id") == activate["event_id"])["data"]["reason"] == "code_expired"
+
+    await kafka.send("danbao.onboarding.commands", envelope("onboarding.activation.reissue", {"merchant_id": merchant},
+                                                            actor=("merchant", merchant)), key=merchant)
+    events = await kafka.read_until("danbao.onboarding.events", lambda ms: sum(of("onboarding.activation.code_issued", merchant_id=merchant)(m) for m in ms) == 2)
+    second = ActivationCodeIssued.model_validate([m for m in events if of("onboarding.activation.code_issued", merchant_id=merchant)(m)][-1]["data"])
+    assert second.expires_at > first.expires_at
+    await kafka.send("danbao.onboarding.commands", envelope("onboarding.merchant.activate", {
+        "merchant_id": merchant, "activation_code": second.unseal(OnboardingSettings().contact_seal())}, actor=("merchant", merchant)), key=merchant)
+    await kafka.read_until("danbao.onboarding.events", _has("onboarding.merchant.activated", merchant_id=merchant))

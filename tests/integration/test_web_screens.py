@@ -24,6 +24,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from ops.platform import EDGES, SERVICES, SIMULATORS, LocalPlatform
+from services.simulators.registry import OTHER_NAME  # the registry knows the company under another name: a reviewer decides
 from shared.business_days import CHINA
 from tests.factories import advance_clock, apply_for_merchant, envelope, issue_code, record_shipment
 from tests.integration.browser import (DESK_SIZE, PHONE_SIZE, chromium, click, cookies_of, element, fill, reload_until,
@@ -31,7 +32,6 @@ from tests.integration.browser import (DESK_SIZE, PHONE_SIZE, chromium, click, c
 from tests.integration.conftest import Kafka, of, running_platform
 
 pytestmark = pytest.mark.integration
-OTHER_NAME = "91330100MA2EEEEE0C"  # the registry knows the company under another name: a reviewer decides
 # A 1x1 PNG: the evidence photo a buyer uploads.
 PHOTO = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
@@ -244,13 +244,26 @@ async def test_an_arbitrator_rules_a_refund_request_and_the_refund_reaches_the_b
     click(staff, "rule")
     ruled = (await _event(kafka, "danbao.disputes.events", "disputes.case.ruled", case_id=case_id))["data"]
     assert (ruled["arbitrator_id"], ruled["decision"], ruled["amount"]["amount"]) == ("ARB-1", "full_refund", 12900)
+    assert ruled["return_required"] is True  # the rule's "goods back first", as the form proposed it
+
+    # Refund on return: the buyer sends the goods back and gives the waybill; the merchant confirms they arrived.
+    until_status(buyer, "awaiting_return", "case-status")
+    fill(buyer, "return-carrier", "SF Express 顺丰")
+    fill(buyer, "return-tracking", "SF2026120700017")
+    screenshot(buyer, "cashier-8-return")
+    click(buyer, "send-return")
+    until_status(buyer, "return_in_transit", "case-status")
+    shipped = (await _event(kafka, "danbao.disputes.events", "disputes.return.shipped", case_id=case_id))["data"]
+    assert shipped["tracking_no"] == "SF2026120700017"
+    await kafka.send("danbao.disputes.commands", envelope("disputes.return.confirm_receipt", {"case_id": case_id},
+                                                          actor=merchant), key=order_id)
     paid_out = (await _event(kafka, "danbao.escrow.events", "escrow.refund.paid_out", order_id=order_id))["data"]
     assert paid_out["amount"]["amount"] == 12900 and paid_out["buyer_id"] == opened["buyer_id"]
     wait(buyer, lambda d: d.find_elements(By.ID, "refund-paid"), what="the refund paid back")
     assert "¥129.00" in element(buyer, "refund-paid").text
     reload_until(staff, lambda d: d.find_elements(By.ID, "ruling"), what="the ruling")
     screenshot(staff, "console-8-ruled")
-    screenshot(buyer, "cashier-8-refunded")
+    screenshot(buyer, "cashier-9-refunded")
 
     # Day 2 of the three-day verification: the buyer is asked, and answers on the order page.
     await _event(kafka, "danbao.disputes.events", "disputes.verification.started", case_id=case_id)
@@ -258,7 +271,7 @@ async def test_an_arbitrator_rules_a_refund_request_and_the_refund_reaches_the_b
     await kafka.send("danbao.control.commands", advance_clock(2 * 86400 + 120, tag), key="clock")
     await _event(kafka, "danbao.disputes.events", "disputes.verification.feedback_requested", case_id=case_id)
     element(buyer, "feedback-form")
-    screenshot(buyer, "cashier-9-feedback")
+    screenshot(buyer, "cashier-10-feedback")
     click(buyer, "send-feedback")
     feedback = (await _event(kafka, "danbao.disputes.events", "disputes.feedback.received", case_id=case_id))["data"]
     assert feedback["satisfied"] is True

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 
 from services.payments.config import PaymentsSettings
-from services.payments.handlers import PaymentsHandlers
+from services.payments.handlers import PaymentsHandlers, development_account
 from services.payments.store import TABLES, PaymentOrder, seed_merchants
 from shared.clock import TestableClock
 from shared.consumer import MessageConsumer, Route
@@ -45,7 +45,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     await database.create_tables([*MESSAGING_TABLES, DurableTimer, *TABLES])
     async with database.transaction() as session:
-        await seed_merchants(session, {"M-1001": "retail"}, datetime.now(timezone.utc))
+        await seed_merchants(session, {"M-1001": "retail"}, datetime.now(timezone.utc), development_account)
     yield database
     await database.dispose()
 

@@ -50,7 +50,7 @@ async def test_core_statements_give_the_same_rows_and_defaults_on_every_backend(
 
     from sqlalchemy import bindparam, insert, select, update
 
-    from shared.db import _DIRECT, run
+    from shared.statements import _DIRECT, run
     from shared.messaging import OutboxMessage
 
     outbox = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -142,3 +142,37 @@ async def test_core_transactions_commit_roll_back_and_share_the_lock_with_orm_on
 async def _core_count(db: Database) -> int:
     async with db.core() as tx:
         return len(await run(tx, select(_INBOX.c.message_id), fetch="all"))
+
+
+async def test_a_column_added_to_a_model_reaches_a_database_created_before_it(database_url: str) -> None:
+    """The payments and onboarding tables gained columns (settlement accounts, held payouts): an existing
+    database gains them at start-up, nullable ones empty and the others with their default."""
+    from sqlalchemy import Column, MetaData, String, Table
+    from sqlmodel import Field, SQLModel
+
+    name = f"evolving_{abs(hash(database_url)) % 10**6}"
+    old = Table(name, MetaData(), Column("id", String(8), primary_key=True))
+
+    class Evolved(SQLModel, table=True):
+        __tablename__ = name
+
+        id: str = Field(primary_key=True, max_length=8)
+        note: str | None = Field(default=None, max_length=16)
+        held: bool = False
+        tries: int = 3
+
+    database = Database(database_url)
+    try:
+        async with database.transaction() as session:
+            await session.run_sync(lambda sync: old.create(sync.connection(), checkfirst=True))
+            await session.run_sync(lambda sync: sync.connection().execute(old.insert().values(id="a")))
+        await database.create_tables([Evolved])
+        await database.create_tables([Evolved])  # twice: nothing left to add
+        async with database.transaction() as session:
+            await insert_rows(session, Evolved, [dict(id="b", note="new", held=True, tries=5)])
+            rows = await run(session, select(Evolved.__table__).order_by("id"), fetch="all")  # type: ignore[attr-defined]
+            await session.run_sync(lambda sync: Evolved.__table__.drop(sync.connection()))  # type: ignore[attr-defined]
+        assert [(r.id, r.note, bool(r.held), r.tries) for r in rows] == [("a", None, False, 3), ("b", "new", True, 5)]
+    finally:
+        SQLModel.metadata.remove(Evolved.__table__)  # type: ignore[attr-defined]
+        await database.dispose()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Column, DateTime, MetaData, String, Table, inspect, select
+from sqlalchemy import Column, MetaData, Table, inspect, select
 
 from shared.clock import TestableClock
 from shared.db import Database, insert_rows, run
@@ -91,8 +91,8 @@ async def test_an_index_added_to_a_model_reaches_a_table_created_before_it(datab
     """Databases made before retention have no index on ``received_at``: starting the service adds it."""
     database = Database(database_url)
     try:
-        old = Table("inbox_message", MetaData(), Column("consumer", String(100), primary_key=True),
-                    Column("message_id", String(200), primary_key=True), Column("received_at", DateTime(timezone=True)))
+        old = Table("inbox_message", MetaData(), *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                                                   for c in InboxMessage.__table__.columns))  # type: ignore[attr-defined]
         async with database.transaction() as session:
             await session.run_sync(lambda sync: old.create(sync.connection()))
         await database.create_tables([InboxMessage])

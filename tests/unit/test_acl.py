@@ -75,7 +75,8 @@ def test_an_edge_writes_only_the_topics_its_tokens_can_prove_commands_on() -> No
     assert all(t.endswith(".commands") for t in web)
     assert set(BY_NAME["buyer-app"].writes) == {topics.commands(s) for s in ("payments", "escrow", "disputes", "notifications")}
     assert set(BY_NAME["admin-console"].writes) == {topics.CONTROL_COMMANDS}
-    assert topics.commands("payments") not in BY_NAME["operator-console"].writes
+    assert topics.commands("escrow") not in BY_NAME["operator-console"].writes  # staff never ship or confirm receipt
+    assert set(acl.EDGES["operator-console"][1][topics.commands("payments")]) == {"payments.risk.decide"}  # risk reviews only
 
 
 def test_operators_read_everything_and_write_only_commands() -> None:

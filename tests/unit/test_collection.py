@@ -41,7 +41,11 @@ def _redeem(code: collection.CollectionCode | None, token: str, *, buyer: Actor 
             merchant: MerchantFacts = ACTIVE, existing: domain.Order | None = None, **kwargs: Any) -> collection.Redemption | None:
     command = payments.COMMANDS.parse(redeem_code(token, buyer=buyer.id, **kwargs)).data
     claims = collection.verify(TOKENS, command, at)
-    return collection.redeem(code, claims, command, buyer, merchant, existing, None, WAIT, at)
+    return collection.redeem(code, claims, command, buyer, merchant, existing, None, at)
+
+
+def _charged(redemption: collection.Redemption, buyer: Actor = BUYER) -> domain.Decision:
+    return domain.pay(redemption.order, redemption.pay, buyer, NOW, WAIT)
 
 
 def test_the_token_names_the_code_and_refuses_forgery_expiry_and_garbage() -> None:
@@ -92,13 +96,16 @@ def test_redeeming_an_order_code_creates_the_order_for_the_customer_and_charges_
     code, token = _issued(order_id="O-WALK-1", unit_price=4500)
     redemption = _redeem(code, token)
     assert redemption is not None
-    redeemed, created, intent, charge = redemption.events
+    redeemed, created = redemption.events
+    charged = _charged(redemption)
+    intent, charge = charged.events
     assert isinstance(redeemed, contracts.CollectionCodeRedeemed) and redeemed.order_id == "O-WALK-1"
     assert isinstance(created, payments.OrderCreated)
     assert (created.buyer_id, created.merchant_id, created.amount.amount, created.collection_code_id) == ("B-2001", "M-1001", 4500, "QR-1")
     assert isinstance(intent, payments.PaymentIntentCreated) and intent.method is payments.PaymentMethod.QR_CODE
     assert isinstance(charge, psp.ChargeRequested) and charge.amount.amount == 4500 and charge.buyer_ref == "B-2001"
-    assert redemption.code.status is CodeStatus.USED and redemption.order.status is domain.OrderStatus.PAYMENT_PENDING
+    assert redemption.code.status is CodeStatus.USED and redemption.order.status is domain.OrderStatus.AWAITING_PAYMENT
+    assert charged.order is not None and charged.order.status is domain.OrderStatus.PAYMENT_PENDING
     # single use: another customer is refused; the same customer asking again changes nothing
     with pytest.raises(Rejected, match="code_used"):
         _redeem(redemption.code, token, buyer=Actor(kind="buyer", id="B-OTHER"), existing=redemption.order)
@@ -128,7 +135,7 @@ def test_redeeming_is_refused_when_the_code_or_merchant_cannot_take_it() -> None
     with pytest.raises(Rejected, match="forbidden"):
         _redeem(bound, bound_token, buyer=Actor(kind="buyer", id="B-OTHER"))
     redemption = _redeem(bound, bound_token)
-    assert redemption is not None and redemption.order.method is payments.PaymentMethod.IN_APP
+    assert redemption is not None and redemption.pay.method is payments.PaymentMethod.IN_APP
     unguaranteed, unguaranteed_token = _issued(code_id="QR-NG", allowed=False)
     with pytest.raises(Rejected, match="guarantee_unavailable"):
         _redeem(unguaranteed, unguaranteed_token)
@@ -161,10 +168,12 @@ def test_the_guarantee_costs_nothing_extra() -> None:
         code, token = _issued(code_id=f"QR-{guaranteed}", order_id=f"O-{guaranteed}", unit_price=33333)
         redemption = _redeem(code, token, guaranteed=guaranteed)
         assert redemption is not None and redemption.order.guaranteed is guaranteed
-        callback = psp.ChargeCallback(intent_id=redemption.order.intent_id or "", order_id=redemption.order.order_id,
-                                      status=psp.ChargeStatus.SUCCEEDED, amount=redemption.order.amount,
+        order = _charged(redemption).order
+        assert order is not None
+        callback = psp.ChargeCallback(intent_id=order.intent_id or "", order_id=order.order_id,
+                                      status=psp.ChargeStatus.SUCCEEDED, amount=order.amount,
                                       provider_txn_id="PSP-1", signature="unchecked-here")
-        settled = domain.settle_charge(redemption.order, callback, 60, NOW)
+        settled = domain.settle_charge(order, callback, 60, NOW)
         succeeded = settled.events[0]
         assert isinstance(succeeded, payments.PaymentSucceeded) and succeeded.guaranteed is guaranteed
         fees.append(succeeded.fee)

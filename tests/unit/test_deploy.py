@@ -368,3 +368,28 @@ def test_the_web_edge_is_deployed_with_its_issuer_keys_secrets_and_probes(tmp_pa
     items = {item["path"] for item in volumes["secrets"]["secret"]["items"]}
     assert files | {"kafka_ca.pem", "danbao_kafka_sasl_password"} <= items
     assert _by_kind("Service")["web"]["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_every_service_reads_the_calendar_override_file_the_deploy_files_ship() -> None:
+    from shared.calendar_overrides import parse_overrides
+
+    shipped = (DEPLOY / "calendar-overrides.toml").read_text()
+    parse_overrides(shipped)  # a malformed file would stop every service at start-up
+    manifests = _manifests()
+    config = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "danbao-config")["data"]
+    calendar = next(d for d in manifests if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "danbao-calendar")["data"]
+    assert calendar["calendar-overrides.toml"] == shipped
+    path = Path(config["DANBAO_CALENDAR_OVERRIDES_FILE"])
+    deployments = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
+    for name in SERVICES:
+        pod = deployments[name]["spec"]["template"]["spec"]
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["calendar"]["configMap"]["name"] == "danbao-calendar", name
+        assert Path(mounts["calendar"]) / "calendar-overrides.toml" == path, name
+    compose = _compose()
+    assert compose["configs"]["calendar"]["file"] == "./calendar-overrides.toml"
+    for name in SERVICES:
+        service = compose["services"][name]
+        target = next(c["target"] for c in service["configs"] if c["source"] == "calendar")
+        assert service["environment"]["DANBAO_CALENDAR_OVERRIDES_FILE"] == target, name

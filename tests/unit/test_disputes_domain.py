@@ -1,5 +1,6 @@
 """The dispute case state machine, pure: negotiation, escalation and rulings, the three-day
-verification, priority compensation within the caps, and invariants over command sequences."""
+verification, priority compensation within the caps, and invariants over command sequences (deadlines:
+test_disputes_deadlines)."""
 
 from __future__ import annotations
 
@@ -138,14 +139,14 @@ def test_rejection_escalation_and_a_ruling_that_follows_the_rule_table() -> None
     failed = respond(opened(reason=CaseReason.NOT_RECEIVED, evidence=False), MerchantResponse.REJECT)
     assert failed.case.status is CaseStatus.NEGOTIATION_FAILED
     assert domain.Timer(domain.ESCALATION_WINDOW, NOW + timedelta(days=7)) in failed.timers
-    escalated = domain.escalate(failed.case, c.EscalateCase(case_id="C-1"), BUYER, order(shipped=True))
+    escalated = domain.escalate(failed.case, c.EscalateCase(case_id="C-1"), BUYER, order(shipped=True), NOW, POLICY)
     proposal = escalated.events[0].proposal  # type: ignore[attr-defined]
     assert proposal.rule == "R1-not-delivered" and proposal.decision is RulingDecision.FULL_REFUND and proposal.amount.amount == 12900
     with pytest.raises(Rejected, match="forbidden"):
         domain.rule(escalated.case, c.RuleOnCase(case_id="C-1", decision=RulingDecision.FULL_REFUND, reasons="r"), BUYER,
-                    order(), NOW)
+                    order(), NOW, POLICY)
     ruled = domain.rule(escalated.case, c.RuleOnCase(case_id="C-1", decision=RulingDecision.FULL_REFUND, reasons="lost"),
-                        ARBITRATOR, order(shipped=True), NOW)
+                        ARBITRATOR, order(shipped=True), NOW, POLICY)
     assert types(ruled) == ["disputes.case.ruled", "disputes.refund.ordered", "disputes.verification.started"]
     assert ruled.events[0].followed_rule == "R1-not-delivered"  # type: ignore[attr-defined]
 
@@ -167,9 +168,9 @@ def test_rule_table(reason: CaseReason, evidence: bool, view: domain.OrderView, 
 
 def test_a_rejecting_ruling_orders_nothing_but_is_still_verified() -> None:
     failed = respond(opened(), MerchantResponse.REJECT).case
-    escalated = domain.escalate(failed, c.EscalateCase(case_id="C-1"), BUYER, order()).case
+    escalated = domain.escalate(failed, c.EscalateCase(case_id="C-1"), BUYER, order(), NOW, POLICY).case
     ruled = domain.rule(escalated, c.RuleOnCase(case_id="C-1", decision=RulingDecision.REJECT, reasons="no proof"),
-                        ARBITRATOR, order(), NOW)
+                        ARBITRATOR, order(), NOW, POLICY)
     assert types(ruled) == ["disputes.case.ruled", "disputes.verification.started"]
     day1 = domain.verification_day(ruled.case, 1, NOW + timedelta(days=1))
     assert day1.events[0].verified is True  # type: ignore[attr-defined]
@@ -220,7 +221,8 @@ def test_an_unsatisfied_buyer_reopens_negotiation_for_a_further_refund() -> None
                                       BUYER, order(committed=3800), NOW, POLICY)
     assert types(reopened) == ["disputes.feedback.received", "disputes.case.reopened"]
     assert reopened.case.status is CaseStatus.AWAITING_MERCHANT and reopened.case.round == 2
-    assert {t.kind for t in reopened.timers if t.due is None} == set(domain.VERIFY_DAYS)
+    assert {t.kind for t in reopened.timers if t.due is None} >= set(domain.VERIFY_DAYS)
+    assert [t for t in reopened.timers if t.due is not None] == [domain.Timer(domain.MERCHANT_DEADLINE, NOW + timedelta(hours=48))]
     again = respond(reopened.case, MerchantResponse.ACCEPT)
     refund = next(e for e in again.events if isinstance(e, c.RefundOrdered))
     assert refund.refund_id == "CR-C-1-2" and again.case.ordered == 4800
@@ -251,7 +253,7 @@ def test_only_the_parties_act() -> None:
     with pytest.raises(Rejected, match="forbidden"):
         domain.add_evidence(case, c.AddEvidence(case_id="C-1", evidence=[EVIDENCE]), stranger)
     with pytest.raises(Rejected, match="illegal_transition"):
-        domain.escalate(case, c.EscalateCase(case_id="C-1"), BUYER, order())
+        domain.escalate(case, c.EscalateCase(case_id="C-1"), BUYER, order(), NOW, POLICY)
 
 
 # -- invariants over sequences of case commands ---------------------------------------------------
@@ -259,10 +261,23 @@ def test_only_the_parties_act() -> None:
 ACTORS = st.sampled_from([BUYER, MERCHANT, ARBITRATOR, Actor(kind=ActorKind.BUYER, id="B-9")])
 AMOUNTS = st.integers(min_value=1, max_value=20000)
 STEPS = st.lists(st.tuples(st.sampled_from(["respond", "answer", "escalate", "rule", "withdraw", "feedback", "deadline",
-                                            "day", "execute", "open"]),
+                                            "day", "execute", "open", "timer", "waybill", "returned"]),
                            ACTORS, st.sampled_from(list(MerchantResponse)), st.sampled_from(list(RulingDecision)),
                            AMOUNTS, st.booleans(), st.integers(min_value=0, max_value=20000)),
                  max_size=40)
+
+
+def fire(kind: str, case: domain.Case | None, view: domain.OrderView, now: datetime, policy: domain.Policy) -> domain.CaseDecision:
+    """What the service runs when a case's timer of ``kind`` fires."""
+    if kind in domain.VERIFY_DAYS:
+        return domain.verification_day(case, domain.VERIFY_DAYS.index(kind) + 1, now)
+    if kind in (domain.ARBITRATION_DEADLINE, domain.DEFAULT_RULING):
+        assert case is not None
+        act = domain.arbitration_overdue if kind == domain.ARBITRATION_DEADLINE else domain.apply_default_ruling
+        return act(case, view, now, policy)
+    return {domain.MERCHANT_DEADLINE: domain.merchant_deadline, domain.COUNTER_OFFER_DEADLINE: domain.counter_offer_lapsed,
+            domain.ESCALATION_WINDOW: domain.escalation_lapsed, domain.RETURN_SHIPMENT_DEADLINE: domain.return_shipment_lapsed,
+            domain.RETURN_RECEIPT_DEADLINE: domain.return_receipt_lapsed}[kind](case, now)
 
 
 @settings(max_examples=300, deadline=None)
@@ -270,7 +285,8 @@ STEPS = st.lists(st.tuples(st.sampled_from(["respond", "answer", "escalate", "ru
 def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int, steps: list, cap: int) -> None:  # type: ignore[type-arg]
     """Whatever buyers, merchants, arbitrators and escrow do in whatever order: refunds ordered never exceed what
     was paid; what the buyer gets (refunds plus compensation) never exceeds that; compensation stays within the
-    cap and is granted at most once per refund order."""
+    cap and is granted at most once per refund order. And the case never stalls: while it is open, the deadline of
+    the state it waits in is set as a running timer."""
     policy = replace(POLICY, case_cap=cap)
     view = order(paid=paid)
     case: domain.Case | None = None
@@ -278,10 +294,17 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
     executed: set[str] = set()
     compensations: list[str] = []
     pending: list[c.RefundOrdered] = []
+    running: dict[str, datetime] = {}
     for kind, actor, response, ruling, amount, flag, shortfall_cut in steps:
         now += timedelta(hours=13)
         try:
-            if kind == "open" or case is None:
+            if kind == "timer":  # the earliest running timer fires (time moves on to it if need be)
+                if not running:
+                    continue
+                first = min(running, key=lambda k: running[k])
+                now = max(now, running.pop(first))
+                decision = fire(first, case, view, now, policy)
+            elif kind == "open" or case is None:
                 command = c.OpenCase(case_id=f"C-{len(compensations)}-{amount}", order_id="O-1", reason=CaseReason.OTHER,
                                      requested=Money(amount=amount), description="x")
                 decision = domain.open_case(None, case if case and case.status is not CaseStatus.CLOSED else None,
@@ -294,11 +317,16 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
                 decision = domain.answer_counter_offer(case, c.AnswerCounterOffer(case_id=case.case_id, accept=flag),
                                                        actor, now, policy)
             elif kind == "escalate":
-                decision = domain.escalate(case, c.EscalateCase(case_id=case.case_id), actor, view)
+                decision = domain.escalate(case, c.EscalateCase(case_id=case.case_id), actor, view, now, policy)
             elif kind == "rule":
                 decision = domain.rule(case, c.RuleOnCase(
-                    case_id=case.case_id, decision=ruling, reasons="r",
-                    amount=Money(amount=amount) if ruling is RulingDecision.PARTIAL_REFUND else None), actor, view, now)
+                    case_id=case.case_id, decision=ruling, reasons="r", return_required=flag,
+                    amount=Money(amount=amount) if ruling is RulingDecision.PARTIAL_REFUND else None), actor, view, now, policy)
+            elif kind == "waybill":
+                decision = domain.record_return_shipment(case, c.RecordReturnShipment(
+                    case_id=case.case_id, carrier="SF", tracking_no=f"SF{amount}"), actor, now, policy)
+            elif kind == "returned":
+                decision = domain.confirm_return_receipt(case, c.ConfirmReturnReceipt(case_id=case.case_id), actor, now)
             elif kind == "withdraw":
                 decision = domain.withdraw(case, c.WithdrawCase(case_id=case.case_id), actor)
             elif kind == "feedback":
@@ -308,6 +336,7 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
             elif kind == "deadline":
                 decision = domain.merchant_deadline(case, now)
             elif kind == "day":
+                running.pop(domain.VERIFY_DAYS[amount % 3], None)
                 decision = domain.verification_day(case, 1 + amount % 3, now)
             else:  # escrow executes the oldest pending refund order, with some shortfall
                 if not pending:
@@ -321,7 +350,18 @@ def test_no_sequence_pays_more_than_paid_plus_cap_or_compensates_twice(paid: int
                                                   "other", 0, policy)
         except Rejected:
             continue
+        if decision.case is not case and case is not None and decision.case.case_id != case.case_id:
+            assert not running, "the previous case left timers running"
         case = decision.case
+        for timer in decision.timers:
+            if timer.due is None:
+                running.pop(timer.kind, None)
+            else:
+                running[timer.kind] = timer.due
+        if case.status is CaseStatus.CLOSED:
+            assert not running, f"a closed case keeps timers: {running}"
+        else:
+            assert case.deadline is not None and case.deadline in running.values(), (case.status, running)
         for event in decision.events:
             if isinstance(event, c.RefundOrdered):
                 pending.append(event)

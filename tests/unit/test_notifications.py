@@ -116,7 +116,9 @@ def test_every_dispute_code_a_message_shows_has_a_label_in_both_languages() -> N
     from services.notifications.templates import LABELS
 
     codes = {*disputes.CaseReason, *disputes.RulingDecision, "merchant_accepted", "counter_offer_accepted", "merchant_silent",
-             "agreed", "ruled", "resolved", "unverified", "withdrawn", "not_escalated"}
+             "agreed", "ruled", "resolved", "unverified", "withdrawn", "not_escalated", "buyer_silent",
+             "cancelled_before_shipment", "return_not_shipped", "merchant_confirmed", "deadline_passed",
+             "merchant_balance_short", "case_open", "already_shipped", "amount_mismatch", "already_settled", "no_hold"}
     for language in Language:
         assert {str(code) for code in codes} <= set(LABELS[language]), language
 
@@ -222,7 +224,8 @@ def test_someone_without_a_contact_is_recorded_as_skipped_and_webhook_only_rules
 def test_transactional_and_optional_messages_are_classified() -> None:
     optional = {r.template for rules in domain.RULES.values() for r in rules if r.category is Category.UPDATE}
     assert optional == {"order_created.buyer", "order_created.merchant", "order_expired.buyer", "order_expired.merchant",
-                        "payout_scheduled.merchant", "shipment_recorded.merchant", "application_received.merchant",
+                        "payout_scheduled.merchant", "shipment_recorded.merchant", "direct_order_shipped.merchant",
+                        "application_received.merchant",
                         "review_required.merchant", "case_opened.buyer", "verification_started.buyer",
                         "verification_started.merchant"}
 

@@ -13,7 +13,7 @@ from shared.unit_of_work import Rejected
 from tests.factories import apply_for_merchant
 
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=timezone.utc)
-CODE = "91330100MA2AAAAA0B"
+CODE = "91330100MA2AAAAA71"
 MERCHANT = Actor(kind="merchant", id="M-9")
 
 
@@ -34,14 +34,30 @@ def _checking() -> domain.Application:
     return decision.application
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("credit_code", "91330100MA2AAAAA0C"), ("legal_rep_id_number", "110105194912310021"),
-    ("settlement_account", "6222021234567890123"), ("phone", "23812345678"), ("email", "not-an-address"),
+@pytest.mark.parametrize(("field", "value", "also"), [
+    ("credit_code", "91330100MA2AAAAA72", {}), ("legal_rep_id_number", "110105194912310021", {}),
+    ("credit_code", "91330106739184620Y", {}),  # the embedded organization code's check digit is wrong (…620 for …629)
+    ("settlement_account", "6222021234567890123", {"settlement_account_kind": "personal_card"}),  # fails Luhn
+    ("settlement_account", "6222021234567890123", {"merchant_type": "individual_business"}),  # a card by default
+    ("settlement_account", "12345678", {}), ("settlement_account", "3301-0400-1234", {"settlement_account_kind": "corporate"}),
+    ("phone", "23812345678", {}), ("email", "not-an-address", {}),
 ])
-def test_each_invalid_field_is_rejected_naming_the_field(field: str, value: str) -> None:
+def test_each_invalid_field_is_rejected_naming_the_field(field: str, value: str, also: dict[str, str]) -> None:
     with pytest.raises(Rejected) as caught:
-        domain.apply(None, _command(**{field: value}), MERCHANT, NOW, credit_code_taken=False)
+        domain.apply(None, _command(**{field: value, **also}), MERCHANT, NOW, credit_code_taken=False)
     assert caught.value.reason == "invalid_fields" and caught.value.detail.startswith(f"{field}: ")
+
+
+def test_an_enterprise_settles_to_a_corporate_account_checked_by_format_not_luhn() -> None:
+    corporate = "33050161672700000123"  # 20 digits, not Luhn-valid: corporate account numbers are bank-specific
+    decision = domain.apply(None, _command(settlement_account=corporate), MERCHANT, NOW, credit_code_taken=False)
+    received = decision.events[0]
+    assert isinstance(received, onboarding.ApplicationReceived)
+    assert received.settlement_account_kind is onboarding.SettlementAccountKind.CORPORATE
+    assert received.settlement_account_masked == "3305 **** **** 0123"
+    assert decision.application is not None and decision.application.settlement_account_kind == "corporate"
+    card = domain.apply(None, _command(merchant_type="individual_business"), MERCHANT, NOW, credit_code_taken=False)
+    assert card.application is not None and card.application.settlement_account_kind == "personal_card"
 
 
 def test_an_application_is_received_masked_and_looked_up_in_the_registry() -> None:
@@ -65,9 +81,14 @@ def test_active_company_with_matching_name_is_approved_automatically_and_activat
         domain.activate(application, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="000000"), MERCHANT, NOW)
     with pytest.raises(Rejected, match="code_expired"):
         domain.activate(application, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="402913"), MERCHANT, NOW + timedelta(days=8))
-    active = domain.activate(application, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="402913"), MERCHANT, NOW)
+    account = domain.VerifiedAccount("SA-1", "6222 **** **** 0128", onboarding.SettlementAccountKind.CORPORATE, "v1:k1:sealed")
+    active = domain.activate(application, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="402913"), MERCHANT,
+                             NOW, account)
     (activated,) = active.events
     assert isinstance(activated, onboarding.MerchantActivated) and activated.verified and activated.industry == "retail"
+    assert (activated.settlement_account_ref, activated.settlement_account_masked, activated.settlement_account_kind,
+            activated.sealed_settlement_account) == ("SA-1", "6222 **** **** 0128", "corporate", "v1:k1:sealed")
+    assert active.application is not None and active.application.settlement_account_ref == "SA-1"
 
 
 @pytest.mark.parametrize("status", ["revoked", "deregistered", "not_found"])
@@ -136,6 +157,15 @@ def test_the_review_sla_counts_business_days_over_a_holiday_and_escalates_once_d
         merchant_id="M-9", decision="approve"), Actor(kind="reviewer", id="R-1"), NOW, domain.NewCode("1", "sealed-1")).application).events == []
 
 
+def test_a_review_sla_reaching_a_year_without_holiday_data_falls_due_on_the_third_calendar_day() -> None:
+    from shared.business_days import CHINA
+
+    last_week_of_2027 = datetime(2027, 12, 29, 2, 0, tzinfo=timezone.utc)  # 2028 has no data: no business days there
+    due = domain.review_due(last_week_of_2027).astimezone(CHINA)
+    assert (due.date(), due.hour) == (datetime(2028, 1, 1).date(), 18)  # never later than the business-day deadline
+    assert domain.review_due(NOW) > NOW
+
+
 def test_a_reviewer_may_ask_for_documents_and_the_review_resumes_when_they_arrive() -> None:
     in_review = domain.registry_answered(_checking(), _found(name="杭州另一家贸易有限公司"), NOW, domain.NewCode("1", "sealed-1")).application
     reviewer = Actor(kind="reviewer", id="R-1")
@@ -149,3 +179,26 @@ def test_a_reviewer_may_ask_for_documents_and_the_review_resumes_when_they_arriv
     resumed = domain.documents_submitted(asked.application, documents, MERCHANT, NOW + timedelta(days=1))
     assert resumed.application is not None and resumed.application.status is Status.MANUAL_REVIEW
     assert isinstance(resumed.events[0], onboarding.ReviewRequired) and resumed.events[0].due_at > NOW + timedelta(days=1)
+
+
+def test_an_expired_activation_code_is_reissued_and_only_the_new_one_works() -> None:
+    approved = domain.registry_answered(_checking(), _found(), NOW, domain.NewCode("402913", "sealed-402913")).application
+    later = NOW + timedelta(days=8)
+    activate = onboarding.ActivateMerchant(merchant_id="M-9", activation_code="402913")
+    with pytest.raises(Rejected, match="code_expired"):
+        domain.activate(approved, activate, MERCHANT, later)
+    ask = onboarding.ReissueActivationCode(merchant_id="M-9")
+    with pytest.raises(Rejected, match="forbidden"):
+        domain.reissue(approved, ask, Actor(kind="merchant", id="M-OTHER"), later, domain.NewCode("1", "sealed-1"))
+    for actor in (MERCHANT, Actor(kind="operator", id="OP-1")):
+        decision = domain.reissue(approved, ask, actor, later, domain.NewCode("771204", "sealed-771204"))
+        (issued,) = decision.events
+        assert isinstance(issued, onboarding.ActivationCodeIssued) and issued.sealed_code == "sealed-771204"
+        assert issued.expires_at == later + domain.ACTIVATION_VALID
+    reissued = decision.application
+    with pytest.raises(Rejected, match="wrong_code"):  # the old code stopped working
+        domain.activate(reissued, activate, MERCHANT, later)
+    active = domain.activate(reissued, onboarding.ActivateMerchant(merchant_id="M-9", activation_code="771204"), MERCHANT, later)
+    assert active.application is not None and active.application.status is Status.ACTIVE
+    with pytest.raises(Rejected, match="not_approved"):  # active now: nothing to reissue
+        domain.reissue(active.application, ask, MERCHANT, later, domain.NewCode("1", "sealed-1"))

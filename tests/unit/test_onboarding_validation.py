@@ -19,12 +19,28 @@ def test_a_valid_credit_code_passes_and_any_changed_character_fails() -> None:
     assert v.check_uscc(USCC[:-1]) == "must be 18 characters"
 
 
-@given(st.text(alphabet=v.USCC_ALPHABET, min_size=17, max_size=17).filter(lambda s: s[2:8].isdigit()))
-def test_the_check_character_makes_any_code_valid_and_detects_single_substitutions(body: str) -> None:
+def test_a_credit_code_whose_embedded_organization_code_has_a_wrong_check_digit_is_refused() -> None:
+    assert v.organization_check_character("73918462") == "9"
+    assert v.check_uscc("91330106739184620Y") == ("the organization code it embeds (characters 9-17) fails its check "
+                                                  "character (GB 11714-1997)")
+    fixed = "9133010673918462" + "9"
+    assert v.check_uscc(fixed + v.uscc_check_character(fixed)) is None
+
+
+ORGANIZATION_BODY = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8)
+
+
+@given(st.text(alphabet="0123456789", min_size=8, max_size=8), ORGANIZATION_BODY)
+def test_the_check_characters_make_any_code_valid_and_detect_single_substitutions(head: str, organization: str) -> None:
+    body = head + organization + v.organization_check_character(organization)
     code = body + v.uscc_check_character(body)
     assert v.check_uscc(code) is None
-    swapped = v.USCC_ALPHABET[(v.USCC_ALPHABET.index(body[0]) + 1) % 31] + code[1:]
+    swapped = str((int(code[0]) + 1) % 10) + code[1:]
     assert v.check_uscc(swapped) is not None
+    last = int(organization[-1], 36)  # a substitution changing a value by less than 11 changes the mod-11 check
+    other = organization[:-1] + next(c for c in "0123456789ABCDEFGHJKLMNPQRTUWXY" if 0 < abs(int(c, 36) - last) < 11)
+    changed = head + other + code[16]
+    assert v.check_uscc(changed + v.uscc_check_character(changed)) is not None  # the USCC check alone would pass
 
 
 def test_id_numbers_need_the_check_digit_and_a_plausible_adult_birth_date() -> None:
@@ -49,3 +65,21 @@ def test_bank_cards_pass_luhn_and_phones_and_emails_have_their_shape() -> None:
 def test_luhn_check_digit_round_trip(body: str) -> None:
     check = next(str(d) for d in range(10) if v.luhn_valid(body + str(d)))
     assert v.check_bank_card(body + check) is None
+
+
+def test_a_corporate_account_is_checked_by_its_format_not_by_luhn() -> None:
+    corporate = v.SettlementAccountKind.CORPORATE
+    assert v.check_settlement_account("4111111111111112", corporate) is None  # not Luhn, still a corporate account
+    assert v.check_settlement_account("3305 0161 6727 0000 0123", corporate) is None
+    assert v.check_settlement_account("12345678", corporate) == "a corporate account (对公账户) must be 9 to 25 digits"
+    assert v.check_settlement_account("1" * 26, corporate) is not None
+    assert v.check_settlement_account("33050161-672700", corporate) is not None
+    assert v.check_settlement_account("4111111111111112", v.SettlementAccountKind.PERSONAL_CARD) == "fails the Luhn check"
+
+
+def test_an_id_number_needs_a_known_area_code_in_any_period() -> None:
+    born_before_the_district = "510107198506123718"  # Chengdu Wuhou district was created in 1990
+    assert v.check_id_number(born_before_the_district, TODAY) is None
+    unknown = "990107198506123"
+    body = unknown + "71"
+    assert v.check_id_number(body + v.id_check_character(body), TODAY) == "the area code (digits 1-6) is not a county-level division"

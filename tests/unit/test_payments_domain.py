@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from datetime import datetime, timedelta, timezone
@@ -173,6 +175,21 @@ def test_cancelling_a_paid_order_asks_escrow_for_the_full_refund_and_waits() -> 
     assert done.events[0].refunded.amount == 12900  # type: ignore[attr-defined]
     refused = domain.refund_refused(decision.order, "already_shipped")
     assert refused.order is not None and refused.order.status is OrderStatus.PAID
+
+
+def test_a_paid_order_without_the_guarantee_is_cancelled_like_a_guaranteed_one() -> None:
+    """It used to be refused ``not_cancellable``: now escrow is asked for the full refund, which it takes back from
+    the merchant's balance; refused for want of balance, the order stays paid (the cancellation becomes a case)."""
+    direct = replace(_paid(), guaranteed=False)
+    decision = _cancel(direct, "changed_mind", BUYER)
+    (request,) = decision.events
+    assert isinstance(request, payments.RefundRequested) and (request.amount.amount, request.party) == (12900, "buyer")
+    assert decision.order is not None and decision.order.status is OrderStatus.REFUND_PENDING
+    done = domain.refund_settled(decision.order, 12900, "cancelled_by_buyer")
+    assert done.order is not None and done.order.status is OrderStatus.CANCELLED
+    short = domain.refund_refused(decision.order, "merchant_balance_short")
+    assert short.order is not None and short.order.status is OrderStatus.PAID
+    assert short.events == [payments.CancellationRefused(order_id="O-1", reason="merchant_balance_short")]
 
 
 def test_only_an_unpaid_order_expires() -> None:

@@ -93,7 +93,7 @@ def test_seal_command_seals_each_personal_field_once_and_the_handler_opens_them(
 
 def test_production_refuses_the_development_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DANBAO_MODE", "production")
-    for name in ("PII_KEYS", "CONTACT_SEAL_KEYS"):
+    for name in ("PII_KEYS", "CONTACT_SEAL_KEYS", "BANK_ACCOUNT_SEAL_KEYS"):
         monkeypatch.setenv(f"DANBAO_ONBOARDING_{name}", "k1:" + "A" * 43 + "=")
     monkeypatch.setenv("DANBAO_ONBOARDING_REGISTRY_CALLBACK_SECRET", "registry-live")
     monkeypatch.setenv("DANBAO_ONBOARDING_SEAL_PRIVATE_KEYS", json.dumps(development_private_jwks("onboarding")))
