@@ -126,6 +126,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "desk.deadletters": ("死信", "Dead letters"),
     "desk.ledger": ("账本", "Ledger"),
     "desk.reports": ("商户日报", "Merchant day report"),
+    "desk.risk": ("风控审核", "Risk reviews"),
+    "risk_rule": ("风控规则", "Rule"),
+    "risk_subject": ("对象", "Held"),
+    "risk_figures": ("触发数据", "Measured / limit"),
+    "risk_release": ("放行", "Release"),
+    "risk_reject": ("拒绝", "Reject"),
+    "risk_blocked": ("已拦截", "Blocked"),
+    "status.risk_review": ("风控审核中，暂未扣款", "Held for a risk review: nothing charged yet"),
     "due_at": ("审核期限", "Due"),
     "overdue": ("已超时", "Overdue"),
     "checks": ("自动检查", "Automatic checks"),
@@ -166,6 +174,8 @@ STEPS: dict[str, tuple[str, str]] = {
     "payments.order.expired": ("订单过期", "Order expired"),
     "payments.order.cancelled": ("订单取消", "Order cancelled"),
     "payments.refund.requested": ("已申请退款", "Refund asked"),
+    "payments.risk.flagged": ("风控审核", "Risk review"),
+    "payments.risk.decided": ("风控审核完成", "Risk review decided"),
     "escrow.hold.created": ("资金已由平台担保", "The platform holds the money"),
     "escrow.shipment.recorded": ("商户已发货", "Shipped"),
     "escrow.hold.released": ("已付款给商户", "Paid to the merchant"),
@@ -220,6 +230,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "kind": ("类型", "Kind"), "rule_by": ("裁决期限", "Rule by"), "return_by": ("退货期限", "Send back by"),
     "confirm_by": ("商户确认期限", "Merchant confirms by"), "default_ruling_at": ("默认裁决时间", "Default ruling at"),
     "return_required": ("需先退货", "Goods back first"), "origin": ("发起方", "Opened by"),
+    "observed": ("测得", "Observed"), "threshold": ("上限", "Limit"),
 }
 STAFF_ONLY = {"fee", "net", "from_merchant", "shortfall", "case_id", "round", "proposed", "rule", "arbitrator_id", "by", "origin"}
 

@@ -12,7 +12,8 @@ from typing import Any
 from shared.envelope import Envelope
 from shared.timers import as_utc
 from shared.unit_of_work import UnitOfWork
-from services.web.store import CodeView, LedgerEntryView, LedgerLineView, MerchantView, OrderStep, OrderView, SentCommand
+from services.web.store import (CodeView, LedgerEntryView, LedgerLineView, MerchantView, OrderStep, OrderView, RiskReviewView,
+                                SentCommand)
 
 Handler = Callable[[UnitOfWork, Envelope], Any]
 # Fields of an event's data a step keeps (events carry no personal data; these are what people read).
@@ -20,7 +21,7 @@ STEP_FIELDS = ("amount", "fee", "net", "reason", "carrier", "tracking_no", "auto
                "requested", "response", "round", "accepted", "decision", "reasons", "arbitrator_id", "outcome", "refunded",
                "remaining", "from_hold", "from_merchant", "shortfall", "message", "respond_by", "escalate_by", "answer_by",
                "satisfied", "rule", "basis", "how", "verified", "note", "party", "by", "case_id", "day3_at", "kind", "rule_by",
-               "return_by", "confirm_by", "default_ruling_at", "return_required", "origin")
+               "return_by", "confirm_by", "default_ruling_at", "return_required", "origin", "observed", "threshold", "decision")
 
 
 def token_digest(token: str) -> str:
@@ -49,7 +50,7 @@ def add_step(uow: UnitOfWork, envelope: Envelope, order_id: str) -> None:
 # Payments' and escrow's events come on different topics, so the edge may read a hold before the payment, or (catching
 # up after a restart) before the order: an order's status only moves forward, and an event about an order not seen
 # yet makes a placeholder that payments.order.created fills in.
-STATUS_RANK = {"created": 0, "failed": 1, "paid": 2, "held": 3, "shipped": 4, "released": 5, "completed": 5,
+STATUS_RANK = {"created": 0, "risk_review": 1, "failed": 1, "paid": 2, "held": 3, "shipped": 4, "released": 5, "completed": 5,
                "refunded": 5, "expired": 5, "cancelled": 5}
 
 
@@ -180,6 +181,35 @@ def _paid_out(order: OrderView, data: Any, envelope: Envelope) -> None:
     order.refund_paid += data.amount.amount
 
 
+# -- risk reviews ----------------------------------------------------------------------------------
+
+
+async def risk_flagged(uow: UnitOfWork, envelope: Envelope) -> None:
+    data = envelope.data
+    if data.order_id:
+        add_step(uow, envelope, data.order_id)
+        if data.outcome.value == "review":
+            order = await order_of(uow, data, envelope)
+            advance(order, "risk_review")
+            uow.session.add(order)
+    if await uow.session.get(RiskReviewView, data.review_id) is None:
+        uow.session.add(RiskReviewView(
+            review_id=data.review_id, subject=data.subject.value, subject_id=data.subject_id, order_id=data.order_id,
+            payout_id=data.payout_id, merchant_id=data.merchant_id, buyer_id=data.buyer_id, rule=data.rule,
+            outcome=data.outcome.value, observed=data.observed, threshold=data.threshold,
+            window_minutes=data.window_minutes, detail=data.detail[:500], flagged_at=envelope.occurred_at))
+
+
+async def risk_decided(uow: UnitOfWork, envelope: Envelope) -> None:
+    data = envelope.data
+    review = await uow.session.get(RiskReviewView, data.review_id)
+    if review is not None:
+        review.decision, review.decided_by, review.note, review.decided_at = data.decision.value, data.by, data.note[:500], data.decided_at
+        uow.session.add(review)
+        if review.order_id:
+            add_step(uow, envelope, review.order_id)
+
+
 # -- the ledger and refusals ---------------------------------------------------------------------
 
 
@@ -215,6 +245,8 @@ def payments_handlers(types: Iterable[str]) -> dict[str, Handler]:
         "payments.order.expired": order_step(_status("expired")),
         "payments.order.cancelled": order_step(_status("cancelled")),
         "payments.refund.requested": order_step(),
+        "payments.risk.flagged": risk_flagged,
+        "payments.risk.decided": risk_decided,
         "payments.command.rejected": command_rejected,
     }
     return _known(handlers, types)

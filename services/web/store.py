@@ -178,6 +178,31 @@ class DeadLetterView(SQLModel, table=True):
     replay_outcome: str | None = Field(default=None, max_length=32)
 
 
+class RiskReviewView(SQLModel, table=True):
+    """A risk rule that fired (payments.risk.flagged): a review waits for an operator; a block is for the record."""
+
+    __tablename__ = "web_risk_review"
+
+    review_id: str = Field(primary_key=True, max_length=100)
+    subject: str = Field(max_length=16)
+    subject_id: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, max_length=64)
+    payout_id: str | None = Field(default=None, max_length=64)
+    merchant_id: str = Field(max_length=64)
+    buyer_id: str | None = Field(default=None, max_length=64)
+    rule: str = Field(max_length=64)
+    outcome: str = Field(max_length=16, index=True)
+    observed: int
+    threshold: int
+    window_minutes: int
+    detail: str = Field(default="", max_length=500)
+    flagged_at: datetime = _when(nullable=False)
+    decision: str | None = Field(default=None, max_length=16, index=True)
+    decided_by: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=500)
+    decided_at: datetime | None = _when()
+
+
 class LedgerEntryView(SQLModel, table=True):
     __tablename__ = "web_ledger_entry"
 
@@ -262,7 +287,7 @@ class EvidenceFile(SQLModel, table=True):
     uploaded_at: datetime = _when(nullable=False)
 
 
-TABLES: list[type[SQLModel]] = [CodeView, MerchantView, OrderView, OrderStep, CaseView, DeadLetterView, LedgerEntryView,
+TABLES: list[type[SQLModel]] = [CodeView, MerchantView, OrderView, OrderStep, CaseView, DeadLetterView, RiskReviewView, LedgerEntryView,
                                 LedgerLineView, StaffRole, BuyerAccount, SignInCode, SentCommand, EvidenceFile]
 
 

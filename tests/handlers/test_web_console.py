@@ -183,3 +183,34 @@ def test_an_arbitrator_sees_the_rule_tables_proposal_and_rules(web: Web) -> None
     (rule,) = web.outbox("disputes.case.rule")
     assert rule["data"]["amount"] == {"amount": 3800, "currency": "CNY"} and rule["data"]["decision"] == "partial_refund"
     assert rule["actor"] == {"kind": "arbitrator", "id": "ARB-1"} and verify(rule).roles == frozenset({"arbitrator"})
+
+
+def test_an_operator_releases_a_payment_a_risk_rule_held(web: Web) -> None:  # noqa: F811
+    from shared.contracts import risk
+
+    flagged = risk.RiskFlagged(review_id="RR-O-RISK-1-1", subject="payment", subject_id="O-RISK-1", order_id="O-RISK-1",
+                               merchant_id="M-1001", buyer_id="B-RISKY", rule="R-VELOCITY-BUYER", outcome="review",
+                               observed=11, threshold=10, window_minutes=10, detail="11 payments by B-RISKY in 10 minutes; at most 10")
+    blocked = flagged.model_copy(update={"review_id": "RR-O-RISK-2-1", "subject_id": "O-RISK-2", "order_id": None,
+                                         "rule": "R-FAILED-ATTEMPTS", "outcome": risk.RiskOutcome.BLOCK})
+    web.feed("danbao.payments.events", "payments", flagged, blocked)
+    _staff(web, "RV-1")
+    assert web.client.get("/console/risk").status_code == 403  # operators only
+    web.client.post("/console/signout", data={"csrf_token": web.csrf("/console")})
+    _staff(web, "OP-1")
+    assert "/console/risk" in web.client.get("/console").text
+    queue = web.client.get("/console/risk").text
+    assert 'data-review="RR-O-RISK-1-1"' in queue and "11 / 10 (10 min)" in queue and "R-FAILED-ATTEMPTS" in queue
+    short = web.client.post("/console/risk/RR-O-RISK-1-1", data={"csrf_token": web.csrf("/console/risk"),
+                                                                 "decision": "release", "note": "x"})
+    assert "error=refused" in str(short.url) and web.outbox("payments.risk.decide") == []  # a note says why
+    web.client.post("/console/risk/RR-O-RISK-1-1", data={"csrf_token": web.csrf("/console/risk"), "decision": "release",
+                                                         "note": "买家来电核实 / verified by phone"})
+    (decide,) = web.outbox("payments.risk.decide")
+    assert decide["data"] == {"review_id": "RR-O-RISK-1-1", "decision": "release", "note": "买家来电核实 / verified by phone"}
+    assert decide["actor"] == {"kind": "operator", "id": "OP-1"} and verify(decide).roles == frozenset({"operator"})
+    web.feed("danbao.payments.events", "payments", risk.RiskReviewDecided(
+        review_id="RR-O-RISK-1-1", subject="payment", subject_id="O-RISK-1", merchant_id="M-1001", buyer_id="B-RISKY",
+        decision="release", by="OP-1", note="买家来电核实 / verified by phone", decided_at=datetime.now(timezone.utc)))
+    after = web.client.get("/console/risk").text
+    assert 'data-review="RR-O-RISK-1-1"' in after.split('id="risk-done"')[1] and "release · OP-1" in after

@@ -26,7 +26,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from ops.platform import EDGES, SERVICES, SIMULATORS, LocalPlatform
 from services.simulators.registry import OTHER_NAME  # the registry knows the company under another name: a reviewer decides
 from shared.business_days import CHINA
-from tests.factories import advance_clock, apply_for_merchant, envelope, issue_code, record_shipment
+from tests.factories import advance_clock, apply_for_merchant, envelope, issue_code, record_shipment, redeem_code
 from tests.integration.browser import (DESK_SIZE, PHONE_SIZE, chromium, click, cookies_of, element, fill, reload_until,
                                        screenshot, sms_code, until_status, wait)
 from tests.integration.conftest import Kafka, of, running_platform
@@ -76,6 +76,13 @@ async def _code(kafka: Kafka, platform: LocalPlatform, unit_price: int) -> tuple
     issued = (await _event(kafka, "danbao.payments.events", "payments.collection.issued", code_id=code_id))["data"]
     assert issued["url"] == f"{platform.web_url}/c/{issued['token']}"  # the QR code opens this edge's cashier
     return issued["url"], order_id
+
+
+async def _shop_code(kafka: Kafka, merchant: str) -> str:
+    """A merchant's standing shop QR code; its token."""
+    code_id = f"SHOP-{uuid.uuid4().hex[:8]}"
+    await kafka.send("danbao.payments.commands", issue_code(code_id, kind="shop", merchant=merchant), key=code_id)
+    return str((await _event(kafka, "danbao.payments.events", "payments.collection.issued", code_id=code_id))["data"]["token"])
 
 
 def _signed_in(buyer: WebDriver, platform: LocalPlatform, shots: str | None = None) -> None:
@@ -157,7 +164,7 @@ async def test_a_reviewer_approves_an_application_the_checks_could_not_settle(
     reload_until(staff, lambda d: "approved" in element(d, "application-status").text, what="approved")
 
 
-async def test_an_operator_replays_a_dead_letter_and_reads_the_ledger_and_a_day_report(
+async def test_an_operator_replays_a_dead_letter_releases_a_held_payment_and_reads_the_ledger_and_a_day_report(
         platform: LocalPlatform, kafka: Kafka, staff: WebDriver) -> None:
     key = f"DLQ-{uuid.uuid4().hex[:8]}"
     unreadable = {"event_id": str(uuid.uuid4()), "type": "payments.order.create", "version": 1, "producer": "test",
@@ -176,16 +183,34 @@ async def test_an_operator_replays_a_dead_letter_and_reads_the_ledger_and_a_day_
                  what="the replay's outcome")
     screenshot(staff, "console-4-dead-letters")
 
+    # A buyer paying an 11th time in ten minutes: the velocity rule holds the payment for an operator, who releases it.
+    token, risky = await _shop_code(kafka, "M-1002"), f"B-RISK-{uuid.uuid4().hex[:6].upper()}"
+    orders = [f"W-{uuid.uuid4().hex[:10]}" for _ in range(11)]
+    for order in orders:
+        await kafka.send("danbao.payments.commands", redeem_code(token, buyer=risky, order_id=order, amount=1200), key=order)
+    flagged = (await _event(kafka, "danbao.payments.events", "payments.risk.flagged", buyer_id=risky, outcome="review"))["data"]
+    assert flagged["rule"] == "R-VELOCITY-BUYER" and flagged["order_id"] in orders
+    staff.get(f"{platform.web_url}/console/risk")
+    row = reload_until(staff, lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-review='{flagged['review_id']}']"),
+                       what=flagged["review_id"])[0]
+    assert "R-VELOCITY-BUYER" in row.text and "11 / 10" in row.text
+    row.find_element(By.CSS_SELECTOR, "input[name='note']").send_keys("买家来电核实，本人操作 / the buyer confirmed by phone")
+    screenshot(staff, "console-5-risk-review")
+    row.find_element(By.CSS_SELECTOR, "button[value='release']").click()
+    decided = (await _event(kafka, "danbao.payments.events", "payments.risk.decided", review_id=flagged["review_id"]))["data"]
+    assert (decided["decision"], decided["by"]) == ("release", "OP-1")
+    await _event(kafka, "danbao.payments.events", "payments.payment.succeeded", order_id=flagged["order_id"])
+
     staff.get(f"{platform.web_url}/console/ledger")
     assert element(staff, "trial-balance").text.startswith("平衡") and element(staff, "balance-total").text == "¥0.00"
-    screenshot(staff, "console-5-ledger")
+    screenshot(staff, "console-6-ledger")
 
     released = await _event(kafka, "danbao.escrow.events", "escrow.hold.released")  # the walk-in sale above
     day = datetime.fromisoformat(released["occurred_at"]).astimezone(CHINA).date().isoformat()
     staff.get(f"{platform.web_url}/console/reports?merchant=M-1001&day={day}")
     element(staff, "report")
     assert released["data"]["order_id"] in staff.page_source
-    screenshot(staff, "console-6-day-report")
+    screenshot(staff, "console-7-day-report")
     download = httpx.get(f"{platform.web_url}/console/reports.csv", params={"merchant": "M-1001", "day": day},
                          cookies=cookies_of(staff), timeout=10)
     rows = list(csv.DictReader(io.StringIO(download.text)))
@@ -240,7 +265,7 @@ async def test_an_arbitrator_rules_a_refund_request_and_the_refund_reaches_the_b
     assert "✓ SHA-256" in element(staff, "evidence").text and hashlib.sha256(PHOTO).hexdigest() in staff.page_source
     assert "disputes.case.escalated" in staff.page_source  # the timeline, every step of the order
     fill(staff, "ruling-reasons", "凭证显示货不对板，退货后全额退款 / not as described: full refund on return")
-    screenshot(staff, "console-7-case-desk")
+    screenshot(staff, "console-8-case-desk")
     click(staff, "rule")
     ruled = (await _event(kafka, "danbao.disputes.events", "disputes.case.ruled", case_id=case_id))["data"]
     assert (ruled["arbitrator_id"], ruled["decision"], ruled["amount"]["amount"]) == ("ARB-1", "full_refund", 12900)
@@ -262,7 +287,7 @@ async def test_an_arbitrator_rules_a_refund_request_and_the_refund_reaches_the_b
     wait(buyer, lambda d: d.find_elements(By.ID, "refund-paid"), what="the refund paid back")
     assert "¥129.00" in element(buyer, "refund-paid").text
     reload_until(staff, lambda d: d.find_elements(By.ID, "ruling"), what="the ruling")
-    screenshot(staff, "console-8-ruled")
+    screenshot(staff, "console-9-ruled")
     screenshot(buyer, "cashier-9-refunded")
 
     # Day 2 of the three-day verification: the buyer is asked, and answers on the order page.

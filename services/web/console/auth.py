@@ -16,13 +16,13 @@ from starlette.routing import Route
 
 from services.web.pages import WebState, local_path, render, see_other
 from services.web.security import Staff, checked_form, current_staff, require, sign_in
-from services.web.store import CaseView, DeadLetterView, MerchantView, roles_of
+from services.web.store import CaseView, DeadLetterView, MerchantView, RiskReviewView, roles_of
 from shared.authority import DEV_ROSTER
 from shared.envelope import ActorKind
 
 log = logging.getLogger("danbao.web.console")
 
-DESKS = {"reviews": "reviewer", "cases": "arbitrator", "deadletters": "operator", "ledger": "operator",
+DESKS = {"reviews": "reviewer", "cases": "arbitrator", "risk": "operator", "deadletters": "operator", "ledger": "operator",
          "reports": "operator"}
 
 
@@ -80,6 +80,8 @@ def routes(state: WebState) -> list[Route]:
                 "reviews": await _count(session, MerchantView, MerchantView.status == "review"),
                 "cases": await _count(session, CaseView, CaseView.status == "in_arbitration"),
                 "deadletters": await _count(session, DeadLetterView, DeadLetterView.replayed_by == None),  # noqa: E711
+                "risk": await _count(session, RiskReviewView, (RiskReviewView.outcome == "review")
+                                     & (RiskReviewView.decision == None)),  # noqa: E711
             }
         desks = [desk for desk, role in DESKS.items() if role in staff.roles]
         return render(state, request, "console/home.html", staff=staff, desks=desks, counts=counts)
