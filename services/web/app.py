@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import uvicorn
 import uvloop
@@ -97,8 +98,12 @@ class WebEdge:
             Middleware(SessionMiddleware, secret_key=settings.session_secret, session_cookie="danbao_session",
                        max_age=settings.session_hours * 3600, same_site="lax", https_only=settings.production),
         ]
-        return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                         exception_handlers={HTTPException: error_handler(state)})
+        app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                        exception_handlers={HTTPException: error_handler(state)})
+        # Behind a TLS-terminating proxy the browser's Origin is the public address, not the one the request arrived at.
+        public = urlsplit(settings.public_url) if settings.public_url else None
+        app.state.public_origin = f"{public.scheme}://{public.netloc}" if public and public.netloc else None
+        return app
 
     def run(self) -> None:
         platform = self.runtime.platform

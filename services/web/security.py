@@ -72,7 +72,8 @@ def csrf_token(request: Request) -> str:
 async def checked_form(request: Request) -> FormData:
     """The posted form, if it carries the session's CSRF token and comes from this origin; else 403."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+    ours = {f"{request.url.scheme}://{request.url.netloc}", getattr(request.app.state, "public_origin", None)}
+    if origin and origin != "null" and origin.rstrip("/") not in ours:
         raise HTTPException(403, "cross-origin form")
     form = await request.form()
     expected = request.session.get("csrf")

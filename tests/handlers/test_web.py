@@ -234,3 +234,18 @@ def test_an_order_read_out_of_order_ends_where_its_events_lead(web: Web) -> None
             return await session.get(OrderView, ORDER)
     order = web.client.portal.call(read)  # type: ignore[union-attr]
     assert (order.status, order.buyer_id, order.carrier, order.fee) == ("shipped", buyer, "SF", 53)
+
+
+def test_behind_a_tls_proxy_forms_from_the_public_address_are_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.handlers.web_harness import running
+
+    web = next(gen := running(tmp_path, monkeypatch, WebSettings(public_url="https://pay.danbao.example")))
+    try:
+        csrf = web.csrf("/orders")
+        public = web.client.post("/signin/code", data={"csrf_token": csrf, "phone": PHONE},
+                                 headers={"origin": "https://pay.danbao.example"}, follow_redirects=False)
+        assert public.status_code == 303 and web.sms[-1][0] == PHONE
+        assert web.client.post("/signin/code", data={"csrf_token": csrf, "phone": PHONE},
+                               headers={"origin": "https://evil.example"}).status_code == 403
+    finally:
+        gen.close()
