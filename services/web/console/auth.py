@@ -95,7 +95,9 @@ def routes(state: WebState) -> list[Route]:
 
     async def oidc_login(request: Request) -> Response:
         require(oauth is not None, 404, "not_found")
-        return await oauth.authorize_redirect(request, str(request.url_for("oidc_callback")))  # type: ignore[union-attr]
+        public = settings.public_url.rstrip("/")
+        callback = f"{public}/console/oidc/callback" if public else str(request.url_for("oidc_callback"))
+        return await oauth.authorize_redirect(request, callback)  # type: ignore[union-attr]
 
     async def oidc_callback(request: Request) -> Response:
         require(oauth is not None, 404, "not_found")
