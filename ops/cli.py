@@ -270,7 +270,7 @@ for group, name in ((cli_reports.ledger, "ledger"), (cli_reports.report, "report
     app.add_typer(group, name=name)
 cli_collection.register(app)
 
-demo = typer.Typer(help="Replays of the domain's seed cases through a running platform.", no_args_is_help=True)
+demo = typer.Typer(help="Replays of the domain's seed cases (disputes, collection) through a running platform.", no_args_is_help=True)
 app.add_typer(demo, name="demo")
 
 
@@ -295,6 +295,27 @@ def demo_disputes(
         console.print(table)
         balances = ", ".join(f"{account} {yuan(amount)}" for account, amount in outcome.balances.items())
         console.print(f"[bold]balances[/bold] (yuan; debit > 0, credit < 0): {balances}")
+        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
+
+
+@demo.command("collection")
+def demo_collection(
+    scenario: Annotated[list[str] | None, typer.Argument(help="walk-in, shop-qr, risk-review (default: all three)")] = None,
+) -> None:
+    """Collect money as seed 02 describes it through the running platform: a walk-in customer pays a sale's QR code,
+    two customers pay the shop's standing QR code, and a risk review an operator releases."""
+    from ops.demo_collection import SCENARIOS, run
+
+    unknown = [name for name in scenario or [] if name not in SCENARIOS]
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
+    for outcome in asyncio.run(run(bootstrap(), scenario or None)):
+        table = Table(title=f"{outcome.title}\n{outcome.case_id}, order {outcome.order_id}", title_justify="left")
+        for column in ("time (UTC)", "event", "what"):
+            table.add_column(column, overflow="fold")
+        for row in outcome.timeline:
+            table.add_row(*row)
+        console.print(table)
         console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
 
 

@@ -117,3 +117,17 @@ async def test_danbao_collect_and_pay_issue_a_shop_code_and_pay_with_it(platform
     events = await kafka.read_until("danbao.payments.events", _has("payments.payment.succeeded", order_id=order_id))
     paid = next(m for m in events if of("payments.payment.succeeded", order_id=order_id)(m))["data"]
     assert (paid["merchant_id"], paid["buyer_id"], paid["amount"]["amount"]) == ("M-1002", "B-CLI-1", 2500)
+
+
+async def test_danbao_demo_collection_shows_a_walk_in_sale_a_shop_qr_sale_and_a_risk_review(platform: LocalPlatform) -> None:
+    from ops.demo_collection import run
+
+    assert platform.broker is not None
+    walk_in, shop, review = await run(platform.broker.bootstrap)
+    assert walk_in.facts["net"] == 8800 - walk_in.facts["fee"] and walk_in.facts["url"].startswith("https://pay.danbao.example/c/")
+    assert [t for _, t, _ in walk_in.timeline][:2] == ["payments.collection.issued", "payments.collection.redeemed"]
+    assert "escrow.hold.released" in [t for _, t, _ in walk_in.timeline]
+    assert [o["guaranteed"] for o in shop.facts["orders"].values()] == [True, False]
+    assert review.facts["rule"] == "R-VELOCITY-BUYER"
+    kinds = [t for _, t, _ in review.timeline]
+    assert kinds.index("payments.risk.flagged") < kinds.index("payments.risk.decided") < kinds.index("payments.payment.succeeded")
