@@ -301,6 +301,9 @@ async def test_an_arbitrator_rules_a_refund_request_and_the_refund_reaches_the_b
     feedback = (await _event(kafka, "danbao.disputes.events", "disputes.feedback.received", case_id=case_id))["data"]
     assert feedback["satisfied"] is True
     element(buyer, "feedback-given")
+    # The edge read every event of these flows: nothing it could not read, no handler that failed.
+    log = (platform.data_dir / "logs" / "web.log").read_text()
+    assert "dead letter from" not in log and "handler for" not in log and '"level": "error"' not in log
 
 
 def test_the_screens_are_in_the_readme() -> None:
