@@ -19,7 +19,8 @@ report = typer.Typer(help="Reports from the services' own records.", no_args_is_
 @report.command("cancellations")
 def report_cancellations(
     csv: Annotated[bool, typer.Option(help="CSV on standard output instead of a table.")] = False,
-    notes: Annotated[int, typer.Option(help="Also list the latest N cancellations' notes (what the party wrote).")] = 0,
+    notes: Annotated[int, typer.Option(help="Also list the latest N cancellations' notes (what the party wrote); "
+                                            "with --csv, only those.")] = 0,
 ) -> None:
     """Cancelled orders by party and reason code, with what was refunded; --notes N adds the latest notes."""
     from ops.stores import service_database
@@ -35,10 +36,18 @@ def report_cancellations(
             await db.dispose()
 
     rows, noted = asyncio.run(read())
-    if notes and not csv:
+    if notes and csv:  # the notes themselves, quoted as CSV
+        import csv as csv_module
+
+        writer = csv_module.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("when", "order_id", "merchant_id", "party", "reason", "note"))
+        for order_id, party, reason, note, merchant_id, when in noted:
+            writer.writerow((when.isoformat(timespec="seconds"), order_id, merchant_id, party, reason, note))
+        return
+    if notes:
         listing = Table(title=f"The latest {notes} cancellation notes")
         for column in ("when", "order", "merchant", "party", "reason", "note"):
-            listing.add_column(column)
+            listing.add_column(column, overflow="fold")
         for order_id, party, reason, note, merchant_id, when in noted:
             listing.add_row(when.isoformat(timespec="seconds"), order_id, merchant_id, party, reason, note)
         Console().print(listing)

@@ -164,7 +164,34 @@ def payout_schedule() -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = {"topics": topic_table, "fees": fee_table, "disputes": dispute_rules, "risk": risk_rules, "payouts": payout_schedule}
+def test_data() -> str:
+    """The development fixtures: the registry simulator's companies and the merchants dev and test mode seed."""
+    from services.payments.config import PaymentsSettings
+    from services.simulators import registry
+
+    lines = ["| credit code | the registry simulator answers | an application with it |", "|---|---|---|"]
+    effect = {"active": "is approved automatically when the legal name matches", "revoked": "is rejected (吊销)",
+              "deregistered": "is rejected (注销)"}
+    for code, (status, name) in registry.FIXTURES.items():
+        outcome = "goes to a reviewer (the name differs)" if code == registry.OTHER_NAME else effect.get(status.value, status.value)
+        lines.append(f"| `{code}` | {status.value}{f', {name}' if name else ''} | {outcome} |")
+    lines.append(f"| `{registry.SILENT}` | nothing (a registry timeout) | is asked three times, then goes to a reviewer |")
+    lines.append("| any other valid code | not found | is rejected |")
+    settings = PaymentsSettings()
+    raised = settings.risk_raises(settings.dev_risk_merchant_limits)
+    lines += ["", "| merchant (dev and test mode) | industry | notes |", "|---|---|---|"]
+    notes = {"M-1001": "the merchant the examples, bench, chaos and burst use", "M-CLOSED-1": "the bank simulator reports its account closed",
+             "M-DEMO-HALF-COATS": "`danbao demo disputes` (its balance runs empty)",
+             "M-1002": "`danbao demo collection` (its shop QR code)"}
+    for merchant, industry in settings.dev_merchant_seeds().items():
+        note = notes.get(merchant, "`danbao demo disputes`" if merchant.startswith("M-DEMO-") else "")
+        if merchant in raised:
+            note += f"; merchant-level risk limits ×{raised[merchant]}"
+        lines.append(f"| `{merchant}` | {industry} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+SECTIONS = {"test-data": test_data, "topics": topic_table, "fees": fee_table, "disputes": dispute_rules, "risk": risk_rules, "payouts": payout_schedule}
 
 
 def update_readme(path: Path) -> None:

@@ -25,7 +25,7 @@ from shared.contracts.bank import TransferCompleted, TransferRequested, Transfer
 from shared.contracts.payments import PayoutFailed, PayoutRequested, PayoutScheduled, PayoutSettled, RequestPayout
 from shared.contracts.settlement import SettlementAccountKind
 from shared.envelope import Actor, ActorKind, Payload
-from shared.money import Money
+from shared.money import CNY, Money
 from shared.unit_of_work import Rejected
 
 DEFAULT_BUSINESS_DAYS = 1
@@ -116,6 +116,8 @@ def request(existing: Payout | None, command: RequestPayout, actor: Actor, merch
         raise Rejected("forbidden", "only the merchant itself may withdraw its balance", command.merchant_id)
     if command.amount.amount <= 0:
         raise Rejected("invalid_amount", "a payout must be positive", command.merchant_id)
+    if command.amount.currency != CNY:
+        raise Rejected("unsupported_currency", f"payouts are in CNY only, not {command.amount.currency}", command.merchant_id)
     if existing is not None:
         if (existing.merchant_id, existing.amount) == (command.merchant_id, command.amount):
             return PayoutDecision(existing, [])

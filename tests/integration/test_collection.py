@@ -131,3 +131,32 @@ async def test_danbao_demo_collection_shows_a_walk_in_sale_a_shop_qr_sale_and_a_
     assert review.facts["rule"] == "R-VELOCITY-BUYER"
     kinds = [t for _, t, _ in review.timeline]
     assert kinds.index("payments.risk.flagged") < kinds.index("payments.risk.decided") < kinds.index("payments.payment.succeeded")
+
+
+async def test_input_rules_an_event_id_renminbi_and_the_cancellation_note(platform: LocalPlatform, kafka: Kafka) -> None:
+    from tests.factories import cancel_order, create_order
+
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    nameless = {k: v for k, v in create_order(order_id).items() if k != "event_id"}
+    nameless["correlation_id"] = f"no-id-{order_id}"
+    await kafka.send("danbao.payments.commands", nameless, key=order_id)
+    events = await kafka.read_until("danbao.payments.events", lambda ms: any(
+        m["type"] == "payments.command.rejected" and m["correlation_id"] == nameless["correlation_id"] for m in ms))
+    refused = next(m for m in events if m["correlation_id"] == nameless["correlation_id"])["data"]
+    assert refused["reason"] == "missing_event_id"
+
+    usd = create_order(f"{order_id}-USD")
+    usd["data"]["amount"]["currency"] = "USD"
+    assert (await _rejection(kafka, sign(usd), order_id))["reason"] == "unsupported_currency"
+
+    await kafka.send("danbao.payments.commands", create_order(order_id), key=order_id)
+    cancel = cancel_order(order_id, "out_of_stock", actor=("merchant", "M-1001"))
+    cancel["data"]["note"] = "尺码缺货 / size sold out"
+    await kafka.send("danbao.payments.commands", sign(cancel), key=order_id)
+    events = await kafka.read_until("danbao.payments.events", _has("payments.order.cancelled", order_id=order_id))
+    assert next(m for m in events if of("payments.order.cancelled", order_id=order_id)(m))["data"]["note"] == "尺码缺货 / size sold out"
+    env = {**os.environ, "DANBAO_DATA_DIR": str(platform.data_dir), **platform.extra_env}
+    listing = subprocess.run([sys.executable, "-m", "ops.cli", "report", "cancellations", "--notes", "50", "--csv"], env=env,
+                             capture_output=True, text=True, timeout=60, check=True)
+    row = next(line for line in listing.stdout.splitlines() if order_id in line)
+    assert row.endswith(f",{order_id},M-1001,merchant,out_of_stock,尺码缺货 / size sold out")

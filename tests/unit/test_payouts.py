@@ -153,3 +153,9 @@ def test_escrow_reserves_only_what_is_available_and_returns_a_failed_payout() ->
     returned = escrow_domain.payout_returned("M-1", Money(amount=10000))
     assert {(x.account, x.amount) for x in paid.lines} == {("merchant_payout_pending:M-1", 10000), ("psp_clearing", -10000)}
     assert {(x.account, x.amount) for x in returned.lines} == {("merchant_payout_pending:M-1", 10000), ("merchant_available:M-1", -10000)}
+
+
+def test_payouts_are_in_renminbi_only() -> None:
+    usd = payments.RequestPayout(payout_id="PO-USD", merchant_id="M-1", amount=Money(amount=10000, currency="USD"))
+    with pytest.raises(Rejected, match="unsupported_currency"):
+        payouts.request(None, usd, MERCHANT, ACTIVE)
