@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench chaos clean compose-secrets kafka-secrets compose-up compose-down asyncapi
+.PHONY: install screens run test test-fast bench chaos clean compose-secrets kafka-secrets compose-up compose-down asyncapi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"
+
+# The README's screenshots: the browser tests, saving every page into docs/screens.
+screens: $(STAMP)
+	DANBAO_SCREENS_DIR=docs/screens $(BIN)/pytest -q tests/integration/test_web_screens.py
 
 bench: $(STAMP)
 	$(BIN)/danbao bench

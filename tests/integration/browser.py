@@ -1,10 +1,12 @@
 """A real browser for the web edge's tests: Debian's Chromium, headless, driven by selenium through Debian's
-chromedriver (started and stopped by selenium, by process id). Screenshots of each page go to docs/screens/."""
+chromedriver (started and stopped by selenium, by process id). Screenshots of each page go to $DANBAO_SCREENS_DIR
+(`make screens`: docs/screens/) or .danbao/screens/."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import time
@@ -23,7 +25,9 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENS = ROOT / "docs" / "screens"
+# Each run saves every page; `make screens` saves them where the README shows them (docs/screens), a plain test
+# run into the ignored data folder, so the committed images change only when asked to.
+SCREENS = Path(os.environ.get("DANBAO_SCREENS_DIR") or ROOT / ".danbao" / "screens")
 PHONE_SIZE = (412, 915)
 DESK_SIZE = (1280, 900)
 
@@ -43,7 +47,7 @@ def chromium(size: tuple[int, int], lang: str = "zh-CN") -> WebDriver:
 
 
 def screenshot(driver: WebDriver, name: str) -> Path:
-    """The whole page (beyond the window) as docs/screens/<name>.png."""
+    """The whole page (beyond the window) as <SCREENS>/<name>.png."""
     SCREENS.mkdir(parents=True, exist_ok=True)
     metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
     size = metrics.get("cssContentSize") or metrics["contentSize"]

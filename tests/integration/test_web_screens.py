@@ -2,7 +2,7 @@
 merchant's code, signs in with an SMS code, pays, and confirms receipt once the merchant ships, and the money is
 released; a reviewer approves an application; an operator replays a dead letter and reads the ledger and a day
 report; a buyer's refund request goes through a counter-offer and a rejection to arbitration, an arbitrator rules,
-the refund reaches the buyer, who gives the verification feedback. Each page is saved to docs/screens/."""
+the refund reaches the buyer, who gives the verification feedback. Each page is saved (`make screens` refreshes the README's images in docs/screens/)."""
 
 from __future__ import annotations
 
