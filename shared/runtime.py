@@ -22,7 +22,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream import Context
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.factories import AsyncAPIRoute
 from faststream.specification import AsyncAPI
 from faststream.asgi.response import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -47,6 +46,7 @@ from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
+from shared.asyncapi import asyncapi_html, refine
 from shared.retention import Horizon, Retention
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
@@ -359,19 +359,31 @@ class ServiceRuntime:
                     log.exception("gauge probe failed")
             await metrics_app(scope, receive, send)
 
-        routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)]
+        document: dict[str, Any] = {}  # the AsyncAPI document, made on the first request
+
+        @get(include_in_schema=False)
+        async def asyncapi_json(scope: Any) -> AsgiResponse:
+            document or document.update(runtime.asyncapi(app))
+            return JSONResponse(document)
+
+        @get(include_in_schema=False)
+        async def asyncapi_page(scope: Any) -> AsgiResponse:
+            document or document.update(runtime.asyncapi(app))
+            return AsgiResponse(asyncapi_html(document).encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+        routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics),
+                                         ("/docs/asyncapi.json", asyncapi_json), ("/docs/asyncapi", asyncapi_page)]
         if self.definition.public_seal_keys is not None:
             @get(include_in_schema=False)
             async def seal_keys(scope: Any) -> AsgiResponse:
                 return JSONResponse(runtime.definition.public_seal_keys, headers={"Cache-Control": "max-age=300"})
             routes.append(("/keys/seal", seal_keys))
 
-        return AsgiFastStream(
+        app = AsgiFastStream(
             self.broker,
             logger=logging.getLogger(f"danbao.{self.name}"),
             asgi_routes=routes,
-            # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
-            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
+            asyncapi_path=None,  # served above, per channel (shared/asyncapi.py); no "try it out", which would publish
             on_startup=[self.wait_for_broker, self.start_storage],
             after_startup=[self.start_background],
             on_shutdown=[self.stop],
@@ -381,6 +393,15 @@ class ServiceRuntime:
                 description=f"Topics the Danbao {self.name} service consumes and publishes. Every message is one JSON envelope.",
             ),
         )
+        return app
+
+    def asyncapi(self, app: AsgiFastStream | None = None) -> dict[str, Any]:
+        """The service's AsyncAPI document, one channel per topic with only its own messages (shared/asyncapi.py)."""
+        spec = (app or self.asgi()).schema.to_specification().to_jsonable()
+        handled: dict[str, set[str]] = {}
+        for subscription in self.definition.subscriptions:
+            handled.setdefault(subscription.contract.topic, set()).update(subscription.handlers)
+        return refine(spec, self.name, handled)
 
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)
