@@ -46,6 +46,7 @@ from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
+from shared import tracing
 from shared.asyncapi import asyncapi_html, refine
 from shared.retention import Horizon, Retention
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
@@ -405,5 +406,6 @@ class ServiceRuntime:
 
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)
+        tracing.configure(self.name, self.platform.otel_exporter_otlp_endpoint)
         app = self.asgi()
         uvloop.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))
