@@ -37,7 +37,10 @@ def dev(
     """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here."""
     from ops.platform import LocalPlatform
 
-    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports, partitions=partitions)
+    from ops.platform import EDGES, SERVICES, SIMULATORS
+
+    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports, partitions=partitions,
+                             names=SERVICES + SIMULATORS + EDGES)
     stopping = False
 
     def _stop(*_: Any) -> None:
@@ -58,6 +61,9 @@ def dev(
             table.add_row(proc.name, proc.health_url, str(proc.log_path))
         console.print(table)
         console.print(f"export DANBAO_KAFKA_BOOTSTRAP={platform.broker.bootstrap}   # for danbao send / tail")
+        console.print(f"cashier (收银台): {platform.web_url}/c/<code token>  (a collection code's url; your orders: "
+                      f"{platform.web_url}/orders)")
+        console.print(f"console (运营台): {platform.web_url}/console  (development staff OP-1, RV-1, ARB-1)")
         console.print("Press Ctrl-C to stop.")
         while not stopping:
             for proc in platform.processes.values():
@@ -74,8 +80,11 @@ def dev(
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(
-        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank-, registry-, messaging- or insurer-simulator")]) -> None:
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, web, psp-, bank-, registry-, messaging- or insurer-simulator")]) -> None:
     """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
+    if service == "web":
+        importlib.import_module("services.web.app").build().run()
+        return
     simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry", "messaging-simulator": "messaging",
                   "insurer-simulator": "insurer"}
     if service in simulators:
@@ -265,6 +274,24 @@ demo = typer.Typer(help="Replays of the domain's seed cases (disputes, collectio
 app.add_typer(demo, name="demo")
 
 
+def _replay(scenario: list[str] | None, known: dict[str, Any], outcomes: Any, heading: str, clock: str) -> None:
+    """Check the scenario names, run them, print each outcome's timeline, balances and facts."""
+    unknown = [name for name in scenario or [] if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(known)}")
+    for outcome in asyncio.run(outcomes(bootstrap(), scenario or None)):
+        table = Table(title=f"{outcome.title}\n{heading} {outcome.case_id}, order {outcome.order_id}", title_justify="left")
+        for column in (clock, "event", "what"):
+            table.add_column(column, overflow="fold")
+        for row in outcome.timeline:
+            table.add_row(*row)
+        console.print(table)
+        if outcome.balances:
+            balances = ", ".join(f"{account} {yuan(amount)}" for account, amount in outcome.balances.items())
+            console.print(f"[bold]balances[/bold] (yuan; debit > 0, credit < 0): {balances}")
+        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
+
+
 @demo.command("disputes")
 def demo_disputes(
     scenario: Annotated[list[str] | None, typer.Argument(
@@ -274,19 +301,7 @@ def demo_disputes(
     and print each case's timeline and its accounts' balances."""
     from ops.demo import SCENARIOS, run
 
-    unknown = [name for name in scenario or [] if name not in SCENARIOS]
-    if unknown:
-        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    for outcome in asyncio.run(run(bootstrap(), scenario or None)):
-        table = Table(title=f"{outcome.title}\ncase {outcome.case_id}, order {outcome.order_id}", title_justify="left")
-        for column in ("China time (test clock)", "event", "what"):
-            table.add_column(column, overflow="fold")
-        for row in outcome.timeline:
-            table.add_row(*row)
-        console.print(table)
-        balances = ", ".join(f"{account} {yuan(amount)}" for account, amount in outcome.balances.items())
-        console.print(f"[bold]balances[/bold] (yuan; debit > 0, credit < 0): {balances}")
-        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
+    _replay(scenario, SCENARIOS, run, "case", "China time (test clock)")
 
 
 @demo.command("collection")
@@ -297,17 +312,7 @@ def demo_collection(
     two customers pay the shop's standing QR code, and a risk review an operator releases."""
     from ops.demo_collection import SCENARIOS, run
 
-    unknown = [name for name in scenario or [] if name not in SCENARIOS]
-    if unknown:
-        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    for outcome in asyncio.run(run(bootstrap(), scenario or None)):
-        table = Table(title=f"{outcome.title}\n{outcome.case_id}, order {outcome.order_id}", title_justify="left")
-        for column in ("time (UTC)", "event", "what"):
-            table.add_column(column, overflow="fold")
-        for row in outcome.timeline:
-            table.add_row(*row)
-        console.print(table)
-        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
+    _replay(scenario, SCENARIOS, run, "code or review", "time (UTC)")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ from shared.migrations.gate import SchemaGate
 from shared.migrations.runner import one_instance_at_a_time
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
+from shared import tracing
+from shared.asyncapi import refine
 from shared.retention import Horizon, Retention
 from shared.timers import TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
@@ -358,7 +360,16 @@ class ServiceRuntime:
 
         return service_app(self)
 
+    def asyncapi(self, app: AsgiFastStream | None = None) -> dict[str, Any]:
+        """The service's AsyncAPI document, one channel per topic with only its own messages (shared/asyncapi.py)."""
+        spec = (app or self.asgi()).schema.to_specification().to_jsonable()
+        handled: dict[str, set[str]] = {}
+        for subscription in self.definition.subscriptions:
+            handled.setdefault(subscription.contract.topic, set()).update(subscription.handlers)
+        return refine(spec, self.name, handled)
+
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)
+        tracing.configure(self.name, self.platform.otel_exporter_otlp_endpoint)
         app = self.asgi()
         uvloop.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))

@@ -7,10 +7,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.factories import AsyncAPIRoute
 from faststream.asgi.response import JSONResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import make_asgi_app
+
+from shared.asyncapi import asyncapi_html
 
 if TYPE_CHECKING:
     from shared.runtime import ServiceRuntime
@@ -64,20 +65,32 @@ def service_app(runtime: ServiceRuntime) -> AsgiFastStream:
                 log.exception("gauge probe failed")
         await metrics_app(scope, receive, send)
 
-    routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)]
+    document: dict[str, Any] = {}  # the AsyncAPI document, made on the first request
+
+    @get(include_in_schema=False)
+    async def asyncapi_json(scope: Any) -> AsgiResponse:
+        document or document.update(runtime.asyncapi(app))
+        return JSONResponse(document)
+
+    @get(include_in_schema=False)
+    async def asyncapi_page(scope: Any) -> AsgiResponse:
+        document or document.update(runtime.asyncapi(app))
+        return AsgiResponse(asyncapi_html(document).encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+    routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics),
+                                     ("/docs/asyncapi.json", asyncapi_json), ("/docs/asyncapi", asyncapi_page)]
     if runtime.definition.public_seal_keys is not None:
         @get(include_in_schema=False)
         async def seal_keys(scope: Any) -> AsgiResponse:
             return JSONResponse(runtime.definition.public_seal_keys, headers={"Cache-Control": "max-age=300"})
         routes.append(("/keys/seal", seal_keys))
 
-    return _ServiceApp(
+    app = _ServiceApp(
         runtime,
         runtime.broker,
         logger=logging.getLogger(f"danbao.{runtime.name}"),
         asgi_routes=routes,
-        # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
-        asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
+        asyncapi_path=None,  # served above, per channel (shared/asyncapi.py); no "try it out", which would publish
         on_startup=[runtime.wait_for_broker, runtime.open_storage],
         after_startup=[runtime.start_background],
         on_shutdown=[runtime.stop],
@@ -87,3 +100,4 @@ def service_app(runtime: ServiceRuntime) -> AsgiFastStream:
             description=f"Topics the Danbao {runtime.name} service consumes and publishes. Every message is one JSON envelope.",
         ),
     )
+    return app
