@@ -19,17 +19,19 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.cli_common import console
-from ops.platform import SERVICES
+from ops.platform import EDGES, SERVICES
+
+OWNERS = (*SERVICES, *EDGES)  # everything with a database of its own: the five services and the web edge
 
 db = typer.Typer(help="Each service's database schema: its revision, upgrades, checks (runbook: Upgrade a release).",
                  no_args_is_help=True)
 
-ServiceOption = Annotated[str | None, typer.Option("--service", help=f"One service: {', '.join(SERVICES)} (default: all).")]
+ServiceOption = Annotated[str | None, typer.Option("--service", help=f"One service: {', '.join(OWNERS)} (default: all).")]
 
 
 def _schema(service: str) -> Any:
-    if service not in SERVICES:
-        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(SERVICES)}", param_hint="--service")
+    if service not in OWNERS:
+        raise typer.BadParameter(f"unknown service {service!r}; choose from {', '.join(OWNERS)}", param_hint="--service")
     return importlib.import_module(f"services.{service}.migrations").SCHEMA
 
 
@@ -68,13 +70,13 @@ def _services(service: str | None) -> list[str]:
     if service is not None:
         _schema(service)
         return [service]
-    return list(SERVICES)
+    return list(OWNERS)
 
 
 @db.command("upgrade")
 def upgrade(
     service: ServiceOption = None,
-    every: Annotated[bool, typer.Option("--all", help="Every service's database.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Every service's database, and the web edge's.")] = False,
 ) -> None:
     """Bring the database(s) to the code's revision: each one transaction, under a PostgreSQL advisory lock (instances
     upgrading at start-up meanwhile wait). A database made before migrations is adopted. Exit 1 if one is refused."""

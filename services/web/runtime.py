@@ -24,20 +24,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
-from shared.authority import AUTHORITY_TABLES, DEV_ROSTER
+from shared.authority import DEV_ROSTER
 from shared.clock import SystemClock
 from shared.consumer import MessageConsumer, Route
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
 from shared.kafka_security import faststream_security
-from shared.messaging import MESSAGING_TABLES
+from shared.migrations import SchemaRefused
+from shared.migrations.gate import SchemaGate
+from shared.migrations.runner import one_instance_at_a_time
 from shared.relay import OutboxRelay, outbox_backlog
 from shared.retention import Retention
 from shared.runtime import Subscription, started_producer
 from shared.settings import Mode, PlatformSettings
 from services.web.config import WebSettings
-from services.web.store import TABLES, MerchantView, StaffRole
+from services.web.migrations import SCHEMA
+from services.web.store import MerchantView, StaffRole
 
 log = logging.getLogger("danbao.web")
 NAME = "web"
@@ -59,6 +62,9 @@ class EdgeRuntime:
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=f"danbao_{NAME}")],
             request_timeout_ms=10_000, logger=logging.getLogger(f"faststream.{NAME}"), log_level=logging.DEBUG)
         self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, NAME))
+        self.schema_gate = SchemaGate(self.db, SCHEMA, upgrade=self.platform.upgrades_db_at_start,
+                                      poll_seconds=self.platform.db_wait_poll_seconds)
+        self._waiting: asyncio.Task[None] | None = None  # the start, held until the database is upgraded
         self.clock = SystemClock()
         self.relay = OutboxRelay(self.db, self._publish, name=NAME)
         self.retention = Retention(self.db, self.clock, inbox=timedelta(days=self.platform.inbox_retention_days),
@@ -101,10 +107,22 @@ class EdgeRuntime:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """The broker reached, then the database: on one behind the code the edge serves its pages' health (not
+        ready, saying why) and starts consuming once it is upgraded (shared/migrations/gate.py)."""
         probe = await started_producer(self.platform.kafka_bootstrap, f"danbao-{NAME}-probe",
                                        self.platform.broker_wait_seconds, self.platform)
         await probe.stop()
-        await self.start_storage()
+        if await self.schema_gate.open():
+            await self._start_consuming()
+        else:
+            self._waiting = asyncio.create_task(self._start_once_upgraded(), name=f"{NAME}-waiting-for-its-database")
+
+    async def _start_once_upgraded(self) -> None:
+        await self.schema_gate.wait()
+        await self._start_consuming()
+
+    async def _start_consuming(self) -> None:
+        await self.seed()
         await self.broker.start()
         self._producer = await started_producer(
             self.platform.kafka_bootstrap, f"danbao-{NAME}-relay", self.platform.broker_wait_seconds, self.platform,
@@ -113,14 +131,16 @@ class EdgeRuntime:
                        asyncio.create_task(self.retention.run(), name=f"{NAME}-retention")]
 
     async def start_storage(self) -> None:
-        await self.db.create_tables([*MESSAGING_TABLES, *AUTHORITY_TABLES, *TABLES])
+        """Schema and seeds, for the pages served over the database alone (handler tests): a refusal raises."""
+        if not await self.schema_gate.open():
+            raise SchemaRefused(self.schema_gate.problem or "")
         await self.seed()
 
     async def seed(self) -> None:
-        """Dev and test mode: the development staff and the development merchants' names."""
+        """Dev and test mode: the development staff and the development merchants' names (one instance at a time)."""
         if self.platform.mode is Mode.PRODUCTION:
             return
-        async with self.db.transaction() as session:
+        async with one_instance_at_a_time(self.db, SCHEMA), self.db.transaction() as session:
             for principal, roles in DEV_ROSTER.items():
                 for role in roles:
                     if await session.get(StaffRole, (principal, role)) is None:
@@ -131,6 +151,9 @@ class EdgeRuntime:
                 session.add(merchant)
 
     async def stop(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            await asyncio.gather(self._waiting, return_exceptions=True)
         self.relay.stop()
         self.retention.stop()
         for task in self._tasks:
@@ -155,9 +178,13 @@ class EdgeRuntime:
         async def ready(request: Request) -> Response:
             database = await self.db.ping()
             broker = await self.broker.ping(timeout=2.0)
-            ok = database and broker and self.background_running
-            return JSONResponse({"status": "ready" if ok else "not ready", "service": NAME, "database": database,
-                                 "broker": broker, "relay": self.background_running}, status_code=200 if ok else 503)
+            refusal = self.schema_gate.problem
+            ok = database and broker and self.background_running and refusal is None
+            body = {"status": "ready" if ok else "not ready", "service": NAME, "database": database,
+                    "schema": "current" if refusal is None else "refused", "broker": broker, "relay": self.background_running}
+            if refusal is not None:
+                body["reason"] = refusal
+            return JSONResponse(body, status_code=200 if ok else 503)
 
         async def metrics(request: Request) -> Response:
             try:

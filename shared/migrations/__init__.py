@@ -2,7 +2,7 @@
 
 A service's schema is its own tables (``store.TABLES``) plus what every runtime keeps beside them: the
 messaging tables (outbox, inbox, idempotency keys, parked messages, relay lease, clock, dead letters),
-the authority's (used tokens, roster) and the durable timers. Its revisions live in
+the authority's (used tokens, roster) and the durable timers (the web edge keeps no timers). Its revisions live in
 ``services/<service>/migrations/`` and its version table is ``alembic_version_<service>``, so two
 services pointed at one database (a test's, say) never read each other's history.
 
@@ -41,6 +41,7 @@ class ServiceSchema:
     service: str
     tables: Sequence[type[SQLModel]]
     versions: Path  # the folder of the service's revision files
+    shared: Sequence[type[SQLModel]] = field(default_factory=platform_tables)  # the platform's tables its runtime keeps
     _metadata: MetaData | None = field(default=None, init=False, repr=False)
 
     @property
@@ -52,7 +53,7 @@ class ServiceSchema:
         """A MetaData of this service's tables alone (the models share SQLModel's one MetaData)."""
         if self._metadata is None:
             metadata = MetaData()
-            for model in [*platform_tables(), *self.tables]:
+            for model in [*self.shared, *self.tables]:
                 model.__table__.to_metadata(metadata)  # type: ignore[attr-defined]
             self._metadata = metadata
         return self._metadata

@@ -253,9 +253,10 @@ def _adopt(connection: Connection, schema: ServiceSchema) -> str:
         f"{t}.{c}" for t in present for c in baseline.columns[t] - present[t])
     if missing:
         raise SchemaRefused(
-            f"{schema.service}: the database was made before migrations and lacks part of the baseline "
-            f"(release c1c2458's schema): {', '.join(missing)}. It is older than any release these migrations "
-            "can adopt; restore a backup of a newer one, or create the missing parts by hand and run the upgrade again")
+            f"{schema.service}: the database was made before migrations and lacks part of the baseline (revision "
+            f"{scripts(schema).get_base()}, the schema of the first release these migrations adopt): {', '.join(missing)}. "
+            "It is older than that; restore a backup of a newer one, or create the missing parts by hand and run "
+            "the upgrade again")
     for table, indexes in baseline.indexes.items():
         there = {i["name"] for i in inspector.get_indexes(table)}
         for name, (columns, unique) in indexes.items():

@@ -19,7 +19,7 @@ from ops.cli import app
 from shared.db import Database
 from shared.migrations import ServiceSchema, database_differences, upgrade_database
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
-from tests.release import SERVICES, schema_of
+from tests.release import OWNERS, schema_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def databases(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
     (The tests are not coroutines: the commands run their own event loop.)"""
     monkeypatch.setenv("DANBAO_DATA_DIR", str(tmp_path / "data"))
     urls = {s: f"sqlite:///{tmp_path / f'{s}.db'}" if request.param == "sqlite" else asyncio.run(create_pg_database())
-            for s in SERVICES}
+            for s in OWNERS}
     for service, url in urls.items():
         monkeypatch.setenv(f"DANBAO_{service.upper()}_DATABASE_URL", url)
     yield urls
@@ -56,6 +56,7 @@ def test_check_fails_until_upgrade_brings_every_database_to_its_code(databases: 
     assert code == 1 and "escrow: at 0002, the code's revision" in out and "onboarding: empty" in out
     code, out = danbao("db", "upgrade", "--all")
     assert code == 0 and "escrow: already at 0002" in out and "notifications: upgraded from an empty database: 0001" in out
+    assert "web: upgraded from an empty database: 0001" in out
     assert danbao("db", "check")[0] == 0
     code, out = danbao("db", "current", "--service", "payments")
     assert code == 0 and "payments" in out and "current" in out and "0002" in out

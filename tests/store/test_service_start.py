@@ -15,6 +15,8 @@ from services.escrow.app import build as build_escrow
 from services.escrow.config import EscrowSettings
 from services.payments.app import build as build_payments
 from services.payments.config import PaymentsSettings
+from services.web.app import build as build_web
+from services.web.config import WebSettings
 from shared.authority import DEV_ROSTER, RosterEntry
 from shared.db import Database
 from shared.migrations import SchemaRefused, database_status, upgrade_database
@@ -112,3 +114,38 @@ async def test_instances_started_together_on_one_empty_database_all_start(databa
     finally:
         await database.dispose()
 
+
+
+async def test_the_web_edge_refuses_a_database_behind_its_code_and_starts_once_it_is_upgraded(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The web edge keeps its read models in a database of its own, with its own revisions: the same rule."""
+    platform = PlatformSettings(mode="test", data_dir=tmp_path, db_upgrade_at_start=False, db_wait_poll_seconds=0.05,
+                                kafka_bootstrap="127.0.0.1:1")
+    edge = build_web(WebSettings(database_url=database_url), platform)
+    runtime = edge.runtime
+    try:
+        with pytest.raises(SchemaRefused, match=r"web: refusing to run on a database empty, the code needs 0001"):
+            await runtime.start_storage()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge.app()), base_url="http://web") as http:
+            ready = await http.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["schema"] == "refused"
+        assert "danbao db upgrade --service web" in ready.json()["reason"]
+
+        started: list[bool] = []
+
+        async def consuming() -> None:  # what follows once the database is at the code: seeds, broker, relay
+            started.append(True)
+
+        monkeypatch.setattr(runtime, "_start_consuming", consuming)
+        waiting = asyncio.ensure_future(runtime._start_once_upgraded())
+        await asyncio.sleep(0.3)
+        assert not waiting.done() and started == []
+        operator = Database(database_url)
+        try:
+            await upgrade_database(operator, schema_of("web"))
+        finally:
+            await operator.dispose()
+        await asyncio.wait_for(waiting, 10)
+        assert started == [True] and runtime.schema_gate.problem is None
+    finally:
+        await runtime.db.dispose()

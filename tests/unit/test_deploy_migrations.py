@@ -16,7 +16,8 @@ from shared.settings import PlatformSettings
 from tests.unit.test_deploy import ROOT, SERVICES, _by_kind, _compose, _manifests
 
 UPGRADE = ["danbao", "db", "upgrade", "--all"]
-URL_FILES = {f"danbao_{s}_database_url" for s in SERVICES}
+OWNERS = [*SERVICES, "web"]  # the web edge has a database and migrations of its own too
+URL_FILES = {f"danbao_{s}_database_url" for s in OWNERS}
 
 
 def test_kubernetes_runs_the_upgrade_as_a_job_with_the_database_urls_alone() -> None:
@@ -27,10 +28,10 @@ def test_kubernetes_runs_the_upgrade_as_a_job_with_the_database_urls_alone() -> 
     assert pod["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     items = {item["key"]: item["path"] for item in volumes["secrets"]["secret"]["items"]}
-    assert items == {f"{s}-database-url": f"danbao_{s}_database_url" for s in SERVICES}  # no Kafka password, no other secret
+    assert items == {f"{s}-database-url": f"danbao_{s}_database_url" for s in OWNERS}  # no Kafka password, no other secret
     assert not container.get("envFrom") and not container.get("env")  # no broker: production mode and the secrets dir come from the image
     deployments = _by_kind("Deployment")
-    for name in SERVICES:  # the keys the Job reads are the ones each service reads
+    for name in OWNERS:  # the keys the Job reads are the ones each service reads
         volumes = {v["name"]: v for v in deployments[name]["spec"]["template"]["spec"]["volumes"]}
         assert {item["key"]: item["path"] for item in volumes["secrets"]["secret"]["items"]}[f"{name}-database-url"] == items[f"{name}-database-url"]
 
@@ -42,7 +43,7 @@ def test_compose_runs_the_upgrade_once_before_the_services_and_not_before_the_si
     assert set(upgrade["secrets"]) == URL_FILES
     assert upgrade["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert upgrade["environment"]["DANBAO_MODE"] == "production"
-    for name in SERVICES:
+    for name in OWNERS:
         assert compose[name]["depends_on"]["db-upgrade"]["condition"] == "service_completed_successfully", name
     for name, service in compose.items():
         if name.endswith("-simulator"):
@@ -52,7 +53,7 @@ def test_compose_runs_the_upgrade_once_before_the_services_and_not_before_the_si
 def test_the_services_in_the_deploy_files_do_not_upgrade_their_databases_themselves() -> None:
     config = _by_kind("ConfigMap")["danbao-config"]["data"]
     compose = _compose()["services"]
-    for environment in [config, *(compose[name]["environment"] for name in SERVICES)]:
+    for environment in [config, *(compose[name]["environment"] for name in OWNERS)]:
         settings = PlatformSettings(mode=environment["DANBAO_MODE"], db_upgrade_at_start=environment["DANBAO_DB_UPGRADE_AT_START"])
         assert not settings.upgrades_db_at_start
 
@@ -61,7 +62,7 @@ def test_the_image_installs_every_services_revisions_and_the_revision_template()
     """The Dockerfile installs the package (`pip install .`): the revisions must be in it."""
     packages = find_packages(str(ROOT), include=["shared*", "services*", "ops*"])
     assert "shared.migrations" in packages
-    for service in SERVICES:
+    for service in OWNERS:
         assert f"services.{service}.migrations" in packages
         assert sorted(p.name for p in (ROOT / "services" / service / "migrations").glob("0001_*.py"))
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
@@ -75,7 +76,7 @@ def test_the_upgrade_job_refuses_to_stand_a_sqlite_file_in_for_a_missing_url(
     """Production mode with a database URL missing (a Secret key forgotten): it says which, and upgrades nothing."""
     monkeypatch.setenv("DANBAO_MODE", "production")
     monkeypatch.setenv("DANBAO_DATA_DIR", str(tmp_path))
-    for service in SERVICES:
+    for service in OWNERS:
         monkeypatch.delenv(f"DANBAO_{service.upper()}_DATABASE_URL", raising=False)
     result = CliRunner().invoke(app, ["db", "upgrade", "--all"])
     assert result.exit_code == 1

@@ -1,0 +1,1 @@
+"""Danbao web edge: the buyers' cashier and the staff console."""
