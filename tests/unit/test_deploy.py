@@ -104,6 +104,12 @@ def test_kubernetes_has_a_deployment_and_service_per_service_with_real_probes() 
         assert container["ports"] == [{"name": "http", "containerPort": 8080}]
         assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+        # /health/live answers from the process's first second, also while it waits for the broker
+        # (tests/unit/test_probes.py): the start-up probe gives the boot a minute, liveness takes over after.
+        startup = container["startupProbe"]
+        assert startup["httpGet"] == {"path": "/health/live", "port": "http"}
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
+        assert "initialDelaySeconds" not in container["livenessProbe"]
         assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
         assert {"configMapRef": {"name": "danbao-config"}} in container["envFrom"]
         assert not container.get("env"), "settings come from the ConfigMap, secrets from the Secret"
