@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,42 +32,11 @@ def dev(
     fixed_ports: Annotated[bool, typer.Option(help="Serve health on 8101-8110 instead of free ports.")] = True,
     partitions: Annotated[int, typer.Option(help="Partitions per topic (one process per service needs one).")] = DEV_PARTITIONS,
 ) -> None:
-    """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here."""
-    from ops.platform import LocalPlatform
+    """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here.
+    A process that exits is started again; if the broker (memory only) exits, everything stops: start over."""
+    from ops.cli_dev import run
 
-    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports, partitions=partitions)
-    stopping = False
-
-    def _stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        started = time.monotonic()
-        platform.start()
-        assert platform.broker is not None
-        table = Table(title=f"Danbao is up in {time.monotonic() - started:.1f}s")
-        table.add_column("process")
-        table.add_column("health")
-        table.add_column("log")
-        table.add_row("broker (Tansu)", platform.broker.bootstrap, str(data_dir / "logs" / "broker.log"))
-        for proc in platform.processes.values():
-            table.add_row(proc.name, proc.health_url, str(proc.log_path))
-        console.print(table)
-        console.print(f"export DANBAO_KAFKA_BOOTSTRAP={platform.broker.bootstrap}   # for danbao send / tail")
-        console.print("Press Ctrl-C to stop.")
-        while not stopping:
-            for proc in platform.processes.values():
-                if not proc.running():
-                    console.print(f"[red]{proc.name} exited; restarting (log: {proc.log_path})[/red]")
-                    platform.start_service(proc.name)
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        console.print("stopping…")
-        platform.stop()
+    run(data_dir, broker_port or None, fixed_ports, partitions)
 
 
 @app.command()
