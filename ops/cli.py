@@ -15,11 +15,12 @@ from rich.table import Table
 
 from ops import cli_calendar, cli_collection, cli_data, cli_reports, identity, kafka
 from ops.cli_common import bootstrap, console, yuan
+from ops.cli_errors import DanbaoTyper, read_json
 from ops.platform import DEV_PARTITIONS
 from shared import topics
 from shared.contracts import CONTRACTS
 
-app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
+app = DanbaoTyper(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
 
 COMMAND_TOPICS = {*(topics.commands(s) for s in topics.SERVICES), topics.CONTROL_COMMANDS}
 KEY_FIELDS = ("code_id", "order_id", "merchant_id", "case_id", "hold_id", "application_id", "party_id")
@@ -70,7 +71,7 @@ def send(
     """Publish one envelope (JSON) to a topic. A person's command is made ready as its edge would: personal
     fields given in plaintext are sealed (see `danbao seal`), then it is signed for its actor."""
     text = sys.stdin.read() if file == "-" else Path(file).read_text()
-    document = json.loads(text)
+    document = read_json("standard input" if file == "-" else file, text)
     if seal and isinstance(document, dict):
         from ops.pii import seal_document
 
