@@ -16,6 +16,7 @@ from rich.table import Table
 from ops import cli_calendar, cli_collection, cli_data, cli_reports, identity, kafka
 from ops.cli_common import bootstrap, console, yuan
 from ops.cli_errors import DanbaoTyper, read_json
+from ops.progress import Board
 from ops.platform import DEV_PARTITIONS
 from shared import topics
 from shared.contracts import CONTRACTS
@@ -245,7 +246,9 @@ def demo_disputes(
     unknown = [name for name in scenario or [] if name not in SCENARIOS]
     if unknown:
         raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    for outcome in asyncio.run(run(bootstrap(), scenario or None)):
+    with Board(console) as board:
+        outcomes = asyncio.run(run(bootstrap(), scenario or None, step=board.step("dispute scenarios", len(scenario or SCENARIOS))))
+    for outcome in outcomes:
         table = Table(title=f"{outcome.title}\ncase {outcome.case_id}, order {outcome.order_id}", title_justify="left")
         for column in ("China time (test clock)", "event", "what"):
             table.add_column(column, overflow="fold")
@@ -268,7 +271,9 @@ def demo_collection(
     unknown = [name for name in scenario or [] if name not in SCENARIOS]
     if unknown:
         raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    for outcome in asyncio.run(run(bootstrap(), scenario or None)):
+    with Board(console) as board:
+        outcomes = asyncio.run(run(bootstrap(), scenario or None, step=board.step("collection scenarios", len(scenario or SCENARIOS))))
+    for outcome in outcomes:
         table = Table(title=f"{outcome.title}\n{outcome.case_id}, order {outcome.order_id}", title_justify="left")
         for column in ("time (UTC)", "event", "what"):
             table.add_column(column, overflow="fold")

@@ -8,12 +8,15 @@ standard error; the commands' reports stay on standard output."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import TypeVar
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
+
+T = TypeVar("T")
 
 
 def _clock(seconds: float) -> str:
@@ -71,7 +74,7 @@ class Step:
         if note is not None:
             self.note = note
         if self.board.bars is not None and self._id is not None:
-            self.update(self.total if self.total else self.completed)
+            self.update(self.completed if self.total else 1, total=self.total or 1)
             self.board.bars.stop_task(self._id)
         else:
             elapsed = _clock(self.board.clock() - self.started)
@@ -106,3 +109,16 @@ class Board:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         if self.bars is not None:
             self.bars.stop()
+
+
+async def in_turn(names: list[str], run: Callable[[str], Awaitable[T]], step: Step | None = None) -> list[T]:
+    """``run`` each of ``names`` one after another, each counted on ``step`` (its name as the note)."""
+    done: list[T] = []
+    for name in names:
+        if step is not None:
+            step.update(len(done), note=name)
+        done.append(await run(name))
+    if step is not None:
+        step.update(len(done), note="")
+        step.done()
+    return done
