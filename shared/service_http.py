@@ -12,6 +12,8 @@ and, for a service that receives sealed fields, ``/keys/seal``.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -37,6 +39,20 @@ async def dead_letters(db: Database) -> float:
     """Dead letters the service keeps (replayed or not): growth means messages it could never process."""
     async with db.core() as session:
         return float((await run(session, _DEAD_LETTERS, fetch="first"))[0])
+
+
+def at_most_every(seconds: float, probe: Callable[[Database], Awaitable[float]],
+                  clock: Callable[[], float] = time.monotonic) -> Callable[[Database], Awaitable[float]]:
+    """A gauge probe that reads the database at most once per ``seconds`` (for a query that scans a whole
+    table); scrapes in between get the last value."""
+    last: list[Any] = [None, 0.0]
+
+    async def cached(db: Database) -> float:
+        if last[0] is None or clock() - last[1] >= seconds:
+            last[0], last[1] = await probe(db), clock()
+        return float(last[0])
+
+    return cached
 
 
 async def readiness(runtime: ServiceRuntime) -> tuple[bool, dict[str, Any]]:
