@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench chaos clean compose-secrets kafka-secrets compose-up compose-down asyncapi
+.PHONY: install screens run test test-fast bench chaos clean compose-secrets kafka-secrets compose-up compose-down asyncapi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"
+
+# The README's screenshots: the browser tests, saving every page into docs/screens.
+screens: $(STAMP)
+	DANBAO_SCREENS_DIR=docs/screens $(BIN)/pytest -q tests/integration/test_web_screens.py
 
 bench: $(STAMP)
 	$(BIN)/danbao bench
@@ -63,6 +67,18 @@ deploy/secrets/danbao_onboarding_registry_callback_secret:
 	mkdir -p deploy/secrets
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > $@
 
+# The web edge's own secrets: its database, session and phone keys, the OIDC client secret (a placeholder: replace it
+# with the one your identity provider issued) and notifications' public seal keys; its own targets, so that a
+# deploy/secrets/ written before the edge existed gains them.
+deploy/secrets/danbao_web_database_url: deploy/secrets/postgres_password
+	printf 'postgresql://danbao:%s@postgres:5432/web' "$$(cat deploy/secrets/postgres_password)" > $@
+	for s in session_secret phone_key oidc_client_secret; do \
+	  $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32), end='')" > deploy/secrets/danbao_web_$$s; done
+	$(PYTHON) -c "import base64, os; print('k1:' + base64.b64encode(os.urandom(32)).decode(), end='')" > deploy/secrets/danbao_web_pii_keys
+
+deploy/secrets/danbao_web_notifications_seal_keys: deploy/secrets/danbao_notifications_seal_private_keys
+	$(BIN)/python -c "import json, sys; from shared.sealing import SealKeys; print(json.dumps(SealKeys(open(sys.argv[1]).read()).public_jwks()), end='')" $< > $@
+
 # The broker's CA (kafka_ca.pem), its certificate, the admin's client certificate (mTLS) and a SCRAM password
 # per principal of the ACL table (kafka_password_<principal>); what exists is kept, a new principal gains one.
 kafka-secrets: $(STAMP)
@@ -79,7 +95,8 @@ issuer-keys: $(STAMP)
 
 compose-secrets: issuer-keys deploy/secrets/postgres_password deploy/secrets/danbao_disputes_insurer_callback_secret \
   deploy/secrets/danbao_onboarding_registry_callback_secret deploy/secrets/danbao_bank_account_seal_keys kafka-secrets \
-  deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys
+  deploy/secrets/danbao_onboarding_seal_private_keys deploy/secrets/danbao_notifications_seal_private_keys \
+  deploy/secrets/danbao_web_database_url deploy/secrets/danbao_web_notifications_seal_keys
 
 compose-up: compose-secrets
 	docker compose -f deploy/compose.yaml up --build -d

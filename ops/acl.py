@@ -50,6 +50,9 @@ def _edges() -> dict[str, tuple[str, dict[str, tuple[str, ...]]]]:
 
 EDGES = _edges()
 OPERATORS = "danbao-ops"
+# The web edge's process (services/web): it holds the buyer-app and operator-console keys, so it writes the
+# command topics either may prove commands on; it reads the services' events, the control events and the dead letters.
+WEB = "danbao-web"
 ADMIN = "danbao-admin"  # super user of the bootstrap jobs (users, ACLs, topics); not in the table
 
 
@@ -92,6 +95,7 @@ def principals() -> list[Principal]:
         for system, process in OUTSIDE_SYSTEMS.items():
             app, _, _ = importlib.import_module(f"services.simulators.{system}").build(platform=platform)
             found.append(Principal(system, "outside system", process, *_usage(app.broker)))
+        found.append(Principal(WEB, "edge", "web", *_usage(_web_broker(platform))))
     for edge, (_, commands) in EDGES.items():
         found.append(Principal(edge, "edge", None, writes=tuple(sorted(commands))))
     found.append(Principal(
@@ -99,6 +103,15 @@ def principals() -> list[Principal]:
         writes=tuple(sorted([topics.commands(s) for s in topics.SERVICES] + [topics.CONTROL_COMMANDS])),
         described_groups=tuple(sorted({g for p in found for g in p.groups}))))
     return found
+
+
+def _web_broker(platform: PlatformSettings) -> Any:
+    """The web edge's declarations (its settings unchecked: only what it subscribes to and writes matters here)."""
+    from services.web.app import WRITES, subscriptions
+    from services.web.config import WebSettings
+    from services.web.runtime import EdgeRuntime
+
+    return EdgeRuntime(WebSettings.model_construct(), subscriptions(), WRITES, platform).broker
 
 
 def edge_commands_unknown() -> list[str]:
@@ -117,6 +130,8 @@ def _who(p: Principal) -> str:
         return f"the {p.process} service"
     if p.kind == "outside system":
         return f"the {SYSTEM_NAMES.get(p.name, p.name)} (locally `{p.process}`)"
+    if p.name == WEB:
+        return "the web edge: buyers' cashier and the staff console (locally `web`)"
     if p.kind == "edge":
         return EDGES[p.name][0]
     return "operators' `danbao` commands"

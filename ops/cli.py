@@ -38,13 +38,18 @@ def dev(
     A process that exits is started again; if the broker (memory only) exits, everything stops: start over."""
     from ops.cli_dev import run
 
-    run(data_dir, broker_port or None, fixed_ports, partitions)
+    from ops.platform import EDGES, SERVICES, SIMULATORS
+
+    run(data_dir, broker_port or None, fixed_ports, partitions, names=SERVICES + SIMULATORS + EDGES)
 
 
 @app.command()
 def serve(service: Annotated[str, typer.Argument(
-        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, psp-, bank-, registry-, messaging- or insurer-simulator")]) -> None:
+        envvar="DANBAO_SERVICE", help="onboarding, payments, escrow, disputes, notifications, web, psp-, bank-, registry-, messaging- or insurer-simulator")]) -> None:
     """Run one service in the foreground (health on DANBAO_HTTP_PORT or DANBAO_<SERVICE>_HTTP_PORT)."""
+    if service == "web":
+        importlib.import_module("services.web.app").build().run()
+        return
     simulators = {"psp-simulator": "psp", "bank-simulator": "bank", "registry-simulator": "registry", "messaging-simulator": "messaging",
                   "insurer-simulator": "insurer"}
     if service in simulators:
@@ -234,6 +239,26 @@ demo = typer.Typer(help="Replays of the domain's seed cases (disputes, collectio
 app.add_typer(demo, name="demo")
 
 
+def _replay(scenario: list[str] | None, known: dict[str, Any], outcomes: Any, heading: str, clock: str) -> None:
+    """Check the scenario names, run them, print each outcome's timeline, balances and facts."""
+    unknown = [name for name in scenario or [] if name not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(known)}")
+    with Board(console) as board:
+        done = asyncio.run(outcomes(bootstrap(), scenario or None, step=board.step("scenarios", len(scenario or known))))
+    for outcome in done:
+        table = Table(title=f"{outcome.title}\n{heading} {outcome.case_id}, order {outcome.order_id}", title_justify="left")
+        for column in (clock, "event", "what"):
+            table.add_column(column, overflow="fold")
+        for row in outcome.timeline:
+            table.add_row(*row)
+        console.print(table)
+        if outcome.balances:
+            balances = ", ".join(f"{account} {yuan(amount)}" for account, amount in outcome.balances.items())
+            console.print(f"[bold]balances[/bold] (yuan; debit > 0, credit < 0): {balances}")
+        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
+
+
 @demo.command("disputes")
 def demo_disputes(
     scenario: Annotated[list[str] | None, typer.Argument(
@@ -243,21 +268,7 @@ def demo_disputes(
     and print each case's timeline and its accounts' balances."""
     from ops.demo import SCENARIOS, run
 
-    unknown = [name for name in scenario or [] if name not in SCENARIOS]
-    if unknown:
-        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    with Board(console) as board:
-        outcomes = asyncio.run(run(bootstrap(), scenario or None, step=board.step("dispute scenarios", len(scenario or SCENARIOS))))
-    for outcome in outcomes:
-        table = Table(title=f"{outcome.title}\ncase {outcome.case_id}, order {outcome.order_id}", title_justify="left")
-        for column in ("China time (test clock)", "event", "what"):
-            table.add_column(column, overflow="fold")
-        for row in outcome.timeline:
-            table.add_row(*row)
-        console.print(table)
-        balances = ", ".join(f"{account} {yuan(amount)}" for account, amount in outcome.balances.items())
-        console.print(f"[bold]balances[/bold] (yuan; debit > 0, credit < 0): {balances}")
-        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
+    _replay(scenario, SCENARIOS, run, "case", "China time (test clock)")
 
 
 @demo.command("collection")
@@ -268,19 +279,7 @@ def demo_collection(
     two customers pay the shop's standing QR code, and a risk review an operator releases."""
     from ops.demo_collection import SCENARIOS, run
 
-    unknown = [name for name in scenario or [] if name not in SCENARIOS]
-    if unknown:
-        raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
-    with Board(console) as board:
-        outcomes = asyncio.run(run(bootstrap(), scenario or None, step=board.step("collection scenarios", len(scenario or SCENARIOS))))
-    for outcome in outcomes:
-        table = Table(title=f"{outcome.title}\n{outcome.case_id}, order {outcome.order_id}", title_justify="left")
-        for column in ("time (UTC)", "event", "what"):
-            table.add_column(column, overflow="fold")
-        for row in outcome.timeline:
-            table.add_row(*row)
-        console.print(table)
-        console.print(f"[bold]facts[/bold]: {outcome.facts}\n")
+    _replay(scenario, SCENARIOS, run, "code or review", "time (UTC)")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ def started_lines(platform: LocalPlatform, seconds: float, out: Console) -> None
         for name, url, log in rows:
             out.print(f"{name}  {url}  {log}", soft_wrap=True, highlight=False, markup=False)
     out.print(f"export DANBAO_KAFKA_BOOTSTRAP={platform.broker.bootstrap}   # for danbao send / tail", soft_wrap=True)
+    if "web" in platform.processes:
+        out.print(f"cashier (收银台): {platform.web_url}/c/<code token>  (a collection code's url; your orders: "
+                  f"{platform.web_url}/orders)", soft_wrap=True, highlight=False, markup=False)
+        out.print(f"console (运营台): {platform.web_url}/console  (development staff OP-1, RV-1, ARB-1)",
+                  soft_wrap=True, highlight=False, markup=False)
     out.print("A process that exits is started again. The broker keeps its messages in memory only: if it exits, "
               f"everything stops; start over with a fresh {platform.data_dir}.", soft_wrap=True)
     out.print("Press Ctrl-C to stop.")
@@ -53,8 +58,9 @@ def look_after(platform: LocalPlatform, out: Console) -> None:
             platform.start_service(proc.name)
 
 
-def run(data_dir: Path, broker_port: int | None, fixed_ports: bool, partitions: int) -> None:
-    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port, fixed_ports=fixed_ports, partitions=partitions)
+def run(data_dir: Path, broker_port: int | None, fixed_ports: bool, partitions: int, names: tuple[str, ...]) -> None:
+    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port, fixed_ports=fixed_ports, partitions=partitions,
+                             names=names)
     stopping = False
 
     def _stop(*_: Any) -> None:

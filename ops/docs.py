@@ -61,7 +61,7 @@ def asyncapi_documents() -> dict[str, str]:
         platform = PlatformSettings(kafka_bootstrap="kafka:9092", data_dir=Path(scratch))
         for service, module in SERVICE_APPS.items():
             runtime = importlib.import_module(module).build(platform=platform)
-            spec = runtime.asgi().schema.to_specification().to_jsonable()
+            spec = runtime.asyncapi()
             documents[service] = json.dumps(spec, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     return documents
 

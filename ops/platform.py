@@ -20,6 +20,7 @@ from shared import topics
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
 SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator", "insurer-simulator")
+EDGES = topics.EDGES  # the web edge: cashier and console (`danbao dev` runs it; tests that need it ask for it)
 # Tansu answers a fetch only when the fetch's wait runs out, and every waiting fetch costs CPU on
 # both sides: the processes on a payment's path wait briefly, the others longer.
 FETCH_WAIT_MS = {"payments": 20, "escrow": 20, "psp-simulator": 20}
@@ -32,7 +33,7 @@ POLL_PAUSE_MS = {"payments": 5, "escrow": 5}
 OTHER_POLL_PAUSE_MS = 50
 DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
                  "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112, "messaging-simulator": 8113,
-                 "insurer-simulator": 8114}
+                 "insurer-simulator": 8114, "web": 8120}
 DEFAULT_SMTP_PORT = 8025
 
 
@@ -105,7 +106,13 @@ class LocalPlatform:
                "PYTHONUNBUFFERED": "1", **self._messaging_env(), **self.extra_env}
         for p in self.processes.values():
             env[port_env(p.name)] = str(p.port)
+        if "web" in self.processes:  # a collection code's URL opens this edge's cashier
+            env.setdefault("DANBAO_PAYMENTS_PAY_BASE_URL", f"{self.web_url}/c")
         return env
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.processes['web'].port}"
 
     def _messaging_env(self) -> dict[str, str]:
         """Notifications sends SMS, push and e-mail to the messaging simulator (tests may point elsewhere)."""
@@ -115,7 +122,8 @@ class LocalPlatform:
         base = f"http://127.0.0.1:{messaging.port}"
         return {"DANBAO_SIM_MESSAGING_SMTP_PORT": str(self.smtp_port), "DANBAO_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
                 "DANBAO_NOTIFICATIONS_SMTP_PORT": str(self.smtp_port),
-                "DANBAO_NOTIFICATIONS_SMS_URL": f"{base}/sms", "DANBAO_NOTIFICATIONS_PUSH_URL": f"{base}/push"}
+                "DANBAO_NOTIFICATIONS_SMS_URL": f"{base}/sms", "DANBAO_NOTIFICATIONS_PUSH_URL": f"{base}/push",
+                "DANBAO_WEB_SMS_URL": f"{base}/sms"}
 
     @property
     def messaging_url(self) -> str:

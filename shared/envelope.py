@@ -112,7 +112,9 @@ class Envelope(BaseModel):
 
 def envelope_model(type_name: str, payload: type[Payload]) -> type[Envelope]:
     """Build the envelope class whose ``type`` is ``type_name`` and whose ``data`` is ``payload``."""
-    name = payload.__name__ + "Message"
+    # Named after the type, not the payload class: two topics' payloads may share a class name (psp and payments
+    # both have a RefundRequested), and their envelopes' schemas must not.
+    name = "".join(part[:1].upper() + part[1:] for part in type_name.replace("_", ".").split(".")) + "Message"
     doc = payload.__doc__ or ""
     if payload.ACTORS:
         doc += (f" Sent by: {', '.join(kind.value for kind in payload.ACTORS)}, with a `token` that proves it "

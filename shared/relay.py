@@ -3,14 +3,17 @@
 No database transaction is open while publishing: rows are read, published (every send
 awaited together), then marked published in a second short transaction. A crash in between
 republishes the batch; consumers' inboxes drop the duplicates. One relay per service holds a
-lease at a time, so a service's events keep their order.
+lease at a time (in the service's database, so across processes and hosts: each process is its own owner), so
+a service's events keep their order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+import uuid
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -47,8 +50,9 @@ class OutboxRelay:
         self.db = db
         self.publish = publish
         self.name = name
-        # A restarted instance on the same host (or pod) takes its lease back at once.
-        self.owner = owner or f"{name}@{socket.gethostname()}"
+        # Each process is its own owner, even beside another replica on the same host; a restarted one waits at
+        # most ``lease_seconds`` for its predecessor's lease to lapse.
+        self.owner = owner or f"{name}@{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds

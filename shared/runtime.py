@@ -44,6 +44,7 @@ from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
+from shared.asyncapi import refine
 from shared.retention import Horizon, Retention
 from shared.service_http import dead_letters, service_asgi
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
@@ -347,6 +348,14 @@ class ServiceRuntime:
 
     def asgi(self) -> AsgiFastStream:
         return service_asgi(self)
+
+    def asyncapi(self, app: AsgiFastStream | None = None) -> dict[str, Any]:
+        """The service's AsyncAPI document, one channel per topic with only its own messages (shared/asyncapi.py)."""
+        spec = (app or self.asgi()).schema.to_specification().to_jsonable()
+        handled: dict[str, set[str]] = {}
+        for subscription in self.definition.subscriptions:
+            handled.setdefault(subscription.contract.topic, set()).update(subscription.handlers)
+        return refine(spec, self.name, handled)
 
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)

@@ -1,5 +1,5 @@
 """What a service serves over HTTP: ``/health/live``, ``/health/ready``, ``/metrics``, its AsyncAPI document
-and, for a service that receives sealed fields, ``/keys/seal``.
+(``/docs/asyncapi.json`` and a viewer at ``/docs/asyncapi``) and, for a service that receives sealed fields, ``/keys/seal``.
 
 - ``/health/live`` answers 200 whenever the process serves HTTP, from its first second (``shared.serving``
   starts the application behind it).
@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.factories import AsyncAPIRoute
 from faststream.asgi.response import JSONResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import make_asgi_app
 from sqlalchemy import func as sa_func
 from sqlalchemy import select as sa_select
 
+from shared.asyncapi import asyncapi_html
 from shared.db import Database, run
 from shared.messaging import DeadLetterRecord
 
@@ -100,19 +100,31 @@ def service_asgi(runtime: ServiceRuntime) -> AsgiFastStream:
                 log.exception("gauge probe failed")
         await metrics_app(scope, receive, send)
 
-    routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)]
+    document: dict[str, Any] = {}  # the AsyncAPI document, made on the first request
+
+    @get(include_in_schema=False)
+    async def asyncapi_json(scope: Any) -> AsgiResponse:
+        document or document.update(runtime.asyncapi(app))
+        return JSONResponse(document)
+
+    @get(include_in_schema=False)
+    async def asyncapi_page(scope: Any) -> AsgiResponse:
+        document or document.update(runtime.asyncapi(app))
+        return AsgiResponse(asyncapi_html(document).encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+    routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics),
+                                     ("/docs/asyncapi.json", asyncapi_json), ("/docs/asyncapi", asyncapi_page)]
     if runtime.definition.public_seal_keys is not None:
         @get(include_in_schema=False)
         async def seal_keys(scope: Any) -> AsgiResponse:
             return JSONResponse(runtime.definition.public_seal_keys, headers={"Cache-Control": "max-age=300"})
         routes.append(("/keys/seal", seal_keys))
 
-    return AsgiFastStream(
+    app = AsgiFastStream(
         runtime.broker,
         logger=logging.getLogger(f"danbao.{runtime.name}"),
         asgi_routes=routes,
-        # The HTML page and /docs/asyncapi.json; no "try it out" route, which would publish to the broker.
-        asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
+        asyncapi_path=None,  # served above, per channel (shared/asyncapi.py); no "try it out", which would publish
         on_startup=[runtime.wait_for_broker, runtime.start_storage, runtime.consumer_starting],
         after_startup=[runtime.start_background],
         on_shutdown=[runtime.stop],
@@ -122,3 +134,4 @@ def service_asgi(runtime: ServiceRuntime) -> AsgiFastStream:
             description=f"Topics the Danbao {runtime.name} service consumes and publishes. Every message is one JSON envelope.",
         ),
     )
+    return app

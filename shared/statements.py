@@ -184,19 +184,22 @@ async def fetch_one(session: AsyncSession, model: type[SQLModel] | Table, *, loc
     return await run(session, statement, {f"w_{name}": value for name, value in where.items()}, fetch="first")
 
 
-async def upsert(session: AsyncSession, model: type[SQLModel] | Table, values: dict[str, Any],
-                 insert_only: tuple[str, ...] = ("created_at",)) -> None:
-    """Insert ``values`` as a row, or update the row with the same primary key (``insert_only``
-    columns keep what the insert wrote)."""
+async def upsert(session: AsyncSession, model: type[SQLModel] | Table, values: dict[str, Any] | list[dict[str, Any]],
+                 insert_only: tuple[str, ...] = ("created_at",), add: tuple[str, ...] = ()) -> None:
+    """Insert ``values`` as a row (or each of a list of rows), or update the row with the same primary key
+    (``insert_only`` columns keep what the insert wrote; ``add`` columns gain the value instead of taking it: a
+    counter or balance moved in one atomic statement, whatever a concurrent writer does)."""
     table = _table(model)
     dialect = session.bind.dialect.name
-    key = ("upsert", dialect, table.name, tuple(values), insert_only)
+    columns = tuple(values[0] if isinstance(values, list) else values)
+    key = ("upsert", dialect, table.name, columns, insert_only, add)
     statement = _STATEMENTS.get(key)
     if statement is None:
         build = sqlite_insert if dialect == "sqlite" else postgresql_insert
         statement = build(table)
         primary = [c.name for c in table.primary_key.columns]
-        updated = {name: statement.excluded[name] for name in values if name not in primary and name not in insert_only}
+        updated = {name: table.c[name] + statement.excluded[name] if name in add else statement.excluded[name]
+                   for name in columns if name not in primary and name not in insert_only}
         statement = _STATEMENTS[key] = (statement.on_conflict_do_update(index_elements=primary, set_=updated) if updated
                                         else statement.on_conflict_do_nothing(index_elements=primary))
     await run(session, statement, values)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
+# Edges people use (services/web: the cashier and the console): they read events into their own read models and
+# send signed commands; what they cannot read goes to their dead letters. They have no commands or events topic.
+EDGES = ("web",)
 
 
 def commands(service: str) -> str:
@@ -39,4 +42,5 @@ def all_topics() -> list[str]:
     names += [PSP_REQUESTS, PSP_CALLBACKS, BANK_REQUESTS, BANK_CALLBACKS, REGISTRY_REQUESTS, REGISTRY_RESULTS,
               INSURER_REQUESTS, INSURER_CALLBACKS,
               CONTROL_COMMANDS, CONTROL_EVENTS]
+    names += [dead_letters(edge) for edge in EDGES]
     return names

@@ -69,6 +69,12 @@ acl --allow-principal User:insurer --operation Read --topic danbao.insurer.reque
 acl --allow-principal User:insurer --operation Read --group danbao-insurer-simulator
 acl --allow-principal User:insurer --operation Write --topic danbao.insurer.callbacks
 
+# User:danbao-web: the web edge: buyers' cashier and the staff console (locally web)
+scram danbao-web
+acl --allow-principal User:danbao-web --operation Read --topic danbao.control.events --topic danbao.disputes.dlq --topic danbao.disputes.events --topic danbao.escrow.dlq --topic danbao.escrow.events --topic danbao.notifications.dlq --topic danbao.onboarding.dlq --topic danbao.onboarding.events --topic danbao.payments.dlq --topic danbao.payments.events
+acl --allow-principal User:danbao-web --operation Read --group danbao-web
+acl --allow-principal User:danbao-web --operation Write --topic danbao.control.commands --topic danbao.disputes.commands --topic danbao.escrow.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands --topic danbao.payments.commands --topic danbao.web.dlq
+
 # User:buyer-app: buyers' apps and checkout pages
 scram buyer-app
 acl --allow-principal User:buyer-app --operation Write --topic danbao.disputes.commands --topic danbao.escrow.commands --topic danbao.notifications.commands --topic danbao.payments.commands
@@ -87,6 +93,6 @@ acl --allow-principal User:admin-console --operation Write --topic danbao.contro
 
 # User:danbao-ops: operators' danbao commands
 scram danbao-ops
-acl --allow-principal User:danbao-ops --operation Read --topic danbao.bank.callbacks --topic danbao.bank.requests --topic danbao.control.commands --topic danbao.control.events --topic danbao.disputes.commands --topic danbao.disputes.dlq --topic danbao.disputes.events --topic danbao.escrow.commands --topic danbao.escrow.dlq --topic danbao.escrow.events --topic danbao.insurer.callbacks --topic danbao.insurer.requests --topic danbao.notifications.commands --topic danbao.notifications.dlq --topic danbao.notifications.events --topic danbao.onboarding.commands --topic danbao.onboarding.dlq --topic danbao.onboarding.events --topic danbao.payments.commands --topic danbao.payments.dlq --topic danbao.payments.events --topic danbao.psp.callbacks --topic danbao.psp.requests --topic danbao.registry.requests --topic danbao.registry.results
-acl --allow-principal User:danbao-ops --operation Describe --group danbao-bank-simulator --group danbao-disputes --group danbao-escrow --group danbao-insurer-simulator --group danbao-notifications --group danbao-onboarding --group danbao-payments --group danbao-psp-simulator --group danbao-registry-simulator
+acl --allow-principal User:danbao-ops --operation Read --topic danbao.bank.callbacks --topic danbao.bank.requests --topic danbao.control.commands --topic danbao.control.events --topic danbao.disputes.commands --topic danbao.disputes.dlq --topic danbao.disputes.events --topic danbao.escrow.commands --topic danbao.escrow.dlq --topic danbao.escrow.events --topic danbao.insurer.callbacks --topic danbao.insurer.requests --topic danbao.notifications.commands --topic danbao.notifications.dlq --topic danbao.notifications.events --topic danbao.onboarding.commands --topic danbao.onboarding.dlq --topic danbao.onboarding.events --topic danbao.payments.commands --topic danbao.payments.dlq --topic danbao.payments.events --topic danbao.psp.callbacks --topic danbao.psp.requests --topic danbao.registry.requests --topic danbao.registry.results --topic danbao.web.dlq
+acl --allow-principal User:danbao-ops --operation Describe --group danbao-bank-simulator --group danbao-disputes --group danbao-escrow --group danbao-insurer-simulator --group danbao-notifications --group danbao-onboarding --group danbao-payments --group danbao-psp-simulator --group danbao-registry-simulator --group danbao-web
 acl --allow-principal User:danbao-ops --operation Write --topic danbao.control.commands --topic danbao.disputes.commands --topic danbao.escrow.commands --topic danbao.notifications.commands --topic danbao.onboarding.commands --topic danbao.payments.commands

@@ -8,13 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, func
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.escrow.domain import CaseRefund, DirectPayment, Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
-from shared.db import fetch_one, insert_rows, run, upsert
+from shared.db import fetch_one, insert_rows, upsert
 from shared.timers import as_utc
 
 
@@ -167,22 +165,6 @@ def has_running_balance(account: str) -> bool:
     return ":" in account
 
 
-_BALANCES = AccountBalanceRow.__table__  # type: ignore[attr-defined]
-_ADD: dict[str, Any] = {}
-
-
-def _add_statement(dialect: str) -> Any:
-    """Insert the account's balance, or add to it: one atomic statement, even against a concurrent posting."""
-    statement = _ADD.get(dialect)
-    if statement is None:
-        build = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        insert = build(_BALANCES)
-        statement = _ADD[dialect] = insert.on_conflict_do_update(
-            index_elements=["account", "currency"],
-            set_={"balance": _BALANCES.c.balance + insert.excluded.balance, "updated_at": insert.excluded.updated_at})
-    return statement
-
-
 async def booked(session: AsyncSession, reference: str) -> bool:
     """Whether the business act ``reference`` is already in the journal (each is booked once)."""
     return await fetch_one(session, JournalEntryRow, reference=reference) is not None
@@ -199,9 +181,8 @@ async def post(session: AsyncSession, journal: JournalEntry, reference: str, now
         if has_running_balance(line.account):
             changes[line.account] = changes.get(line.account, 0) + line.amount
     if changes:  # in the accounts' order, so concurrent postings take their row locks in one order
-        await run(session, _add_statement(session.bind.dialect.name), [
-            dict(account=account, currency=journal.currency, balance=amount, updated_at=now)
-            for account, amount in sorted(changes.items())])
+        await upsert(session, AccountBalanceRow, [dict(account=account, currency=journal.currency, balance=amount, updated_at=now)
+                                                  for account, amount in sorted(changes.items())], insert_only=(), add=("balance",))
     return entry_id
 
 
@@ -303,8 +284,8 @@ async def backfill_running_balances(session: AsyncSession, now: datetime) -> int
     sums = [(account, currency, total) for (account, currency), total in (await balances(session)).items()
             if has_running_balance(account)]
     if sums:
-        await run(session, _add_statement(session.bind.dialect.name), [
-            dict(account=account, currency=currency, balance=total, updated_at=now) for account, currency, total in sums])
+        await upsert(session, AccountBalanceRow, [dict(account=account, currency=currency, balance=total, updated_at=now)
+                                                  for account, currency, total in sums], insert_only=(), add=("balance",))
     return len(sums)
 
 

@@ -211,8 +211,8 @@ async def month_volume(session: AsyncSession, merchant_id: str, month: str) -> i
 
 
 async def add_month_volume(session: AsyncSession, merchant_id: str, month: str, amount: int) -> None:
-    await upsert(session, MerchantMonthVolume, dict(
-        merchant_id=merchant_id, month=month, paid=await month_volume(session, merchant_id, month) + amount), insert_only=())
+    """One atomic statement: two replicas settling the same merchant's payments at once both count."""
+    await upsert(session, MerchantMonthVolume, dict(merchant_id=merchant_id, month=month, paid=amount), insert_only=(), add=("paid",))
 
 
 async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime,

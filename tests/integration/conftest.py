@@ -13,23 +13,25 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from ops.kafka import read
-from ops.platform import SERVICES, LocalPlatform
+from ops.platform import EDGES, SERVICES, SIMULATORS, LocalPlatform
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.integration
 
 
 @contextmanager
-def running_platform(backend: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[LocalPlatform]:
-    """The broker and every process in test mode, on SQLite files or fresh PostgreSQL databases."""
+def running_platform(backend: str, data_dir: Path, extra_env: dict[str, str] | None = None,
+                     names: tuple[str, ...] = SERVICES + SIMULATORS) -> Iterator[LocalPlatform]:
+    """The broker and every process in test mode (``names``: the services and simulators, and the web edge if
+    asked for), on SQLite files or fresh PostgreSQL databases."""
     env = {"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "INFO", **(extra_env or {})}
     databases: list[str] = []
     if backend == "postgres":
-        for service in SERVICES:
+        for service in [n for n in names if n in SERVICES or n in EDGES]:
             url = asyncio.run(create_pg_database())
             databases.append(url)
             env[f"DANBAO_{service.upper()}_DATABASE_URL"] = url
-    running = LocalPlatform(data_dir=data_dir, extra_env=env)
+    running = LocalPlatform(data_dir=data_dir, extra_env=env, names=names)
     try:
         running.start(ready_timeout=90)
         yield running

@@ -312,3 +312,19 @@ async def test_a_database_error_while_a_message_is_flushed_retries_the_batch_ins
     assert await _outbox(db) == [] and await _count(db, InboxMessage) == 0 and await _count(db, PaymentOrder) == 0
     await consumer.consume(batch)
     assert [m.type for m in await _outbox(db)] == ["payments.order.created"] and consumer.stats.dead_lettered == 0
+
+
+async def test_two_replicas_on_one_host_never_both_publish(db: Database) -> None:
+    """The lease names the process, not the host: a second replica beside the first waits for it."""
+    await _consumer(db).consume([FakeRecord(encode(create_order(f"O-{n}")), n) for n in range(4)])
+    sent: list[tuple[str, str]] = []
+    first, second = (OutboxRelay(db, lambda row, n=n: _record(sent, n, row), name="payments", batch_size=2) for n in ("1", "2"))
+    assert first.owner != second.owner
+    assert await first.relay_once() == 2
+    assert await second.relay_once() == 0
+    assert await first.relay_once() == 2
+    assert {replica for replica, _ in sent} == {"1"} and len(sent) == 4
+
+
+async def _record(sent: list[tuple[str, str]], replica: str, row: OutboxMessage) -> None:
+    sent.append((replica, row.event_id))

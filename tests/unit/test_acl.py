@@ -42,12 +42,16 @@ def test_every_topic_has_exactly_the_writers_the_design_says() -> None:
         assert writers[topics.dead_letters(service)] == {acl.service_principal(service)}
     assert writers[topics.PSP_CALLBACKS] == {"psp"} and writers[topics.BANK_CALLBACKS] == {"bank"}
     assert writers[topics.INSURER_CALLBACKS] == {"insurer"} and writers[topics.REGISTRY_RESULTS] == {"registry"}
-    assert writers[topics.CONTROL_COMMANDS] == {acl.OPERATORS, "operator-console", "admin-console"}
+    assert writers[topics.CONTROL_COMMANDS] == {acl.OPERATORS, "operator-console", "admin-console", acl.WEB}
     assert set(writers) <= set(topics.all_topics())
-    read = {t for p in FOUND if p.name != acl.OPERATORS for t in p.reads}
-    # Read by operators only: control events, dead letters, and notifications' events (no service consumes them).
+    read = {t for p in FOUND if p.name not in (acl.OPERATORS, acl.WEB) for t in p.reads}
+    # Read by operators and the web console only: control events, dead letters, and notifications' events (no
+    # service consumes them).
     assert set(topics.all_topics()) - read == {topics.CONTROL_EVENTS, topics.events("notifications"),
-                                               *map(topics.dead_letters, topics.SERVICES)}
+                                               *map(topics.dead_letters, [*topics.SERVICES, *topics.EDGES])}
+    web_reads = set(BY_NAME[acl.WEB].reads)
+    assert {topics.CONTROL_EVENTS, *map(topics.dead_letters, topics.SERVICES)} <= web_reads
+    assert writers[topics.dead_letters("web")] == {acl.WEB}
 
 
 def test_outside_systems_and_edges_have_their_own_principals() -> None:
@@ -64,7 +68,11 @@ def test_outside_systems_and_edges_have_their_own_principals() -> None:
 
 def test_an_edge_writes_only_the_topics_its_tokens_can_prove_commands_on() -> None:
     """The broker and the tokens tell one story: the buyer app's principal may not write onboarding's commands,
-    and no token it issues could make one count there."""
+    and no token it issues could make one count there. The web edge holds the buyer app's and the operator
+    console's keys: it writes no command topic neither could prove commands on, and no event topic."""
+    web = set(BY_NAME[acl.WEB].writes) - {topics.dead_letters("web")}
+    assert web <= set(BY_NAME["buyer-app"].writes) | set(BY_NAME["operator-console"].writes)
+    assert all(t.endswith(".commands") for t in web)
     assert set(BY_NAME["buyer-app"].writes) == {topics.commands(s) for s in ("payments", "escrow", "disputes", "notifications")}
     assert set(BY_NAME["admin-console"].writes) == {topics.CONTROL_COMMANDS}
     assert topics.commands("escrow") not in BY_NAME["operator-console"].writes  # staff never ship or confirm receipt

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ["onboarding", "payments", "escrow", "disputes", "notifications"]
+SERVICES = ["onboarding", "payments", "escrow", "disputes", "notifications", "web"]  # web: the edge people use
 
 
 def _imports(folder: Path) -> set[tuple[str, str]]:
@@ -27,6 +27,11 @@ def test_a_service_imports_no_other_service_and_no_simulator(service: str) -> No
     others = [s for s in SERVICES if s != service] + ["simulators"]
     bad = [(f, m) for f, m in _imports(ROOT / "services" / service)
            if any(m == f"services.{o}" or m.startswith(f"services.{o}.") for o in others)]
+    assert bad == []
+
+
+def test_no_service_imports_the_operator_tools() -> None:
+    bad = [(f, m) for f, m in _imports(ROOT / "services") if m == "ops" or m.startswith("ops.")]
     assert bad == []
 
 

@@ -36,3 +36,25 @@ def test_the_documents_pass_the_asyncapi_parser() -> None:
                             cwd=TOOL, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("valid AsyncAPI 3.0.0") == 5
+
+
+def test_each_channel_lists_only_its_topic_s_messages_each_with_an_example_that_its_contract_accepts() -> None:
+    import json
+
+    from shared.contracts import CONTRACTS
+
+    for path in sorted(DOCS.glob("*.json")):
+        spec = json.loads(path.read_text())
+        assert {"development", "production"} <= set(spec["servers"])
+        assert spec["servers"]["production"]["protocol"] == "kafka-secure"
+        for channel in spec["channels"].values():
+            contract = CONTRACTS.get(channel["address"])
+            if contract is None:
+                continue
+            messages = [spec["components"]["messages"][m["$ref"].rsplit("/", 1)[-1]] for m in channel["messages"].values()]
+            assert sorted(m["name"] for m in messages) == sorted(contract.payloads), channel["address"]
+            for message in messages:
+                assert message["correlationId"]["location"] == "$message.payload#/correlation_id"
+                assert message["bindings"]["kafka"]["key"]["type"] == "string"
+                (example,) = message["examples"]
+                assert contract.parse(example["payload"]).type == message["name"]  # a whole, valid envelope

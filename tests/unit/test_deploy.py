@@ -341,6 +341,41 @@ def test_kubernetes_gives_each_service_its_own_principal_and_password() -> None:
     assert len(set(users)) == len(SERVICES)
 
 
+def test_the_web_edge_is_deployed_with_its_issuer_keys_secrets_and_probes(tmp_path: Path) -> None:
+    """The cashier and console run from the same image, read their secrets as files, sign with the buyer app's and
+    the operator console's private keys, and are probed like every service."""
+    from services.web.app import build as build_web
+    from services.web.config import WebSettings
+    from shared.settings import PlatformSettings
+
+    paths = {route.path for route in build_web(platform=PlatformSettings(data_dir=tmp_path)).app(start_runtime=False).routes}
+    assert {"/health/live", "/health/ready", "/metrics", "/c/{token}", "/console"} <= paths
+    files = {name.lower() for name in WebSettings().secrets()} | {"danbao_web_database_url", "danbao_issuer_buyer-app.json",
+                                                                   "danbao_issuer_operator-console.json"}
+    web = _compose()["services"]["web"]
+    env = _compose_env(web)
+    assert web["command"] == ["web"] and web["image"] == "danbao:latest" and env["DANBAO_MODE"] == "production"
+    assert env["DANBAO_WEB_BUYER_KEY_FILE"] == "/run/secrets/danbao_issuer_buyer-app.json"
+    assert env["DANBAO_WEB_CONSOLE_KEY_FILE"] == "/run/secrets/danbao_issuer_operator-console.json"
+    assert env["DANBAO_WEB_OIDC_METADATA_URL"].startswith("${DANBAO_WEB_OIDC_METADATA_URL:-https://")
+    assert files <= {s if isinstance(s, str) else s.get("target", s["source"]) for s in web["secrets"]}
+    assert "/health/ready" in " ".join(web["healthcheck"]["test"])
+    assert _compose_env(_compose()["services"]["payments"])["DANBAO_PAYMENTS_PAY_BASE_URL"] == "http://127.0.0.1:8120/c"
+    assert "web" in (DEPLOY / "postgres-init.sh").read_text()
+    (container,) = _by_kind("Deployment")["web"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["web"] and container["ports"] == [{"name": "http", "containerPort": 8080}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    assert [e["configMapRef"]["name"] for e in container["envFrom"]] == ["danbao-config", "web-kafka", "web-config"]
+    assert _by_kind("ConfigMap")["web-kafka"]["data"]["DANBAO_KAFKA_SASL_USERNAME"] == PRINCIPAL_OF["web"] == acl.WEB
+    config = _by_kind("ConfigMap")["web-config"]["data"]
+    assert config["DANBAO_WEB_OIDC_METADATA_URL"] and config["DANBAO_WEB_BUYER_KEY_FILE"].endswith("danbao_issuer_buyer-app.json")
+    volumes = {v["name"]: v for v in _by_kind("Deployment")["web"]["spec"]["template"]["spec"]["volumes"]}
+    items = {item["path"] for item in volumes["secrets"]["secret"]["items"]}
+    assert files | {"kafka_ca.pem", "danbao_kafka_sasl_password"} <= items
+    assert _by_kind("Service")["web"]["spec"]["ports"][0]["targetPort"] == "http"
+
+
 def test_every_service_reads_the_calendar_override_file_the_deploy_files_ship() -> None:
     from shared.calendar_overrides import parse_overrides
 

@@ -107,8 +107,9 @@ def _taken_platform(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A platform whose fixed ports are free ones, one of them held by a listener; starting anything fails the test."""
     from ops import platform as local
 
-    ports = free_ports(len(local.SERVICES + local.SIMULATORS) + 1)
-    monkeypatch.setattr(local, "DEFAULT_PORTS", dict(zip(local.SERVICES + local.SIMULATORS, ports, strict=False)))
+    names = local.SERVICES + local.SIMULATORS + local.EDGES
+    ports = free_ports(len(names) + 1)
+    monkeypatch.setattr(local, "DEFAULT_PORTS", dict(zip(names, ports, strict=False)))
     monkeypatch.setattr(local, "DEFAULT_SMTP_PORT", ports[-1])
 
     def no_broker(self):  # type: ignore[no-untyped-def]
