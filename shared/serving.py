@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
@@ -25,11 +26,15 @@ STARTUP_FAILURE = 3
 
 
 class StartBehind:
-    """An ASGI app: HTTP goes to ``app`` at once; ``app``'s start-up runs in the background."""
+    """An ASGI app: HTTP goes to ``app`` at once; ``start`` (``app.start`` for a FastStream application) runs in
+    the background, and ``stop`` at shutdown. ``app``'s own lifespan is not run."""
 
-    def __init__(self, app: AsgiFastStream, name: str) -> None:
+    def __init__(self, app: Any, name: str, start: Callable[[], Awaitable[Any]] | None = None,
+                 stop: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.app = app
         self.name = name
+        self.start: Callable[[], Awaitable[Any]] = start or app.start
+        self.stop: Callable[[], Awaitable[Any]] = stop or app.stop
         self.started = False
         self.failure: BaseException | None = None
         self.server: uvicorn.Server | None = None
@@ -50,14 +55,14 @@ class StartBehind:
             self._task.cancel()  # still waiting for the broker: stop waiting
         await asyncio.gather(self._task, return_exceptions=True)
         try:
-            await self.app.stop()  # shutdown hooks, then the broker
+            await self.stop()  # shutdown hooks, then the broker
         except Exception:  # noqa: BLE001 - stopping what never fully started may fail; exit anyway
             log.exception("%s: stopping after an incomplete start failed", self.name)
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _start(self) -> None:
         try:
-            await self.app.start()
+            await self.start()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - reported, then the process exits
@@ -70,16 +75,16 @@ class StartBehind:
         self.started = True
 
 
-async def serve_async(app: AsgiFastStream, name: str, host: str, port: int) -> StartBehind:
-    front = StartBehind(app, name)
-    config = uvicorn.Config(front, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
+async def serve_async(front: StartBehind, host: str, port: int, **options: Any) -> StartBehind:
+    config = uvicorn.Config(front, host=host, port=port, log_level="warning", lifespan="on", log_config=None, **options)
     front.server = uvicorn.Server(config)
     await front.server.serve()
     return front
 
 
-def serve(app: AsgiFastStream, name: str, host: str, port: int) -> None:
-    """Run until SIGTERM or SIGINT; exit with status 3 if the application could not start."""
-    front = uvloop.run(serve_async(app, name, host, port))
+def serve(app: AsgiFastStream | Any, name: str, host: str, port: int, start: Callable[[], Awaitable[Any]] | None = None,
+          stop: Callable[[], Awaitable[Any]] | None = None, **options: Any) -> None:
+    """Run until SIGTERM or SIGINT; exit with status 3 if the application could not start. ``options`` go to uvicorn."""
+    front = uvloop.run(serve_async(StartBehind(app, name, start, stop), host, port, **options))
     if front.failure is not None:
         raise SystemExit(STARTUP_FAILURE)

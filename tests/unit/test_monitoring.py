@@ -50,13 +50,16 @@ async def _scrape(apps: list[object]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """What the five services and the simulators serve on /metrics."""
+    """What the five services, the simulators and the web edge serve on /metrics."""
     from services.simulators import bank, insurer, messaging, psp, registry
 
     apps: list[object] = [importlib.import_module(path).build(platform=PlatformSettings(data_dir=tmp_path_factory.mktemp(name))).asgi()
                           for name, path in SERVICE_APPS.items()]
     apps += [module.build()[0] for module in (psp, bank, registry, insurer)]
     apps.append(messaging.MessagingSimulator(messaging.MessagingSimulatorSettings(), "127.0.0.1"))
+    from services.web.app import build as web
+
+    apps.append(web(platform=PlatformSettings(data_dir=tmp_path_factory.mktemp("web"))).app(start_runtime=False))
     names: set[str] = set()
     for text in asyncio.run(_scrape(apps)):
         names |= _families(text)

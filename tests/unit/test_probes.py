@@ -56,7 +56,8 @@ def _serve(name: str, port_variable: str, tmp_path: Path, wait_seconds: float) -
 
 
 @pytest.mark.parametrize(("name", "port_variable"), [("payments", "DANBAO_PAYMENTS_HTTP_PORT"),
-                                                     ("psp-simulator", "DANBAO_SIM_PSP_HTTP_PORT")])
+                                                     ("psp-simulator", "DANBAO_SIM_PSP_HTTP_PORT"),
+                                                     ("web", "DANBAO_WEB_HTTP_PORT")])
 def test_liveness_answers_while_the_broker_is_awaited_and_readiness_says_why_not(
         name: str, port_variable: str, tmp_path: Path) -> None:
     process, port, log = _serve(name, port_variable, tmp_path, wait_seconds=120)
