@@ -56,6 +56,7 @@ from shared import timers
 from shared.timers import as_utc
 from shared.messaging import DeadLetterRecord, IdempotencyRecord, InboxMessage, OutboxMessage, ParkedMessage
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, Waiting, write_outbox
+from shared import tracing
 
 log = logging.getLogger("danbao.consumer")
 
@@ -225,6 +226,8 @@ class MessageConsumer:
         envelope, problem, outcome = item.envelope, item.problem, "processed"
         if envelope is not None and problem is None:
             token = correlation_id.set(envelope.correlation_id)
+            span = tracing.consuming(getattr(item.record, "headers", None), envelope.type, item.record.topic)
+            span.__enter__()
             try:
                 key = _key(item.record)
                 refusal = await self._refusal(session, item, envelope, batch)
@@ -234,6 +237,7 @@ class MessageConsumer:
                 else:
                     outcome, problem = await self._idempotent(session, item.route, envelope, key, now, batch, after_commit)
             finally:
+                span.__exit__(None, None, None)
                 correlation_id.reset(token)
             spent = item.claims is not None and (item.claims.issuer, item.claims.jti)
             if spent and spent not in batch.used_tokens and problem is None:  # spent, whatever the command's fate

@@ -44,6 +44,7 @@ from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
+from shared import tracing
 from shared.asyncapi import refine
 from shared.retention import Horizon, Retention
 from shared.service_http import dead_letters, service_asgi
@@ -359,4 +360,5 @@ class ServiceRuntime:
 
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)
+        tracing.configure(self.name, self.platform.otel_exporter_otlp_endpoint)
         serving.serve(self.asgi(), self.name, self.platform.http_host, self.port)

@@ -74,6 +74,9 @@ class PlatformSettings(BaseSettings):
         description="min.insync.replicas of each topic it creates: 1 on the embedded broker, 2 in production, so an "
                     "acks=all write survives the loss of one broker and is refused rather than kept by one alone.")
     data_dir: Path = Field(default=Path(".danbao"), description="Where SQLite files live on the embedded default.")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector to send trace spans to (e.g. http://otel-collector:4318); "
+                                  "unset: tracing off (the trace context still passes from message to message).")
     broker_wait_seconds: float = Field(
         default=60.0, ge=0, le=3600,
         description="At start-up, how long a service keeps trying to reach the broker before it gives up and exits "

@@ -14,6 +14,7 @@ from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, Envelope, Payload
 from shared.db import insert_rows
 from shared.messaging import OutboxMessage
+from shared import tracing
 
 
 class Rejected(Exception):
@@ -86,7 +87,7 @@ class UnitOfWork:
             key=key,
             type=type_name,
             payload=envelope.to_json(),
-            headers=json.dumps({"content-type": "application/json", "type": type_name}),
+            headers=json.dumps(tracing.inject({"content-type": "application/json", "type": type_name})),
             created_at=self.now,
         ))
         self.emitted.append(envelope)

@@ -24,7 +24,7 @@ from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry, make_asgi_app
 from pydantic import ValidationError
 
-from shared import logs, serving
+from shared import logs, serving, tracing
 from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, ActorKind, Envelope, Payload
 from shared.health import ConsumerHealth
@@ -36,9 +36,9 @@ Reply = tuple[Payload, str]  # a signed reply and its key
 Answer = Callable[[Payload], Reply | list[Reply] | None]
 
 
-async def _bodies(message: Any) -> list[bytes | None]:
-    """The batch's raw values (a coroutine: FastStream runs a plain decoder on a worker thread)."""
-    return [record.value for record in message.raw_message]
+async def _bodies(message: Any) -> list[tuple[bytes | None, Any]]:
+    """The batch's raw values and headers (a coroutine: FastStream runs a plain decoder on a worker thread)."""
+    return [(record.value, record.headers) for record in message.raw_message]
 
 
 def simulator_app(name: str, requests: TopicContract, replies: TopicContract, answer: Answer,
@@ -62,29 +62,30 @@ def simulator_app(name: str, requests: TopicContract, replies: TopicContract, an
             raise
         health.batch_handled(message.raw_message)
 
-    async def answer_batch(bodies: list[bytes | None]) -> None:
-        replies_due: list[tuple[Envelope, str]] = []
-        for body in bodies:
+    async def answer_batch(bodies: list[tuple[bytes | None, Any]]) -> None:
+        replies_due: list[tuple[Envelope, str, dict[str, Any]]] = []
+        for body, headers in bodies:
             try:
                 request = requests.parse(json.loads(body))
             except (ValueError, LookupError, ValidationError) as exc:
                 log.warning("ignoring a request it cannot read: %s", exc)
                 continue
-            answered = answer(request.data)
-            if not answered:
-                log.info("staying silent for %s", request.event_id)
-                continue
-            for reply, key in answered if isinstance(answered, list) else [answered]:
-                replies_due.append((Envelope(type=reply.TYPE, producer=name, data=reply,  # type: ignore[attr-defined]
-                                             correlation_id=request.correlation_id, causation_id=str(request.event_id),
-                                             actor=Actor(kind=ActorKind.SYSTEM, id=name)), key))
+            with tracing.consuming(headers, request.type, requests.topic):  # the reply continues the request's trace
+                answered = answer(request.data)
+                if not answered:
+                    log.info("staying silent for %s", request.event_id)
+                    continue
+                for reply, key in answered if isinstance(answered, list) else [answered]:
+                    envelope = Envelope(type=reply.TYPE, producer=name, data=reply,  # type: ignore[attr-defined]
+                                        correlation_id=request.correlation_id, causation_id=str(request.event_id),
+                                        actor=Actor(kind=ActorKind.SYSTEM, id=name))
+                    replies_due.append((envelope, key, tracing.inject({"content-type": "application/json", "type": envelope.type})))
         if replies_due and delay_seconds:
             await asyncio.sleep(delay_seconds)
-        for envelope, key in replies_due:
+        for envelope, key, reply_headers in replies_due:
             # Not awaiting the broker's acknowledgement keeps one slow round trip from holding up the
             # next request; a reply lost in a crash is a provider that never answered, which the platform handles.
-            await broker.publish(envelope.to_json(), replies.topic, key=key.encode(),
-                                 headers={"content-type": "application/json", "type": envelope.type}, no_confirm=True)
+            await broker.publish(envelope.to_json(), replies.topic, key=key.encode(), headers=reply_headers, no_confirm=True)
 
     subscriber(handle)
     # Declares what the simulator writes (the broker ACLs are generated from it: ops.acl); it publishes with broker.publish.
@@ -132,4 +133,5 @@ def simulator_app(name: str, requests: TopicContract, replies: TopicContract, an
 
 def serve(name: str, app: AsgiFastStream, port: int, platform: PlatformSettings) -> None:
     logs.configure(name, platform.log_level)
+    tracing.configure(name, platform.otel_exporter_otlp_endpoint)
     serving.serve(app, name, platform.http_host, port)

@@ -214,3 +214,31 @@ async def test_the_test_clock_moves_through_the_broker(platform: LocalPlatform, 
     )
     moved = [m for m in answers if m["correlation_id"] == "clock-1"]
     assert all(m["type"] == "control.clock.advanced" and m["data"]["offset_seconds"] >= 864000 for m in moved)
+
+
+async def test_one_trade_is_one_trace_across_the_services_and_the_provider(kafka: Kafka) -> None:
+    """The caller's trace context (W3C traceparent) goes from payments to the provider simulator, back, and on to
+    escrow: every record of the trade carries the same trace id."""
+    from aiokafka import AIOKafkaProducer
+
+    from ops.kafka import read
+
+    order_id, trace_id = f"O-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+    try:
+        for document in (_create(order_id), _pay(order_id)):
+            await producer.send_and_wait("danbao.payments.commands", json.dumps(document).encode(), key=order_id.encode(),
+                                         headers=[("traceparent", f"00-{trace_id}-00f067aa0ba902b7-01".encode())])
+    finally:
+        await producer.stop()
+    await kafka.read_until("danbao.escrow.events", lambda ms: any(of("escrow.hold.created", order_id=order_id)(m) for m in ms))
+    traced: dict[str, str] = {}
+    for topic in ("danbao.payments.events", "danbao.psp.requests", "danbao.psp.callbacks", "danbao.escrow.events"):
+        async for record in read(kafka.bootstrap, topic, idle_timeout=1.0):
+            if order_id in (record.value or b"").decode():
+                traced[json.loads(record.value)["type"]] = dict(record.headers).get("traceparent", b"").decode()
+    assert {"payments.order.created", "psp.charge.requested", "psp.charge.completed", "payments.payment.succeeded",
+            "escrow.hold.created"} <= set(traced)
+    assert {parent.split("-")[1] for parent in traced.values()} == {trace_id}
+
