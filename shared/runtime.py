@@ -21,18 +21,15 @@ from typing import Annotated, Any, Union
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from faststream import Context
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.specification import AsyncAPI
-from faststream.asgi.response import JSONResponse
+from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import WithJsonSchema, TypeAdapter
 from sqlmodel import SQLModel
-import uvloop
 
-from shared import business_days, logs, topics
+from shared import business_days, logs, serving, topics
 from shared.authority import AUTHORITY_TABLES, Authority, seed_development_roster
 from shared.control import control_handlers
 from shared.clock import TestableClock
@@ -42,13 +39,15 @@ from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
 from shared.envelope import Envelope
+from shared.health import ConsumerHealth
 from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import MESSAGING_TABLES, ClockState
 from shared.pii import FieldCipher
 from shared.relay import OutboxRelay, outbox_backlog
 from shared import tracing
-from shared.asyncapi import asyncapi_html, refine
+from shared.asyncapi import refine
 from shared.retention import Horizon, Retention
+from shared.service_http import dead_letters, service_asgi
 from shared.timers import DurableTimer, TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
@@ -174,11 +173,14 @@ class ServiceRuntime:
             ["topic"], registry=self.registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self._published = Counter("danbao_outbox_published", "Events the outbox relay handed to Kafka, per topic",
                                   ["topic"], registry=self.registry)
-        self._gauges = {
+        self.gauges = {
             name: (Gauge(name, f"{name} of {self.name}", registry=self.registry), probe)
             for name, probe in {"danbao_outbox_backlog": outbox_backlog, "danbao_parked_messages": parked_messages,
-                                **definition.gauges}.items()
+                                "danbao_dead_letters": dead_letters, **definition.gauges}.items()
         }
+        self.pid = os.getpid()
+        self.phase = "waiting for the broker"  # then preparing the database, starting the consumer, running
+        self.consumer_health = ConsumerHealth(f"danbao-{self.name}", self.registry, self.platform.stall_seconds)
         self.authority = Authority.from_settings(self.platform)  # refuses development issuers in production
         self.calendar = business_days.configure(self.platform.calendar_overrides_file)  # a bad override file stops here
         self._calendar_years = Gauge(
@@ -217,16 +219,21 @@ class ServiceRuntime:
             on_commit=self.relay.wake, on_delay=lambda topic, seconds: _child(self._delay, topic).observe(seconds),
             park_for=timedelta(seconds=self.platform.park_seconds), authority=self.authority,
         )
-        consumer = self.consumer
+        consumer, health = self.consumer, self.consumer_health
         self.scheduler.handlers[PARKED_TIMER] = consumer.expire  # a parked command's last chance
         if self.platform.mode is Mode.TEST:
             consumer.after_batch = self._crash_if_asked
 
         async def handle(records: Any, message: Any = Context("message")) -> None:
-            await consumer.consume(message.raw_message)
+            try:
+                await consumer.consume(message.raw_message)
+            except Exception as exc:
+                health.batch_failed(exc)  # the batch is delivered again
+                raise
+            health.batch_handled(message.raw_message)
 
         handle.__annotations__ = {"records": _documented([s.contract for s in subscriptions]), "message": Any, "return": None}
-        self.broker.subscriber(
+        self.subscriber = self.broker.subscriber(
             *routes,
             group_id=f"danbao-{self.name}",
             batch=True,
@@ -241,7 +248,8 @@ class ServiceRuntime:
             decoder=_raw_records,
             title=f"danbao-{self.name}",
             description="; ".join(f"{s.contract.topic}: {s.contract.description}" for s in subscriptions),
-        )(handle)
+        )
+        self.subscriber(handle)
 
     def _crash_if_asked(self, processed: int) -> None:
         """Test mode fault injection: die by SIGKILL after a batch that did work is committed, before its
@@ -278,6 +286,11 @@ class ServiceRuntime:
         probe = await started_producer(self.platform.kafka_bootstrap, f"danbao-{self.name}-probe",
                                        self.platform.broker_wait_seconds, self.platform)
         await probe.stop()
+        self.phase = "preparing the database"
+
+    async def consumer_starting(self) -> None:
+        """After the storage is ready, before the subscriber joins its group."""
+        self.phase = "starting the consumer"
 
     async def start_storage(self) -> None:
         await self.db.create_tables([*MESSAGING_TABLES, *AUTHORITY_TABLES, DurableTimer, *self.definition.tables])
@@ -310,7 +323,11 @@ class ServiceRuntime:
             acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False)
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
                        asyncio.create_task(self.scheduler.run(), name=f"{self.name}-timers"),
-                       asyncio.create_task(self.retention.run(), name=f"{self.name}-retention")]
+                       asyncio.create_task(self.retention.run(), name=f"{self.name}-retention"),
+                       asyncio.create_task(self.consumer_health.watch(lambda: self.subscriber.consumer,
+                                                                      self.platform.lag_refresh_seconds), name=f"{self.name}-lag")]
+        self.consumer_health.started()
+        self.phase = "running"
 
     @property
     def background_running(self) -> bool:
@@ -328,73 +345,10 @@ class ServiceRuntime:
             self._producer = None
         await self.db.dispose()
 
-    # -- HTTP -----------------------------------------------------------------------------
+    # -- HTTP (shared/service_http.py) ------------------------------------------------------
 
     def asgi(self) -> AsgiFastStream:
-        runtime = self
-
-        @get(include_in_schema=False)
-        async def live(scope: Any) -> AsgiResponse:
-            return JSONResponse({"status": "live", "service": runtime.name})
-
-        @get(include_in_schema=False)
-        async def ready(scope: Any) -> AsgiResponse:
-            database = await runtime.db.ping()
-            broker = await runtime.broker.ping(timeout=2.0)
-            background = runtime.background_running
-            ok = database and broker and background
-            # Warnings do not take the service out of rotation: they ask an operator to act (see the runbook).
-            body = {"status": "ready" if ok else "not ready", "service": runtime.name,
-                    "database": database, "broker": broker, "relay_and_timers": background,
-                    "warnings": runtime.calendar_warnings()}
-            return JSONResponse(body, status_code=200 if ok else 503)
-
-        metrics_app = make_asgi_app(registry=self.registry)
-
-        async def metrics(scope: Any, receive: Any, send: Any) -> None:
-            runtime._calendar_metrics()
-            for gauge, probe in runtime._gauges.values():
-                try:
-                    gauge.set(await probe(runtime.db))
-                except Exception:  # noqa: BLE001 - a scrape never fails on one gauge
-                    log.exception("gauge probe failed")
-            await metrics_app(scope, receive, send)
-
-        document: dict[str, Any] = {}  # the AsyncAPI document, made on the first request
-
-        @get(include_in_schema=False)
-        async def asyncapi_json(scope: Any) -> AsgiResponse:
-            document or document.update(runtime.asyncapi(app))
-            return JSONResponse(document)
-
-        @get(include_in_schema=False)
-        async def asyncapi_page(scope: Any) -> AsgiResponse:
-            document or document.update(runtime.asyncapi(app))
-            return AsgiResponse(asyncapi_html(document).encode(), headers={"Content-Type": "text/html; charset=utf-8"})
-
-        routes: list[tuple[str, Any]] = [("/health/live", live), ("/health/ready", ready), ("/metrics", metrics),
-                                         ("/docs/asyncapi.json", asyncapi_json), ("/docs/asyncapi", asyncapi_page)]
-        if self.definition.public_seal_keys is not None:
-            @get(include_in_schema=False)
-            async def seal_keys(scope: Any) -> AsgiResponse:
-                return JSONResponse(runtime.definition.public_seal_keys, headers={"Cache-Control": "max-age=300"})
-            routes.append(("/keys/seal", seal_keys))
-
-        app = AsgiFastStream(
-            self.broker,
-            logger=logging.getLogger(f"danbao.{self.name}"),
-            asgi_routes=routes,
-            asyncapi_path=None,  # served above, per channel (shared/asyncapi.py); no "try it out", which would publish
-            on_startup=[self.wait_for_broker, self.start_storage],
-            after_startup=[self.start_background],
-            on_shutdown=[self.stop],
-            specification=AsyncAPI(
-                title=f"Danbao {self.name}",
-                version="1.0.0",
-                description=f"Topics the Danbao {self.name} service consumes and publishes. Every message is one JSON envelope.",
-            ),
-        )
-        return app
+        return service_asgi(self)
 
     def asyncapi(self, app: AsgiFastStream | None = None) -> dict[str, Any]:
         """The service's AsyncAPI document, one channel per topic with only its own messages (shared/asyncapi.py)."""
@@ -407,5 +361,4 @@ class ServiceRuntime:
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)
         tracing.configure(self.name, self.platform.otel_exporter_otlp_endpoint)
-        app = self.asgi()
-        uvloop.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))
+        serving.serve(self.asgi(), self.name, self.platform.http_host, self.port)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from shared.consumer import MessageConsumer, Route
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
+from shared.health import ConsumerHealth
 from shared.kafka_security import faststream_security
 from shared.messaging import MESSAGING_TABLES
 from shared.relay import OutboxRelay, outbox_backlog
@@ -68,6 +70,9 @@ class EdgeRuntime:
         self._published = Counter("danbao_outbox_published", "Commands and dead letters the relay handed to Kafka, per topic",
                                   ["topic"], registry=self.registry)
         self._backlog = Gauge("danbao_outbox_backlog", "Outbox rows not yet published", registry=self.registry)
+        self.pid = os.getpid()
+        self.phase = "waiting for the broker"  # then running
+        self.consumer_health = health = ConsumerHealth(f"danbao-{NAME}", self.registry, self.platform.stall_seconds)
         routes = {sub.contract.topic: Route(sub.contract, sub.handlers, f"{NAME}-{sub.group_suffix}", ignore_unknown_types=True)
                   for sub in subscriptions}
         dead_letters = dead_letter_contract(NAME)
@@ -79,14 +84,20 @@ class EdgeRuntime:
         consumer = self.consumer
 
         async def handle(records: Any, message: Any = Context("message")) -> None:
-            await consumer.consume(message.raw_message)
+            try:
+                await consumer.consume(message.raw_message)
+            except Exception as exc:
+                health.batch_failed(exc)  # the batch is delivered again
+                raise
+            health.batch_handled(message.raw_message)
 
-        self.broker.subscriber(
+        self.subscriber = self.broker.subscriber(
             *routes, group_id=f"danbao-{NAME}", batch=True, max_records=settings.batch_size,
             batch_timeout_ms=self.platform.poll_pause_ms,
             fetch_max_wait_ms=settings.fetch_max_wait_ms or self.platform.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR, auto_offset_reset="earliest", decoder=_raw_records,
-            title=f"danbao-{NAME}", description="The services' events, into the web edge's read models.")(handle)
+            title=f"danbao-{NAME}", description="The services' events, into the web edge's read models.")
+        self.subscriber(handle)
         for contract in [*writes, dead_letters]:
             # Declared for the broker's ACLs (ops.acl); the outbox relay does the publishing.
             self.broker.publisher(contract.topic, title=f"{contract.topic}:{NAME}", description=contract.description)
@@ -110,7 +121,11 @@ class EdgeRuntime:
             self.platform.kafka_bootstrap, f"danbao-{NAME}-relay", self.platform.broker_wait_seconds, self.platform,
             acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False)
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{NAME}-relay"),
-                       asyncio.create_task(self.retention.run(), name=f"{NAME}-retention")]
+                       asyncio.create_task(self.retention.run(), name=f"{NAME}-retention"),
+                       asyncio.create_task(self.consumer_health.watch(lambda: self.subscriber.consumer,
+                                                                      self.platform.lag_refresh_seconds), name=f"{NAME}-lag")]
+        self.consumer_health.started()
+        self.phase = "running"
 
     async def start_storage(self) -> None:
         await self.db.create_tables([*MESSAGING_TABLES, *AUTHORITY_TABLES, *TABLES])
@@ -150,14 +165,23 @@ class EdgeRuntime:
 
     def health_routes(self) -> list[HttpRoute]:
         async def live(request: Request) -> Response:
-            return JSONResponse({"status": "live", "service": NAME})
+            return JSONResponse({"status": "live", "service": NAME, "pid": self.pid})
 
         async def ready(request: Request) -> Response:
+            """As a service's (shared/service_http.py): 503 with every reason while it is not ready."""
+            reasons = [] if self.phase == "running" else [f"starting: {self.phase}"]
             database = await self.db.ping()
-            broker = await self.broker.ping(timeout=2.0)
-            ok = database and broker and self.background_running
-            return JSONResponse({"status": "ready" if ok else "not ready", "service": NAME, "database": database,
-                                 "broker": broker, "relay": self.background_running}, status_code=200 if ok else 503)
+            try:
+                broker = bool(await self.broker.ping(timeout=2.0))
+            except Exception:  # noqa: BLE001 - not connected yet
+                broker = False
+            reasons += [what for what, ok in (("database unreachable", database), ("broker unreachable", broker)) if not ok]
+            if self.phase == "running" and not self.background_running:
+                reasons.append("outbox relay stopped")
+            reasons += self.consumer_health.problems()
+            return JSONResponse({"status": "not ready" if reasons else "ready", "service": NAME, "pid": self.pid,
+                                 "reasons": reasons, "database": database, "broker": broker, "relay": self.background_running,
+                                 "consumer": self.consumer_health.summary()}, status_code=503 if reasons else 200)
 
         async def metrics(request: Request) -> Response:
             try:
