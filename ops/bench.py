@@ -24,8 +24,10 @@ from rich.table import Table
 
 from ops.broker import create_topics
 from ops.ceiling import CeilingPlatform
+from ops.cli_common import console as progress_console
 from ops.kafka import command
 from ops.platform import DEV_PARTITIONS, LocalPlatform
+from ops.progress import Board, Step
 from shared.kafka_security import aiokafka_options
 
 STEPS = ("create→order.created", "pay→payment.succeeded", "succeeded→hold.created", "ship→shipment.recorded", "confirm→hold.released")
@@ -166,7 +168,8 @@ async def raw_baseline(bootstrap: str, n: int) -> tuple[float, float]:
     return produce_rate, consume_rate
 
 
-async def run_lifecycles(driver: Driver, count: int, rate: float | None, timeout: float) -> tuple[list[Lifecycle], float, int]:
+async def run_lifecycles(driver: Driver, count: int, rate: float | None, timeout: float,
+                         step: Step | None = None) -> tuple[list[Lifecycle], float, int]:
     events_before = driver.events
     started = time.perf_counter()
     lives = []
@@ -176,10 +179,17 @@ async def run_lifecycles(driver: Driver, count: int, rate: float | None, timeout
             if delay > 0:
                 await asyncio.sleep(delay)
         lives.append(await driver.begin(n))
+    async def finished(life: Lifecycle) -> None:
+        await life.done.wait()
+        if step is not None:
+            step.advance()
+
     try:
-        await asyncio.wait_for(asyncio.gather(*(life.done.wait() for life in lives)), timeout)
+        await asyncio.wait_for(asyncio.gather(*(finished(life) for life in lives)), timeout)
     except TimeoutError:
         pass
+    if step is not None:
+        step.done()
     elapsed = time.perf_counter() - started
     return lives, elapsed, driver.events - events_before
 
@@ -243,15 +253,19 @@ class FullSpeed:
         return sum(self.spent.values()) * 1000 / max(len(self.finished), 1)
 
 
-async def full_speed(driver: Driver, count: int, pids: dict[str, int], idle_seconds: float = IDLE_SECONDS) -> FullSpeed:
-    warm, _, _ = await run_lifecycles(driver, 20, None, 60)  # warm up: every consumer assigned, caches hot
+async def full_speed(driver: Driver, count: int, pids: dict[str, int], idle_seconds: float = IDLE_SECONDS,
+                     board: Board | None = None, what: str = "platform") -> FullSpeed:
+    board = board or Board(Console(quiet=True))
+    warm, _, _ = await run_lifecycles(driver, 20, None, 60, board.step(f"{what}: warm-up lifecycles", 20))  # caches hot
     if not all(life.done.is_set() for life in warm):
         raise RuntimeError(f"the warm-up's lifecycles did not finish in 60 s ({sum(l.done.is_set() for l in warm)}/20)")
     idle_before, idle_started = cpu_seconds(pids), time.perf_counter()
+    idle = board.step(f"{what}: idle CPU for {idle_seconds:.0f} s")
     await asyncio.sleep(idle_seconds)  # what the processes cost doing nothing (polling)
+    idle.done()
     idle_after, idle_elapsed = cpu_seconds(pids), time.perf_counter() - idle_started
     cpu_before = cpu_seconds(pids)
-    lives, elapsed, events = await run_lifecycles(driver, count, None, 300)
+    lives, elapsed, events = await run_lifecycles(driver, count, None, 300, board.step(f"{what}: lifecycles at full speed", count))
     cpu_after = cpu_seconds(pids)
     return FullSpeed(
         lives, elapsed, events,
@@ -276,20 +290,27 @@ def cpu_table(run: FullSpeed, title: str) -> Table:
     return table
 
 
-async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform) -> FullSpeed:
+async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform,
+                board: Board | None = None) -> FullSpeed:
     console = Console()
+    board = board or Board(Console(quiet=True))
     assert platform.broker is not None
     bootstrap = platform.broker.bootstrap
     pids = platform_pids(platform)
     driver = Driver(bootstrap)
     await driver.start()
     try:
-        run = await full_speed(driver, count, pids)
+        run = await full_speed(driver, count, pids, board=board)
+        settling = board.step("back to idle CPU")
         await settle(pids, run.idle_total, run.idle_elapsed)
-        paced, _, _ = await run_lifecycles(driver, int(rate * rate_seconds), rate, 120)
+        settling.done()
+        paced, _, _ = await run_lifecycles(driver, int(rate * rate_seconds), rate, 120,
+                                           board.step(f"latency run at {rate:.0f} lifecycles/s", int(rate * rate_seconds)))
     finally:
         await driver.stop()
+    raw = board.step(f"raw aiokafka baseline ({raw_n:,} messages)")
     produce, consume = await raw_baseline(bootstrap, raw_n)
+    raw.done()
 
     finished, elapsed = run.finished, run.elapsed
     throughput, event_rate = run.throughput, run.events / elapsed
@@ -322,13 +343,13 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     return run
 
 
-async def ceiling(count: int, stand_ins: CeilingPlatform, platform_run: FullSpeed) -> None:
+async def ceiling(count: int, stand_ins: CeilingPlatform, platform_run: FullSpeed, board: Board | None = None) -> None:
     """The same lifecycles through the stand-ins that do no domain work (``ops.ceiling``)."""
     assert stand_ins.broker is not None
     driver = Driver(stand_ins.broker.bootstrap)
     await driver.start()
     try:
-        run = await full_speed(driver, count, {**stand_ins.pids(), "bench driver": os.getpid()})
+        run = await full_speed(driver, count, {**stand_ins.pids(), "bench driver": os.getpid()}, board=board, what="ceiling")
     except RuntimeError as exc:
         raise RuntimeError(f"ceiling run: {exc}\n{stand_ins.logs()}") from None
     finally:
@@ -349,19 +370,23 @@ async def ceiling(count: int, stand_ins: CeilingPlatform, platform_run: FullSpee
 
 def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: int = 50_000, partitions: int = DEV_PARTITIONS,
          with_ceiling: bool = True) -> None:
-    with tempfile.TemporaryDirectory(prefix="danbao-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="danbao-bench-") as scratch, Board(progress_console) as board:
         platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING"},
                                  partitions=partitions)
+        starting = board.step("starting a fresh platform")
         platform.start(ready_timeout=90)
+        starting.done()
         try:
-            platform_run = asyncio.run(bench(count, rate, rate_seconds, raw_n, platform))
+            platform_run = asyncio.run(bench(count, rate, rate_seconds, raw_n, platform, board))
         finally:
             platform.stop()
         if not with_ceiling:
             return
         stand_ins = CeilingPlatform(Path(scratch) / "ceiling", partitions)
+        starting = board.step("starting the ceiling's stand-ins")
         stand_ins.start()
+        starting.done()
         try:
-            asyncio.run(ceiling(count, stand_ins, platform_run))
+            asyncio.run(ceiling(count, stand_ins, platform_run, board))
         finally:
             stand_ins.stop()

@@ -102,6 +102,9 @@ class TansuBroker:
         )
         wait_for_port(self.host, self.port, timeout)
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return

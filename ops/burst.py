@@ -8,7 +8,10 @@ notifications see load as well. Every 0.5 s the run samples each process's resid
 (``VmRSS`` in ``/proc/<pid>/status``; Linux only) and each consumer group's lag: the end offset of
 every partition minus the offset the group ``danbao-<process>`` committed there, over the
 partitions it has committed on (Tansu answers ``OffsetFetch`` for listed partitions; aiokafka's
-"all partitions" form is not understood by it, so the partitions are always listed). The burst
+"all partitions" form is not understood by it, so the partitions are always listed). The end of a
+partition is taken from the records the run read there as well as from ListOffsets, which Tansu at
+times answers short (``ops/burst_probe.py``), and a lag of 0 counts only once every partition has
+been read to its end. The burst
 has drained when every order's ``payments.order.created`` and every paid order's
 ``escrow.hold.created`` has been seen and the payments group's lag on the command topic is back to
 0; the run then waits until every group's lag is 0 (notifications is last). Dead letters on every
@@ -45,7 +48,6 @@ cause) and is reported, not bounded; so is this driver.
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 import time
 import uuid
@@ -53,22 +55,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
 from ops.bench import _command, platform_pids
+from ops.burst_probe import COMMAND_TOPIC, Probe
+from ops.cli_common import console as progress_console
 from ops.platform import DEV_PARTITIONS, LocalPlatform
-from shared import topics
+from ops.progress import Board
 from shared.kafka_security import aiokafka_options
 
 RSS_GROWTH_BOUND_MIB = 64.0  # per service or simulator process; see the module docstring
 PAY_EVERY = 4  # every 4th order is also paid
 SAMPLE_SECONDS = 0.5
-COMMAND_TOPIC = topics.commands("payments")
 UNBOUNDED = ("broker (tansu)", "burst driver")  # the broker stores the data; the driver is this process
-READ = [topics.events(s) for s in topics.SERVICES] + [topics.dead_letters(s) for s in topics.SERVICES]
 
 
 def rss_mib(pids: dict[str, int]) -> dict[str, float]:
@@ -89,6 +90,15 @@ class Sample:
     lag: dict[str, int]  # per consumer group (named by process), over every partition it committed on
     command_lag: int  # the payments group on the command topic
     rss: dict[str, float]  # MiB per process
+    caught_up: bool = True  # the probe had read every partition to its end: a lag of 0 is real
+
+    @property
+    def drained(self) -> bool:
+        return self.caught_up and self.command_lag == 0
+
+    @property
+    def settled(self) -> bool:
+        return self.caught_up and not any(self.lag.values())
 
 
 @dataclass
@@ -108,7 +118,7 @@ class BurstReport:
     rejections: dict[str, int]
     exited: list[str]
     bound_mib: float = RSS_GROWTH_BOUND_MIB
-    lag_source: str = "committed offsets (OffsetFetch) vs end offsets"
+    lag_source: str = "committed offsets (OffsetFetch) vs end offsets (ListOffsets, corrected by the records read)"
 
     @property
     def send_rate(self) -> float:
@@ -153,70 +163,8 @@ class BurstReport:
                 and not any(self.dead_letters.values()) and not any(self.rejections.values()))
 
 
-class Probe:
-    """Reads every event and dead-letter topic from its end on (no consumer group), and samples lag."""
-
-    def __init__(self, bootstrap: str, groups: list[str]) -> None:
-        self.groups = groups
-        self.reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50,
-                                       **aiokafka_options())
-        self.offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **aiokafka_options())  # end offsets
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_options())
-        self.seen: dict[str, set[str]] = {"payments.order.created": set(), "escrow.hold.created": set()}
-        self.rejections: dict[str, int] = {}
-        self.dead_letters: dict[str, int] = {}
-
-    async def start(self) -> None:
-        await asyncio.gather(self.reader.start(), self.offsets.start(), self.admin.start())
-        await self.offsets._client.force_metadata_update()
-        self.partitions = [TopicPartition(t, p) for t in topics.all_topics()
-                           for p in sorted(self.offsets.partitions_for_topic(t) or [])]
-        mine = [tp for tp in self.partitions if tp.topic in READ]
-        self.reader.assign(mine)
-        await self.reader.seek_to_end(*mine)
-        for tp in mine:
-            await self.reader.position(tp)  # resolved now: nothing published from here on is skipped
-        self._task = asyncio.create_task(self._read())
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.gather(self.reader.stop(), self.offsets.stop(), self.admin.close())
-
-    def reset(self) -> None:
-        for ids in self.seen.values():
-            ids.clear()
-        self.rejections.clear()
-        self.dead_letters.clear()
-
-    async def _read(self) -> None:
-        while True:
-            for tp, records in (await self.reader.getmany(timeout_ms=100, max_records=5000)).items():
-                if tp.topic.endswith(".dlq"):
-                    self.dead_letters[tp.topic] = self.dead_letters.get(tp.topic, 0) + len(records)
-                    continue
-                for record in records:
-                    kind = dict(record.headers or ()).get("type", b"").decode()
-                    if kind.endswith(".command.rejected"):
-                        self.rejections[kind] = self.rejections.get(kind, 0) + 1
-                    elif kind in self.seen:
-                        self.seen[kind].add(json.loads(record.value)["data"]["order_id"])
-
-    async def lag(self) -> tuple[dict[str, int], int]:
-        """Each group's lag over the partitions it has committed on, and the payments group's on the command topic."""
-        ends = await self.offsets.end_offsets(self.partitions)
-        answers = await asyncio.gather(*(self.admin.list_consumer_group_offsets(f"danbao-{g}", partitions=self.partitions)
-                                         for g in self.groups))
-        lag, command_lag = {}, 0
-        for group, committed in zip(self.groups, answers, strict=True):
-            behind = {tp: max(ends[tp] - c.offset, 0) for tp, c in committed.items() if c.offset >= 0}
-            lag[group] = sum(behind.values())
-            if group == "payments":
-                command_lag = sum(n for tp, n in behind.items() if tp.topic == COMMAND_TOPIC)
-        return lag, command_lag
-
-
-async def _send_orders(producer: AIOKafkaProducer, run: str, commands: int, pay_every: int) -> tuple[list[str], list[str], list[asyncio.Future]]:
+async def _send_orders(producer: AIOKafkaProducer, run: str, commands: int, pay_every: int,
+                       on_sent: Callable[[int], None] = lambda sent: None) -> tuple[list[str], list[str], list[asyncio.Future]]:
     """``commands`` commands: a create per order, and a pay after every ``pay_every``-th."""
     orders: list[str] = []
     paid: list[str] = []
@@ -236,6 +184,7 @@ async def _send_orders(producer: AIOKafkaProducer, run: str, commands: int, pay_
                 "payments.order.pay", {"order_id": order_id, "method": "qr_code"}, ("buyer", buyer), order_id),
                 key=order_id.encode()))
         if n % 500 == 0:
+            on_sent(len(futures))
             await asyncio.sleep(0)  # let the sampler run during the burst
     return orders, paid, futures
 
@@ -252,13 +201,17 @@ async def _until(condition: Callable[[], bool], timeout: float, every: float = 0
 async def _settled(probe: Probe, timeout: float) -> None:
     """Until no consumer group lags (the warm-up's work is done everywhere)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any((await probe.lag())[0].values()):
+    while time.monotonic() < deadline:
+        lag, _, caught_up = await probe.lag()
+        if caught_up and not any(lag.values()):
+            return
         await asyncio.sleep(0.25)
 
 
 async def burst(platform: LocalPlatform, commands: int = 20_000, *, timeout: float = 600.0, pay_every: int = PAY_EVERY,
-                sample_seconds: float = SAMPLE_SECONDS) -> BurstReport:
-    """Burst ``commands`` commands into a running platform and watch it absorb them."""
+                sample_seconds: float = SAMPLE_SECONDS, board: Board | None = None) -> BurstReport:
+    """Burst ``commands`` commands into a running platform and watch it absorb them (its progress on ``board``)."""
+    board = board or Board(Console(quiet=True))
     assert platform.broker is not None
     bootstrap = platform.broker.bootstrap
     pids = platform_pids(platform)
@@ -271,6 +224,7 @@ async def burst(platform: LocalPlatform, commands: int = 20_000, *, timeout: flo
     samples: list[Sample] = []
     try:
         # Warm-up: every consumer on the path assigned and committed, code paths loaded; then idle memory.
+        warming = board.step("warm-up (8 orders through every consumer, then idle memory)")
         run = uuid.uuid4().hex[:8]
         orders, paid, futures = await _send_orders(producer, f"{run}-warm", 8, 2)
         await asyncio.gather(*futures)
@@ -282,12 +236,22 @@ async def burst(platform: LocalPlatform, commands: int = 20_000, *, timeout: flo
         await _settled(probe, 60)
         idle_rss = rss_mib(pids)
         probe.reset()
+        warming.done()
 
         started = time.monotonic()
+        sending = board.step("sending the burst (commands)", commands)
+        created, holds = probe.seen["payments.order.created"], probe.seen["escrow.hold.created"]
+        draining: list = []  # the drain and settle steps, once the burst is sent
+        peak = [0]
 
         async def sample() -> None:
-            lag, command_lag = await probe.lag()
-            samples.append(Sample(time.monotonic() - started, lag, command_lag, rss_mib(pids)))
+            lag, command_lag, caught_up = await probe.lag()
+            samples.append(Sample(time.monotonic() - started, lag, command_lag, rss_mib(pids), caught_up))
+            behind = sum(lag.values())
+            peak[0] = max(peak[0], behind)
+            if draining:
+                draining[0].update(len(created) + len(holds), note=f"payments' lag {command_lag:,}")
+                draining[1].update(peak[0] - behind, total=peak[0], note=f"{behind:,} behind")
 
         async def sampler() -> None:
             while True:
@@ -296,17 +260,22 @@ async def burst(platform: LocalPlatform, commands: int = 20_000, *, timeout: flo
 
         sampling = asyncio.create_task(sampler())
         try:
-            orders, paid, futures = await _send_orders(producer, run, commands, pay_every)
+            orders, paid, futures = await _send_orders(producer, run, commands, pay_every, sending.update)
             results = await asyncio.gather(*futures, return_exceptions=True)
             send_seconds = time.monotonic() - started
+            sending.update(len(futures))
+            sending.done()
+            draining += [board.step("draining (orders created, paid orders held)", len(orders) + len(paid)),
+                         board.step("every group's lag back to 0", 1)]
             await sample()  # the lag when the last command is acknowledged
-            created, holds = probe.seen["payments.order.created"], probe.seen["escrow.hold.created"]
             drain_seconds = settle_seconds = None
             if await _until(lambda: len(created) >= len(orders) and len(holds) >= len(paid), timeout - send_seconds) \
-                    and await _until(lambda: samples[-1].command_lag == 0, 30, sample_seconds / 2):
+                    and await _until(lambda: samples[-1].drained, 30, sample_seconds / 2):
                 drain_seconds = time.monotonic() - started
-                if await _until(lambda: not any(samples[-1].lag.values()), max(timeout - drain_seconds, 1), sample_seconds / 2):
+                draining[0].done()
+                if await _until(lambda: samples[-1].settled, max(timeout - drain_seconds, 1), sample_seconds / 2):
                     settle_seconds = time.monotonic() - started
+                    draining[1].done()
             await sample()
         finally:
             sampling.cancel()
@@ -362,12 +331,14 @@ def report_table(report: BurstReport) -> list[Table]:
 
 def main(commands: int = 20_000, timeout: float = 600.0, partitions: int = DEV_PARTITIONS, pay_every: int = PAY_EVERY) -> BurstReport:
     """Start a test-mode platform on SQLite files in a temporary directory, burst, print, stop."""
-    with tempfile.TemporaryDirectory(prefix="danbao-burst-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="danbao-burst-") as scratch, Board(progress_console) as board:
         platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING"},
                                  partitions=partitions)
+        starting = board.step("starting a fresh platform")
         platform.start(ready_timeout=90)
+        starting.done()
         try:
-            report = asyncio.run(burst(platform, commands, timeout=timeout, pay_every=pay_every))
+            report = asyncio.run(burst(platform, commands, timeout=timeout, pay_every=pay_every, board=board))
         finally:
             platform.stop()
     console = Console()

@@ -22,7 +22,6 @@ escrow's trial balance (``danbao ledger trial-balance``) its own books.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
@@ -34,253 +33,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
-from ops.kafka import command
+from ops.chaos_lifecycles import COMPENSATION_MERCHANT, KINDS, MERCHANT, Lifecycles, Platform, Stuck
+from ops.cli_common import console as progress_console
 from ops.platform import SERVICES, LocalPlatform, ready
-from ops.pii import seal_document
-from shared import topics
+from ops.progress import Board, Step
 from shared.db import Database, sqlite_file_url
-from shared.kafka_security import aiokafka_options
+
+__all__ = ["KINDS", "ChaosReport", "drive", "main", "run_chaos"]
 
 DAY = 86_400
-KINDS = {"happy": 30, "auto-confirm": 15, "cancel": 20, "refund": 15, "dispute": 15, "compensation": 5}  # weights
-MERCHANT, COMPENSATION_MERCHANT = "M-1001", "M-DEMO-HALF-COATS"
-INDEXED = ("order_id", "case_id", "payout_id", "claim_id", "command_event_id")
-WATCHED = [topics.events(s) for s in ("payments", "escrow", "disputes")] + [topics.CONTROL_EVENTS]
 DUPLICATE = re.compile(rb'"msg": "duplicate ')
 # A case opened before disputes has read escrow's hold waits for it (parked): never a refusal.
 PARKED = re.compile(rb'"msg": "parked ')
-
-
-class Stuck(Exception):
-    """A lifecycle waited too long for an event."""
-
-
-class Platform:
-    """The driver's view: sends commands (retrying through connection cuts) and waits for events by id."""
-
-    def __init__(self, bootstrap: str, wait_timeout: float) -> None:
-        self.bootstrap = bootstrap
-        self.wait_timeout = wait_timeout
-        self.index: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-        self.arrived: dict[tuple[str, str, str], asyncio.Event] = {}
-        self.messages = 0
-        self.last_message = time.monotonic()
-        self.send_retries = 0
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, request_timeout_ms=10_000,
-                                          **aiokafka_options())
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50,
-                                          **aiokafka_options())
-
-    async def start(self) -> None:
-        await self._producer.start()
-        await self._consumer.start()
-        await self._consumer._client.force_metadata_update()
-        assigned = [TopicPartition(t, p) for t in WATCHED for p in sorted(self._consumer.partitions_for_topic(t) or [])]
-        self._consumer.assign(assigned)
-        await self._consumer.seek_to_beginning(*assigned)
-        self._reader = asyncio.create_task(self._read())
-
-    async def stop(self) -> None:
-        self._reader.cancel()
-        await asyncio.gather(self._reader, return_exceptions=True)
-        await self._consumer.stop()
-        await self._producer.stop()
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                batch = await self._consumer.getmany(timeout_ms=200)
-            except KafkaError:
-                await asyncio.sleep(0.5)  # a cut connection: the consumer reconnects and resumes where it was
-                continue
-            for records in batch.values():
-                for record in records:
-                    self.messages += 1
-                    self.last_message = time.monotonic()
-                    message = json.loads(record.value)
-                    data = message.get("data") or {}
-                    for name in INDEXED + ("correlation_id",):
-                        value = message.get(name) if name == "correlation_id" else data.get(name)
-                        if isinstance(value, str):
-                            key = (message["type"], name, value)
-                            self.index.setdefault(key, []).append(message)
-                            self.arrived.setdefault(key, asyncio.Event()).set()
-
-    async def send(self, service: str, type_: str, data: dict[str, Any], actor: tuple[str, str], key: str) -> str:
-        """Publish a command; after a failed attempt the same bytes go again (its event id makes a copy harmless).
-        Returns the command's event id."""
-        data = seal_document({"type": type_, "data": data})["data"]  # personal fields sealed, like any client's
-        value = command(type_, data, actor, "danbao-chaos", f"chaos-{key}")
-        for _ in range(60):
-            try:
-                await self._producer.send_and_wait(topics.commands(service), value, key=key.encode())
-                return str(json.loads(value)["event_id"])
-            except KafkaError:
-                self.send_retries += 1
-                await asyncio.sleep(0.5)
-        raise Stuck(f"could not publish {type_} for {key}")
-
-    async def act(self, service: str, type_: str, data: dict[str, Any], actor: tuple[str, str], key: str,
-                  expect: str, **match: str) -> dict[str, Any]:
-        """Send a command once and wait for the event ``expect`` (matched on one data field); its rejection
-        is a failure (one sent before the service read what it needs waits for it instead)."""
-        ((name, value),) = match.items()
-        command_id = await self.send(service, type_, data, actor, key)
-        outcome = await self.first((expect, name, value), (f"{service}.command.rejected", "command_event_id", command_id))
-        if outcome["type"] != expect:
-            raise Stuck(f"{type_} for {key} rejected: {outcome['data']['reason']}: {outcome['data']['detail']}")
-        return outcome
-
-    async def first(self, *keys: tuple[str, str, str]) -> dict[str, Any]:
-        """The first message under any of ``keys`` (type, data field, value)."""
-        waits = [asyncio.ensure_future(self.arrived.setdefault(key, asyncio.Event()).wait()) for key in keys]
-        try:
-            done, _ = await asyncio.wait(waits, timeout=self.wait_timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-        for key in keys:
-            if key in self.index:
-                return self.index[key][0]
-        raise Stuck(f"no {keys[0][0]} for {keys[0][2]}")
-
-    async def wait(self, type_: str, **match: str) -> dict[str, Any]:
-        """The first ``type_`` event whose data has the one ``match`` field (order_id, case_id, …)."""
-        ((name, value),) = match.items()
-        return await self.first((type_, name, value))
-
-    def all(self, type_: str, **match: str) -> list[dict[str, Any]]:
-        ((name, value),) = match.items()
-        return self.index.get((type_, name, value), [])
-
-    async def advance_clock(self, seconds: int) -> None:
-        """Move every service's test clock and wait until all five did."""
-        tag = f"clock-{uuid.uuid4().hex[:8]}"
-        value = command("control.clock.advance", {"seconds": seconds}, ("operator", "OP-1"), "danbao-chaos", tag)
-        await self._producer.send_and_wait(topics.CONTROL_COMMANDS, value, key=b"clock")
-        deadline = time.monotonic() + self.wait_timeout
-        while {m["data"]["service"] for m in self.all("control.clock.advanced", correlation_id=tag)} < set(SERVICES):
-            if time.monotonic() > deadline:
-                raise Stuck("the services did not all move their clocks")
-            await asyncio.sleep(0.1)
-
-
-class Lifecycles:
-    """What buyers, merchants and the arbitrator do, one coroutine per kind."""
-
-    def __init__(self, p: Platform, tag: str) -> None:
-        self.p = p
-        self.tag = tag
-        self.compensation_turn = asyncio.Lock()  # one merchant's balance: its withdrawals and cases go in turn
-        self.released_later: list[str] = []      # orders released by auto-confirm after the clock moves
-        self.closing_cases: list[str] = []        # cases in verification, closed after the clock moves
-        self.frozen_cases: list[str] = []         # of them, those whose hold they froze (shipped, not released)
-
-    async def contact(self, party: str, party_id: str, n: int) -> None:
-        """Where the party is told things: SMS and e-mail (delivered to the messaging simulator)."""
-        await self.p.send("notifications", "notifications.contact.register", {
-            "party": party, "party_id": party_id, "phone": f"138{n % 10**8:08d}", "email": f"{party_id.lower()}@example.com"},
-            (party, party_id), party_id)
-
-    async def paid(self, n: int, merchant: str = MERCHANT, amount: int = 12900) -> tuple[str, str]:
-        order, buyer = f"O-CH-{self.tag}-{n}", f"B-CH-{self.tag}-{n}"
-        await self.contact("buyer", buyer, n)
-        await self.p.act("payments", "payments.order.create", {
-            "order_id": order, "merchant_id": merchant, "buyer_id": buyer,
-            "items": [{"sku": "SKU-1", "name": "chaos", "quantity": 1, "unit_price": amount}],
-            "amount": {"amount": amount, "currency": "CNY"}, "guaranteed": True, "auto_confirm_days": 7},
-            ("merchant", merchant), order, "payments.order.created", order_id=order)
-        await self.p.act("payments", "payments.order.pay", {"order_id": order, "method": "qr_code"}, ("buyer", buyer), order,
-                         "escrow.hold.created", order_id=order)
-        return order, buyer
-
-    async def shipped(self, n: int, merchant: str = MERCHANT) -> tuple[str, str]:
-        order, buyer = await self.paid(n, merchant)
-        await self.p.act("escrow", "escrow.shipment.record", {"order_id": order, "carrier": "SF", "tracking_no": f"SF{n}"},
-                         ("merchant", merchant), order, "escrow.shipment.recorded", order_id=order)
-        return order, buyer
-
-    async def confirmed(self, order: str, buyer: str) -> dict[str, Any]:
-        return await self.p.act("escrow", "escrow.receipt.confirm", {"order_id": order}, ("buyer", buyer), order,
-                                "escrow.hold.released", order_id=order)
-
-    async def open_case(self, n: int, order: str, buyer: str, amount: int) -> str:
-        case = f"C-CH-{self.tag}-{n}"
-        await self.p.act("disputes", "disputes.case.open", {
-            "case_id": case, "order_id": order, "reason": "not_as_described", "requested": {"amount": amount, "currency": "CNY"},
-            "description": "与描述不符 / not as described",
-            "evidence": [{"reference": f"evidence/{case}.jpg", "sha256": "0" * 64, "description": "photo"}]},
-            ("buyer", buyer), order, "disputes.case.opened", case_id=case)
-        self.closing_cases.append(case)
-        return case
-
-    async def happy(self, n: int) -> None:
-        await self.confirmed(*await self.shipped(n))
-
-    async def auto_confirm(self, n: int) -> None:
-        order, _ = await self.shipped(n)
-        self.released_later.append(order)
-
-    async def cancel(self, n: int) -> None:
-        if n % 4 == 0:  # the merchant cancels before the buyer paid
-            order = f"O-CH-{self.tag}-{n}"
-            await self.p.act("payments", "payments.order.create", {
-                "order_id": order, "merchant_id": MERCHANT, "buyer_id": f"B-CH-{self.tag}-{n}",
-                "items": [{"sku": "SKU-2", "name": "chaos", "quantity": 2, "unit_price": 500}],
-                "amount": {"amount": 1000, "currency": "CNY"}, "guaranteed": True},
-                ("merchant", MERCHANT), order, "payments.order.created", order_id=order)
-            await self.p.act("payments", "payments.order.cancel", {"order_id": order, "reason": "out_of_stock"},
-                             ("merchant", MERCHANT), order, "payments.order.cancelled", order_id=order)
-            return
-        order, buyer = await self.paid(n)
-        await self.p.act("payments", "payments.order.cancel", {"order_id": order, "reason": "changed_mind"}, ("buyer", buyer),
-                         order, "escrow.hold.refunded", order_id=order)
-        await self.p.wait("payments.order.cancelled", order_id=order)
-
-    async def refund(self, n: int) -> None:
-        order, buyer = await self.shipped(n)
-        case = await self.open_case(n, order, buyer, 3800)
-        self.frozen_cases.append(case)
-        self.released_later.append(order)  # the rest of the hold, when the resumed countdown ends
-        await self.p.act("disputes", "disputes.case.respond", {"case_id": case, "response": "accept"}, ("merchant", MERCHANT),
-                         order, "escrow.case_refund.executed", case_id=case)
-
-    async def dispute(self, n: int) -> None:
-        order, buyer = await self.shipped(n)
-        case = await self.open_case(n, order, buyer, 12900)
-        self.frozen_cases.append(case)
-        await self.p.act("disputes", "disputes.case.respond", {"case_id": case, "response": "reject", "note": "请先退货"},
-                         ("merchant", MERCHANT), order, "disputes.negotiation.failed", case_id=case)
-        await self.p.act("disputes", "disputes.case.escalate", {"case_id": case}, ("buyer", buyer), order,
-                         "disputes.case.escalated", case_id=case)
-        await self.p.act("disputes", "disputes.case.rule", {"case_id": case, "decision": "full_refund",
-                                                             "reasons": "未妥投 / not delivered"},
-                         ("arbitrator", "ARB-1"), order, "escrow.case_refund.executed", case_id=case)
-
-    async def compensation(self, n: int) -> None:
-        async with self.compensation_turn:
-            order, buyer = await self.shipped(n, COMPENSATION_MERCHANT)
-            released = await self.confirmed(order, buyer)
-            payout = f"PO-CH-{self.tag}-{n}"
-            available = released["data"]["net"] - released["data"]["recovered"]
-            if available > 0:  # the merchant withdraws what the sale brought
-                await self.p.act("payments", "payments.payout.request", {
-                    "payout_id": payout, "merchant_id": COMPENSATION_MERCHANT, "amount": {"amount": available, "currency": "CNY"}},
-                    ("merchant", COMPENSATION_MERCHANT), COMPENSATION_MERCHANT, "escrow.payout.reserved", payout_id=payout)
-            case = await self.open_case(n, order, buyer, 12900)
-            executed = await self.p.act("disputes", "disputes.case.respond", {"case_id": case, "response": "accept"},
-                                       ("merchant", COMPENSATION_MERCHANT), order, "escrow.case_refund.executed", case_id=case)
-            if executed["data"]["shortfall"] > 0:
-                paid = await self.p.wait("escrow.compensation.paid", case_id=case)
-                await self.p.wait("disputes.claim.paid", claim_id=paid["data"]["compensation_id"].replace("CP-", "CL-", 1))
-
-    RUN = {"happy": happy, "auto-confirm": auto_confirm, "cancel": cancel, "refund": refund, "dispute": dispute,
-           "compensation": compensation}
 
 
 @dataclass
@@ -361,7 +128,7 @@ class Faults:
             if not process.running():
                 self.report.failed_starts += 1
                 self.platform.start_service(name)
-            elif await asyncio.to_thread(ready, process.health_url):
+            elif await asyncio.to_thread(ready, process.health_url, process.process.pid if process.process else None):
                 self.report.restarts += 1
                 return
             await asyncio.sleep(0.3)
@@ -383,12 +150,19 @@ class Faults:
         await asyncio.to_thread(self.platform.wait_ready, 90)
 
 
+def _faults_so_far(report: ChaosReport) -> str:
+    return f"{sum(report.kills.values())} kills, {report.cuts} cuts, {len(report.stuck)} stuck"
+
+
 async def drive(platform: LocalPlatform, count: int, rate: float, kill_every: float, cut_every: float,
-                max_kills: int | None = None, seed: int = 1, concurrency: int = 40, wait_timeout: float = 240) -> ChaosReport:
-    """Run ``count`` lifecycles on a started (cuttable, test-mode) platform under faults; then settle and audit."""
+                max_kills: int | None = None, seed: int = 1, concurrency: int = 40, wait_timeout: float = 240,
+                board: Board | None = None) -> ChaosReport:
+    """Run ``count`` lifecycles on a started (cuttable, test-mode) platform under faults; then settle and audit
+    (its progress on ``board``)."""
     from ops.audit import audit
 
     assert platform.broker is not None
+    board = board or Board(Console(quiet=True))
     rng = random.Random(seed)
     report = ChaosReport()
     p = Platform(platform.broker.bootstrap, wait_timeout)
@@ -400,6 +174,7 @@ async def drive(platform: LocalPlatform, count: int, rate: float, kill_every: fl
     fault_tasks = [asyncio.create_task(faults.kills()), asyncio.create_task(faults.cuts())]
     gate = asyncio.Semaphore(concurrency)
     started = time.monotonic()
+    finished: Step = board.step("lifecycles finished, under faults", count)
 
     async def one(n: int, kind: str) -> None:
         async with gate:
@@ -408,6 +183,7 @@ async def drive(platform: LocalPlatform, count: int, rate: float, kill_every: fl
                 report.completed[kind] += 1
             except Stuck as exc:
                 report.stuck.append(f"{kind} #{n}: {exc}")
+            finished.advance(note=_faults_so_far(report))
 
     try:
         kinds = rng.choices(list(KINDS), weights=list(KINDS.values()), k=count)
@@ -417,14 +193,19 @@ async def drive(platform: LocalPlatform, count: int, rate: float, kill_every: fl
             tasks.append(asyncio.create_task(one(n, kind)))
             await asyncio.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
         await asyncio.gather(*tasks)
+        finished.done(note=_faults_so_far(report))
         report.seconds["lifecycles"] = time.monotonic() - started
         for task in fault_tasks:
             task.cancel()
         await asyncio.gather(*fault_tasks, return_exceptions=True)
+        restarting = board.step("faults stopped: every service up again")
         await faults.all_up()
+        restarting.done()
+        settling = board.step("settling: the clock moved 3 + 8 days, then quiet")
         settled = time.monotonic()
         await settle(p, lives, report)
         report.seconds["settle"] = time.monotonic() - settled
+        settling.done()
         report.send_retries = p.send_retries
         report.events = p.messages
     finally:
@@ -434,9 +215,11 @@ async def drive(platform: LocalPlatform, count: int, rate: float, kill_every: fl
     logs = [platform.processes[s].log_path.read_bytes() for s in SERVICES]
     report.redelivered = sum(len(DUPLICATE.findall(log)) for log in logs)
     report.parked = sum(len(PARKED.findall(log)) for log in logs)
+    auditing = board.step("the audit of every event, and escrow's trial balance")
     report.audit = await audit(platform.broker.bootstrap)
     report.republished = report.audit.redelivered
     report.ledger_problems = await ledger_problems(platform.data_dir)
+    auditing.done(note=f"{report.breaches} breaches")
     return report
 
 
@@ -472,14 +255,19 @@ async def settle(p: Platform, lives: Lifecycles, report: ChaosReport, quiet: flo
 
 
 def run_chaos(count: int = 500, rate: float = 5.0, kill_every: float = 3.0, cut_every: float = 11.0,
-              max_kills: int | None = None, seed: int = 1, data_dir: Path | None = None, wait_timeout: float = 240) -> ChaosReport:
+              max_kills: int | None = None, seed: int = 1, data_dir: Path | None = None, wait_timeout: float = 240,
+              board: Board | None = None) -> ChaosReport:
     """A fresh cuttable platform in test mode on SQLite files (in a temporary folder unless ``data_dir``)."""
+    board = board or Board(Console(quiet=True))
     with tempfile.TemporaryDirectory(prefix="danbao-chaos-") as tmp:
         platform = LocalPlatform(data_dir=data_dir or Path(tmp), cuttable=True,
                                  extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "INFO"})
+        starting = board.step("starting a fresh platform (test mode, connections through a proxy it can cut)")
         platform.start(ready_timeout=90)
+        starting.done()
         try:
-            return asyncio.run(drive(platform, count, rate, kill_every, cut_every, max_kills, seed, wait_timeout=wait_timeout))
+            return asyncio.run(drive(platform, count, rate, kill_every, cut_every, max_kills, seed, wait_timeout=wait_timeout,
+                                     board=board))
         finally:
             platform.stop()
 
@@ -519,7 +307,8 @@ def main(count: int = 500, rate: float = 5.0, kill_every: float = 3.0, cut_every
 
     console = Console()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the driver's reconnections after each cut are expected
-    report = run_chaos(count, rate, kill_every, cut_every, max_kills, seed)
+    with Board(progress_console) as board:
+        report = run_chaos(count, rate, kill_every, cut_every, max_kills, seed, board=board)
     for part in audit_tables(report.audit):
         console.print(part)
     console.print(render(report))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,11 +15,13 @@ from rich.table import Table
 
 from ops import cli_calendar, cli_collection, cli_data, cli_db, cli_reports, identity, kafka
 from ops.cli_common import bootstrap, console, yuan
+from ops.cli_errors import DanbaoTyper, read_json
+from ops.progress import Board
 from ops.platform import DEV_PARTITIONS
 from shared import topics
 from shared.contracts import CONTRACTS
 
-app = typer.Typer(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
+app = DanbaoTyper(help="Danbao, a guaranteed-trade (escrow) payment platform.", no_args_is_help=True)
 
 COMMAND_TOPICS = {*(topics.commands(s) for s in topics.SERVICES), topics.CONTROL_COMMANDS}
 KEY_FIELDS = ("code_id", "order_id", "merchant_id", "case_id", "hold_id", "application_id", "party_id")
@@ -34,48 +34,13 @@ def dev(
     fixed_ports: Annotated[bool, typer.Option(help="Serve health on 8101-8110 instead of free ports.")] = True,
     partitions: Annotated[int, typer.Option(help="Partitions per topic (one process per service needs one).")] = DEV_PARTITIONS,
 ) -> None:
-    """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here."""
-    from ops.platform import LocalPlatform
+    """Start a Tansu broker, the five services and the simulators; Ctrl-C stops everything started here.
+    A process that exits is started again; if the broker (memory only) exits, everything stops: start over."""
+    from ops.cli_dev import run
 
     from ops.platform import EDGES, SERVICES, SIMULATORS
 
-    platform = LocalPlatform(data_dir=data_dir, broker_port=broker_port or None, fixed_ports=fixed_ports, partitions=partitions,
-                             names=SERVICES + SIMULATORS + EDGES)
-    stopping = False
-
-    def _stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        started = time.monotonic()
-        platform.start()
-        assert platform.broker is not None
-        table = Table(title=f"Danbao is up in {time.monotonic() - started:.1f}s")
-        table.add_column("process")
-        table.add_column("health")
-        table.add_column("log")
-        table.add_row("broker (Tansu)", platform.broker.bootstrap, str(data_dir / "logs" / "broker.log"))
-        for proc in platform.processes.values():
-            table.add_row(proc.name, proc.health_url, str(proc.log_path))
-        console.print(table)
-        console.print(f"export DANBAO_KAFKA_BOOTSTRAP={platform.broker.bootstrap}   # for danbao send / tail")
-        console.print(f"cashier (收银台): {platform.web_url}/c/<code token>  (a collection code's url; your orders: "
-                      f"{platform.web_url}/orders)")
-        console.print(f"console (运营台): {platform.web_url}/console  (development staff OP-1, RV-1, ARB-1)")
-        console.print("Press Ctrl-C to stop.")
-        while not stopping:
-            for proc in platform.processes.values():
-                if not proc.running():
-                    console.print(f"[red]{proc.name} exited; restarting (log: {proc.log_path})[/red]")
-                    platform.start_service(proc.name)
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        console.print("stopping…")
-        platform.stop()
+    run(data_dir, broker_port or None, fixed_ports, partitions, names=SERVICES + SIMULATORS + EDGES)
 
 
 @app.command()
@@ -112,7 +77,7 @@ def send(
     """Publish one envelope (JSON) to a topic. A person's command is made ready as its edge would: personal
     fields given in plaintext are sealed (see `danbao seal`), then it is signed for its actor."""
     text = sys.stdin.read() if file == "-" else Path(file).read_text()
-    document = json.loads(text)
+    document = read_json("standard input" if file == "-" else file, text)
     if seal and isinstance(document, dict):
         from ops.pii import seal_document
 
@@ -279,7 +244,9 @@ def _replay(scenario: list[str] | None, known: dict[str, Any], outcomes: Any, he
     unknown = [name for name in scenario or [] if name not in known]
     if unknown:
         raise typer.BadParameter(f"unknown scenario {unknown[0]!r}; choose from {', '.join(known)}")
-    for outcome in asyncio.run(outcomes(bootstrap(), scenario or None)):
+    with Board(console) as board:
+        done = asyncio.run(outcomes(bootstrap(), scenario or None, step=board.step("scenarios", len(scenario or known))))
+    for outcome in done:
         table = Table(title=f"{outcome.title}\n{heading} {outcome.case_id}, order {outcome.order_id}", title_justify="left")
         for column in (clock, "event", "what"):
             table.add_column(column, overflow="fold")

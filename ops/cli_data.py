@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ops import kafka
 from ops.cli_common import bootstrap, console
+from ops.progress import Board, Step
 from shared import topics
 
 
@@ -74,10 +75,19 @@ def pii_reencrypt(
     are left alone). Exit 1 if some value no configured key can open."""
     from ops.pii import rotate
 
-    def progress(report: Any) -> None:
-        console.print(f"batch {report.batches}: {report.total} values {'to re-encrypt' if dry_run else 're-encrypted'} so far")
+    steps: list[Step] = []
 
-    run = _pii_run(rotate(service, batch, dry_run, progress))
+    def counted(before: Any) -> None:
+        steps.append(board.step(f"values {'to re-encrypt' if dry_run else 're-encrypted'} under {before.current}",
+                                _not_current(before.before, before.current)))
+
+    def progress(report: Any) -> None:
+        steps[0].update(report.total, note=f"batch {report.batches}")
+
+    with Board(console) as board:
+        run = _pii_run(rotate(service, batch, dry_run, progress, counted))
+        if steps:
+            steps[0].done()
     Console().print(_key_table(f"{service}: before", run.before, run.current))
     if not dry_run:
         Console().print(_key_table(f"{service}: after", run.after, run.current))

@@ -33,6 +33,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ops.kafka import command
+from ops.progress import Step, in_turn
 from shared import topics
 from shared.business_days import CHINA
 from shared.kafka_security import aiokafka_options
@@ -378,12 +379,12 @@ SCENARIOS: dict[str, Callable[[Demo], Any]] = {
 }
 
 
-async def run(bootstrap: str, names: list[str] | None = None, tag: str | None = None) -> list[Outcome]:
-    """Run the named scenarios (all by default) one after another; returns their outcomes."""
+async def run(bootstrap: str, names: list[str] | None = None, tag: str | None = None, step: Step | None = None) -> list[Outcome]:
+    """Run the named scenarios (all by default) one after another, each counted on ``step``; returns their outcomes."""
     watcher = Watcher(bootstrap)
     await watcher.start()
     try:
         demo = Demo(watcher, tag)
-        return [await SCENARIOS[name](demo) for name in (names or list(SCENARIOS))]
+        return await in_turn(names or list(SCENARIOS), lambda name: SCENARIOS[name](demo), step)
     finally:
         await watcher.stop()

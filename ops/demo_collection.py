@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from ops.demo import Outcome, Watcher, _summary
+from ops.progress import Step, in_turn
 from shared import topics
 
 COMMANDS = topics.commands("payments")
@@ -95,11 +96,11 @@ class CollectionDemo:
 SCENARIOS = {"walk-in": CollectionDemo.walk_in, "shop-qr": CollectionDemo.shop_qr, "risk-review": CollectionDemo.risk_review}
 
 
-async def run(bootstrap: str, names: list[str] | None = None, tag: str | None = None) -> list[Outcome]:
+async def run(bootstrap: str, names: list[str] | None = None, tag: str | None = None, step: Step | None = None) -> list[Outcome]:
     watcher = Watcher(bootstrap)
     await watcher.start()
     try:
         demo = CollectionDemo(watcher, tag)
-        return [await SCENARIOS[name](demo) for name in names or list(SCENARIOS)]
+        return await in_turn(names or list(SCENARIOS), lambda name: SCENARIOS[name](demo), step)
     finally:
         await watcher.stop()

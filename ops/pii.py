@@ -68,10 +68,12 @@ async def status(service: str) -> PiiRun:
         return PiiRun(cipher.current, await key_counts(db, registry, cipher))
 
 
-async def rotate(service: str, batch_size: int, dry_run: bool, on_batch: Callable[[Reencryption], None]) -> PiiRun:
-    """Counts before, the re-encryption (or what it would do), and counts after."""
+async def rotate(service: str, batch_size: int, dry_run: bool, on_batch: Callable[[Reencryption], None],
+                 on_counted: Callable[[PiiRun], None] = lambda run: None) -> PiiRun:
+    """Counts before (handed to ``on_counted``), the re-encryption (or what it would do), and counts after."""
     async with service_pii(service) as (db, cipher, registry):
         run = PiiRun(cipher.current, await key_counts(db, registry, cipher))
+        on_counted(run)
         run.report = await reencrypt(db, registry, cipher, batch_size=batch_size, dry_run=dry_run, on_batch=on_batch)
         run.after = await key_counts(db, registry, cipher)
         return run

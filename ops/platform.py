@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +42,30 @@ def port_env(name: str) -> str:
             "registry-simulator": "DANBAO_SIM_REGISTRY_HTTP_PORT", "messaging-simulator": "DANBAO_SIM_MESSAGING_HTTP_PORT",
             "insurer-simulator": "DANBAO_SIM_INSURER_HTTP_PORT"}.get(
         name, f"DANBAO_{name.upper()}_HTTP_PORT")
+
+
+class PortsInUse(RuntimeError):
+    """Ports the platform would listen on that something else holds already: nothing was started."""
+
+    def __init__(self, taken: list[tuple[str, int]]) -> None:
+        self.taken = taken
+        ports = ", ".join(f"{port} ({what})" for what, port in taken)
+        super().__init__(f"port{'s' if len(taken) > 1 else ''} already in use: {ports}; another `danbao dev` may be "
+                         "running (stop it, or start this one with --no-fixed-ports)")
+
+
+def ports_in_use(ports: dict[str, int], host: str = "127.0.0.1") -> list[tuple[str, int]]:
+    """Which of ``ports`` (what it is for → port) cannot be bound on ``host``: something listens there already.
+    Bound as the listeners bind them (SO_REUSEADDR), so a port whose last connections linger is free."""
+    taken = []
+    for what, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                taken.append((what, port))
+    return taken
 
 
 @dataclass
@@ -108,20 +134,29 @@ class LocalPlatform:
         stop whatever was started before raising."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
+        # Every port at once, so no two of them are the same; all checked before anything starts.
+        ports = free_ports(len(self.names) + 3)
+        self.smtp_port = DEFAULT_SMTP_PORT if self.fixed_ports else ports.pop()
+        if not self.broker_port:
+            self.broker_port = ports.pop()
+        proxy_port = ports.pop()
+        for name in self.names:
+            port = DEFAULT_PORTS[name] if self.fixed_ports else ports.pop()
+            self.processes[name] = ServiceProcess(name, port, self.data_dir / "logs" / f"{name}.log")
+        wanted = {"broker": self.broker_port, **{f"{p.name} health": p.port for p in self.processes.values()}}
+        if "messaging-simulator" in self.names:
+            wanted["messaging-simulator SMTP"] = self.smtp_port
+        if self.cuttable:
+            wanted["broker proxy"] = proxy_port
+        taken = ports_in_use(wanted)
+        if taken:
+            raise PortsInUse(taken)
         try:
-            # Every port at once, so no two of them are the same.
-            ports = free_ports(len(self.names) + 3)
-            self.smtp_port = DEFAULT_SMTP_PORT if self.fixed_ports else ports.pop()
-            if not self.broker_port:
-                self.broker_port = ports.pop()
-            advertised = self._start_proxy(ports.pop()) if self.cuttable else None
+            advertised = self._start_proxy(proxy_port) if self.cuttable else None
             self.broker = TansuBroker(port=self.broker_port, log_path=self.data_dir / "logs" / "broker.log",
                                       advertised_port=advertised)
             self.broker.start()
             asyncio.run(create_topics(self.broker.bootstrap, partitions=self.partitions))
-            for name in self.names:
-                port = DEFAULT_PORTS[name] if self.fixed_ports else ports.pop()
-                self.processes[name] = ServiceProcess(name, port, self.data_dir / "logs" / f"{name}.log")
             for name in self.names:
                 self.start_service(name)
             self.wait_ready(ready_timeout)
@@ -174,7 +209,7 @@ class LocalPlatform:
                 proc = self.processes[name]
                 if not proc.running():
                     raise RuntimeError(f"{name} exited; see {proc.log_path}\n{log_tail(proc.log_path)}")
-                if ready(proc.health_url):
+                if ready(proc.health_url, proc.process.pid if proc.process else None):
                     waiting.discard(name)
             if waiting and time.monotonic() > deadline:
                 logs = "\n".join(f"--- {name}: {self.processes[name].log_path}\n{log_tail(self.processes[name].log_path)}" for name in sorted(waiting))
@@ -210,9 +245,16 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def ready(url: str) -> bool:
+def ready(url: str, pid: int | None = None) -> bool:
+    """The health URL answers 200, and (given ``pid``) it is that process answering: a port another
+    instance holds is never taken for ours."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback health URL
-            return bool(response.status == 200)
-    except (OSError, http.client.HTTPException):  # not up yet, or something else answers on the port
+            if response.status != 200:
+                return False
+            if pid is None:
+                return True
+            body = json.loads(response.read())
+            return isinstance(body, dict) and body.get("pid") == pid
+    except (OSError, ValueError, http.client.HTTPException):  # not up yet, or something else answers on the port
         return False

@@ -112,6 +112,19 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def connection(self, begin: bool = False) -> AsyncIterator[Any]:
+        """A plain connection (in a transaction, committed at the end, with ``begin``) for what drives SQLAlchemy
+        itself, such as the schema migrations. On SQLite it takes its turn with this process's transactions, as
+        ``transaction()`` does, so it never holds the write lock while another of them waits for it."""
+        opened = self.engine.begin() if begin else self.engine.connect()
+        if self._sqlite_lock is None:
+            async with opened as connection:
+                yield connection
+            return
+        async with self._sqlite_lock, opened as connection:
+            yield connection
+
+    @asynccontextmanager
     async def core(self) -> AsyncIterator[Any]:
         """A transaction for this module's Core helpers only (``run``, ``run_in``, ``fetch_one``,
         ``insert_rows``), for paths that need no ORM session: the outbox relay.

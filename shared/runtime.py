@@ -27,9 +27,8 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import WithJsonSchema, TypeAdapter
-import uvloop
 
-from shared import business_days, logs, topics
+from shared import business_days, logs, serving, topics
 from shared.authority import Authority, seed_development_roster
 from shared.control import control_handlers
 from shared.clock import TestableClock
@@ -39,6 +38,7 @@ from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
 from shared.envelope import Envelope
+from shared.health import ConsumerHealth
 from shared.kafka_security import aiokafka_options, faststream_security
 from shared.messaging import ClockState
 from shared.migrations import SchemaRefused, ServiceSchema
@@ -49,6 +49,7 @@ from shared.relay import OutboxRelay, outbox_backlog
 from shared import tracing
 from shared.asyncapi import refine
 from shared.retention import Horizon, Retention
+from shared.service_http import WAITING_FOR_UPGRADE, dead_letters, service_asgi
 from shared.timers import TimerHandler, TimerScheduler
 from shared.settings import Mode, PlatformSettings, ServiceSettings
 from shared.unit_of_work import UnitOfWork
@@ -163,7 +164,6 @@ class ServiceRuntime:
         self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, self.name))
         self.schema_gate = SchemaGate(self.db, definition.schema, upgrade=self.platform.upgrades_db_at_start,
                                       poll_seconds=self.platform.db_wait_poll_seconds)
-        self._seeded = False
         self.clock = TestableClock(allowed=self.platform.test_clock_allowed)
         self.relay = OutboxRelay(self.db, self._publish, name=self.name)
         self.retention = Retention(self.db, self.clock, inbox=timedelta(days=self.platform.inbox_retention_days),
@@ -177,11 +177,14 @@ class ServiceRuntime:
             ["topic"], registry=self.registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self._published = Counter("danbao_outbox_published", "Events the outbox relay handed to Kafka, per topic",
                                   ["topic"], registry=self.registry)
-        self._gauges = {
+        self.gauges = {
             name: (Gauge(name, f"{name} of {self.name}", registry=self.registry), probe)
             for name, probe in {"danbao_outbox_backlog": outbox_backlog, "danbao_parked_messages": parked_messages,
-                                **definition.gauges}.items()
+                                "danbao_dead_letters": dead_letters, **definition.gauges}.items()
         }
+        self.pid = os.getpid()
+        self.phase = "waiting for the broker"  # then preparing the database, starting the consumer, running
+        self.consumer_health = ConsumerHealth(f"danbao-{self.name}", self.registry, self.platform.stall_seconds)
         self.authority = Authority.from_settings(self.platform)  # refuses development issuers in production
         self.calendar = business_days.configure(self.platform.calendar_overrides_file)  # a bad override file stops here
         self._calendar_years = Gauge(
@@ -220,16 +223,21 @@ class ServiceRuntime:
             on_commit=self.relay.wake, on_delay=lambda topic, seconds: _child(self._delay, topic).observe(seconds),
             park_for=timedelta(seconds=self.platform.park_seconds), authority=self.authority,
         )
-        consumer = self.consumer
+        consumer, health = self.consumer, self.consumer_health
         self.scheduler.handlers[PARKED_TIMER] = consumer.expire  # a parked command's last chance
         if self.platform.mode is Mode.TEST:
             consumer.after_batch = self._crash_if_asked
 
         async def handle(records: Any, message: Any = Context("message")) -> None:
-            await consumer.consume(message.raw_message)
+            try:
+                await consumer.consume(message.raw_message)
+            except Exception as exc:
+                health.batch_failed(exc)  # the batch is delivered again
+                raise
+            health.batch_handled(message.raw_message)
 
         handle.__annotations__ = {"records": _documented([s.contract for s in subscriptions]), "message": Any, "return": None}
-        self.broker.subscriber(
+        self.subscriber = self.broker.subscriber(
             *routes,
             group_id=f"danbao-{self.name}",
             batch=True,
@@ -244,7 +252,8 @@ class ServiceRuntime:
             decoder=_raw_records,
             title=f"danbao-{self.name}",
             description="; ".join(f"{s.contract.topic}: {s.contract.description}" for s in subscriptions),
-        )(handle)
+        )
+        self.subscriber(handle)
 
     def _crash_if_asked(self, processed: int) -> None:
         """Test mode fault injection: die by SIGKILL after a batch that did work is committed, before its
@@ -281,18 +290,21 @@ class ServiceRuntime:
         probe = await started_producer(self.platform.kafka_bootstrap, f"danbao-{self.name}-probe",
                                        self.platform.broker_wait_seconds, self.platform)
         await probe.stop()
+        self.phase = "preparing the database"
+
+    async def consumer_starting(self) -> None:
+        """After the storage is ready, before the subscriber joins its group."""
+        self.phase = "starting the consumer"
 
     async def open_storage(self) -> None:
-        """At start-up: the database's schema (upgraded, or found current), then the seeds. A database the service
-        may not run on stops nothing: the schema gate says why on /health/ready and the broker waits (_ServiceApp)."""
-        if await self.schema_gate.open():
-            await self.seed_storage()
-
-    async def storage_ready(self) -> None:
-        """Before the subscribers start: wait for a database someone must upgrade, then seed it."""
-        await self.schema_gate.wait()
-        if not self._seeded:
-            await self.seed_storage()
+        """At start-up (behind /health/live: shared/serving.py): the database's schema, upgraded or found current,
+        then the seeds. On a database the service may not run on it waits, not ready with the gate's reason on
+        /health/ready, starting no subscriber, and goes on once someone upgrades it (shared/migrations/gate.py)."""
+        if not await self.schema_gate.open():
+            self.phase = WAITING_FOR_UPGRADE
+            await self.schema_gate.wait()
+            self.phase = "preparing the database"
+        await self.seed_storage()
 
     async def start_storage(self) -> None:
         """Schema and seeds at once, for tests that drive a runtime without its app: a refusal raises."""
@@ -312,7 +324,6 @@ class ServiceRuntime:
                 self.clock.restore(state.offset_seconds)
             if self.definition.seed is not None:
                 await self.definition.seed(self.db, self.platform, self.clock.now())
-        self._seeded = True
 
     def calendar_warnings(self) -> list[str]:
         return self.calendar.warnings(self.clock.now().astimezone(business_days.CHINA).date(),
@@ -334,7 +345,11 @@ class ServiceRuntime:
             acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False)
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"),
                        asyncio.create_task(self.scheduler.run(), name=f"{self.name}-timers"),
-                       asyncio.create_task(self.retention.run(), name=f"{self.name}-retention")]
+                       asyncio.create_task(self.retention.run(), name=f"{self.name}-retention"),
+                       asyncio.create_task(self.consumer_health.watch(lambda: self.subscriber.consumer,
+                                                                      self.platform.lag_refresh_seconds), name=f"{self.name}-lag")]
+        self.consumer_health.started()
+        self.phase = "running"
 
     @property
     def background_running(self) -> bool:
@@ -352,13 +367,10 @@ class ServiceRuntime:
             self._producer = None
         await self.db.dispose()
 
-    # -- HTTP -----------------------------------------------------------------------------
+    # -- HTTP (shared/service_http.py) ------------------------------------------------------
 
     def asgi(self) -> AsgiFastStream:
-        """The service's ASGI app: the broker, health, metrics, the AsyncAPI document (shared/service_http.py)."""
-        from shared.service_http import service_app
-
-        return service_app(self)
+        return service_asgi(self)
 
     def asyncapi(self, app: AsgiFastStream | None = None) -> dict[str, Any]:
         """The service's AsyncAPI document, one channel per topic with only its own messages (shared/asyncapi.py)."""
@@ -371,5 +383,4 @@ class ServiceRuntime:
     def run(self) -> None:
         logs.configure(self.name, self.platform.log_level)
         tracing.configure(self.name, self.platform.otel_exporter_otlp_endpoint)
-        app = self.asgi()
-        uvloop.run(app.run(log_level=logging.WARNING, run_extra_options={"host": self.platform.http_host, "port": self.port}))
+        serving.serve(self.asgi(), self.name, self.platform.http_host, self.port)

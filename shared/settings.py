@@ -127,6 +127,13 @@ class PlatformSettings(BaseSettings):
     db_wait_poll_seconds: float = Field(
         default=5.0, gt=0, le=300,
         description="How often a service waiting for its database's upgrade looks at the database's revision again.")
+    stall_seconds: float = Field(
+        default=120.0, ge=1, le=86400,
+        description="/health/ready answers 503 when the process's consumer has lag but has handled no batch for this "
+                    "long (a batch failing again and again, or a consumer that stopped).")
+    lag_refresh_seconds: float = Field(
+        default=10.0, ge=0.1, le=3600,
+        description="How often a process measures its consumer lag (the danbao_consumer_lag metric, and readiness).")
     test_crash_after_commit: str | None = Field(
         default=None, description="Test mode only: this service kills itself once after a commit, before the offset commit.")
 

@@ -11,10 +11,11 @@ from sqlmodel import col, select
 from services.escrow.config import EscrowSettings
 from services.escrow.handlers import AUTO_CONFIRM, EscrowHandlers
 from services.escrow.migrations import SCHEMA
-from services.escrow.store import HoldRow, backfill_running_balances
+from services.escrow.store import HoldRow, JournalLineRow, backfill_running_balances
 from shared.contracts import disputes, escrow, payments, psp
 from shared.db import Database
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
+from shared.service_http import at_most_every
 from shared.settings import PlatformSettings
 
 DEFAULT_PORT = 8103
@@ -25,6 +26,15 @@ async def open_holds(db: Database) -> float:
     async with db.transaction() as session:
         return float((await session.exec(
             select(func.count()).select_from(HoldRow).where(col(HoldRow.status).in_(["held", "shipped"])))).one())
+
+
+async def ledger_imbalance(db: Database) -> float:
+    """The trial balance as a number: over every currency, |debits - credits| of the whole journal, in minor
+    units. 0 while every entry balances; anything else is a bug to stop for (danbao ledger trial-balance)."""
+    async with db.transaction() as session:
+        totals = (await session.exec(select(JournalLineRow.currency, func.sum(JournalLineRow.amount))
+                                     .group_by(JournalLineRow.currency))).all()
+    return float(sum(abs(total or 0) for _, total in totals))
 
 
 async def backfill_balances(db: Database, platform: PlatformSettings, now: datetime) -> None:
@@ -69,7 +79,7 @@ def build(settings: EscrowSettings | None = None, platform: PlatformSettings | N
         ],
         timers={AUTO_CONFIRM: handlers.auto_confirm_due},
         publishes=[psp.REQUESTS],
-        gauges={"danbao_open_holds": open_holds},
+        gauges={"danbao_open_holds": open_holds, "danbao_ledger_imbalance": at_most_every(60, ledger_imbalance)},
         seed=backfill_balances,
     )
     return ServiceRuntime(definition, settings, platform)

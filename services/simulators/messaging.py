@@ -7,6 +7,7 @@ and records what it was given so people and tests can read it.
 | ``POST /push/messages`` | a push service: ``{message_id, device_token, title, text}``, bearer key; a token starting ``dvc-gone`` is refused (410, app uninstalled) |
 | ``GET /sms/messages``, ``/push/messages``, ``/mail/messages`` | what was received, oldest first |
 | SMTP on ``DANBAO_SIM_MESSAGING_SMTP_PORT`` | a mail server that accepts every message (0: none) |
+| ``GET /health/live``, ``/health/ready``, ``/metrics`` | health, and ``danbao_messaging_received{kind}``: messages held (Prometheus) |
 
 It keeps no database and never forwards anything, as a sandbox of the real services would.
 """
@@ -17,11 +18,13 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry, Gauge, make_asgi_app
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -74,8 +77,13 @@ class MessagingSimulator:
         self.settings = settings
         self.host = host
         self.received: dict[str, list[dict[str, Any]]] = {"sms": [], "push": [], "mail": []}
+        self.pid = os.getpid()
         self.keys = {"sms": settings.sms_api_key, "push": settings.push_api_key}
         self._smtp: asyncio.AbstractServer | None = None
+        self.registry = CollectorRegistry()
+        self._counted = Gauge("danbao_messaging_received", "Messages the messaging simulator holds, per kind (sms, push, mail)",
+                              ["kind"], registry=self.registry)
+        self._metrics = make_asgi_app(registry=self.registry)
 
     async def start_mailbox(self) -> None:
         if self.settings.smtp_port:
@@ -92,7 +100,11 @@ class MessagingSimulator:
         method, path = scope["method"], scope["path"].rstrip("/")
         kind = path.split("/")[1] if path.count("/") == 2 and path.endswith("/messages") else ""
         if path in ("/health/live", "/health/ready"):
-            await _respond(send, 200, {"status": "ready", "service": "messaging-simulator"})
+            await _respond(send, 200, {"status": "ready", "service": "messaging-simulator", "pid": self.pid, "reasons": []})
+        elif method == "GET" and path == "/metrics":
+            for kind, messages in self.received.items():
+                self._counted.labels(kind).set(len(messages))
+            await self._metrics(scope, receive, send)
         elif method == "GET" and kind in self.received:
             await _respond(send, 200, self.received[kind])
         elif method == "POST" and kind in self.keys:

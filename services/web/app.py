@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
-import uvicorn
-import uvloop
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -28,7 +26,7 @@ from services.web.projections import escrow_handlers, payments_handlers
 from services.web.projections_staff import control_handlers, dead_letter_recorded, disputes_handlers, onboarding_handlers
 from services.web.runtime import EdgeRuntime
 from services.web.security import SecurityHeaders
-from shared import logs, topics
+from shared import logs, serving, topics
 from shared.contracts import control, disputes, escrow, notifications, onboarding, payments
 from shared.contracts.common import DeadLetter, dead_letter_contract
 from shared.runtime import Subscription
@@ -108,8 +106,7 @@ class WebEdge:
     def run(self) -> None:
         platform = self.runtime.platform
         logs.configure("web", platform.log_level)
-        app = self.app()
+        # The pages and /health/live answer at once; the runtime starts behind them (shared/serving.py).
         # No access log: a cashier URL carries a collection code's token, and the pages' forms carry no more.
-        config = uvicorn.Config(app, host=platform.http_host, port=self.port, log_level="warning", access_log=False,
-                                log_config=None, lifespan="on")
-        uvloop.run(uvicorn.Server(config).serve())
+        serving.serve(self.app(), "web", platform.http_host, self.port, start=self.runtime.start, stop=self.runtime.stop,
+                      access_log=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from shared.consumer import MessageConsumer, Route
 from shared.contracts.catalog import TopicContract
 from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
+from shared.health import ConsumerHealth
 from shared.kafka_security import faststream_security
 from shared.migrations import SchemaRefused
 from shared.migrations.gate import SchemaGate
@@ -37,6 +39,7 @@ from shared.migrations.runner import one_instance_at_a_time
 from shared.relay import OutboxRelay, outbox_backlog
 from shared.retention import Retention
 from shared.runtime import Subscription, started_producer
+from shared.service_http import WAITING_FOR_UPGRADE, schema_state
 from shared.settings import Mode, PlatformSettings
 from services.web.config import WebSettings
 from services.web.migrations import SCHEMA
@@ -64,7 +67,6 @@ class EdgeRuntime:
         self.db = Database(settings.database_url or sqlite_file_url(self.platform.data_dir, NAME))
         self.schema_gate = SchemaGate(self.db, SCHEMA, upgrade=self.platform.upgrades_db_at_start,
                                       poll_seconds=self.platform.db_wait_poll_seconds)
-        self._waiting: asyncio.Task[None] | None = None  # the start, held until the database is upgraded
         self.clock = SystemClock()
         self.relay = OutboxRelay(self.db, self._publish, name=NAME)
         self.retention = Retention(self.db, self.clock, inbox=timedelta(days=self.platform.inbox_retention_days),
@@ -74,6 +76,9 @@ class EdgeRuntime:
         self._published = Counter("danbao_outbox_published", "Commands and dead letters the relay handed to Kafka, per topic",
                                   ["topic"], registry=self.registry)
         self._backlog = Gauge("danbao_outbox_backlog", "Outbox rows not yet published", registry=self.registry)
+        self.pid = os.getpid()
+        self.phase = "waiting for the broker"  # then running
+        self.consumer_health = health = ConsumerHealth(f"danbao-{NAME}", self.registry, self.platform.stall_seconds)
         routes = {sub.contract.topic: Route(sub.contract, sub.handlers, f"{NAME}-{sub.group_suffix}", ignore_unknown_types=True)
                   for sub in subscriptions}
         dead_letters = dead_letter_contract(NAME)
@@ -85,14 +90,20 @@ class EdgeRuntime:
         consumer = self.consumer
 
         async def handle(records: Any, message: Any = Context("message")) -> None:
-            await consumer.consume(message.raw_message)
+            try:
+                await consumer.consume(message.raw_message)
+            except Exception as exc:
+                health.batch_failed(exc)  # the batch is delivered again
+                raise
+            health.batch_handled(message.raw_message)
 
-        self.broker.subscriber(
+        self.subscriber = self.broker.subscriber(
             *routes, group_id=f"danbao-{NAME}", batch=True, max_records=settings.batch_size,
             batch_timeout_ms=self.platform.poll_pause_ms,
             fetch_max_wait_ms=settings.fetch_max_wait_ms or self.platform.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR, auto_offset_reset="earliest", decoder=_raw_records,
-            title=f"danbao-{NAME}", description="The services' events, into the web edge's read models.")(handle)
+            title=f"danbao-{NAME}", description="The services' events, into the web edge's read models.")
+        self.subscriber(handle)
         for contract in [*writes, dead_letters]:
             # Declared for the broker's ACLs (ops.acl); the outbox relay does the publishing.
             self.broker.publisher(contract.topic, title=f"{contract.topic}:{NAME}", description=contract.description)
@@ -107,28 +118,27 @@ class EdgeRuntime:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """The broker reached, then the database: on one behind the code the edge serves its pages' health (not
-        ready, saying why) and starts consuming once it is upgraded (shared/migrations/gate.py)."""
+        """Behind /health/live (shared/serving.py): the broker reached, then the database. On one behind its code the
+        edge waits, not ready with the reason, and goes on once it is upgraded (shared/migrations/gate.py)."""
         probe = await started_producer(self.platform.kafka_bootstrap, f"danbao-{NAME}-probe",
                                        self.platform.broker_wait_seconds, self.platform)
         await probe.stop()
-        if await self.schema_gate.open():
-            await self._start_consuming()
-        else:
-            self._waiting = asyncio.create_task(self._start_once_upgraded(), name=f"{NAME}-waiting-for-its-database")
-
-    async def _start_once_upgraded(self) -> None:
-        await self.schema_gate.wait()
-        await self._start_consuming()
-
-    async def _start_consuming(self) -> None:
+        self.phase = "preparing the database"
+        if not await self.schema_gate.open():
+            self.phase = WAITING_FOR_UPGRADE
+            await self.schema_gate.wait()
+            self.phase = "preparing the database"
         await self.seed()
         await self.broker.start()
         self._producer = await started_producer(
             self.platform.kafka_bootstrap, f"danbao-{NAME}-relay", self.platform.broker_wait_seconds, self.platform,
             acks="all", linger_ms=2, request_timeout_ms=10_000, enable_idempotence=False)
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{NAME}-relay"),
-                       asyncio.create_task(self.retention.run(), name=f"{NAME}-retention")]
+                       asyncio.create_task(self.retention.run(), name=f"{NAME}-retention"),
+                       asyncio.create_task(self.consumer_health.watch(lambda: self.subscriber.consumer,
+                                                                      self.platform.lag_refresh_seconds), name=f"{NAME}-lag")]
+        self.consumer_health.started()
+        self.phase = "running"
 
     async def start_storage(self) -> None:
         """Schema and seeds, for the pages served over the database alone (handler tests): a refusal raises."""
@@ -151,9 +161,6 @@ class EdgeRuntime:
                 session.add(merchant)
 
     async def stop(self) -> None:
-        if self._waiting is not None:
-            self._waiting.cancel()
-            await asyncio.gather(self._waiting, return_exceptions=True)
         self.relay.stop()
         self.retention.stop()
         for task in self._tasks:
@@ -173,18 +180,27 @@ class EdgeRuntime:
 
     def health_routes(self) -> list[HttpRoute]:
         async def live(request: Request) -> Response:
-            return JSONResponse({"status": "live", "service": NAME})
+            return JSONResponse({"status": "live", "service": NAME, "pid": self.pid})
 
         async def ready(request: Request) -> Response:
+            """As a service's (shared/service_http.py): 503 with every reason while it is not ready."""
+            reasons = [] if self.phase == "running" else [f"starting: {self.phase}"]
             database = await self.db.ping()
-            broker = await self.broker.ping(timeout=2.0)
-            refusal = self.schema_gate.problem
-            ok = database and broker and self.background_running and refusal is None
-            body = {"status": "ready" if ok else "not ready", "service": NAME, "database": database,
-                    "schema": "current" if refusal is None else "refused", "broker": broker, "relay": self.background_running}
-            if refusal is not None:
-                body["reason"] = refusal
-            return JSONResponse(body, status_code=200 if ok else 503)
+            try:
+                broker = bool(await self.broker.ping(timeout=2.0))
+            except Exception:  # noqa: BLE001 - not connected yet
+                broker = False
+            reasons += [what for what, ok in (("database unreachable", database), ("broker unreachable", broker)) if not ok]
+            if self.phase == "running" and not self.background_running:
+                reasons.append("outbox relay stopped")
+            reasons += self.consumer_health.problems()
+            schema = schema_state(self.schema_gate.problem, self.phase == WAITING_FOR_UPGRADE)
+            if schema == "refused":
+                reasons.append(self.schema_gate.problem)  # why, and what to run (shared/migrations/gate.py)
+            return JSONResponse({"status": "not ready" if reasons else "ready", "service": NAME, "pid": self.pid,
+                                 "reasons": reasons, "database": database, "schema": schema, "broker": broker,
+                                 "relay": self.background_running, "consumer": self.consumer_health.summary()},
+                                status_code=503 if reasons else 200)
 
         async def metrics(request: Request) -> Response:
             try:

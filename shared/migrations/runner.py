@@ -306,15 +306,15 @@ async def one_instance_at_a_time(db: Database, schema: ServiceSchema) -> AsyncIt
 
 
 async def upgrade_database(db: Database, schema: ServiceSchema) -> UpgradeResult:
-    async with db.engine.begin() as connection:
+    async with db.connection(begin=True) as connection:
         return await connection.run_sync(upgrade, schema)
 
 
 async def database_status(db: Database, schema: ServiceSchema) -> SchemaStatus:
-    async with db.engine.connect() as connection:
+    async with db.connection() as connection:
         return await connection.run_sync(read_status, schema)
 
 
 async def database_differences(db: Database, schema: ServiceSchema) -> list[Any]:
-    async with db.engine.connect() as connection:
+    async with db.connection() as connection:
         return await connection.run_sync(differences, schema)

@@ -86,7 +86,7 @@ async def test_concurrent_trades_on_two_replicas_lose_nothing(platform: LocalPla
     for merchant in ("M-1002", "M-1003"):
         assert volumes[merchant] == sum(p for _, m, _, p in orders if m == merchant)  # no payment's volume lost
     trial = subprocess.run([sys.executable, "-m", "ops.cli", "ledger", "trial-balance"], capture_output=True, text=True,
-                           env={**os.environ, **platform.extra_env}, timeout=120)
+                           env={**os.environ, "DANBAO_DATA_DIR": str(platform.data_dir), **platform.extra_env}, timeout=120)
     assert trial.returncode == 0, trial.stdout + trial.stderr
     for service in ("payments", "escrow"):  # both replicas did part of the work
         for port in (platform.processes[service].port, platform.replica_ports[service]):  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -163,7 +164,8 @@ def test_the_danbao_pii_commands_rotate_onboarding_to_the_first_listed_key(
 
     done = _danbao("pii", "reencrypt", "--service", "onboarding", "--batch", "2")
     assert done.exit_code == 0, done.output
-    assert "batch 2: 15 values re-encrypted so far" in done.output
+    assert "values re-encrypted under k2: 0/15" in done.output  # its progress, then the end of it
+    assert re.search(r"^values re-encrypted under k2: done 15/15 in \d+:\d\d:\d\d \(batch 2\)$", done.output, re.M)
     assert "re-encrypted 15 values under k2 (15 from k1)" in done.output
     assert _danbao("pii", "reencrypt", "--service", "onboarding").output.count("re-encrypted 0 values under k2") == 1
 

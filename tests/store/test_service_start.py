@@ -11,10 +11,12 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from ops import issuers
 from services.escrow.app import build as build_escrow
 from services.escrow.config import EscrowSettings
 from services.payments.app import build as build_payments
 from services.payments.config import PaymentsSettings
+from services.web import runtime as web_runtime
 from services.web.app import build as build_web
 from services.web.config import WebSettings
 from shared.authority import DEV_ROSTER, RosterEntry
@@ -44,49 +46,54 @@ async def _at_baseline(url: str) -> None:
         await database.dispose()
 
 
-async def test_a_service_refuses_a_database_behind_its_code_and_says_why(database_url: str, tmp_path: Path) -> None:
+async def _upgrade(url: str, service: str) -> None:
+    """`danbao db upgrade` as another process would run it (called in a thread of its own)."""
+    operator = Database(url)
+    try:
+        await upgrade_database(operator, schema_of(service))
+    finally:
+        await operator.dispose()
+
+
+async def test_a_service_refuses_a_database_behind_its_code_says_why_and_goes_on_once_it_is_upgraded(
+        database_url: str, tmp_path: Path) -> None:
     await _at_baseline(database_url)
-    platform = PlatformSettings(mode="test", data_dir=tmp_path, db_upgrade_at_start=False, kafka_bootstrap="127.0.0.1:1")
+    platform = PlatformSettings(mode="test", data_dir=tmp_path, db_upgrade_at_start=False, db_wait_poll_seconds=0.05,
+                                kafka_bootstrap="127.0.0.1:1")
     runtime = build_escrow(EscrowSettings(database_url=database_url), platform)
     try:
         with pytest.raises(SchemaRefused, match=r"escrow: refusing to run on a database at 0001, behind the code's 0002: "
                                                 r"upgrade it with `danbao db upgrade --service escrow`"):
-            await runtime.start_storage()
+            await runtime.start_storage()  # a runtime driven without its app: refused at once
+        opening = asyncio.ensure_future(runtime.open_storage())  # the app's start-up (behind /health/live): it waits
+        await asyncio.sleep(0.3)
+        assert not opening.done()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=runtime.asgi()), base_url="http://escrow") as http:
             ready = await http.get("/health/ready")
             live = await http.get("/health/live")
-        assert live.status_code == 200
-        assert ready.status_code == 503
+        assert live.status_code == 200 and ready.status_code == 503
         body = ready.json()
         assert (body["status"], body["database"], body["schema"]) == ("not ready", True, "refused")
-        assert "behind the code's 0002" in body["reason"]
+        assert "starting: waiting for its database's upgrade" in body["reasons"]
+        assert [r for r in body["reasons"] if "behind the code's 0002" in r and "danbao db upgrade --service escrow" in r]
         assert (await database_status(runtime.db, schema_of("escrow"))).revision == "0001"  # left as it was
+
+        await asyncio.to_thread(asyncio.run, _upgrade(database_url, "escrow"))  # `danbao db upgrade`, from elsewhere
+        await asyncio.wait_for(opening, 10)  # then it goes on: seeds, and the consumer would start
+        assert runtime.schema_gate.problem is None and runtime.phase == "preparing the database"
     finally:
         await runtime.stop()
-    allowed = build_escrow(EscrowSettings(database_url=database_url), platform.model_copy(update={"db_upgrade_at_start": True}))
-    try:
-        await allowed.start_storage()  # told to upgrade at start: it does
-        assert (await database_status(allowed.db, schema_of("escrow"))).ok and allowed.schema_gate.problem is None
-    finally:
-        await allowed.stop()
 
 
-async def test_a_waiting_service_goes_on_once_its_database_is_upgraded(database_url: str, tmp_path: Path) -> None:
+async def test_a_service_told_to_upgrade_at_start_does(database_url: str, tmp_path: Path) -> None:
     await _at_baseline(database_url)
-    platform = PlatformSettings(mode="test", data_dir=tmp_path, db_upgrade_at_start=False, db_wait_poll_seconds=0.05)
+    issuers.write(tmp_path)  # production mode wants the trusted issuers' keys and an encrypted broker connection
+    platform = PlatformSettings(mode="production", data_dir=tmp_path, db_upgrade_at_start=True, kafka_allow_plaintext=True,
+                                trusted_issuers_file=tmp_path / "danbao_trusted_issuers.json")
     runtime = build_escrow(EscrowSettings(database_url=database_url), platform)
     try:
-        await runtime.open_storage()  # what the app does at start-up: no error
-        waiting = asyncio.ensure_future(runtime.storage_ready())  # what holds the subscribers back
-        await asyncio.sleep(0.3)
-        assert not waiting.done() and runtime.schema_gate.problem
-        operator = Database(database_url)
-        try:
-            await upgrade_database(operator, schema_of("escrow"))  # `danbao db upgrade`, from elsewhere
-        finally:
-            await operator.dispose()
-        await asyncio.wait_for(waiting, 10)
-        assert runtime.schema_gate.problem is None and runtime._seeded
+        await runtime.start_storage()
+        assert (await database_status(runtime.db, schema_of("escrow"))).ok and runtime.schema_gate.problem is None
     finally:
         await runtime.stop()
 
@@ -126,26 +133,32 @@ async def test_the_web_edge_refuses_a_database_behind_its_code_and_starts_once_i
     try:
         with pytest.raises(SchemaRefused, match=r"web: refusing to run on a database empty, the code needs 0001"):
             await runtime.start_storage()
+
+        class Probe:  # the broker, reached
+            async def stop(self) -> None:
+                pass
+
+        class Seeded(Exception):  # where the start goes once the database is at the code: seeds, broker, relay
+            pass
+
+        async def seed() -> None:
+            raise Seeded
+
+        async def reached(*args: object, **kwargs: object) -> Probe:
+            return Probe()
+
+        monkeypatch.setattr(web_runtime, "started_producer", reached)
+        monkeypatch.setattr(runtime, "seed", seed)
+        starting = asyncio.ensure_future(runtime.start())  # behind /health/live (shared/serving.py)
+        await asyncio.sleep(0.3)
+        assert not starting.done()
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge.app()), base_url="http://web") as http:
             ready = await http.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["schema"] == "refused"
-        assert "danbao db upgrade --service web" in ready.json()["reason"]
-
-        started: list[bool] = []
-
-        async def consuming() -> None:  # what follows once the database is at the code: seeds, broker, relay
-            started.append(True)
-
-        monkeypatch.setattr(runtime, "_start_consuming", consuming)
-        waiting = asyncio.ensure_future(runtime._start_once_upgraded())
-        await asyncio.sleep(0.3)
-        assert not waiting.done() and started == []
-        operator = Database(database_url)
-        try:
-            await upgrade_database(operator, schema_of("web"))
-        finally:
-            await operator.dispose()
-        await asyncio.wait_for(waiting, 10)
-        assert started == [True] and runtime.schema_gate.problem is None
+        assert [r for r in ready.json()["reasons"] if "danbao db upgrade --service web" in r]
+        await asyncio.to_thread(asyncio.run, _upgrade(database_url, "web"))
+        with pytest.raises(Seeded):
+            await asyncio.wait_for(starting, 10)
+        assert runtime.schema_gate.problem is None
     finally:
         await runtime.db.dispose()

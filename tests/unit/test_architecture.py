@@ -87,5 +87,5 @@ def test_every_kafka_client_takes_the_shared_security_settings() -> None:
     assert missing == []
     files = {where.split(":")[0] for where, _, _ in constructions}
     assert {"shared/runtime.py", "services/simulators/common.py", "ops/kafka.py", "ops/broker.py", "ops/bench.py",
-            "ops/demo.py", "ops/chaos.py", "ops/burst.py", "ops/audit/reading.py", "ops/ceiling.py"} <= files
+            "ops/demo.py", "ops/chaos_lifecycles.py", "ops/burst.py", "ops/audit/reading.py", "ops/ceiling.py"} <= files
     assert len(constructions) >= 18

@@ -12,7 +12,10 @@ from ops.cli import app
 from ops.demo import Outcome
 
 
-async def _outcomes(bootstrap: str, names: list[str] | None = None) -> list[Outcome]:
+async def _outcomes(bootstrap: str, names: list[str] | None = None, step: Any = None) -> list[Outcome]:
+    if step is not None:  # the scenarios' progress
+        step.update(len(names or ["walk-in"]))
+        step.done()
     return [Outcome(name, f"Scenario {name}", f"CODE-{name}", f"O-{name}",
                     timeline=[("10:00:00", "payments.collection.redeemed", "amount=¥88.00")],
                     balances={"merchant_available:M-1001": -8747} if name == "lost-parcel" else {},
@@ -29,6 +32,7 @@ def test_a_demo_prints_its_scenarios_and_refuses_unknown_ones(monkeypatch: pytes
     assert result.exit_code == 0, result.output
     assert f"Scenario {scenario}" in result.output and "payments.collection.redeemed" in result.output
     assert "'net': 8747" in result.output
+    assert "scenarios: done 1/1 in " in result.output
     assert ("merchant_available:M-1001" in result.output) is (scenario == "lost-parcel")
     refused = CliRunner().invoke(app, ["demo", group, "no-such-scenario"])
     assert refused.exit_code == 2 and "unknown scenario 'no-such-scenario'" in refused.output
