@@ -14,6 +14,7 @@ Each run uses its own ids, so the demo can run again on the same platform.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from ops.demo import Outcome, Watcher, _summary
@@ -44,10 +45,15 @@ class CollectionDemo:
         return order_id
 
     def timeline(self, outcome: Outcome, *keys: str) -> Outcome:
-        for message in self.w.messages:
-            data = message.get("data") or {}
-            if message.get("type", "").startswith(SHOWN) and any(key in (data.get("order_id"), data.get("code_id"), data.get("subject_id")) for key in keys):
-                outcome.timeline.append((message["occurred_at"][11:19], message["type"], _summary(message)))
+        """The scenario's events in the order they happened (topics and partitions are read in no particular order)."""
+        mine = [m for m in self.w.messages if m.get("type", "").startswith(SHOWN) and any(
+            key in ((m.get("data") or {}).get("order_id"), (m.get("data") or {}).get("code_id"), (m.get("data") or {}).get("subject_id"))
+            for key in keys)]
+        def when(message: dict[str, Any]) -> datetime:
+            return datetime.fromisoformat(message["occurred_at"].replace("Z", "+00:00"))
+
+        for message in sorted(mine, key=when):  # stable: one instant keeps the emitting order
+            outcome.timeline.append((message["occurred_at"][11:19], message["type"], _summary(message)))
         return outcome
 
     async def walk_in(self) -> Outcome:
