@@ -26,7 +26,8 @@ from ops.broker import create_topics
 from ops.ceiling import CeilingPlatform
 from ops.cli_common import console as progress_console
 from ops.kafka import command
-from ops.platform import DEV_PARTITIONS, LocalPlatform
+from ops.pg import drop_database, service_databases
+from ops.platform import DEV_PARTITIONS, SERVICES, LocalPlatform
 from ops.progress import Board, Step
 from shared.kafka_security import aiokafka_options
 
@@ -315,7 +316,8 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     finished, elapsed = run.finished, run.elapsed
     throughput, event_rate = run.throughput, run.events / elapsed
     table = Table(title=f"Full speed: {len(finished)}/{count} lifecycles in {elapsed:.1f}s "
-                        f"({platform.partitions} partition{'s' if platform.partitions > 1 else ''} per topic)")
+                        f"({platform.partitions} partition{'s' if platform.partitions > 1 else ''} per topic, "
+                        f"{'PostgreSQL' if 'DANBAO_PAYMENTS_DATABASE_URL' in platform.extra_env else 'SQLite'})")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("lifecycles/s", f"{throughput:,.0f}")
@@ -369,17 +371,22 @@ async def ceiling(count: int, stand_ins: CeilingPlatform, platform_run: FullSpee
 
 
 def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: int = 50_000, partitions: int = DEV_PARTITIONS,
-         with_ceiling: bool = True) -> None:
+         with_ceiling: bool = True, postgres: str | None = None) -> None:
+    """``postgres``: a PostgreSQL server URL; the services then keep their data in fresh databases there (dropped
+    after the run) instead of SQLite files, as in production."""
     with tempfile.TemporaryDirectory(prefix="danbao-bench-") as scratch, Board(progress_console) as board:
-        platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING"},
-                                 partitions=partitions)
-        starting = board.step("starting a fresh platform")
-        platform.start(ready_timeout=90)
-        starting.done()
+        databases = asyncio.run(service_databases(postgres, SERVICES, "danbao_bench")) if postgres else {}
+        platform = LocalPlatform(data_dir=Path(scratch), extra_env={"DANBAO_MODE": "test", "DANBAO_LOG_LEVEL": "WARNING",
+                                                                    **databases}, partitions=partitions)
+        starting = board.step(f"starting a fresh platform on {'PostgreSQL' if postgres else 'SQLite files'}")
         try:
+            platform.start(ready_timeout=90)
+            starting.done()
             platform_run = asyncio.run(bench(count, rate, rate_seconds, raw_n, platform, board))
         finally:
             platform.stop()
+            for url in databases.values():
+                asyncio.run(drop_database(postgres, url))  # type: ignore[arg-type]
         if not with_ceiling:
             return
         stand_ins = CeilingPlatform(Path(scratch) / "ceiling", partitions)

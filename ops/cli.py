@@ -179,11 +179,13 @@ def bench_command(
     seconds: Annotated[float, typer.Option(help="Length of the latency run.")] = 20,
     partitions: Annotated[int, typer.Option(help="Partitions per topic, as `danbao dev` creates them.")] = DEV_PARTITIONS,
     ceiling: Annotated[bool, typer.Option(help="Also run the lifecycles through stand-ins that do no domain work.")] = True,
+    postgres: Annotated[str | None, typer.Option(help="A PostgreSQL server URL (postgresql://user@host:5432/db): the "
+                                                      "services keep their data in fresh databases there, dropped after.")] = None,
 ) -> None:
     """Drive guaranteed-trade lifecycles through a fresh local platform and print the figures."""
     from ops.bench import main
 
-    main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions, with_ceiling=ceiling)
+    main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions, with_ceiling=ceiling, postgres=postgres)
 
 
 @app.command("audit")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from ops.pg import create_database, drop_database
 
 POSTGRES_URL = os.environ.get("DANBAO_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
@@ -20,28 +21,13 @@ def _admin_url() -> str:
 
 async def create_pg_database() -> str:
     """A fresh, empty PostgreSQL database; returns its plain URL."""
-    import asyncpg
-
     assert POSTGRES_URL
-    name = f"danbao_t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    return await create_database(POSTGRES_URL)
 
 
 async def drop_pg_database(url: str) -> None:
-    import asyncpg
-
     assert POSTGRES_URL
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await drop_database(POSTGRES_URL, url)
 
 
 @pytest.fixture(params=BACKENDS)
