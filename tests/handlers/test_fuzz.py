@@ -129,7 +129,7 @@ class Fuzzed:
         """Every row of every domain table (all but the messaging bookkeeping)."""
         async with self.runtime.db.transaction() as session:
             return {table.__tablename__: sorted(map(repr, await run(session, sa_select(table.__table__), fetch="all")))
-                    for table in [DurableTimer, *self.runtime.definition.tables]}
+                    for table in [DurableTimer, *self.runtime.definition.schema.tables]}
 
     async def first_outcome(self, key: str) -> set[str]:
         async with self.runtime.db.transaction() as session:

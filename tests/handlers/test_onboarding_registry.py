@@ -64,7 +64,7 @@ async def snapshot(runtime: Any) -> dict[str, list[str]]:
     """Every row of every domain table and the timers (all but the messaging bookkeeping)."""
     async with runtime.db.transaction() as session:
         return {table.__tablename__: sorted(map(repr, await run(session, sa_select(table.__table__), fetch="all")))
-                for table in [DurableTimer, *runtime.definition.tables]}
+                for table in [DurableTimer, *runtime.definition.schema.tables]}
 
 
 async def applied(runtime: Any, broker: Any) -> None:
