@@ -59,7 +59,8 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from ops.bench import _command, platform_pids
+from ops.bench_driver import _command
+from ops.bench_measure import platform_pids
 from ops.burst_probe import COMMAND_TOPIC, Probe
 from ops.cli_common import console as progress_console
 from ops.platform import DEV_PARTITIONS, LocalPlatform

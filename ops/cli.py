@@ -175,17 +175,22 @@ def create_topics_command(
 @app.command("bench")
 def bench_command(
     lifecycles: Annotated[int, typer.Option(help="Lifecycles at full speed.")] = 3000,
-    rate: Annotated[float, typer.Option(help="Lifecycles/s for the latency run.")] = 100,
-    seconds: Annotated[float, typer.Option(help="Length of the latency run.")] = 20,
+    rate: Annotated[float, typer.Option(help="Lifecycles/s of the latency runs (on the fresh platform, after full speed).")] = 100,
+    seconds: Annotated[float, typer.Option(help="Length of each latency run.")] = 20,
     partitions: Annotated[int, typer.Option(help="Partitions per topic, as `danbao dev` creates them.")] = DEV_PARTITIONS,
     ceiling: Annotated[bool, typer.Option(help="Also run the lifecycles through stand-ins that do no domain work.")] = True,
     postgres: Annotated[str | None, typer.Option(help="A PostgreSQL server URL (postgresql://user@host:5432/db): the "
                                                       "services keep their data in fresh databases there, dropped after.")] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Whole runs, each on a fresh platform; then the spread (min, median, "
+                                                  "max) of the headline figures.")] = 1,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this file as JSON: "
+                                                                  '{"runs": [...], "spread": {...}}.')] = None,
 ) -> None:
     """Drive guaranteed-trade lifecycles through a fresh local platform and print the figures."""
     from ops.bench import main
 
-    main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions, with_ceiling=ceiling, postgres=postgres)
+    main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions, with_ceiling=ceiling, postgres=postgres,
+         runs=runs, json_path=json_file)
 
 
 @app.command("audit")

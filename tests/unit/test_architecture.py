@@ -86,6 +86,6 @@ def test_every_kafka_client_takes_the_shared_security_settings() -> None:
             missing.append(f"{where} {name}")
     assert missing == []
     files = {where.split(":")[0] for where, _, _ in constructions}
-    assert {"shared/runtime.py", "services/simulators/common.py", "ops/kafka.py", "ops/broker.py", "ops/bench.py",
+    assert {"shared/runtime.py", "services/simulators/common.py", "ops/kafka.py", "ops/broker.py", "ops/bench_driver.py", "ops/bench_measure.py",
             "ops/demo.py", "ops/chaos_lifecycles.py", "ops/burst.py", "ops/audit/reading.py", "ops/ceiling.py"} <= files
     assert len(constructions) >= 18

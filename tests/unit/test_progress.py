@@ -64,7 +64,7 @@ async def test_scenarios_in_turn_are_counted_with_the_one_under_way_as_the_note(
 
 
 async def test_bench_counts_each_finished_lifecycle_on_its_step() -> None:
-    from ops.bench import Lifecycle, run_lifecycles
+    from ops.bench_driver import Lifecycle, run_lifecycles
 
     class Driver:
         events = 0
