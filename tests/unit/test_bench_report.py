@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,3 +123,10 @@ def test_the_spread_is_the_min_median_and_max_over_the_runs(tmp_path: Path) -> N
     Console(file=out, width=200).print(spread_table(figures, 4))
     assert "Spread over 4 runs" in out.getvalue() and "lifecycles_per_s" in out.getvalue()
 
+
+def test_the_readme_names_every_key_of_a_runs_object() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("Each run's object holds:"):].split("\n\n")[1]
+    documented = {key for line in table.splitlines()[2:] for key in re.findall(r"`([a-z_0-9]+)`", line.split(" | ")[0])}
+    run = run_figures(platform_run([life(n, 10) for n in range(5)]), full(10, 1.0, {"payments": 0.1}), cores=2)
+    assert documented == set(run)
