@@ -12,6 +12,9 @@ from ops.pg import create_database, drop_database
 
 POSTGRES_URL = os.environ.get("DANBAO_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_URL else [])
+# The store production runs on, where the tests have it: integration modules that need a platform of their own
+# settings run on it alone (each store's semantics are pinned by the store tests, and the shared platform runs on both).
+PRODUCTION_STORE = ["postgres"] if POSTGRES_URL else ["sqlite"]
 
 
 def _admin_url() -> str:

@@ -41,8 +41,12 @@ def running_platform(backend: str, data_dir: Path, extra_env: dict[str, str] | N
             asyncio.run(drop_pg_database(url))
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    """One platform per store for every module that needs no settings of its own: each test works with its own
+    orders, merchants and cases, as tenants of one real platform would, so a platform start (about 15 s of ten
+    processes importing and migrating on two cores) is paid once per store, not once per module. Modules that need
+    other settings start their own (``running_platform``)."""
     with running_platform(request.param, tmp_path_factory.mktemp("platform")) as running:
         yield running
 

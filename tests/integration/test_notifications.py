@@ -29,7 +29,7 @@ from ops.broker import free_port
 from ops.platform import LocalPlatform
 from services.notifications.webhooks import HEADER, SignatureError, verify
 from services.simulators.registry import ACTIVE_2
-from tests.conftest import BACKENDS
+from tests.conftest import PRODUCTION_STORE
 from tests.factories import (
     apply_for_merchant,
     confirm_receipt,
@@ -101,7 +101,7 @@ def receiver() -> Iterator[str]:
     server.shutdown()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=PRODUCTION_STORE)
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox,
              receiver: str) -> Iterator[LocalPlatform]:
     Receiver.calls = []

@@ -22,7 +22,7 @@ from shared.business_days import CHINA, business_days_later, is_business_day
 from shared.contracts.onboarding import ActivationCodeIssued
 from shared.contracts.settlement import open_account
 from shared.pii import FieldCipher, development_keys
-from tests.conftest import BACKENDS
+from tests.conftest import PRODUCTION_STORE
 from tests.factories import (
     advance_clock,
     apply_for_merchant,
@@ -43,7 +43,7 @@ BANK_KEYS = FieldCipher.from_spec(development_keys("bank account seal"))  # the 
 SCHEDULE = [{"channel": "corporate", "max_amount": 1_000_000, "business_days": 2}, {"business_days": 1}]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=PRODUCTION_STORE)
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     env = {"DANBAO_PAYMENTS_PAYOUT_SCHEDULE": json.dumps(SCHEDULE), "DANBAO_CALENDAR_WARNING_DAYS": "366"}
     with running_platform(request.param, tmp_path_factory.mktemp("payouts"), env) as running:

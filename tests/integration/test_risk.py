@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ops.platform import LocalPlatform
-from tests.conftest import BACKENDS
+from tests.conftest import PRODUCTION_STORE
 from tests.factories import cancel_order, confirm_receipt, create_order, envelope, pay_order, record_shipment, request_payout
 from tests.integration.conftest import Kafka, of, running_platform
 
@@ -27,7 +27,7 @@ RULES = {"R-VELOCITY-BUYER": {"window_minutes": 10, "threshold": 1},
          "R-PAYOUT-AFTER-INFLOW": {"window_minutes": 1440, "threshold": 50, "floor": 1000}}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=PRODUCTION_STORE)
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     with running_platform(request.param, tmp_path_factory.mktemp("risk"),
                           extra_env={"DANBAO_PAYMENTS_RISK_RULES": json.dumps(RULES)}) as running:
