@@ -47,8 +47,27 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     orders, merchants and cases, as tenants of one real platform would, so a platform start (about 15 s of ten
     processes importing and migrating on two cores) is paid once per store, not once per module. Modules that need
     other settings start their own (``running_platform``)."""
-    with running_platform(request.param, tmp_path_factory.mktemp("platform")) as running:
+    with running_platform(request.param, tmp_path_factory.mktemp("platform"), names=SERVICES + SIMULATORS + EDGES) as running:
         yield running
+
+
+def _on_shared_platform(item: pytest.Item) -> str | None:
+    """The store of the shared platform ``item`` runs on (None: it needs none, or one of its module's own)."""
+    callspec = getattr(item, "callspec", None)
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).get("platform")
+    if callspec is None or "platform" not in callspec.params or not definitions or definitions[-1].scope != "session":
+        return None
+    return str(callspec.params["platform"])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the shared platform run last, one store after the other: each shared platform is started once
+    and stopped before the next, never while a module's own platform runs beside it (two cores)."""
+    stores = {item: _on_shared_platform(item) for item in items}
+    order = {store: n for n, store in enumerate(BACKENDS)}
+    items[:] = [item for item in items if stores[item] is None] + sorted(
+        (item for item in items if stores[item] is not None), key=lambda item: order[stores[item]])
 
 
 class Kafka:

@@ -23,23 +23,19 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from ops.platform import EDGES, SERVICES, SIMULATORS, LocalPlatform
+from ops.platform import LocalPlatform
 from services.simulators.registry import OTHER_NAME  # the registry knows the company under another name: a reviewer decides
 from shared.business_days import CHINA
 from tests.factories import advance_clock, apply_for_merchant, envelope, issue_code, record_shipment, redeem_code
 from tests.integration.browser import (DESK_SIZE, PHONE_SIZE, chromium, click, cookies_of, element, fill, reload_until,
                                        screenshot, sms_code, until_status, wait)
-from tests.integration.conftest import Kafka, of, running_platform
+from tests.integration.conftest import Kafka, of
 
 pytestmark = pytest.mark.integration
+# On the shared platform (which runs the web edge too), on one store: the screens are the same on either.
+ON_SQLITE = pytest.mark.parametrize("platform", ["sqlite"], indirect=True)
 # A 1x1 PNG: the evidence photo a buyer uploads.
 PHOTO = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
-    with running_platform("sqlite", tmp_path_factory.mktemp("web"), names=SERVICES + SIMULATORS + EDGES) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +115,7 @@ def _staff_sign_in(staff: WebDriver, platform: LocalPlatform, principal: str) ->
     wait(staff, lambda d: principal in d.find_element(By.TAG_NAME, "h1").text, what=f"{principal} signed in")
 
 
+@ON_SQLITE
 async def test_a_walk_in_customer_pays_with_the_code_confirms_receipt_and_the_money_is_released(
         platform: LocalPlatform, kafka: Kafka, buyer: WebDriver) -> None:
     url, order_id = await _code(kafka, platform, 8800)
@@ -144,6 +141,7 @@ async def test_a_walk_in_customer_pays_with_the_code_confirms_receipt_and_the_mo
     screenshot(buyer, "cashier-5-released")
 
 
+@ON_SQLITE
 async def test_a_reviewer_approves_an_application_the_checks_could_not_settle(
         platform: LocalPlatform, kafka: Kafka, staff: WebDriver) -> None:
     merchant = f"M-{uuid.uuid4().hex[:8]}"
@@ -164,6 +162,7 @@ async def test_a_reviewer_approves_an_application_the_checks_could_not_settle(
     reload_until(staff, lambda d: "approved" in element(d, "application-status").text, what="approved")
 
 
+@ON_SQLITE
 async def test_an_operator_replays_a_dead_letter_releases_a_held_payment_and_reads_the_ledger_and_a_day_report(
         platform: LocalPlatform, kafka: Kafka, staff: WebDriver) -> None:
     key = f"DLQ-{uuid.uuid4().hex[:8]}"
@@ -221,6 +220,7 @@ async def test_an_operator_replays_a_dead_letter_releases_a_held_payment_and_rea
     assert httpx.get(f"{platform.web_url}/console/reports.csv", params={"merchant": "M-1001", "day": day}).status_code == 403
 
 
+@ON_SQLITE
 async def test_an_arbitrator_rules_a_refund_request_and_the_refund_reaches_the_buyer(
         platform: LocalPlatform, kafka: Kafka, buyer: WebDriver, staff: WebDriver, tmp_path: Path) -> None:
     url, order_id = await _code(kafka, platform, 12900)
