@@ -17,8 +17,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/danbao dev
 
+# Two workers (pytest-xdist): the tests on the shared platforms in one, everything else beside them (tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not integration"

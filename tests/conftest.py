@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,33 @@ async def create_pg_database() -> str:
 async def drop_pg_database(url: str) -> None:
     assert POSTGRES_URL
     await drop_database(POSTGRES_URL, url)
+
+
+def on_shared_platform(item: pytest.Item | None) -> str | None:
+    """The store of the shared integration platform (tests/integration/conftest.py) ``item`` runs on; None when it
+    needs none, or starts one of its module's own."""
+    callspec = getattr(item, "callspec", None)
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).get("platform")
+    if callspec is None or "platform" not in callspec.params or not definitions or definitions[-1].scope != "session":
+        return None
+    return str(callspec.params["platform"])
+
+
+SHARED_ID = "shared-"  # the test id of a test on the shared platform of a store: ``[shared-sqlite]``
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test` runs in two workers (pytest-xdist): the tests on the shared platforms (their id says
+    ``shared-<store>``) go to one worker as one unit, longest first, and every other module to one worker as a
+    unit, so no platform, shared or a module's own, is started twice. (pytest-xdist's own ``loadgroup`` cannot
+    group here: it renames a test by a field pytest 9.2 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByPlatform(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "shared platforms" if f"[{SHARED_ID}" in nodeid else nodeid.split("::", 1)[0]
+
+    return ByPlatform(config, log)
 
 
 @pytest.fixture(params=BACKENDS)

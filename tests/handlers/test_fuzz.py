@@ -60,32 +60,38 @@ def charge_succeeded(order_id: str) -> Document:
 
 
 COMMAND = topics.commands
-# Per service: its seeded state, as (topic, message) in order; and a valid command that must work
-# after any bad message (new ids each time), with the event it must cause.
-SEEDS: dict[str, list[tuple[str, Document]]] = {
-    "payments": [
-        (COMMAND("payments"), keyed(f.create_order("O-FZ-OPEN"), "create-O-FZ-OPEN")),
-        (COMMAND("payments"), keyed(f.create_order("O-FZ-PAID"), "create-O-FZ-PAID")),
-        (COMMAND("payments"), keyed(f.pay_order("O-FZ-PAID"), "pay-O-FZ-PAID")),
-        (topics.PSP_CALLBACKS, charge_succeeded("O-FZ-PAID")),
-        (COMMAND("payments"), keyed(f.request_payout("PO-FZ-1", 100), "payout-PO-FZ-1")),
-    ],
-    "escrow": [
-        (topics.events("payments"), f.payment_succeeded("O-FZ-HELD")),
-        (topics.events("payments"), f.payment_succeeded("O-FZ-SHIPPED")),
-        (COMMAND("escrow"), keyed(f.record_shipment("O-FZ-SHIPPED"), "ship-O-FZ-SHIPPED")),
-    ],
-    "disputes": [
-        (topics.events("escrow"), hold_created("O-FZ-HELD")),
-        (topics.events("escrow"), hold_created("O-FZ-FREE")),
-        (COMMAND("disputes"), keyed(open_case("C-FZ-1", "O-FZ-HELD"), "open-C-FZ-1")),
-    ],
-    "onboarding": [(COMMAND("onboarding"), keyed(f.apply_for_merchant("M-FZ-1", "91350100M000100Y43"), "apply-M-FZ-1"))],
-    "notifications": [
-        (COMMAND("notifications"), keyed(f.register_contact("buyer", "B-2001", phone="13812345678"), "contact-B-2001")),
-        (COMMAND("notifications"), keyed(f.register_webhook("M-1001", "https://shop.example.com/hook", "whsec_" + "e" * 32), "hook-M-1001")),
-    ],
-}
+
+
+# Per service: its seeded state, as (topic, message) in order, made when a test needs it (a command's token
+# lives five minutes); and a valid command that must work after any bad message (new ids each time), with the
+# event it must cause.
+def seeds() -> dict[str, list[tuple[str, Document]]]:
+    return {
+        "payments": [
+            (COMMAND("payments"), keyed(f.create_order("O-FZ-OPEN"), "create-O-FZ-OPEN")),
+            (COMMAND("payments"), keyed(f.create_order("O-FZ-PAID"), "create-O-FZ-PAID")),
+            (COMMAND("payments"), keyed(f.pay_order("O-FZ-PAID"), "pay-O-FZ-PAID")),
+            (topics.PSP_CALLBACKS, charge_succeeded("O-FZ-PAID")),
+            (COMMAND("payments"), keyed(f.request_payout("PO-FZ-1", 100), "payout-PO-FZ-1")),
+        ],
+        "escrow": [
+            (topics.events("payments"), f.payment_succeeded("O-FZ-HELD")),
+            (topics.events("payments"), f.payment_succeeded("O-FZ-SHIPPED")),
+            (COMMAND("escrow"), keyed(f.record_shipment("O-FZ-SHIPPED"), "ship-O-FZ-SHIPPED")),
+        ],
+        "disputes": [
+            (topics.events("escrow"), hold_created("O-FZ-HELD")),
+            (topics.events("escrow"), hold_created("O-FZ-FREE")),
+            (COMMAND("disputes"), keyed(open_case("C-FZ-1", "O-FZ-HELD"), "open-C-FZ-1")),
+        ],
+        "onboarding": [(COMMAND("onboarding"), keyed(f.apply_for_merchant("M-FZ-1", "91350100M000100Y43"), "apply-M-FZ-1"))],
+        "notifications": [
+            (COMMAND("notifications"), keyed(f.register_contact("buyer", "B-2001", phone="13812345678"), "contact-B-2001")),
+            (COMMAND("notifications"), keyed(f.register_webhook("M-1001", "https://shop.example.com/hook", "whsec_" + "e" * 32), "hook-M-1001")),
+        ],
+    }
+
+
 PROBES: dict[str, tuple[Callable[[str], list[tuple[str, Document]]], str]] = {
     "payments": (lambda n: [(COMMAND("payments"), f.create_order(f"O-FZ-P{n}"))], "payments.order.created"),
     "escrow": (lambda n: [(topics.events("payments"), f.payment_succeeded(f"O-FZ-P{n}")),
@@ -170,7 +176,7 @@ async def fuzzed(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: py
     monkeypatch.setenv("DANBAO_PARK_SECONDS", "0")
     async with serving(BUILDS[request.param]()) as (runtime, broker):
         target = Fuzzed(request.param, runtime, broker)
-        for topic, document in SEEDS[request.param]:
+        for topic, document in seeds()[request.param]:
             caused = await target.publish(topic, f.encode(document))
             assert not [m for _, m in caused if m["type"].endswith((".command.rejected", "deadletter.recorded"))], caused
             if "idempotency_key" in document:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from ops.kafka import read
 from ops.platform import EDGES, SERVICES, SIMULATORS, LocalPlatform
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.conftest import BACKENDS, SHARED_ID, create_pg_database, drop_pg_database, on_shared_platform
 
 pytestmark = pytest.mark.integration
 
@@ -41,33 +41,57 @@ def running_platform(backend: str, data_dir: Path, extra_env: dict[str, str] | N
             asyncio.run(drop_pg_database(url))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+# The shared platforms running in this process, by store, and the stores whose platform was stopped for good.
+_SHARED: dict[str, ExitStack] = {}
+_STOPPED: set[str] = set()
+
+
+@pytest.fixture(scope="session", params=BACKENDS, ids=lambda store: f"{SHARED_ID}{store}")
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     """One platform per store for every module that needs no settings of its own: each test works with its own
     orders, merchants and cases, as tenants of one real platform would, so a platform start (about 15 s of ten
     processes importing and migrating on two cores) is paid once per store, not once per module. Modules that need
-    other settings start their own (``running_platform``)."""
-    with running_platform(request.param, tmp_path_factory.mktemp("platform"), names=SERVICES + SIMULATORS + EDGES) as running:
+    other settings start their own (``running_platform``). It is stopped right after the last test that uses it
+    (``pytest_runtest_teardown``), not at the end of the session."""
+    store = str(request.param)
+    stack = ExitStack()
+    running = stack.enter_context(running_platform(store, tmp_path_factory.mktemp("platform"),
+                                                   names=SERVICES + SIMULATORS + EDGES))
+    _SHARED[store] = stack
+    try:
         yield running
+    finally:
+        _stop_shared(store)
 
 
-def _on_shared_platform(item: pytest.Item) -> str | None:
-    """The store of the shared platform ``item`` runs on (None: it needs none, or one of its module's own)."""
-    callspec = getattr(item, "callspec", None)
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).get("platform")
-    if callspec is None or "platform" not in callspec.params or not definitions or definitions[-1].scope != "session":
-        return None
-    return str(callspec.params["platform"])
+def _stop_shared(store: str) -> None:
+    stack = _SHARED.pop(store, None)
+    if stack is not None:
+        _STOPPED.add(store)
+        stack.close()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the shared platform run last, one store after the other: each shared platform is started once
-    and stopped before the next, never while a module's own platform runs beside it (two cores)."""
-    stores = {item: _on_shared_platform(item) for item in items}
+    """The tests on the shared platforms come first, one store after the other: a worker starts on them at once
+    (they are the longest group), and each shared platform is started once and stopped after its last test, so it
+    never runs idle beside the rest. (After pytest's own ordering, which groups tests by their fixtures' parameters.)"""
+    stores = {item: on_shared_platform(item) for item in items}
     order = {store: n for n, store in enumerate(BACKENDS)}
-    items[:] = [item for item in items if stores[item] is None] + sorted(
-        (item for item in items if stores[item] is not None), key=lambda item: order[stores[item]])
+    items[:] = sorted((item for item in items if stores[item] is not None), key=lambda item: order[stores[item]]) + [
+        item for item in items if stores[item] is None]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    store = on_shared_platform(item)
+    if store in _STOPPED:
+        pytest.fail(f"the shared {store} platform was stopped before this test: the tests on it must run together")
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    store = on_shared_platform(item)
+    if store is not None and on_shared_platform(nextitem) != store:
+        _stop_shared(store)
 
 
 class Kafka:

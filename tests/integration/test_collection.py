@@ -36,10 +36,11 @@ async def _rejection(kafka: Kafka, command: dict[str, Any], key: str) -> dict[st
     return next(m for m in events if m["type"] == "payments.command.rejected" and m["data"]["command_event_id"] == command["event_id"])["data"]
 
 
-async def test_a_walk_in_customer_pays_the_sale_qr_code_and_the_money_is_released(kafka: Kafka) -> None:
+async def test_a_walk_in_customer_pays_the_sale_qr_code_and_the_money_is_released(kafka: Kafka, platform: LocalPlatform) -> None:
     code_id, order_id, buyer = f"QR-{uuid.uuid4().hex[:8]}", f"O-{uuid.uuid4().hex[:8]}", f"B-WALK-{uuid.uuid4().hex[:6]}"
     code = await _issued(kafka, issue_code(code_id, order_id=order_id, unit_price=8800))
-    assert code["url"] == f"https://pay.danbao.example/c/{code['token']}" and code["merchant_verified"] is True
+    # the code opens the platform's cashier (DANBAO_PAYMENTS_PAY_BASE_URL: here the web edge's)
+    assert code["url"] == f"{platform.web_url}/c/{code['token']}" and code["merchant_verified"] is True
     assert (code["kind"], code["amount"], code["guarantee_available"]) == ("order", {"amount": 8800, "currency": "CNY"}, True)
 
     await kafka.send("danbao.payments.commands", redeem_code(code["token"], buyer=buyer), key=code_id)
@@ -124,7 +125,7 @@ async def test_danbao_demo_collection_shows_a_walk_in_sale_a_shop_qr_sale_and_a_
 
     assert platform.broker is not None
     walk_in, shop, review = await run(platform.broker.bootstrap)
-    assert walk_in.facts["net"] == 8800 - walk_in.facts["fee"] and walk_in.facts["url"].startswith("https://pay.danbao.example/c/")
+    assert walk_in.facts["net"] == 8800 - walk_in.facts["fee"] and walk_in.facts["url"].startswith(f"{platform.web_url}/c/")
     assert [t for _, t, _ in walk_in.timeline][:2] == ["payments.collection.issued", "payments.collection.redeemed"]
     assert "escrow.hold.released" in [t for _, t, _ in walk_in.timeline]
     assert [o["guaranteed"] for o in shop.facts["orders"].values()] == [True, False]
