@@ -6,7 +6,7 @@ from services.payments.config import PaymentsSettings
 from services.payments.handlers import PAYOUT_TRANSFER, PROVIDER_TIMEOUT, UNPAID_EXPIRY, PaymentsHandlers
 from services.payments.risk_desk import LONGEST_WINDOW
 from services.payments.migrations import SCHEMA
-from services.payments.risk_store import RiskObservation
+from services.payments.risk_store import RiskTally
 from shared.contracts import bank, collection, escrow, onboarding, payments, psp, risk
 from shared.retention import Horizon
 from shared.runtime import ServiceDefinition, ServiceRuntime, Subscription
@@ -54,7 +54,7 @@ def build(settings: PaymentsSettings | None = None, platform: PlatformSettings |
             }, group_suffix="escrow-events", ignore_unknown_types=True),
         ],
         seed=handlers.seed,
-        horizons=[Horizon(RiskObservation.__table__, ("id",), "at", LONGEST_WINDOW)],  # type: ignore[attr-defined]
+        horizons=[Horizon(RiskTally.__table__, ("key", "grain", "bucket"), "at", LONGEST_WINDOW)],  # type: ignore[attr-defined]
         timers={UNPAID_EXPIRY: handlers.unpaid_deadline, PROVIDER_TIMEOUT: handlers.provider_deadline,
                 PAYOUT_TRANSFER: handlers.payout_transfer_due},
     )

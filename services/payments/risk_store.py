@@ -1,32 +1,41 @@
 """What the risk rules measure, and the reviews they open: payments' own tables.
 
-``risk_observation`` keeps one row per thing a rule counts (a payment begun by a buyer, from a device, to a
-merchant; a failed payment; a paid amount; money reaching a merchant's balance; a merchant's cancellation of a
-paid order), by key and time, so each figure is one indexed count or sum. The retention task prunes rows older
-than the longest window (``risk_desk.LONGEST_WINDOW``)."""
+``risk_tally`` counts what a rule counts (a payment begun by a buyer, from a device, to a merchant; a failed
+payment; a paid amount; money reaching a merchant's balance; a merchant's cancellation of a paid order) by key,
+in buckets of a second, a minute, an hour and a day (UTC): each thing counted adds to its four buckets in one
+statement. A window "since T" is read from the fewest buckets that cover it, to the second: the seconds from T
+to the next whole minute, the minutes to the next whole hour, the hours to the next whole day, then whole days;
+at most 59 + 59 + 23 + 90 rows however busy the key, where one row per thing counted grew with a merchant's
+volume (a 30-day window of a busy merchant was a scan of every payment in it, on every payment). A window
+starts at the whole second. The retention task prunes buckets older than the longest window
+(``risk_desk.LONGEST_WINDOW``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, func
+from sqlalchemy import Column, DateTime, bindparam, func, literal_column, select as sa_select, union_all
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.contracts.risk import RiskFlagged, RiskOutcome, RiskSubject
-from shared.db import fetch_one, insert_rows, upsert
+from shared.db import fetch_one, run, upsert
 from shared.timers import as_utc
 
+# grain → seconds in a bucket, finest first; each grain covers the window up to the next coarser boundary
+GRAINS = (("s", 1), ("m", 60), ("h", 3600), ("d", 86400))
 
-class RiskObservation(SQLModel, table=True):
-    __tablename__ = "risk_observation"
-    __table_args__ = (Index("ix_risk_observation_key_at", "key", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=100, description="what is counted, e.g. pay:buyer:B-1, paid:merchant:M-1")
-    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+class RiskTally(SQLModel, table=True):
+    __tablename__ = "risk_tally"
+
+    key: str = Field(primary_key=True, max_length=100, description="what is counted, e.g. pay:buyer:B-1, paid:merchant:M-1")
+    grain: str = Field(primary_key=True, max_length=1, description="s, m, h or d: the bucket's length")
+    bucket: int = Field(primary_key=True, description="the bucket's start, in its grain since 1970-01-01 UTC")
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True), description="the bucket's start")
+    count: int = 0
     amount: int = 0
 
 
@@ -34,15 +43,55 @@ def pay_keys(buyer_id: str, merchant_id: str, device_id: str | None) -> list[str
     return [f"pay:buyer:{buyer_id}", f"pay:merchant:{merchant_id}"] + ([f"pay:device:{device_id}"] if device_id else [])
 
 
+def _epoch(at: datetime) -> int:
+    return int(as_utc(at).timestamp())
+
+
 async def observe(session: AsyncSession, at: datetime, *keys: str, amount: int = 0) -> None:
-    await insert_rows(session, RiskObservation, [dict(key=key, at=at, amount=amount) for key in keys])
+    """One more of each key at ``at`` (with ``amount``): its four buckets grow, in one statement."""
+    second = _epoch(at)
+    await upsert(session, RiskTally, [
+        dict(key=key, grain=grain, bucket=second // length,
+             at=datetime.fromtimestamp(second // length * length, timezone.utc), count=1, amount=amount)
+        for key in keys for grain, length in GRAINS], insert_only=("at",), add=("count", "amount"))
+
+
+def _ranges(since: datetime) -> list[tuple[str, int, int | None]]:
+    """(grain, first bucket, bucket after the last or None for no end) covering ``since`` (to the second) onwards."""
+    start = _epoch(since)
+    ranges: list[tuple[str, int, int | None]] = []
+    for (grain, length), coarser in zip(GRAINS, [*GRAINS[1:], None], strict=True):
+        first = -(-start // length)  # the first whole bucket at or after start
+        if coarser is None:
+            ranges.append((grain, first, None))
+            break
+        boundary = -(-start // coarser[1]) * coarser[1]  # the next whole coarser bucket
+        ranges.append((grain, first, boundary // length))
+        start = boundary
+    return ranges
+
+
+_T = RiskTally.__table__  # type: ignore[attr-defined]
+
+
+def _part(n: int, bounded: bool) -> Any:
+    where = [_T.c.key == bindparam("key"), _T.c.grain == bindparam(f"g{n}"), _T.c.bucket >= bindparam(f"from{n}")]
+    if bounded:
+        where.append(_T.c.bucket < bindparam(f"to{n}"))
+    return sa_select(_T.c.count, _T.c.amount).where(*where)
+
+
+_PARTS = union_all(*(_part(n, n < len(GRAINS) - 1) for n in range(len(GRAINS)))).subquery()
+_TALLY = sa_select(func.coalesce(func.sum(_PARTS.c.count), literal_column("0")),
+                   func.coalesce(func.sum(_PARTS.c.amount), literal_column("0")))
 
 
 async def tally(session: AsyncSession, key: str, since: datetime) -> tuple[int, int]:
-    """(how many, the sum of their amounts) under ``key`` from ``since``."""
-    found = await session.exec(select(func.count(), func.coalesce(func.sum(RiskObservation.amount), 0))
-                               .where(RiskObservation.key == key, col(RiskObservation.at) >= since))
-    count, total = found.one()
+    """(how many, the sum of their amounts) under ``key`` from ``since`` (to the second) on."""
+    params: dict[str, Any] = {"key": key}
+    for n, (grain, first, end) in enumerate(_ranges(since)):
+        params.update({f"g{n}": grain, f"from{n}": first, **({f"to{n}": end} if end is not None else {})})
+    count, total = await run(session, _TALLY, params, fetch="first")
     return int(count), int(total)
 
 

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.payments.collection import MerchantFacts
 from services.payments.collection_store import CollectionCodeRow
-from services.payments.risk_store import RiskObservation, RiskReviewRow
+from services.payments.risk_store import RiskReviewRow, RiskTally
 from services.payments.domain import Order, OrderStatus
 from services.payments.payouts import MerchantPayouts, Payout, PayoutAccount, PayoutStatus
 from shared.contracts.payments import CancelReason, OrderItem, PaymentCapturedLate, PaymentMethod
@@ -315,4 +315,4 @@ async def save_payout(session: AsyncSession, payout: Payout, now: datetime) -> N
         business_days=payout.business_days, review=payout.review, reserved=payout.reserved, created_at=now, updated_at=now))
 
 
-TABLES: list[type[SQLModel]] = [CollectionCodeRow, RiskObservation, RiskReviewRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]
+TABLES: list[type[SQLModel]] = [CollectionCodeRow, RiskTally, RiskReviewRow, PaymentOrder, LateCaptureRow, MerchantView, BuyerRestriction, PayoutRow, MerchantMonthVolume]

@@ -47,7 +47,7 @@ def danbao(*args: str) -> tuple[int, str]:
 
 def test_check_fails_until_upgrade_brings_every_database_to_its_code(databases: dict[str, str]) -> None:
     code, out = danbao("db", "check")
-    assert code == 1 and "payments: empty, the code needs 0002: run `danbao db upgrade --service payments`" in out
+    assert code == 1 and "payments: empty, the code needs 0003: run `danbao db upgrade --service payments`" in out
     code, out = danbao("db", "upgrade")
     assert code == 2 and "name one --service, or --all" in out
     code, out = danbao("db", "upgrade", "--service", "escrow")
@@ -59,7 +59,7 @@ def test_check_fails_until_upgrade_brings_every_database_to_its_code(databases: 
     assert "web: upgraded from an empty database: 0001" in out
     assert danbao("db", "check")[0] == 0
     code, out = danbao("db", "current", "--service", "payments")
-    assert code == 0 and "payments" in out and "current" in out and "0002" in out
+    assert code == 0 and "payments" in out and "current" in out and "0003" in out
     assert danbao("db", "check", "--service", "nobody")[0] == 2
 
 
@@ -88,7 +88,7 @@ def test_upgrades_started_together_on_one_database_take_turns(databases: dict[st
     assert [code for code, _ in outputs] == [0, 0, 0, 0], outputs
     said = sorted("upgraded from an empty database" in out for _, out in outputs)
     assert said == [False, False, False, True], outputs
-    assert all("already at 0002" in out for _, out in outputs if "upgraded from" not in out)
+    assert all("already at 0003" in out for _, out in outputs if "upgraded from" not in out)
     assert danbao("db", "check", "--service", "payments")[0] == 0
 
 
@@ -106,10 +106,10 @@ def test_revision_writes_what_a_model_gained_and_it_upgrades(
     monkeypatch.setattr(cli_db, "_schema", lambda service: schema)
 
     code, out = danbao("db", "revision", "--service", "payments", "-m", "payout memo")
-    written = tmp_path / "versions" / "0003_payout_memo.py"
+    written = tmp_path / "versions" / "0004_payout_memo.py"
     assert code == 0 and written.exists(), out
     text = written.read_text()
-    assert "revision: str = '0003'" in text and "down_revision: str | None = '0002'" in text
+    assert "revision: str = '0004'" in text and "down_revision: str | None = '0003'" in text
     assert "batch_op.add_column(sa.Column('memo', sa.String(length=80), nullable=True))" in text
 
     async def upgrade_and_compare() -> tuple[list[str], list[object]]:
@@ -119,4 +119,4 @@ def test_revision_writes_what_a_model_gained_and_it_upgrades(
         finally:
             await database.dispose()
 
-    assert asyncio.run(upgrade_and_compare()) == (["0001", "0002", "0003"], [])
+    assert asyncio.run(upgrade_and_compare()) == (["0001", "0002", "0003", "0004"], [])

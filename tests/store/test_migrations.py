@@ -56,7 +56,7 @@ async def test_a_database_behind_the_code_is_seen_and_its_differences_named(data
         assert {"add_table risk_review", "add_table collection_code", "add_column payout.reserved",
                 "add_column merchant_view.payouts_held_reason", "add_index payment_order.ix_payment_order_collection_code_id"} <= found
         result = await upgrade_database(database, schema)
-        assert result.applied == ["0002"] and result.describe() == "payments: upgraded from 0001: 0002"
+        assert result.applied == ["0002", "0003"] and result.describe() == "payments: upgraded from 0001: 0002 -> 0003"
         assert await database_differences(database, schema) == []
     finally:
         await database.dispose()
