@@ -21,6 +21,8 @@ machine can sign with them; production refuses their keys.
 
 from __future__ import annotations
 
+import functools
+
 import base64
 import hashlib
 import json
@@ -111,6 +113,7 @@ class Signer:
         return {"keys": [self.key.as_dict(private=False)]}
 
 
+@functools.lru_cache(maxsize=None)
 def development_signer(issuer: str) -> Signer:
     """The development key of ``issuer``, derived from its name (dev and test mode only)."""
     seed = hashlib.sha256(f"danbao development issuer {issuer}".encode()).digest()
