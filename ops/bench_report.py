@@ -167,6 +167,7 @@ def document(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def write_json(path: Path, runs: list[dict[str, Any]]) -> None:
     """Written whole after every run (to a neighbour first, then renamed), so a failed later run leaves the earlier ones."""
     text = json.dumps(document(runs), indent=2, ensure_ascii=False, allow_nan=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(path.name + ".partial")
     scratch.write_text(text + "\n", encoding="utf-8")
     scratch.replace(path)

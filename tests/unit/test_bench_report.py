@@ -113,12 +113,12 @@ def test_the_spread_is_the_min_median_and_max_over_the_runs(tmp_path: Path) -> N
         assert row["min"] <= row["median"] <= row["max"]
     assert spread([run_figures(platform_run([]), None, cores=2)])["ratio"] == {"min": None, "median": None, "max": None, "n": 0}
 
-    path = tmp_path / "bench.json"
+    path = tmp_path / "figures" / "bench.json"  # a folder not made yet: made, not a run lost at the end
     write_json(path, runs)
     written = json.loads(path.read_text(encoding="utf-8"))
     assert set(written) == {"runs", "spread"} and len(written["runs"]) == 4
     assert written["spread"]["ratio"]["median"] == 0.5 and written["runs"][3]["ratio"] is None
-    assert not (tmp_path / "bench.json.partial").exists()
+    assert not (tmp_path / "figures" / "bench.json.partial").exists()
     out = io.StringIO()
     Console(file=out, width=200).print(spread_table(figures, 4))
     assert "Spread over 4 runs" in out.getvalue() and "lifecycles_per_s" in out.getvalue()
