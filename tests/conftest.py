@@ -34,16 +34,6 @@ async def drop_pg_database(url: str) -> None:
     await drop_database(POSTGRES_URL, url)
 
 
-def on_shared_platform(item: pytest.Item | None) -> str | None:
-    """The store of the shared integration platform (tests/integration/conftest.py) ``item`` runs on; None when it
-    needs none, or starts one of its module's own."""
-    callspec = getattr(item, "callspec", None)
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).get("platform")
-    if callspec is None or "platform" not in callspec.params or not definitions or definitions[-1].scope != "session":
-        return None
-    return str(callspec.params["platform"])
-
-
 SHARED_ID = "shared-"  # the test id of a test on the shared platform of a store: ``[shared-sqlite]``
 
 

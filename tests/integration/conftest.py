@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from ops.kafka import read
 from ops.platform import EDGES, SERVICES, SIMULATORS, LocalPlatform
-from tests.conftest import BACKENDS, SHARED_ID, create_pg_database, drop_pg_database, on_shared_platform
+from tests.conftest import BACKENDS, SHARED_ID, create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +62,15 @@ def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield running
     finally:
         _stop_shared(store)
+
+
+def on_shared_platform(item: pytest.Item | None) -> str | None:
+    """The store of the shared platform ``item`` runs on; None when it needs none, or starts one of its module's own."""
+    callspec = getattr(item, "callspec", None)
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {}).get("platform")
+    if callspec is None or "platform" not in callspec.params or not definitions or definitions[-1].scope != "session":
+        return None
+    return str(callspec.params["platform"])
 
 
 def _stop_shared(store: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -12,17 +11,9 @@ import pytest
 from sqlalchemy import bindparam, select, update
 
 from shared.db import Database, fetch_one, insert_rows, run, run_in
-from shared.messaging import MESSAGING_TABLES, InboxMessage
+from shared.messaging import InboxMessage
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.create_tables(MESSAGING_TABLES)
-    yield database
-    await database.dispose()
 
 
 async def _write(db: Database, n: int) -> None:

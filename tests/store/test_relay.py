@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
-import pytest
 from sqlmodel import select
 
 from shared.db import Database, insert_rows
-from shared.messaging import MESSAGING_TABLES, OutboxMessage
+from shared.messaging import OutboxMessage
 from shared.relay import OutboxRelay
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.create_tables(MESSAGING_TABLES)
-    yield database
-    await database.dispose()
 
 
 async def _commit(db: Database, numbers: range) -> None:
