@@ -43,6 +43,7 @@ from shared.envelope import Envelope
 from shared.logs import correlation_id
 from shared.messaging import DeadLetterRecord, IdempotencyRecord, InboxMessage, OutboxMessage
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork, Waiting, write_outbox
+from shared.workspace import NeedsSession, Workspace
 from shared import tracing
 from shared.consumer_keeping import KeepingMessages
 from shared.consumer_records import (
@@ -108,9 +109,10 @@ class MessageConsumer(KeepingMessages):
         processed_before = self.stats.processed
         try:
             async with self.db.transaction() as session:
-                batch = _Batch()
+                batch = _Batch(ws=Workspace(session, batched=True))
                 items = [self._read(record) for record in records]
                 await self._load_seen(session, items, batch)
+                await self._prefetch(items, batch)
                 for item in items:
                     await self._one(session, item, batch, after_commit)
                 if batch.woken:  # one query for all the batch woke
@@ -135,8 +137,24 @@ class MessageConsumer(KeepingMessages):
         self.after_batch(self.stats.processed - processed_before)
 
     @staticmethod
+    async def _prefetch(items: list[_Item], batch: _Batch) -> None:
+        """The rows the batch's handlers declared they read (``shared.workspace.prefetch``): one query per table."""
+        wanted: dict[tuple[Any, str | None], set[Any]] = {}
+        for item in items:
+            envelope = item.envelope
+            if envelope is None or item.ignored or item.problem is not None or item.refusal is not None:
+                continue
+            for model, key_of, *column in getattr(item.route.handlers.get(envelope.type), "prefetch", ()):
+                key = key_of(envelope)
+                if key is not None:
+                    wanted.setdefault((model, column[0] if column else None), set()).add(key)
+        for (model, column), keys in wanted.items():
+            await batch.ws.load(model, list(keys), column=column)
+
+    @staticmethod
     async def _write(session: AsyncSession, batch: _Batch) -> None:
-        """What a batch leaves behind: events, inbox entries, used tokens, dead letters."""
+        """What a batch leaves behind: its handlers' changes, events, inbox entries, used tokens, dead letters."""
+        await batch.ws.write()
         await write_outbox(session, batch.outbox)
         await insert_rows(session, InboxMessage, batch.inbox)
         await insert_rows(session, UsedToken, batch.tokens)
@@ -309,11 +327,30 @@ class MessageConsumer(KeepingMessages):
         self, session: AsyncSession, handler: Handler, envelope: Envelope, key: str | None, now: datetime,
         batch: _Batch, after_commit: list[Callable[[], None]], may_park: bool = True,
     ) -> tuple[str, tuple[str, str] | None, list[Envelope]]:
-        uow = UnitOfWork(session, self.service, now, cause=envelope)
+        ws = batch.ws
+        uow = UnitOfWork(session, self.service, now, cause=envelope, ws=ws)
         try:
-            async with savepoint(session):
-                await handler(uow, envelope)
+            if ws.batched:
+                try:
+                    await handler(uow, envelope)
+                except NeedsSession:
+                    # A handler that needs the session: the batch's changes so far are written, and it runs again
+                    # alone, inside a savepoint, its workspace calls going straight to the database.
+                    ws.drop()
+                    await ws.write()
+                    uow = UnitOfWork(session, self.service, now, cause=envelope, ws=ws)
+                    ws.batched = False
+                    try:
+                        async with savepoint(session):
+                            await handler(uow, envelope)
+                    finally:
+                        ws.batched = True
+                        ws.forget()
+            else:  # a replayed or expired command, handled in its caller's unit of work
+                async with savepoint(session):
+                    await handler(uow, envelope)
         except Waiting as waiting:
+            ws.drop()
             session.expunge_all()
             if may_park and self.park_for > timedelta(0):
                 batch.waiting = waiting
@@ -322,19 +359,23 @@ class MessageConsumer(KeepingMessages):
             batch.outbox += rows
             return "rejected", None, [sent]
         except Rejected as rejection:
+            ws.drop()
             session.expunge_all()
             sent, rows = self._reject(envelope, key, now, rejection)
             batch.outbox += rows
             return "rejected", None, [sent]
         except Undeliverable as undeliverable:
+            ws.drop()
             session.expunge_all()
             return "dead_lettered", (undeliverable.reason, undeliverable.detail), []
         except DBAPIError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the partition; it is dead-lettered
+            ws.drop()
             session.expunge_all()
             log.exception("handler for %s failed", envelope.type)
             return "dead_lettered", ("handler_error", f"{type(exc).__name__}: {exc}"), []
+        ws.keep()
         self.stats.processed += 1
         batch.outbox += uow.outbox_rows
         batch.woken |= uow.woken

@@ -84,7 +84,7 @@ class KeepingMessages:
         row = await run(uow.session, _PARKED, {"id": timer.aggregate_id}, fetch="first")
         if row is None or not await run(uow.session, _UNPARK, {"id": row.message_id}):
             return  # woken already
-        batch, after_commit = _Batch(), []  # type: ignore[var-annotated]
+        batch, after_commit = _Batch(ws=uow.ws), []  # type: ignore[var-annotated]
         await self._again(uow.session, row, batch, after_commit, final=True)
         uow.outbox_rows += batch.outbox
         await insert_rows(uow.session, DeadLetterRecord, batch.dead_letters)
@@ -168,7 +168,7 @@ class KeepingMessages:
             value = base64.b64decode(route.sealed_by.decrypt(value.decode(), _kept_context(dead_letter_id)))
         row.replayed_at = uow.now
         uow.session.add(row)
-        batch, after_commit = _Batch(), []  # type: ignore[var-annotated]
+        batch, after_commit = _Batch(ws=uow.ws), []  # type: ignore[var-annotated]
         item = self._read(_Stored(row.topic, row.partition, row.offset, row.key, value, row.received_unix), at=row.received_unix)
         item.position = f"replay:{dead_letter_id}"  # the original's position is remembered as dead-lettered
         await self._load_seen(uow.session, [item], batch)

@@ -21,6 +21,7 @@ from sqlalchemy import update as sa_update
 
 from shared.assertions import Claims
 from shared.contracts.catalog import TopicContract
+from shared.workspace import Workspace
 from shared.db import Database, run
 from shared.envelope import Envelope
 from shared.pii import FieldCipher
@@ -152,6 +153,7 @@ class _Batch:
     used_tokens: set[tuple[str, str]] = field(default_factory=set)  # (issuer, jti) used before or in this batch
     tokens: list[dict[str, Any]] = field(default_factory=list)  # used_token rows to write
     dead_letters: list[dict[str, Any]] = field(default_factory=list)  # dead_letter rows to write
+    ws: Workspace = field(default_factory=lambda: Workspace(None))  # the handlers' rows (shared.workspace): batched, or the caller's
 
 
 def _type_header(record: Record) -> str | None:

@@ -20,12 +20,14 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.clock import Clock
-from shared.db import Database, run, savepoint, upsert
+from shared.db import Database, run, savepoint
 from shared.unit_of_work import Rejected, UnitOfWork, write_outbox
+from shared.workspace import locked
 
 log = logging.getLogger("danbao.timers")
 
 
+@locked
 class DurableTimer(SQLModel, table=True):
     __tablename__ = "durable_timer"
     __table_args__ = (Index("ix_timer_due", "fired_at", "due_at"),)
@@ -47,7 +49,7 @@ def as_utc(value: datetime) -> datetime:
 async def schedule(uow: UnitOfWork, kind: str, aggregate_id: str, due_at: datetime, data: dict[str, Any] | None = None) -> str:
     """Set (or move) the ``kind`` timer of an aggregate; what it causes keeps the flow's correlation id."""
     timer_id = f"{kind}:{aggregate_id}"
-    await upsert(uow.session, DurableTimer, dict(
+    await uow.ws.put(DurableTimer, dict(
         timer_id=timer_id, kind=kind, aggregate_id=aggregate_id, due_at=due_at, fired_at=None, cancelled=False,
         data=json.dumps({**(data or {}), "correlation_id": uow.correlation_id})), insert_only=())
     return timer_id
@@ -61,7 +63,19 @@ _DUE = (select(_TIMERS).where(_TIMERS.c.fired_at.is_(None), _TIMERS.c.cancelled.
 
 
 async def cancel(uow: UnitOfWork, kind: str, aggregate_id: str) -> None:
-    await run(uow.session, _CANCEL, {"id": f"{kind}:{aggregate_id}"})
+    """The timer will not fire (unless it has already)."""
+    timer_id = f"{kind}:{aggregate_id}"
+    if not uow.ws.batched:
+        await run(uow.ws.session, _CANCEL, {"id": timer_id})  # type: ignore[arg-type]
+        return
+    timer = await uow.ws.get(DurableTimer, timer_id)  # locked: the scheduler skips it, or has fired it
+    if timer is not None and timer.fired_at is None and not timer.cancelled:
+        await uow.ws.put(DurableTimer, {**timer._mapping, "cancelled": True}, insert_only=())
+
+
+def timer_key(kind: str) -> Callable[[str | None], str | None]:
+    """A ``prefetch`` key: the ``kind`` timer of an aggregate."""
+    return lambda aggregate_id: None if aggregate_id is None else f"{kind}:{aggregate_id}"
 
 
 TimerHandler = Callable[[UnitOfWork, DurableTimer], Awaitable[None]]

@@ -15,6 +15,7 @@ from shared.envelope import Actor, Envelope, Payload
 from shared.db import insert_rows
 from shared.messaging import OutboxMessage
 from shared import tracing
+from shared.workspace import NeedsSession, Workspace
 
 
 class Rejected(Exception):
@@ -49,11 +50,14 @@ class Undeliverable(Exception):
 
 
 class UnitOfWork:
-    """What a handler sees: the session, the time, and ``emit`` to queue an event in the outbox."""
+    """What a handler sees: its rows (``ws``, see ``shared.workspace``), the time, and ``emit`` to queue an event in
+    the outbox. In a batched run the session itself is not at hand: asking for it has the consumer run the handler
+    again in direct mode, where it is."""
 
     def __init__(self, session: AsyncSession, service: str, now: datetime, cause: Envelope | None = None,
-                 correlation_id: str | None = None) -> None:
-        self.session = session
+                 correlation_id: str | None = None, ws: Workspace | None = None) -> None:
+        self._session = session
+        self.ws = ws if ws is not None else Workspace(session)
         self.service = service
         self.now = now
         self.cause = cause
@@ -62,6 +66,12 @@ class UnitOfWork:
         self.outbox_rows: list[dict[str, Any]] = []
         self.after_commit: list[Callable[[], None]] = []
         self.woken: set[str] = set()
+
+    @property
+    def session(self) -> AsyncSession:
+        if self.ws.batched:
+            raise NeedsSession()
+        return self._session
 
     def wake(self, waits_for: str) -> None:
         """What a parked command waits for has happened: it is handled again in this transaction."""
@@ -95,7 +105,7 @@ class UnitOfWork:
 
     async def write_outbox(self) -> None:
         """Insert the queued outbox rows in one statement (call once, at the end of the transaction)."""
-        await write_outbox(self.session, self.outbox_rows)
+        await write_outbox(self._session, self.outbox_rows)
         self.outbox_rows = []
 
 

@@ -12,6 +12,7 @@ from shared import timers
 from shared.contracts import disputes, escrow, insurer
 from shared.envelope import Envelope
 from shared.timers import DurableTimer
+from shared.workspace import prefetch
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
 
 
@@ -30,6 +31,10 @@ def policy_of(settings: DisputesSettings) -> domain.Policy:
     )
 
 
+# The order an escrow event is about, read for the whole batch at once.
+ORDER_READ = prefetch((store.OrderRow, lambda m: m.data.order_id))
+
+
 class DisputesHandlers:
     def __init__(self, settings: DisputesSettings) -> None:
         self.settings = settings
@@ -39,7 +44,7 @@ class DisputesHandlers:
 
     async def open_case(self, uow: UnitOfWork, message: Envelope) -> None:
         command: disputes.OpenCase = message.data
-        order = await store.load_order(uow.session, command.order_id)
+        order = await store.load_order(uow.ws, command.order_id)
         existing = await store.load_case(uow.session, command.case_id)
         already_open = await store.open_case_on(uow.session, command.order_id) if order else None
         decision = domain.open_case(existing, already_open, order, command, message.actor, uow.now, self.policy)
@@ -97,7 +102,7 @@ class DisputesHandlers:
         case = await store.load_case(uow.session, case_id)
         if case is None:
             raise Rejected("case_not_found", f"no case {case_id}", case_id)
-        order = await store.load_order(uow.session, case.order_id)
+        order = await store.load_order(uow.ws, case.order_id)
         assert order is not None, "a case's order is always known"
         return case, order
 
@@ -136,10 +141,11 @@ class DisputesHandlers:
 
     # -- escrow's events: the orders cases are about, and refund execution ------------------
 
+    @ORDER_READ
     async def hold_created(self, uow: UnitOfWork, message: Envelope) -> None:
         held: escrow.HoldCreated = message.data
-        if await store.load_order(uow.session, held.order_id) is None:
-            await store.save_order(uow.session, domain.OrderView(
+        if await store.load_order(uow.ws, held.order_id) is None:
+            await store.save_order(uow.ws, domain.OrderView(
                 order_id=held.order_id, buyer_id=held.buyer_id, merchant_id=held.merchant_id, paid=held.amount.amount,
                 currency=held.amount.currency), uow.now)
         uow.wake(domain.order_key(held.order_id))  # a case opened before this was read waits for it
@@ -147,8 +153,8 @@ class DisputesHandlers:
     async def merchant_credited(self, uow: UnitOfWork, message: Envelope) -> None:
         """A payment without the guarantee, credited to the merchant: a case may be opened on it too."""
         credited: escrow.MerchantCredited = message.data
-        if credited.buyer_id is not None and await store.load_order(uow.session, credited.order_id) is None:
-            await store.save_order(uow.session, domain.OrderView(
+        if credited.buyer_id is not None and await store.load_order(uow.ws, credited.order_id) is None:
+            await store.save_order(uow.ws, domain.OrderView(
                 order_id=credited.order_id, buyer_id=credited.buyer_id, merchant_id=credited.merchant_id,
                 paid=credited.gross.amount, currency=credited.gross.currency, guaranteed=False), uow.now)
         uow.wake(domain.order_key(credited.order_id))
@@ -159,9 +165,9 @@ class DisputesHandlers:
 
     async def direct_payment_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
         refunded: escrow.DirectPaymentRefunded = message.data
-        order = await store.load_order(uow.session, refunded.order_id)
+        order = await store.load_order(uow.ws, refunded.order_id)
         if order is not None:
-            await store.save_order(uow.session, replace(
+            await store.save_order(uow.ws, replace(
                 order, refunded_elsewhere=order.refunded_elsewhere + refunded.amount.amount), uow.now)
 
     async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
@@ -169,16 +175,18 @@ class DisputesHandlers:
         refused: escrow.RefundRefused = message.data
         if refused.reason != "merchant_balance_short":
             return
-        order = await store.load_order(uow.session, refused.order_id)
+        order = await store.load_order(uow.ws, refused.order_id)
         existing = await store.load_case(uow.session, domain.cancellation_case_id(refused.order_id))
         already_open = await store.open_case_on(uow.session, refused.order_id)
         decision = domain.open_for_cancellation(existing, already_open, order, refused, uow.now)
         if decision is not None:
             await self._apply(uow, decision, order)
 
+    @ORDER_READ
     async def shipment_recorded(self, uow: UnitOfWork, message: Envelope) -> None:
         await self._update_order(uow, message.data.order_id, shipped=True)
 
+    @ORDER_READ
     async def hold_released(self, uow: UnitOfWork, message: Envelope) -> None:
         released: escrow.HoldReleased = message.data
         await self._update_order(uow, released.order_id, released_at=message.occurred_at, release_reason=released.reason)
@@ -187,15 +195,15 @@ class DisputesHandlers:
         refunded: escrow.HoldRefunded = message.data
         if refunded.reason == "case_refund":
             return  # counted when escrow reports the case refund executed
-        order = await store.load_order(uow.session, refunded.order_id)
+        order = await store.load_order(uow.ws, refunded.order_id)
         if order is not None:
-            await store.save_order(uow.session, replace(
+            await store.save_order(uow.ws, replace(
                 order, refunded_elsewhere=order.refunded_elsewhere + refunded.amount.amount), uow.now)
 
     async def _update_order(self, uow: UnitOfWork, order_id: str, **changes: object) -> None:
-        order = await store.load_order(uow.session, order_id)
+        order = await store.load_order(uow.ws, order_id)
         if order is not None:
-            await store.save_order(uow.session, replace(order, **changes), uow.now)  # type: ignore[arg-type]
+            await store.save_order(uow.ws, replace(order, **changes), uow.now)  # type: ignore[arg-type]
 
     async def case_refund_executed(self, uow: UnitOfWork, message: Envelope) -> None:
         executed: escrow.CaseRefundExecuted = message.data
@@ -262,10 +270,10 @@ class DisputesHandlers:
             uow.emit(disputes.EVENTS, case.order_id, event)
             if isinstance(event, disputes.RefundOrdered):
                 await store.add_refund_order(uow.session, event.refund_id, case.case_id, event.amount.amount, event.basis, uow.now)
-                order = order or await store.load_order(uow.session, case.order_id)
+                order = order or await store.load_order(uow.ws, case.order_id)
                 assert order is not None
                 order = replace(order, committed=order.committed + event.amount.amount)
-                await store.save_order(uow.session, order, uow.now)
+                await store.save_order(uow.ws, order, uow.now)
         for timer in decision.timers:
             if timer.due is None:
                 await timers.cancel(uow, timer.kind, case.case_id)

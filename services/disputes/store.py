@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.disputes.cases import Case, OrderView
 from shared.contracts.disputes import CaseReason, CaseStatus
+from shared.workspace import Workspace, locked
 from shared.db import fetch_one, insert_rows, run, upsert
 from shared.envelope import Payload
 from shared.timers import as_utc
@@ -24,6 +25,7 @@ def _when(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
 
 
+@locked
 class OrderRow(SQLModel, table=True):
     """A paid order, as escrow's events describe it: a guaranteed one's hold, or a direct payment."""
 
@@ -150,8 +152,8 @@ def _utc(value: datetime | None) -> datetime | None:
     return as_utc(value) if value else None
 
 
-async def load_order(session: AsyncSession, order_id: str) -> OrderView | None:
-    row = await fetch_one(session, OrderRow, lock=True, order_id=order_id)
+async def load_order(ws: Workspace, order_id: str) -> OrderView | None:
+    row = await ws.get(OrderRow, order_id)
     if row is None:
         return None
     return OrderView(order_id=row.order_id, buyer_id=row.buyer_id, merchant_id=row.merchant_id, paid=row.paid,
@@ -160,8 +162,8 @@ async def load_order(session: AsyncSession, order_id: str) -> OrderView | None:
                      guaranteed=row.guaranteed)
 
 
-async def save_order(session: AsyncSession, order: OrderView, now: datetime) -> None:
-    await upsert(session, OrderRow, {**_values(order), "created_at": now})
+async def save_order(ws: Workspace, order: OrderView, now: datetime) -> None:
+    await ws.put(OrderRow, {**_values(order), "created_at": now})
 
 
 def _case_of(row: Any) -> Case:

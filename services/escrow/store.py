@@ -14,8 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.escrow.domain import CaseRefund, DirectPayment, Hold, HoldStatus, JournalEntry, LateCapture, LateCaptureStatus
 from shared.db import fetch_one, insert_rows, upsert
 from shared.timers import as_utc
+from shared.workspace import Workspace, locked
 
 
+@locked
 class HoldRow(SQLModel, table=True):
     __tablename__ = "escrow_hold"
 
@@ -55,6 +57,7 @@ def hold_of(row: Any) -> Hold:
     )
 
 
+@locked
 class DirectPaymentRow(SQLModel, table=True):
     """An order paid without the guarantee: credited to the merchant at payment, kept for its shipment,
     cancellation refund and cases."""
@@ -78,6 +81,7 @@ class DirectPaymentRow(SQLModel, table=True):
     updated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
+@locked
 class LateCaptureRow(SQLModel, table=True):
     """A capture an order could not take, owed back to the buyer until the provider's refund is paid."""
 
@@ -143,6 +147,7 @@ class JournalLineRow(SQLModel, table=True):
     amount: int
 
 
+@locked
 class AccountBalanceRow(SQLModel, table=True):
     """The running balance of a party's account (``merchant_available:M-1``, ``buyer_refunds_payable:B-1``, ...),
     updated in the transaction of every posting to it, so what decides on it (a payout, a case refund
@@ -165,29 +170,30 @@ def has_running_balance(account: str) -> bool:
     return ":" in account
 
 
-async def booked(session: AsyncSession, reference: str) -> bool:
+async def booked(ws: Workspace, reference: str) -> bool:
     """Whether the business act ``reference`` is already in the journal (each is booked once)."""
-    return await fetch_one(session, JournalEntryRow, reference=reference) is not None
+    return bool(await ws.find(JournalEntryRow, "reference", reference))
 
 
-async def post(session: AsyncSession, journal: JournalEntry, reference: str, now: datetime) -> str:
+async def post(ws: Workspace, journal: JournalEntry, reference: str, now: datetime) -> str:
     entry_id = f"JE-{uuid.uuid4().hex[:20]}"
-    await insert_rows(session, JournalEntryRow, [dict(entry_id=entry_id, reference=reference, kind=journal.kind,
-                                                      order_id=journal.order_id, currency=journal.currency, posted_at=now)])
-    await insert_rows(session, JournalLineRow, [dict(entry_id=entry_id, account=line.account, currency=journal.currency,
-                                                     amount=line.amount) for line in journal.lines])
+    await ws.insert(JournalEntryRow, [dict(entry_id=entry_id, reference=reference, kind=journal.kind,
+                                           order_id=journal.order_id, currency=journal.currency, posted_at=now)],
+                    by=("reference",))
+    await ws.insert(JournalLineRow, [dict(entry_id=entry_id, account=line.account, currency=journal.currency,
+                                          amount=line.amount) for line in journal.lines])
     changes: dict[str, int] = {}
     for line in journal.lines:
         if has_running_balance(line.account):
             changes[line.account] = changes.get(line.account, 0) + line.amount
-    if changes:  # in the accounts' order, so concurrent postings take their row locks in one order
-        await upsert(session, AccountBalanceRow, [dict(account=account, currency=journal.currency, balance=amount, updated_at=now)
-                                                  for account, amount in sorted(changes.items())], insert_only=(), add=("balance",))
+    for account, amount in sorted(changes.items()):  # in the accounts' order, so concurrent postings lock rows in one order
+        await ws.add(AccountBalanceRow, dict(account=account, currency=journal.currency, balance=amount, updated_at=now),
+                     add=("balance",))
     return entry_id
 
 
-async def save_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
-    await upsert(session, HoldRow, dict(
+async def save_hold(ws: Workspace, hold: Hold, now: datetime) -> None:
+    await ws.put(HoldRow, dict(
         hold_id=hold.hold_id, order_id=hold.order_id, merchant_id=hold.merchant_id, buyer_id=hold.buyer_id,
         captured=hold.captured, released=hold.released, refunded=hold.refunded, currency=hold.currency,
         fee=hold.fee, auto_confirm_days=hold.auto_confirm_days, status=hold.status.value, fee_charged=hold.fee_charged,
@@ -196,23 +202,28 @@ async def save_hold(session: AsyncSession, hold: Hold, now: datetime) -> None:
     ))
 
 
-async def load_hold(session: AsyncSession, order_id: str) -> Hold | None:
+def hold_key(order_id: str | None) -> str | None:
+    """The hold id of an order's hold (``prefetch`` key)."""
+    return None if order_id is None else f"H-{order_id}"
+
+
+async def load_hold(ws: Workspace, order_id: str) -> Hold | None:
     """The order's hold, its row locked for this transaction."""
-    row = await fetch_one(session, HoldRow, lock=True, order_id=order_id)
+    row = await ws.get(HoldRow, hold_key(order_id))
     return hold_of(row) if row else None
 
 
-async def save_direct(session: AsyncSession, direct: DirectPayment, now: datetime) -> None:
-    await upsert(session, DirectPaymentRow, dict(
+async def save_direct(ws: Workspace, direct: DirectPayment, now: datetime) -> None:
+    await ws.put(DirectPaymentRow, dict(
         order_id=direct.order_id, merchant_id=direct.merchant_id, buyer_id=direct.buyer_id, amount=direct.amount,
         currency=direct.currency, fee=direct.fee, auto_confirm_days=direct.auto_confirm_days, shipped_at=direct.shipped_at,
         carrier=direct.carrier, tracking_no=direct.tracking_no, cancellation_refunded=direct.cancellation_refunded,
         case_refunds=direct.case_refunds, frozen_by=direct.frozen_by, created_at=now, updated_at=now))
 
 
-async def load_direct(session: AsyncSession, order_id: str) -> DirectPayment | None:
+async def load_direct(ws: Workspace, order_id: str) -> DirectPayment | None:
     """The order's payment without the guarantee, its row locked for this transaction."""
-    row = await fetch_one(session, DirectPaymentRow, lock=True, order_id=order_id)
+    row = await ws.get(DirectPaymentRow, order_id)
     if row is None:
         return None
     return DirectPayment(
@@ -222,29 +233,29 @@ async def load_direct(session: AsyncSession, order_id: str) -> DirectPayment | N
         cancellation_refunded=row.cancellation_refunded, case_refunds=row.case_refunds, frozen_by=row.frozen_by)
 
 
-async def save_late_capture(session: AsyncSession, capture: LateCapture, now: datetime) -> None:
-    await upsert(session, LateCaptureRow, dict(
+async def save_late_capture(ws: Workspace, capture: LateCapture, now: datetime) -> None:
+    await ws.put(LateCaptureRow, dict(
         refund_id=capture.refund_id, intent_id=capture.intent_id, order_id=capture.order_id, buyer_id=capture.buyer_id,
         amount=capture.amount, currency=capture.currency, reason=capture.reason, status=capture.status.value,
         created_at=now, updated_at=now))
 
 
-async def load_late_capture(session: AsyncSession, refund_id: str) -> LateCapture | None:
+async def load_late_capture(ws: Workspace, refund_id: str) -> LateCapture | None:
     """The late capture its refund settles, locked for this transaction, if ``refund_id`` is one's."""
-    row = await fetch_one(session, LateCaptureRow, lock=True, refund_id=refund_id)
+    row = await ws.get(LateCaptureRow, refund_id)
     return late_capture_of(row) if row else None
 
 
-async def case_refund_executed(session: AsyncSession, refund_id: str) -> bool:
-    return await fetch_one(session, CaseRefundRow, refund_id=refund_id) is not None
+async def case_refund_executed(ws: Workspace, refund_id: str) -> bool:
+    return await ws.get(CaseRefundRow, refund_id) is not None
 
 
-async def save_case_refund(session: AsyncSession, order_id: str, case_id: str, refund_id: str, buyer_id: str,
+async def save_case_refund(ws: Workspace, order_id: str, case_id: str, refund_id: str, buyer_id: str,
                            merchant_id: str, currency: str, executed: CaseRefund, now: datetime) -> None:
-    await insert_rows(session, CaseRefundRow, [dict(
+    await ws.put(CaseRefundRow, dict(
         refund_id=refund_id, case_id=case_id, order_id=order_id, buyer_id=buyer_id, merchant_id=merchant_id,
         currency=currency, from_hold=executed.from_hold, from_merchant=executed.from_merchant,
-        shortfall=executed.shortfall, created_at=now)])
+        shortfall=executed.shortfall, created_at=now))
 
 
 async def payable_account(session: AsyncSession, reference: str) -> str | None:
@@ -255,11 +266,11 @@ async def payable_account(session: AsyncSession, reference: str) -> str | None:
     return found.first()
 
 
-async def balance(session: AsyncSession, account: str, currency: str) -> int:
+async def balance(ws: Workspace, account: str, currency: str) -> int:
     """A party's account balance, its row locked until the transaction ends: a decision on it (a payout,
     a case refund from the merchant) is not made on a balance another transaction is changing."""
     assert has_running_balance(account), f"{account} is a pooled account: sum it from the journal"
-    row = await fetch_one(session, AccountBalanceRow, lock=True, account=account, currency=currency)
+    row = await ws.get(AccountBalanceRow, account, currency)
     return int(row.balance) if row is not None else 0
 
 

@@ -15,11 +15,16 @@ from services.notifications.templates import render
 from services.notifications.webhooks import secret_id, shown_url
 from shared.contracts import disputes, escrow, notifications, onboarding, payments
 from shared.contracts.notifications import Channel, Language, PartyKind
-from shared.db import insert_rows
+from shared.workspace import prefetch
 from shared.envelope import Actor, ActorKind, Envelope
 from shared.pii import UnreadableValue, check_email, check_phone, mask_email, mask_phone, mask_token
 from shared.sealing import opened
 from shared.unit_of_work import Rejected, Undeliverable, UnitOfWork
+
+
+# What notifying of an event reads, for a whole batch at once: the order's parties, and what was recorded for it.
+NOTIFY_READS = prefetch((store.OrderParties, lambda m: getattr(m.data, "order_id", None)),
+                        (store.Notification, lambda m: str(m.event_id), "source_event_id"))
 
 
 def check_actor(actor: Actor, party: PartyKind, party_id: str) -> None:
@@ -129,16 +134,18 @@ class NotificationsHandlers:
 
     # -- events that matter to people ----------------------------------------------------------
 
+    @NOTIFY_READS
     async def order_created(self, uow: UnitOfWork, message: Envelope) -> None:
         created: payments.OrderCreated = message.data
-        await store.remember_parties(uow.session, created.order_id, created.merchant_id, created.buyer_id, uow.now)
+        await store.remember_parties(uow.ws, created.order_id, created.merchant_id, created.buyer_id, uow.now)
         await self.notify(uow, message)
 
     async def hold_created(self, uow: UnitOfWork, message: Envelope) -> None:
         """No message (the payment was announced); escrow's later events name only the order."""
         held: escrow.HoldCreated = message.data
-        await store.remember_parties(uow.session, held.order_id, held.merchant_id, held.buyer_id, uow.now)
+        await store.remember_parties(uow.ws, held.order_id, held.merchant_id, held.buyer_id, uow.now)
 
+    @NOTIFY_READS
     async def notify(self, uow: UnitOfWork, message: Envelope) -> None:
         """Record one notification per recipient and channel; a second handling finds them and adds nothing."""
         data = message.data.model_dump()
@@ -150,19 +157,19 @@ class NotificationsHandlers:
                                                 "with the contact-seal keys") from exc
         parties = None
         if not all(f"{r.role.value}_id" in data for r in domain.RULES.get(message.type, ())):
-            parties = await store.order_parties(uow.session, data.get("order_id"))
+            parties = await store.order_parties(uow.ws, data.get("order_id"))
         wanted = [(r.role, recipient) for r in domain.RULES.get(message.type, ())
                   if (recipient := domain.recipient_of(r.role, data, parties)) is not None]
-        reach = await store.reach_of(uow.session, wanted)
+        reach = await store.reach_of(uow.ws, wanted)
         planned = domain.plan(str(message.event_id), message.type, data, parties, reach)
-        already = await store.existing(uow.session, str(message.event_id)) if planned else set()
+        already = await store.existing(uow.ws, str(message.event_id)) if planned else set()
         created, rows = 0, []
         for item in planned:
             if item.notification_id in already:
                 continue
             rows.append(self._notification(uow, message, data, item))
             created += item.channel is not None
-        await insert_rows(uow.session, store.Notification, rows)
+        await store.record(uow.ws, rows)
         if created:
             uow.after_commit.append(self.wake_delivery)
 

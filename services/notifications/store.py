@@ -14,7 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifications.domain import OPEN, Reach
 from shared.contracts.notifications import Channel, Language, PartyKind
-from shared.db import fetch_one, run, upsert, upsert_row
+from shared.workspace import Workspace
+from shared.db import upsert_row
 from shared.pii_store import EncryptedColumns
 
 
@@ -135,12 +136,12 @@ async def load_webhook(session: AsyncSession, merchant_id: str) -> WebhookEndpoi
     return await session.get(WebhookEndpoint, merchant_id)
 
 
-async def reach_of(session: AsyncSession, parties: Iterable[tuple[PartyKind, str]]) -> dict[tuple[PartyKind, str], Reach]:
+async def reach_of(ws: Workspace, parties: Iterable[tuple[PartyKind, str]]) -> dict[tuple[PartyKind, str], Reach]:
     """How each party can be reached: its contact, and for merchants a webhook."""
     found: dict[tuple[PartyKind, str], Reach] = {}
     for party, party_id in set(parties):
-        contact = await fetch_one(session, Contact, party=party.value, party_id=party_id)
-        webhook = await fetch_one(session, WebhookEndpoint, merchant_id=party_id) if party is PartyKind.MERCHANT else None
+        contact = await ws.get(Contact, party.value, party_id)
+        webhook = await ws.get(WebhookEndpoint, party_id) if party is PartyKind.MERCHANT else None
         if contact is None and webhook is None:
             continue
         found[(party, party_id)] = Reach(
@@ -151,24 +152,27 @@ async def reach_of(session: AsyncSession, parties: Iterable[tuple[PartyKind, str
     return found
 
 
-async def order_parties(session: AsyncSession, order_id: str | None) -> tuple[str, str] | None:
-    row = await fetch_one(session, OrderParties, order_id=order_id) if order_id else None
+async def order_parties(ws: Workspace, order_id: str | None) -> tuple[str, str] | None:
+    row = await ws.get(OrderParties, order_id) if order_id else None
     return (row.merchant_id, row.buyer_id) if row else None
 
 
-async def remember_parties(session: AsyncSession, order_id: str, merchant_id: str, buyer_id: str, now: datetime) -> None:
+async def remember_parties(ws: Workspace, order_id: str, merchant_id: str, buyer_id: str, now: datetime) -> None:
     """Who the order concerns; the first record stays."""
-    await upsert(session, OrderParties, dict(order_id=order_id, merchant_id=merchant_id, buyer_id=buyer_id, created_at=now),
+    await ws.put(OrderParties, dict(order_id=order_id, merchant_id=merchant_id, buyer_id=buyer_id, created_at=now),
                  insert_only=("merchant_id", "buyer_id", "created_at"))
 
 
-_NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
-_EXISTING = sa_select(_NOTIFICATION.c.notification_id).where(_NOTIFICATION.c.source_event_id == bindparam("event"))
 
 
-async def existing(session: AsyncSession, source_event_id: str) -> set[str]:
+async def existing(ws: Workspace, source_event_id: str) -> set[str]:
     """The notifications already recorded for an event (found through the event's unique key)."""
-    return {row[0] for row in await run(session, _EXISTING, {"event": source_event_id}, fetch="all")}
+    return {row.notification_id for row in await ws.find(Notification, "source_event_id", source_event_id)}
+
+
+async def record(ws: Workspace, rows: list[dict[str, object]]) -> None:
+    """New notifications (``new_notification`` rows)."""
+    await ws.insert(Notification, rows, by=("source_event_id",))  # type: ignore[arg-type]
 
 
 def new_notification(**values: object) -> dict[str, object]:

@@ -20,7 +20,7 @@ class CollectionHandlers(HandlerBase):
     async def issue_code(self, uow: UnitOfWork, message: Envelope) -> None:
         command: collection_contracts.IssueCollectionCode = message.data
         code = await load_code(uow.session, command.code_id)
-        merchant = await merchant_facts(uow.session, command.merchant_id)
+        merchant = await merchant_facts(uow.ws, command.merchant_id)
         lifetime = (timedelta(minutes=self.settings.payment_token_minutes) if command.kind is collection_contracts.CollectionKind.ORDER
                     else timedelta(days=self.settings.shop_code_days))
         decision = collection.issue(code, command, message.actor, merchant, self.settings.guarantee_allowed(merchant.industry),
@@ -36,10 +36,10 @@ class CollectionHandlers(HandlerBase):
         command: collection_contracts.RedeemCollectionCode = message.data
         claims = collection.verify(self.tokens, command, uow.now)
         code = await load_code(uow.session, claims.code_id)
-        merchant = await merchant_facts(uow.session, claims.merchant_id)
+        merchant = await merchant_facts(uow.ws, claims.merchant_id)
         order_id = collection.order_id_of(code, command) if code is not None else None
-        existing = await load_order(uow.session, order_id) if order_id else None
-        restricted = await buyer_restricted_until(uow.session, message.actor.id, uow.now)
+        existing = await load_order(uow.ws, order_id) if order_id else None
+        restricted = await buyer_restricted_until(uow.ws, message.actor.id, uow.now)
         redemption = collection.redeem(code, claims, command, message.actor, merchant, existing, restricted, uow.now)
         if redemption is None:
             return

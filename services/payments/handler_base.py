@@ -42,7 +42,7 @@ class HandlerBase:
                                  order_id=order.order_id if created else None, attempt=attempt)
             return
         held = domain.hold_for_review(order, method)
-        await save_order(uow.session, held, uow.now)
+        await save_order(uow.ws, held, uow.now)
         for event in events or []:
             uow.emit(payments.EVENTS, order.order_id, event)
         await self.risk.flag(uow, verdict, RiskSubject.PAYMENT, order.order_id, order.merchant_id, buyer_id=order.buyer_id,
@@ -59,7 +59,7 @@ class HandlerBase:
         if not decision.events:
             return
         assert decision.order is not None
-        await save_order(uow.session, decision.order, uow.now)
+        await save_order(uow.ws, decision.order, uow.now)
         for event in decision.events:
             uow.emit(_topic_of(event), order_id, event)
 

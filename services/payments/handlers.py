@@ -12,6 +12,7 @@ from services.payments.payout_handlers import PayoutHandlers
 from services.payments.risk_handlers import RiskHandlers
 from services.payments.store import (
     BuyerRestriction,
+    PaymentOrder,
     add_month_volume,
     buyer_cancellations_since,
     buyer_restricted_until,
@@ -35,6 +36,7 @@ from shared.pii import FieldCipher, development_keys, mask_bank_account
 from shared.settings import Mode, PlatformSettings
 from shared.timers import DurableTimer
 from shared.unit_of_work import Undeliverable, UnitOfWork
+from shared.workspace import prefetch
 
 __all__ = ["PAYOUT_TRANSFER", "PROVIDER_TIMEOUT", "UNPAID_EXPIRY", "PaymentsHandlers", "development_account"]
 
@@ -59,11 +61,12 @@ class PaymentsHandlers(CollectionHandlers, PayoutHandlers, RiskHandlers):
             async with db.transaction() as session:
                 await seed_merchants(session, self.settings.dev_merchant_seeds(), now, development_account)
 
+    @prefetch((PaymentOrder, lambda m: m.data.order_id), (BuyerRestriction, lambda m: m.data.buyer_id))
     async def create_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CreateOrder = message.data
-        order = await load_order(uow.session, command.order_id)
-        status = await merchant_status(uow.session, command.merchant_id)
-        restricted = await buyer_restricted_until(uow.session, command.buyer_id, uow.now)
+        order = await load_order(uow.ws, command.order_id)
+        status = await merchant_status(uow.ws, command.merchant_id)
+        restricted = await buyer_restricted_until(uow.ws, command.buyer_id, uow.now)
         decision = domain.create_order(order, command, message.actor, status, restricted)
         if decision.events:
             due = uow.now + timedelta(minutes=self.settings.unpaid_order_minutes)
@@ -71,7 +74,7 @@ class PaymentsHandlers(CollectionHandlers, PayoutHandlers, RiskHandlers):
         await self._save(uow, decision, command.order_id)
 
     async def unpaid_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
-        order = await load_order(uow.session, timer.aggregate_id)
+        order = await load_order(uow.ws, timer.aggregate_id)
         if order is not None and order.status is domain.OrderStatus.PAYMENT_PENDING:
             # The provider has not answered yet: look again a little later.
             await timers.schedule(uow, UNPAID_EXPIRY, order.order_id, uow.now + timedelta(minutes=5))
@@ -80,7 +83,7 @@ class PaymentsHandlers(CollectionHandlers, PayoutHandlers, RiskHandlers):
 
     async def cancel_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.CancelOrder = message.data
-        order = await load_order(uow.session, command.order_id)
+        order = await load_order(uow.ws, command.order_id)
         decision = domain.cancel(order, command, message.actor)
         if decision.order is not None and decision.order.status in domain.CLOSED:
             await timers.cancel(uow, UNPAID_EXPIRY, command.order_id)
@@ -104,22 +107,23 @@ class PaymentsHandlers(CollectionHandlers, PayoutHandlers, RiskHandlers):
 
     async def hold_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
         refunded: escrow.HoldRefunded = message.data
-        order = await load_order(uow.session, refunded.order_id)
+        order = await load_order(uow.ws, refunded.order_id)
         await self._save(uow, domain.refund_settled(order, refunded.amount.amount, refunded.reason), refunded.order_id)
 
     async def direct_payment_refunded(self, uow: UnitOfWork, message: Envelope) -> None:
         refunded: escrow.DirectPaymentRefunded = message.data
-        order = await load_order(uow.session, refunded.order_id)
+        order = await load_order(uow.ws, refunded.order_id)
         await self._save(uow, domain.refund_settled(order, refunded.amount.amount, refunded.reason), refunded.order_id)
 
     async def refund_refused(self, uow: UnitOfWork, message: Envelope) -> None:
         refused: escrow.RefundRefused = message.data
-        order = await load_order(uow.session, refused.order_id)
+        order = await load_order(uow.ws, refused.order_id)
         await self._save(uow, domain.refund_refused(order, refused.reason), refused.order_id)
 
+    @prefetch((PaymentOrder, lambda m: m.data.order_id))
     async def pay_order(self, uow: UnitOfWork, message: Envelope) -> None:
         command: payments.PayOrder = message.data
-        order = await load_order(uow.session, command.order_id)
+        order = await load_order(uow.ws, command.order_id)
         decision = domain.pay(order, command, message.actor, uow.now, self.settings.provider_wait)
         assert order is not None
         verdict = await self.risk.payment(uow, order.buyer_id, order.merchant_id, None, order.amount.amount)
@@ -130,31 +134,36 @@ class PaymentsHandlers(CollectionHandlers, PayoutHandlers, RiskHandlers):
 
 
     async def provider_deadline(self, uow: UnitOfWork, timer: DurableTimer) -> None:
-        order = await load_order(uow.session, timer.aggregate_id)
+        order = await load_order(uow.ws, timer.aggregate_id)
         await self._save(uow, domain.provider_timeout(order, json.loads(timer.data)["intent_id"]), timer.aggregate_id)
 
+    @prefetch((PaymentOrder, lambda m: m.data.order_id),
+              (DurableTimer, lambda m: timers.timer_key(UNPAID_EXPIRY)(m.data.order_id)))
     async def charge_completed(self, uow: UnitOfWork, message: Envelope) -> None:
         callback: psp.ChargeCallback = message.data
         if not callback.signature_valid(self.settings.psp_callback_secret):
             raise Undeliverable("bad_signature", f"callback for intent {callback.intent_id} is not signed by the provider")
-        order = await load_order(uow.session, callback.order_id)
+        order = await load_order(uow.ws, callback.order_id)
         rate_bp = 0
-        if order is not None and order.method is not None:
-            industry = await merchant_industry(uow.session, order.merchant_id)
-            volume = await month_volume(uow.session, order.merchant_id, fees.month_of(uow.now))
+        if order is not None and order.method is not None and callback.status is psp.ChargeStatus.SUCCEEDED \
+                and callback.intent_id == order.intent_id:  # the fee's inputs only for a capture that may pay the order
+            industry = await merchant_industry(uow.ws, order.merchant_id)
+            volume = await month_volume(uow.ws, order.merchant_id, fees.month_of(uow.now))
             rate_bp = fees.rate(industry, order.method, volume).rate_bp
-        recorded = await late_capture_recorded(uow.session, callback.intent_id)
-        decision = domain.settle_charge(order, callback, rate_bp, uow.now, recorded)
+        decision = domain.settle_charge(order, callback, rate_bp, uow.now)
+        if any(isinstance(event, payments.PaymentCapturedLate) for event in decision.events) \
+                and await late_capture_recorded(uow.ws, callback.intent_id):  # looked up only for a late capture
+            decision = domain.settle_charge(order, callback, rate_bp, uow.now, late_capture_recorded=True)
         for event in decision.events:
             if isinstance(event, payments.PaymentCapturedLate):  # recorded once per intent: escrow gives it back
-                await record_late_capture(uow.session, event, uow.now)
+                await record_late_capture(uow.ws, event, uow.now)
         if decision.order == order:  # a late capture leaves the order exactly as it was
             for event in decision.events:
                 uow.emit(payments.EVENTS, callback.order_id, event)
             return
         if decision.order is not None and decision.order.status is domain.OrderStatus.PAID and decision.events:
             await timers.cancel(uow, UNPAID_EXPIRY, callback.order_id)
-            await add_month_volume(uow.session, order.merchant_id, fees.month_of(uow.now), decision.order.amount.amount)
+            await add_month_volume(uow.ws, order.merchant_id, fees.month_of(uow.now), decision.order.amount.amount)
             await self.risk.paid(uow, order.merchant_id, decision.order.amount.amount)
         if any(isinstance(event, payments.PaymentFailed) for event in decision.events) and order is not None:
             await self.risk.failed(uow, order.buyer_id)

@@ -10,7 +10,6 @@ from services.payments.risk import RiskRules, PaymentFigures, Verdict
 from services.payments.store import MerchantView
 from shared.contracts import payments
 from shared.contracts.risk import RiskFlagged, RiskOutcome, RiskSubject
-from shared.db import fetch_one
 from shared.timers import as_utc
 from shared.unit_of_work import UnitOfWork
 
@@ -26,11 +25,11 @@ class RiskDesk:
         return self.raise_of.get(merchant_id, 1)
 
     async def _since(self, uow: UnitOfWork, key: str, rule: str) -> tuple[int, int]:
-        return await store.tally(uow.session, key, uow.now - self.rules.window(rule))
+        return await store.tally(uow.ws, key, uow.now - self.rules.window(rule))
 
     async def payment(self, uow: UnitOfWork, buyer_id: str, merchant_id: str, device_id: str | None, amount: int) -> Verdict | None:
         """The verdict on a payment about to be charged; the attempt is counted whatever it is."""
-        merchant = await fetch_one(uow.session, MerchantView, merchant_id=merchant_id)
+        merchant = await uow.ws.get(MerchantView, merchant_id)
         active_since = getattr(merchant, "active_since", None)
         paid_count, paid_total = await self._since(uow, f"paid:merchant:{merchant_id}", "R-AMOUNT-UNUSUAL")
         figures = PaymentFigures(
@@ -43,7 +42,7 @@ class RiskDesk:
             merchant_active_since=as_utc(active_since) if active_since else None,
             merchant_paid_recently=(await self._since(uow, f"paid:merchant:{merchant_id}", "R-NEW-MERCHANT-VOLUME"))[1],
             raise_by=self.raise_by(merchant_id))
-        await store.observe(uow.session, uow.now, *store.pay_keys(buyer_id, merchant_id, device_id))
+        await store.observe(uow.ws, uow.now, *store.pay_keys(buyer_id, merchant_id, device_id))
         return self.rules.payment(figures, uow.now)
 
     async def payout(self, uow: UnitOfWork, merchant_id: str, amount: int) -> Verdict | None:
@@ -52,20 +51,20 @@ class RiskDesk:
 
     async def merchant_cancelled(self, uow: UnitOfWork, merchant_id: str) -> Verdict | None:
         """The merchant cancelled a paid order: counted, then judged."""
-        await store.observe(uow.session, uow.now, f"cancel:merchant:{merchant_id}")
+        await store.observe(uow.ws, uow.now, f"cancel:merchant:{merchant_id}")
         cancelled = (await self._since(uow, f"cancel:merchant:{merchant_id}", "R-CANCEL-MERCHANT"))[0]
         return self.rules.cancellation(merchant_id, cancelled, self.raise_by(merchant_id))
 
     async def paid(self, uow: UnitOfWork, merchant_id: str, amount: int) -> None:
-        await store.observe(uow.session, uow.now, f"paid:merchant:{merchant_id}", amount=amount)
+        await store.observe(uow.ws, uow.now, f"paid:merchant:{merchant_id}", amount=amount)
 
     async def failed(self, uow: UnitOfWork, buyer_id: str) -> None:
-        await store.observe(uow.session, uow.now, f"fail:buyer:{buyer_id}")
+        await store.observe(uow.ws, uow.now, f"fail:buyer:{buyer_id}")
 
     async def inflow(self, uow: UnitOfWork, merchant_id: str, net: int) -> None:
         """Money reached the merchant's available balance (a release, a direct payment)."""
         if net > 0:
-            await store.observe(uow.session, uow.now, f"inflow:merchant:{merchant_id}", amount=net)
+            await store.observe(uow.ws, uow.now, f"inflow:merchant:{merchant_id}", amount=net)
 
     async def flag(self, uow: UnitOfWork, verdict: Verdict, subject: RiskSubject, subject_id: str, merchant_id: str, *,
                    buyer_id: str | None = None, order_id: str | None = None, payout_id: str | None = None,
@@ -76,7 +75,7 @@ class RiskDesk:
                            merchant_id=merchant_id, buyer_id=buyer_id, rule=verdict.rule, outcome=verdict.outcome,
                            observed=verdict.observed, threshold=verdict.threshold, window_minutes=verdict.window_minutes,
                            detail=verdict.detail)
-        await store.record_flag(uow.session, flag, uow.now)
+        await store.record_flag(uow.ws, flag, uow.now)
         uow.emit(payments.EVENTS, payout_id or order_id or subject_id, flag)
         return flag
 

@@ -28,7 +28,7 @@ class RiskHandlers(HandlerBase):
         if review.status != "open":
             raise Rejected("review_closed", f"the review is {review.status}", command.review_id)
         if review.subject is risk_contracts.RiskSubject.PAYMENT:
-            order = await load_order(uow.session, review.subject_id)
+            order = await load_order(uow.ws, review.subject_id)
             if command.decision is risk_contracts.RiskDecision.REJECT:
                 await self._save(uow, domain.review_rejected(order), review.subject_id)
             elif (released := domain.review_released(order)) is not None:  # None: the buyer cancelled meanwhile

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from shared.contracts.risk import RiskFlagged, RiskOutcome, RiskSubject
 from shared.db import fetch_one, run, upsert
 from shared.timers import as_utc
+from shared.workspace import Workspace
 
 # grain → seconds in a bucket, finest first; each grain covers the window up to the next coarser boundary
 GRAINS = (("s", 1), ("m", 60), ("h", 3600), ("d", 86400))
@@ -47,13 +48,14 @@ def _epoch(at: datetime) -> int:
     return int(as_utc(at).timestamp())
 
 
-async def observe(session: AsyncSession, at: datetime, *keys: str, amount: int = 0) -> None:
-    """One more of each key at ``at`` (with ``amount``): its four buckets grow, in one statement."""
+async def observe(ws: Workspace, at: datetime, *keys: str, amount: int = 0) -> None:
+    """One more of each key at ``at`` (with ``amount``): its four buckets grow (in one statement, when written)."""
     second = _epoch(at)
-    await upsert(session, RiskTally, [
-        dict(key=key, grain=grain, bucket=second // length,
-             at=datetime.fromtimestamp(second // length * length, timezone.utc), count=1, amount=amount)
-        for key in keys for grain, length in GRAINS], insert_only=("at",), add=("count", "amount"))
+    for key in keys:
+        for grain, length in GRAINS:
+            await ws.add(RiskTally, dict(key=key, grain=grain, bucket=second // length,
+                                         at=datetime.fromtimestamp(second // length * length, timezone.utc),
+                                         count=1, amount=amount), add=("count", "amount"), insert_only=("at",))
 
 
 def _ranges(since: datetime) -> list[tuple[str, int, int | None]]:
@@ -86,13 +88,25 @@ _TALLY = sa_select(func.coalesce(func.sum(_PARTS.c.count), literal_column("0")),
                    func.coalesce(func.sum(_PARTS.c.amount), literal_column("0")))
 
 
-async def tally(session: AsyncSession, key: str, since: datetime) -> tuple[int, int]:
-    """(how many, the sum of their amounts) under ``key`` from ``since`` (to the second) on."""
-    params: dict[str, Any] = {"key": key}
-    for n, (grain, first, end) in enumerate(_ranges(since)):
-        params.update({f"g{n}": grain, f"from{n}": first, **({f"to{n}": end} if end is not None else {})})
-    count, total = await run(session, _TALLY, params, fetch="first")
-    return int(count), int(total)
+async def tally(ws: Workspace, key: str, since: datetime) -> tuple[int, int]:
+    """(how many, the sum of their amounts) under ``key`` from ``since`` (to the second) on: what the database
+    holds (read once per batch for the key and second) and what the batch has counted and not written yet."""
+    start = _epoch(since)
+    found = ws.derived.get(("tally", key, start))
+    if found is None:
+        params: dict[str, Any] = {"key": key}
+        for n, (grain, first, end) in enumerate(_ranges(since)):
+            params.update({f"g{n}": grain, f"from{n}": first, **({f"to{n}": end} if end is not None else {})})
+        assert ws.session is not None
+        count, total = await run(ws.session, _TALLY, params, fetch="first")
+        found = (int(count), int(total))
+        if ws.batched:  # in direct mode what is counted is written at once: nothing to remember
+            ws.derived[("tally", key, start)] = found
+    count, total = found
+    for row in ws.pending(RiskTally, key):  # each thing counted is in exactly one second's bucket
+        if row["grain"] == "s" and row["bucket"] >= start:
+            count, total = count + row["count"], total + row["amount"]
+    return count, total
 
 
 class RiskReviewRow(SQLModel, table=True):
@@ -126,9 +140,9 @@ class Review:
     status: str
 
 
-async def record_flag(session: AsyncSession, flag: RiskFlagged, now: datetime) -> None:
+async def record_flag(ws: Workspace, flag: RiskFlagged, now: datetime) -> None:
     status = "open" if flag.outcome is RiskOutcome.REVIEW else "blocked"
-    await upsert(session, RiskReviewRow, dict(
+    await ws.put(RiskReviewRow, dict(
         review_id=flag.review_id, subject=flag.subject.value, subject_id=flag.subject_id, merchant_id=flag.merchant_id,
         buyer_id=flag.buyer_id, rule=flag.rule, outcome=flag.outcome.value, observed=flag.observed, threshold=flag.threshold,
         detail=flag.detail[:500], status=status, created_at=now, updated_at=now), insert_only=("created_at", "status"))

@@ -21,8 +21,10 @@ from shared.contracts.settlement import SettlementAccountKind
 from shared.db import fetch_one, insert_rows, upsert
 from shared.money import Money
 from shared.timers import as_utc
+from shared.workspace import Workspace, locked
 
 
+@locked
 class PaymentOrder(SQLModel, table=True):
     __tablename__ = "payment_order"
 
@@ -67,14 +69,14 @@ def order_of(row: Any) -> Order:
     )
 
 
-async def load_order(session: AsyncSession, order_id: str) -> Order | None:
+async def load_order(ws: Workspace, order_id: str) -> Order | None:
     """The order, its row locked for this transaction."""
-    row = await fetch_one(session, PaymentOrder, lock=True, order_id=order_id)
+    row = await ws.get(PaymentOrder, order_id)
     return order_of(row) if row else None
 
 
-async def save_order(session: AsyncSession, order: Order, now: datetime) -> None:
-    await upsert(session, PaymentOrder, dict(
+async def save_order(ws: Workspace, order: Order, now: datetime) -> None:
+    await ws.put(PaymentOrder, dict(
         order_id=order.order_id, merchant_id=order.merchant_id, buyer_id=order.buyer_id,
         items=json.dumps([i.model_dump() for i in order.items], ensure_ascii=False),
         amount=order.amount.amount, currency=order.amount.currency, guaranteed=order.guaranteed,
@@ -101,14 +103,15 @@ class LateCaptureRow(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-async def late_capture_recorded(session: AsyncSession, intent_id: str) -> bool:
-    return await fetch_one(session, LateCaptureRow, intent_id=intent_id) is not None
+async def late_capture_recorded(ws: Workspace, intent_id: str) -> bool:
+    return await ws.get(LateCaptureRow, intent_id) is not None
 
 
-async def record_late_capture(session: AsyncSession, late: PaymentCapturedLate, now: datetime) -> None:
-    await insert_rows(session, LateCaptureRow, [dict(
+async def record_late_capture(ws: Workspace, late: PaymentCapturedLate, now: datetime) -> None:
+    await ws.put(LateCaptureRow, dict(
         intent_id=late.intent_id, order_id=late.order_id, buyer_id=late.buyer_id, amount=late.amount.amount,
-        currency=late.amount.currency, provider_txn_id=late.provider_txn_id, reason=late.reason, recorded_at=now)])
+        currency=late.amount.currency, provider_txn_id=late.provider_txn_id, reason=late.reason, recorded_at=now),
+        insert_only=("recorded_at",))
 
 
 class MerchantView(SQLModel, table=True):
@@ -131,9 +134,9 @@ class MerchantView(SQLModel, table=True):
                                             description="set while payouts are held (a risk review); null otherwise")
 
 
-async def merchant_status(session: AsyncSession, merchant_id: str) -> str | None:
+async def merchant_status(ws: Workspace, merchant_id: str) -> str | None:
     """"active" or "suspended"; None for a merchant payments has not heard of."""
-    merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
+    merchant = await ws.get(MerchantView, merchant_id)
     return None if merchant is None else str(merchant.status)
 
 
@@ -183,15 +186,15 @@ async def hold_payouts(session: AsyncSession, merchant_id: str, reason: str | No
     session.add(merchant)
 
 
-async def merchant_facts(session: AsyncSession, merchant_id: str) -> MerchantFacts:
-    merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
+async def merchant_facts(ws: Workspace, merchant_id: str) -> MerchantFacts:
+    merchant = await ws.get(MerchantView, merchant_id)
     if merchant is None:
         return MerchantFacts(None)
     return MerchantFacts(str(merchant.status), merchant.industry, bool(merchant.verified))
 
 
-async def merchant_industry(session: AsyncSession, merchant_id: str) -> str:
-    merchant = await fetch_one(session, MerchantView, merchant_id=merchant_id)
+async def merchant_industry(ws: Workspace, merchant_id: str) -> str:
+    merchant = await ws.get(MerchantView, merchant_id)
     return merchant.industry if merchant else ""
 
 
@@ -205,14 +208,14 @@ class MerchantMonthVolume(SQLModel, table=True):
     paid: int = 0
 
 
-async def month_volume(session: AsyncSession, merchant_id: str, month: str) -> int:
-    found = await fetch_one(session, MerchantMonthVolume, merchant_id=merchant_id, month=month)
+async def month_volume(ws: Workspace, merchant_id: str, month: str) -> int:
+    found = await ws.get(MerchantMonthVolume, merchant_id, month)
     return int(found.paid) if found else 0
 
 
-async def add_month_volume(session: AsyncSession, merchant_id: str, month: str, amount: int) -> None:
+async def add_month_volume(ws: Workspace, merchant_id: str, month: str, amount: int) -> None:
     """One atomic statement: two replicas settling the same merchant's payments at once both count."""
-    await upsert(session, MerchantMonthVolume, dict(merchant_id=merchant_id, month=month, paid=amount), insert_only=(), add=("paid",))
+    await ws.add(MerchantMonthVolume, dict(merchant_id=merchant_id, month=month, paid=amount), add=("paid",))
 
 
 async def seed_merchants(session: AsyncSession, seeds: dict[str, str], now: datetime,
@@ -242,8 +245,8 @@ async def buyer_cancellations_since(session: AsyncSession, buyer_id: str, since:
     return int(found.one())
 
 
-async def buyer_restricted_until(session: AsyncSession, buyer_id: str, now: datetime) -> datetime | None:
-    restriction = await fetch_one(session, BuyerRestriction, buyer_id=buyer_id)
+async def buyer_restricted_until(ws: Workspace, buyer_id: str, now: datetime) -> datetime | None:
+    restriction = await ws.get(BuyerRestriction, buyer_id)
     if restriction is None or as_utc(restriction.until) <= now:
         return None
     return as_utc(restriction.until)

@@ -19,6 +19,7 @@ from shared.assertions import Signer, development_signer
 from shared.authority import RosterEntry, UsedToken
 from tests.factories import create_order, encode, envelope, sign
 from tests.handlers.harness import published, serving
+from shared.workspace import Workspace
 
 COMMANDS, EVENTS = topics.commands("payments"), topics.events("payments")
 
@@ -71,7 +72,7 @@ async def test_a_command_without_a_good_token_is_refused_unauthenticated_and_cha
         assert expected in details, details
     assert not [m for m in runtime.sent if m["type"] == "payments.order.created"]
     async with runtime.db.transaction() as session:
-        assert await load_order(session, "O-AUTH-1") is None
+        assert await load_order(Workspace(session), "O-AUTH-1") is None
 
 
 async def test_a_token_is_used_once(payments) -> None:  # type: ignore[no-untyped-def]
@@ -181,6 +182,6 @@ async def test_a_command_without_an_event_id_is_refused_and_changes_nothing(paym
     assert [r["data"]["reason"] for r in rejected] == ["missing_event_id"]
     assert rejected[0]["data"]["command_type"] == "payments.order.create"
     async with runtime.db.transaction() as session:
-        assert await load_order(session, "O-NO-ID") is None
+        assert await load_order(Workspace(session), "O-NO-ID") is None
     await broker.publish(encode(create_order("O-NO-ID")), COMMANDS, key=b"O-NO-ID")  # with one: accepted
     assert await published(runtime, EVENTS, "payments.order.created")

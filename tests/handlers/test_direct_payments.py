@@ -21,6 +21,7 @@ from shared.money import Money
 from tests.factories import encode, envelope, record_shipment, sign
 from tests.handlers.harness import published, serving
 from tests.handlers.test_escrow_disputes import balances, deliver, opened, pay, provider_refunds, sent
+from shared.workspace import Workspace
 
 EVENTS = topics.events("disputes")
 
@@ -90,7 +91,7 @@ async def test_a_cancellation_the_merchants_balance_cannot_cover_is_refused_and_
     assert not await sent(runtime, "escrow.direct_payment.refunded")
     await deliver(broker, opened("O-N-3", "CX-O-N-3", merchant="M-SPENT"), "O-N-3")
     async with runtime.db.transaction() as session:
-        paid = await escrow_store.load_direct(session, "O-N-3")
+        paid = await escrow_store.load_direct(Workspace(session), "O-N-3")
     assert paid is not None and paid.frozen_by == "CX-O-N-3"
     await broker.publish(cancellation("O-N-3"), topics.events("payments"), key=b"O-N-3")
     assert [r["data"]["reason"] for r in await sent(runtime, "escrow.refund.refused")] == ["merchant_balance_short", "case_open"]
@@ -128,7 +129,7 @@ async def test_a_refund_case_on_a_direct_order_is_opened_and_its_refund_ordered(
     (case_opened,) = await published(runtime, EVENTS, "disputes.case.opened")
     assert (case_opened["data"]["paid"]["amount"], case_opened["data"]["origin"]) == (12900, "buyer")
     async with runtime.db.transaction() as session:
-        order = await disputes_store.load_order(session, "O-N-4")
+        order = await disputes_store.load_order(Workspace(session), "O-N-4")
     assert order is not None and order.guaranteed is False
 
 

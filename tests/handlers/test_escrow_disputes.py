@@ -20,6 +20,7 @@ from shared.money import Money
 from shared.timers import DurableTimer, as_utc
 from tests.factories import confirm_receipt, disputes_event, encode, envelope, payment_succeeded, record_shipment
 from tests.handlers.harness import serving
+from shared.workspace import Workspace
 
 ESCROW_EVENTS = topics.events("escrow")
 
@@ -174,7 +175,7 @@ async def test_a_frozen_shipped_hold_refunded_in_full_unfreezes_with_nothing_lef
     assert (unfrozen["data"]["remaining"], unfrozen["data"]["auto_confirm_at"]) == (0, None)
     assert (await timer(runtime, "O-D-3")).cancelled
     async with runtime.db.transaction() as session:
-        hold = await escrow_store.load_hold(session, "O-D-3")
+        hold = await escrow_store.load_hold(Workspace(session), "O-D-3")
     assert hold is not None and (hold.status.value, hold.frozen_by, hold.paused_seconds) == ("refunded", None, None)
     assert await balances(runtime) == {"psp_clearing": 12900, "buyer_refunds_payable:B-2001": -12900}
 

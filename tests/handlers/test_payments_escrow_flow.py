@@ -28,6 +28,7 @@ from tests.factories import (
     record_shipment,
 )
 from tests.handlers.harness import published, serving
+from shared.workspace import Workspace
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ async def test_receipt_confirmed_before_shipment_is_refused_and_nothing_is_relea
         assert (rejected[0]["data"]["reason"], rejected[0]["data"]["aggregate_id"]) == ("not_shipped", "O-H-5")
         assert not [m for m in runtime.sent if m["type"] == "escrow.hold.released"]
         async with runtime.db.transaction() as session:
-            hold = await escrow_store.load_hold(session, "O-H-5")
+            hold = await escrow_store.load_hold(Workspace(session), "O-H-5")
         assert hold is not None and hold.status.value == "held" and hold.remaining == 12900
         await broker.publish(encode(record_shipment("O-H-5")), topics.commands("escrow"), key=b"O-H-5")
         await broker.publish(encode(confirm_receipt("O-H-5")), topics.commands("escrow"), key=b"O-H-5")
@@ -139,7 +140,7 @@ async def test_an_order_sent_the_instant_its_merchant_was_activated_waits_for_th
     assert [c["data"]["order_id"] for c in created] == ["O-H-7", "O-H-7"]  # the repeat re-sends the first outcome
     assert created[0]["event_id"] == created[1]["event_id"] and created[0]["correlation_id"] == "flow-O-H-7"
     async with runtime.db.transaction() as session:
-        assert (await load_order(session, "O-H-7")) is not None
+        assert (await load_order(Workspace(session), "O-H-7")) is not None
     assert await parked_messages(runtime.db) == 1  # M-NEW-2's order still waits
     await broker.publish(_merchant_event("onboarding.merchant.suspended", "M-NEW-2", reason="complaints"),
                          topics.events("onboarding"), key=b"M-NEW-2")
@@ -181,7 +182,7 @@ async def test_a_success_for_a_cancelled_order_is_recorded_once_as_a_late_captur
     assert "原路退回" in data["message"] and late[0]["correlation_id"] == "flow-O-H-6"
     assert not [m for m in runtime.sent if m["type"] == "payments.payment.succeeded"]
     async with runtime.db.transaction() as session:
-        order = await load_order(session, "O-H-6")
+        order = await load_order(Workspace(session), "O-H-6")
         recorded = (await session.exec(select(LateCaptureRow))).all()
     assert order is not None and order.status.value == "cancelled" and order.provider_txn_id is None
     assert [(r.intent_id, r.reason) for r in recorded] == [("PI-O-H-6-1", "order_cancelled")]
@@ -207,7 +208,7 @@ async def test_a_capture_of_the_wrong_amount_fails_the_attempt_goes_back_once_an
     paid = await published(runtime, topics.events("payments"), "payments.payment.succeeded")
     assert [m["data"]["intent_id"] for m in paid] == ["PI-O-H-8-2"]
     async with runtime.db.transaction() as session:
-        order = await load_order(session, "O-H-8")
+        order = await load_order(Workspace(session), "O-H-8")
         recorded = (await session.exec(select(LateCaptureRow))).all()
     assert order is not None and order.status.value == "paid" and order.provider_txn_id == "PSP-PI-O-H-8-2"
     assert [(r.intent_id, r.reason) for r in recorded] == [("PI-O-H-8-1", "amount_mismatch")]

@@ -300,10 +300,11 @@ async def test_a_database_error_while_a_message_is_flushed_retries_the_batch_ins
     calls = {"n": 0}
 
     async def create_with_a_clash(uow: Any, message: Any) -> None:
+        session = uow.session  # a handler on the session itself: run in direct mode, inside a savepoint
         calls["n"] += 1
         await h.create_order(uow, message)
         if calls["n"] == 1:  # a row that is already there: the flush at the savepoint's end fails
-            uow.session.add(MerchantView(merchant_id="M-1001", status="active", industry="retail", updated_at=uow.now))
+            session.add(MerchantView(merchant_id="M-1001", status="active", industry="retail", updated_at=uow.now))
 
     consumer = _consumer(db, {payments.CreateOrder.TYPE: create_with_a_clash})
     batch = [FakeRecord(encode(create_order("O-1")), 0)]

@@ -6,6 +6,7 @@ import asyncio
 
 from services.payments.store import MerchantMonthVolume, add_month_volume, month_volume
 from shared.db import Database
+from shared.workspace import Workspace
 
 
 async def test_concurrent_additions_to_a_merchant_s_monthly_volume_all_count(database_url: str) -> None:
@@ -18,13 +19,13 @@ async def test_concurrent_additions_to_a_merchant_s_monthly_volume_all_count(dat
         async def settle(amount: int) -> None:
             async with database.transaction() as session:
                 await started.wait()  # both transactions are open before either writes
-                await add_month_volume(session, "M-1", "2026-12", amount)
+                await add_month_volume(Workspace(session), "M-1", "2026-12", amount)
 
         tasks = [asyncio.create_task(settle(amount)) for amount in (10_000, 20_000, 5)]
         await asyncio.sleep(0.05)
         started.set()
         await asyncio.gather(*tasks)
         async with database.transaction() as session:
-            assert await month_volume(session, "M-1", "2026-12") == 30_005
+            assert await month_volume(Workspace(session), "M-1", "2026-12") == 30_005
     finally:
         await database.dispose()

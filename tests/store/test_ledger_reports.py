@@ -13,6 +13,7 @@ from shared.contracts import payments
 from shared.db import Database
 from shared.timers import DurableTimer
 from tests.unit.test_escrow_domain import NOW, _payment
+from shared.workspace import Workspace
 
 
 @pytest.fixture
@@ -28,14 +29,14 @@ async def _book(db: Database, payment: payments.PaymentSucceeded) -> None:
         booked = domain.capture(payment, already_captured=False)
         assert booked is not None
         if booked.hold:
-            await store.save_hold(session, booked.hold, NOW)
-        await store.post(session, booked.entry, f"capture:{payment.order_id}", NOW)
+            await store.save_hold(Workspace(session), booked.hold, NOW)
+        await store.post(Workspace(session), booked.entry, f"capture:{payment.order_id}", NOW)
         if booked.hold and payment.order_id.endswith("released"):
             decision = domain.release(booked.hold, "buyer_confirmed")
-            assert await store.load_hold(session, payment.order_id) == booked.hold
-            await store.save_hold(session, decision.hold, NOW)
+            assert await store.load_hold(Workspace(session), payment.order_id) == booked.hold
+            await store.save_hold(Workspace(session), decision.hold, NOW)
             assert decision.entry is not None
-            await store.post(session, decision.entry, f"release:{payment.order_id}", NOW)
+            await store.post(Workspace(session), decision.entry, f"release:{payment.order_id}", NOW)
 
 
 async def test_balances_sum_to_zero_and_the_trial_balance_holds(db: Database) -> None:
@@ -68,11 +69,11 @@ async def test_parties_accounts_keep_running_balances_equal_to_their_journal(db:
     async with db.transaction() as session:
         running = await store.running_balances(session)
         assert running == {("merchant_available:M-1", "CNY"): -(4970 + 994)}
-        assert await store.balance(session, "merchant_available:M-1", "CNY") == -(4970 + 994)
-        assert await store.balance(session, "merchant_available:M-NOBODY", "CNY") == 0
+        assert await store.balance(Workspace(session), "merchant_available:M-1", "CNY") == -(4970 + 994)
+        assert await store.balance(Workspace(session), "merchant_available:M-NOBODY", "CNY") == 0
         assert await store.journal_balance(session, "merchant_available:M-1", "CNY") == -(4970 + 994)
         with pytest.raises(AssertionError):
-            await store.balance(session, "escrow_holding", "CNY")  # pooled: summed from the journal
+            await store.balance(Workspace(session), "escrow_holding", "CNY")  # pooled: summed from the journal
     assert (await trial_balance(db)).balanced
 
 
@@ -100,19 +101,19 @@ async def test_two_payouts_deciding_on_one_merchant_balance_at_once_take_turns(d
         if not first:
             await first_has_read.wait()
         async with db.transaction() as session:
-            available = -await store.balance(session, "merchant_available:M-1", "CNY")
+            available = -await store.balance(Workspace(session), "merchant_available:M-1", "CNY")
             if first:
                 first_has_read.set()
                 await asyncio.sleep(0.3)  # the other decides meanwhile, or waits for this one
             journal, event = domain.reserve_payout(payout_id, "M-1", Money(amount=994), available)
             if journal is not None:
-                await store.post(session, journal, f"payout-reserved:{payout_id}", NOW)
+                await store.post(Workspace(session), journal, f"payout-reserved:{payout_id}", NOW)
             return event.TYPE
 
     outcomes = await asyncio.gather(reserve("PO-1", True), reserve("PO-2", False))
     assert outcomes == ["escrow.payout.reserved", "escrow.payout.declined"]
     async with db.transaction() as session:
-        assert await store.balance(session, "merchant_available:M-1", "CNY") == 0
+        assert await store.balance(Workspace(session), "merchant_available:M-1", "CNY") == 0
     assert (await trial_balance(db)).balanced
 
 
@@ -126,7 +127,7 @@ async def test_a_journal_kept_before_running_balances_gets_them_once_at_start_up
         assert await store.backfill_running_balances(session, NOW) == 1
     async with db.transaction() as session:
         assert await store.backfill_running_balances(session, NOW) == 0  # once: never added twice
-        assert await store.balance(session, "merchant_available:M-1", "CNY") == -(4970 + 994)
+        assert await store.balance(Workspace(session), "merchant_available:M-1", "CNY") == -(4970 + 994)
     assert (await trial_balance(db)).balanced
 
 
@@ -142,7 +143,7 @@ async def test_the_merchant_day_report_shows_receipts_fees_and_payouts(db: Datab
     async with db.transaction() as session:
         journal, _ = domain.reserve_payout("PO-1", "M-1", Money(amount=3000), available=5964)
         assert journal is not None
-        await store.post(session, journal, "payout-reserved:PO-1", NOW)
+        await store.post(Workspace(session), journal, "payout-reserved:PO-1", NOW)
     rows = await merchant_day(db, "M-1", date(2026, 11, 23))
     assert sorted((r.kind, r.gross, r.fee, r.net) for r in rows) == sorted([
         ("hold_released", 5000, 30, 4970), ("direct_payment", 1000, 6, 994), ("payout_reserved", 0, 0, -3000)])

@@ -17,6 +17,7 @@ from services.payments.risk_store import RiskTally, observe, tally
 from shared.db import Database, run
 from shared.migrations.runner import upgrade
 from tests.release import schema_of
+from shared.workspace import Workspace
 
 BASE = datetime(2026, 12, 31, 23, 58, 30, tzinfo=timezone.utc)  # a minute, hour, day and year boundary ahead
 _keys = itertools.count()
@@ -50,11 +51,11 @@ async def test_any_window_reads_what_one_row_per_counted_thing_gives(
     times = [(BASE + timedelta(seconds=offset, microseconds=micro), amount) for offset, amount, micro in things]
     async with db.transaction() as session:
         for at, amount in times:
-            await observe(session, at, key, amount=amount)
+            await observe(Workspace(session), at, key, amount=amount)
     async with db.transaction() as session:
         for offset in [*windows, min(o for o, _, _ in things), max(o for o, _, _ in things)]:
             since = BASE + timedelta(seconds=offset, microseconds=500_000)
-            assert await tally(session, key, since) == _exact(times, since), since
+            assert await tally(Workspace(session), key, since) == _exact(times, since), since
 
 
 async def test_a_busy_key_reads_a_bounded_number_of_buckets(db: Database) -> None:
@@ -62,12 +63,12 @@ async def test_a_busy_key_reads_a_bounded_number_of_buckets(db: Database) -> Non
     key = "pay:merchant:M-BUSY"
     async with db.transaction() as session:
         for n in range(1000):
-            await observe(session, BASE + timedelta(milliseconds=600 * n), key, amount=100)
+            await observe(Workspace(session), BASE + timedelta(milliseconds=600 * n), key, amount=100)
     rows = await bucket_rows(db)
     assert rows == {"s": 600, "m": 11, "h": 2, "d": 2}  # 600 seconds, across a minute, hour and day boundary
     async with db.transaction() as session:
-        assert await tally(session, key, BASE) == (1000, 100_000)
-        assert await tally(session, key, BASE + timedelta(seconds=300)) == (500, 50_000)
+        assert await tally(Workspace(session), key, BASE) == (1000, 100_000)
+        assert await tally(Workspace(session), key, BASE + timedelta(seconds=300)) == (500, 50_000)
 
 
 async def bucket_rows(db: Database) -> dict[str, int]:
@@ -97,7 +98,7 @@ async def test_an_upgrade_carries_the_observations_into_buckets(database_url: st
         async with database.transaction() as session:
             paid = [(o["at"], o["amount"]) for o in observations if o["key"] == "paid:merchant:M-1"]
             for since in (BASE - timedelta(days=30), BASE + timedelta(seconds=1000), BASE + timedelta(hours=1, seconds=7)):
-                assert await tally(session, "paid:merchant:M-1", since) == _exact(paid, since)
-            assert await tally(session, "pay:buyer:B-1", BASE - timedelta(days=3)) == (1, 0)
+                assert await tally(Workspace(session), "paid:merchant:M-1", since) == _exact(paid, since)
+            assert await tally(Workspace(session), "pay:buyer:B-1", BASE - timedelta(days=3)) == (1, 0)
     finally:
         await database.dispose()
