@@ -34,13 +34,21 @@ def configure(service: str, endpoint: str | None) -> bool:
     return True
 
 
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
+
+
 def _carrier(headers: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
     return {name: value.decode("latin-1") for name, value in headers or () if isinstance(value, bytes)}
 
 
 @contextmanager
 def consuming(headers: Sequence[tuple[str, bytes]] | None, type_name: str, topic: str) -> Iterator[None]:
-    """Handle one message inside a span that continues the trace its headers carry."""
+    """Handle one message inside a span that continues the trace its headers carry. With tracing off and no trace
+    in the headers there is nothing to record or pass along: no span."""
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) \
+            and not any(name in _TRACE_HEADERS for name, _ in headers or ()):
+        yield
+        return
     context = propagate.extract(_carrier(headers))
     with _tracer.start_as_current_span(f"process {type_name}", context=context, kind=SpanKind.CONSUMER, attributes={
             "messaging.system": "kafka", "messaging.destination.name": topic, "messaging.operation.type": "process",

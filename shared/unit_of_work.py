@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import lru_cache
 from collections.abc import Callable
 from typing import Any
 from datetime import datetime
@@ -66,6 +67,7 @@ class UnitOfWork:
         self.outbox_rows: list[dict[str, Any]] = []
         self.after_commit: list[Callable[[], None]] = []
         self.woken: set[str] = set()
+        self._trace: dict[str, str] | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -81,23 +83,30 @@ class UnitOfWork:
         type_name = payload.TYPE  # type: ignore[attr-defined]
         if contract.payloads.get(type_name) is not type(payload):
             raise TypeError(f"{type_name} is not a message of {contract.topic}")
-        envelope = Envelope(
+        # Every field is the platform's own or comes from a validated message (the cause): built as they are.
+        envelope = Envelope.model_construct(
+            event_id=uuid.uuid4(),
             type=type_name,
             version=payload.VERSION,
             occurred_at=self.now,
             producer=self.service,
             correlation_id=self.correlation_id,
             causation_id=str(self.cause.event_id) if self.cause else None,
-            actor=actor or Actor.system(self.service),
+            actor=actor or _system(self.service),
+            idempotency_key=None,
+            token=None,
             data=payload,
         )
+        if self._trace is None:  # the handler's trace context: the same for everything it emits
+            self._trace = tracing.inject({})
         self.outbox_rows.append(dict(
             event_id=str(envelope.event_id),
             topic=contract.topic,
             key=key,
             type=type_name,
             payload=envelope.to_json(),
-            headers=json.dumps(tracing.inject({"content-type": "application/json", "type": type_name})),
+            headers=json.dumps({"content-type": "application/json", "type": type_name, **self._trace}) if self._trace
+            else _plain_headers(type_name),
             created_at=self.now,
         ))
         self.emitted.append(envelope)
@@ -109,5 +118,27 @@ class UnitOfWork:
         self.outbox_rows = []
 
 
+@lru_cache(maxsize=None)
+def _system(service: str) -> Actor:
+    return Actor.system(service)
+
+
+@lru_cache(maxsize=None)
+def _plain_headers(type_name: str) -> str:
+    """An event's headers when no trace goes along."""
+    return json.dumps({"content-type": "application/json", "type": type_name})
+
+
 async def write_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_rows(session, OutboxMessage, rows)
+
+
+@lru_cache(maxsize=None)
+def _system(service: str) -> Actor:
+    return Actor.system(service)
+
+
+@lru_cache(maxsize=None)
+def _plain_headers(type_name: str) -> str:
+    """An event's headers when no trace goes along."""
+    return json.dumps({"content-type": "application/json", "type": type_name})

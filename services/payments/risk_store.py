@@ -92,7 +92,7 @@ async def tally(ws: Workspace, key: str, since: datetime) -> tuple[int, int]:
     """(how many, the sum of their amounts) under ``key`` from ``since`` (to the second) on: what the database
     holds (read once per batch for the key and second) and what the batch has counted and not written yet."""
     start = _epoch(since)
-    found = ws.derived.get(("tally", key, start))
+    found = ws.derived.get(("tally", key, start)) if ws.batched else None  # in direct mode the database has it all
     if found is None:
         params: dict[str, Any] = {"key": key}
         for n, (grain, first, end) in enumerate(_ranges(since)):

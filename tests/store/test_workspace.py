@@ -233,3 +233,20 @@ async def test_a_handler_that_needs_the_session_runs_in_direct_mode_after_the_ba
     assert runs == [True, False]
     assert seen == [{"O-1": "awaiting_payment"}]  # the order created earlier in the batch was written first
     assert await _orders(db) == {"O-1": "payment_pending", "O-2": "awaiting_payment"}
+
+
+async def test_a_risk_window_read_in_a_batched_run_is_read_again_in_direct_mode(db: Database) -> None:
+    """The handler that asked for the session runs again in direct mode: what it counts there is written at once,
+    and the window it reads includes it (not the sums its batched run read)."""
+    key, since = "cancel:merchant:M-DIRECT", T0 - timedelta(hours=1)
+    async with db.transaction() as session:
+        ws = Workspace(session, batched=True)
+        await observe(ws, T0, key)
+        assert await tally(ws, key, since) == (1, 0)
+        ws.drop()  # NeedsSession: the batched run's changes are dropped …
+        await ws.write()
+        ws.batched = False  # … and the handler runs again in direct mode
+        await observe(ws, T0, key)
+        assert await tally(ws, key, since) == (1, 0)
+        await observe(ws, T0, key)
+        assert await tally(ws, key, since) == (2, 0)
