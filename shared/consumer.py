@@ -173,6 +173,12 @@ class MessageConsumer(KeepingMessages):
                 # Another service's event of a type this one does not act on, named by the header
                 # every outbox sets: not even decoded.
                 return _Item(record, route, None, position, ignored=True)
+            if declared is not None and not route.authenticated:
+                envelope = route.contract.parse_json(record.value, declared)
+                if envelope is not None:  # an event this service acts on, validated straight from its bytes
+                    item = _Item(record, route, str(envelope.event_id), position)
+                    item.envelope = envelope
+                    return item
         document, problem = _decode(record.value)
         item = _Item(record, route, _event_id(document), position)
         if problem is None and route.ignore_unknown_types and isinstance(document, dict) \

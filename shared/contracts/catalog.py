@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.envelope import Envelope, Payload, envelope_model
 
@@ -51,6 +51,21 @@ class TopicContract:
         envelope = self.envelopes[type_name].model_validate(document)
         if envelope.version > payload.VERSION:  # written as "2" or 2.0, which validation reads as 2
             raise UnsupportedVersion(f"{type_name} version {envelope.version} is newer than supported version {payload.VERSION}")
+        return envelope
+
+    def parse_json(self, raw: bytes | None, type_name: str) -> Envelope | None:
+        """A record whose ``type`` header names its type, validated straight from its bytes (without decoding it
+        to Python first); None when anything is off, and the caller then decodes it the long way (``parse``),
+        which tells what is wrong."""
+        model, payload = self.envelopes.get(type_name), self.payloads.get(type_name)
+        if model is None or payload is None or not raw:
+            return None
+        try:
+            envelope = model.model_validate_json(raw)
+        except ValidationError:
+            return None
+        if envelope.version > payload.VERSION or "event_id" not in envelope.model_fields_set:
+            return None
         return envelope
 
     def types(self) -> list[str]:
