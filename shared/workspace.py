@@ -20,6 +20,7 @@ Rows a decision depends on and another process may change meanwhile are read wit
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
@@ -84,15 +85,25 @@ def _primary(model: type[SQLModel]) -> tuple[str, ...]:
     return tuple(c.name for c in _table(model).primary_key.columns)
 
 
-_KEYS: dict[str, tuple[str, ...]] = {}
+_KEYS: dict[Any, tuple[str, ...]] = {}
+_SLOTS: dict[Any, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}  # model → (table, its key of a row)
 _BY: dict[tuple[str, str], Any] = {}  # (table, column) → the statement finding rows by it (direct mode)
 
 
 def _key_names(model: type[SQLModel]) -> tuple[str, ...]:
-    name = model.__tablename__  # type: ignore[attr-defined]
-    found = _KEYS.get(name)
+    found = _KEYS.get(model)
     if found is None:
-        found = _KEYS[name] = _primary(model)
+        found = _KEYS[model] = _primary(model)
+    return found
+
+
+def _slot_of(model: type[SQLModel]) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+    found = _SLOTS.get(model)
+    if found is None:
+        names = _key_names(model)
+        key = itemgetter(*names)
+        found = _SLOTS[model] = (model.__tablename__,  # type: ignore[attr-defined]
+                                 (lambda values: (key(values),)) if len(names) == 1 else key)  # type: ignore[assignment,return-value]
     return found
 
 
@@ -279,7 +290,8 @@ class Workspace:
                 yield row
 
     def _change(self, model: type[SQLModel], change: _Change) -> None:
-        slot = (model.__tablename__, tuple(change.values[n] for n in _key_names(model)))  # type: ignore[attr-defined]
+        table, key_of = _slot_of(model)
+        slot = (table, key_of(change.values))
         earlier = self._message.get(slot)
         if earlier is None:
             self._message[slot] = change
