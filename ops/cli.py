@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -189,6 +190,9 @@ def bench_command(
     """Drive guaranteed-trade lifecycles through a fresh local platform and print the figures."""
     from ops.bench import main
 
+    # SIGTERM stops a run as Ctrl-C does: the platform it started (and the stand-ins, and any PostgreSQL databases it
+    # made) are stopped on the way out, where the default action would leave them running without their parent.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     main(count=lifecycles, rate=rate, rate_seconds=seconds, partitions=partitions, with_ceiling=ceiling, postgres=postgres,
          runs=runs, json_path=json_file)
 

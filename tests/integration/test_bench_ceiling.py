@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,51 @@ def test_the_bench_runs_on_either_store_and_prints_its_figures(backend: str, tmp
         assert "run 1/2: platform: lifecycles at full speed" in result.stderr
         assert "run 2/2: platform: lifecycles at full speed" in result.stderr
         assert "Spread over 2 runs" in result.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_bench_stopped_by_sigterm_stops_the_platform_it_started() -> None:
+    """Where SIGTERM's default action ended the bench at once and left its broker and services running."""
+    bench = subprocess.Popen([sys.executable, "-m", "ops.cli", "bench", "--lifecycles", "100000", "--no-ceiling"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "200"})
+    children: list[int] = []
+    try:
+        for _ in range(900):  # the broker and ten services, started
+            children = _children(bench.pid)
+            if len(children) >= 11 or bench.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert len(children) >= 11, children
+        time.sleep(3)
+        bench.send_signal(signal.SIGTERM)
+        bench.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in children if _alive(pid)]
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+        for pid in children:  # only what this bench started, by process id
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
