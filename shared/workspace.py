@@ -117,6 +117,7 @@ class _Change:
         self.model, self.values, self.insert_only, self.add = model, values, insert_only, add
 
     def merge(self, later: _Change) -> None:
+        assert bool(self.add) == bool(later.add), f"{self.model.__tablename__}: a row is either put or added to"  # type: ignore[attr-defined]
         if self.add:
             for name in self.add:
                 self.values[name] = self.values.get(name, 0) + later.values.get(name, 0)
