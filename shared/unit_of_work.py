@@ -131,14 +131,3 @@ def _plain_headers(type_name: str) -> str:
 
 async def write_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_rows(session, OutboxMessage, rows)
-
-
-@lru_cache(maxsize=None)
-def _system(service: str) -> Actor:
-    return Actor.system(service)
-
-
-@lru_cache(maxsize=None)
-def _plain_headers(type_name: str) -> str:
-    """An event's headers when no trace goes along."""
-    return json.dumps({"content-type": "application/json", "type": type_name})

@@ -129,6 +129,16 @@ class _Change:
 _Slot = tuple[str, tuple[Any, ...]]  # (table name, primary key values)
 
 
+def _merge_into(layer: dict[_Slot, _Change], index: dict[tuple[str, Any], list[_Slot]], slot: _Slot, change: _Change) -> None:
+    """``change`` joins a layer (the running message's, the batch's): a new slot, or merged into the one there."""
+    earlier = layer.get(slot)
+    if earlier is None:
+        layer[slot] = change
+        index.setdefault((slot[0], slot[1][0]), []).append(slot)
+    else:
+        earlier.merge(change)
+
+
 class Workspace:
     def __init__(self, session: AsyncSession | None, batched: bool = False) -> None:
         self.session = session
@@ -157,11 +167,16 @@ class Workspace:
             return None if row is None else RowView(dict(row._mapping))
         slot = (model.__tablename__, key)  # type: ignore[attr-defined]
         if slot not in self._read:
-            await self.load(model, [key[0]] if len(key) == 1 else [], single=key)
+            if len(key) == 1:
+                await self.load(model, key)
+            else:  # a key of several columns: read alone
+                assert self.session is not None
+                row = await fetch_one(self.session, model, lock=model.__tablename__ in _LOCKED,  # type: ignore[attr-defined]
+                                      **dict(zip(_key_names(model), key, strict=True)))
+                self._read[slot] = None if row is None else dict(row._mapping)
         return self._view(slot)
 
-    async def load(self, model: type[SQLModel], keys: Sequence[Any], single: tuple[Any, ...] | None = None,
-                   column: str | None = None) -> None:
+    async def load(self, model: type[SQLModel], keys: Sequence[Any], column: str | None = None) -> None:
         """Read the rows of these keys (a one-column primary key, or values of ``column``, see ``find``) that the
         batch has not read yet, in one query."""
         name = model.__tablename__  # type: ignore[attr-defined]
@@ -169,10 +184,6 @@ class Workspace:
         assert self.session is not None
         if column is not None:
             await self._load_by(model, column, keys, lock)
-            return
-        if single is not None and len(single) > 1:
-            row = await fetch_one(self.session, model, lock=lock, **dict(zip(_key_names(model), single, strict=True)))
-            self._read[(name, single)] = None if row is None else dict(row._mapping)
             return
         wanted = sorted({k for k in keys if k is not None and (name, (k,)) not in self._read})
         if not wanted:
@@ -284,33 +295,16 @@ class Workspace:
             for column in by:
                 self._message_by.setdefault((name, column, row[column]), []).append(row)
 
-    def inserted(self, model: type[SQLModel]) -> Iterator[dict[str, Any]]:
-        """This batch's unwritten inserts into ``model``."""
-        for kind, row in (*self._inserts, *self._inserting):
-            if kind is model:
-                yield row
-
     def _change(self, model: type[SQLModel], change: _Change) -> None:
         table, key_of = _slot_of(model)
-        slot = (table, key_of(change.values))
-        earlier = self._message.get(slot)
-        if earlier is None:
-            self._message[slot] = change
-            self._message_index.setdefault((slot[0], slot[1][0]), []).append(slot)
-        else:
-            earlier.merge(change)
+        _merge_into(self._message, self._message_index, (table, key_of(change.values)), change)
 
     # -- the consumer's side ----------------------------------------------------------------------
 
     def keep(self) -> None:
         """The running message succeeded: its changes join the batch's."""
         for slot, change in self._message.items():
-            earlier = self._batch.get(slot)
-            if earlier is None:
-                self._batch[slot] = change
-                self._batch_index.setdefault((slot[0], slot[1][0]), []).append(slot)
-            else:
-                earlier.merge(change)
+            _merge_into(self._batch, self._batch_index, slot, change)
         self._message, self._message_index = {}, {}
         self._inserts += self._inserting
         self._inserting = []

@@ -26,28 +26,13 @@ from shared.messaging import MESSAGING_TABLES, InboxMessage, OutboxMessage
 from shared.relay import OutboxRelay
 from shared.timers import DurableTimer
 from shared.unit_of_work import Rejected
+from tests.store.records import FakeRecord
 from tests.factories import create_order, encode, pay_order
 
 
-@dataclass
-class FakeRecord:
-    value: bytes | None
-    offset: int
-    topic: str = "danbao.payments.commands"
-    partition: int = 0
-    key: bytes | None = b"O-1"
-    timestamp: int = 1_763_000_000_000
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.create_tables([*MESSAGING_TABLES, DurableTimer, *TABLES])
-    async with database.transaction() as session:
-        await seed_merchants(session, {"M-1001": "retail"}, datetime.now(timezone.utc), development_account)
-    yield database
-    await database.dispose()
+def db(payments_db: Database) -> Database:
+    return payments_db
 
 
 def _consumer(db: Database, handlers: dict[str, Any] | None = None) -> MessageConsumer:

@@ -24,7 +24,7 @@ from shared.messaging import MESSAGING_TABLES, IdempotencyRecord, InboxMessage, 
 from shared.pii import FieldCipher
 from shared.timers import DurableTimer, TimerScheduler
 from tests.factories import create_order, encode, envelope
-from tests.store.test_consumer_path import FakeRecord
+from tests.store.records import FakeRecord
 
 ONBOARDING_EVENTS = onboarding.EVENTS.topic
 
