@@ -2,13 +2,13 @@
 
 Four stand-in processes take the places of payments, escrow, notifications and the PSP
 simulator. Each consumes the same topics as the real one, with the same FastStream batch
-subscriber, fetch wait and poll pause, decodes every record and publishes the same follow-on
-events (same topics, keys and roughly the same size) with a plain aiokafka producer, as the
-real outbox relay does. No database, no validation, no rules. The bench driver runs the same
+subscriber (polled promptly, ``shared.polling``), fetch wait and poll wait, decodes every
+record and publishes the same follow-on events (same topics, keys and roughly the same size)
+with a plain aiokafka producer, as the real outbox relay does. No database, no validation, no rules. The bench driver runs the same
 lifecycles against them, so the figure is what FastStream, aiokafka and Tansu allow on this
 machine, and the platform's own figure reads as a share of it.
 
-Run by the bench only: ``python -m ops.ceiling NAME BOOTSTRAP FETCH_WAIT_MS POLL_PAUSE_MS``.
+Run by the bench only: ``python -m ops.ceiling NAME BOOTSTRAP FETCH_WAIT_MS POLL_WAIT_MS``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ops.broker import TansuBroker, create_topics
-from ops.platform import FETCH_WAIT_MS, OTHER_FETCH_WAIT_MS, OTHER_POLL_PAUSE_MS, POLL_PAUSE_MS, log_tail, stop_processes
+from ops.platform import FETCH_WAIT_MS, OTHER_FETCH_WAIT_MS, log_tail, stop_processes
+from shared.settings import PlatformSettings
 
+POLL_WAIT_MS = PlatformSettings.model_fields["poll_wait_ms"].default  # what the services run with
 _FILLER = "x" * 480  # brings a stand-in event to about the size of the platform's (700-900 bytes)
 
 # stand-in → topic it consumes → message type → (topic, type) of each event it publishes in answer
@@ -62,7 +64,7 @@ def event(type_: str, order_id: str, producer: str) -> bytes:
     }).encode()
 
 
-def serve(name: str, bootstrap: str, fetch_wait_ms: int, poll_pause_ms: int) -> None:
+def serve(name: str, bootstrap: str, fetch_wait_ms: int, poll_wait_ms: int) -> None:
     import uvloop
     from aiokafka import AIOKafkaProducer
     from faststream import FastStream
@@ -70,6 +72,7 @@ def serve(name: str, bootstrap: str, fetch_wait_ms: int, poll_pause_ms: int) -> 
     from faststream.middlewares import AckPolicy
 
     from shared.kafka_security import aiokafka_options, faststream_security
+    from shared.polling import prompt
 
     rules = RULES[name]
     broker = KafkaBroker(bootstrap, client_id=f"ceiling-{name}", security=faststream_security())
@@ -78,9 +81,11 @@ def serve(name: str, bootstrap: str, fetch_wait_ms: int, poll_pause_ms: int) -> 
     async def raw(message: Any) -> Any:
         return message.raw_message
 
-    @broker.subscriber(*rules, group_id=f"ceiling-{name}", batch=True, max_records=500, batch_timeout_ms=poll_pause_ms,
-                       fetch_max_wait_ms=fetch_wait_ms, ack_policy=AckPolicy.NACK_ON_ERROR,
-                       auto_offset_reset="earliest", decoder=raw)
+    subscriber = prompt(broker.subscriber(*rules, group_id=f"ceiling-{name}", batch=True, max_records=500,
+                                          batch_timeout_ms=poll_wait_ms, fetch_max_wait_ms=fetch_wait_ms,
+                                          ack_policy=AckPolicy.NACK_ON_ERROR, auto_offset_reset="earliest", decoder=raw))
+
+    @subscriber
     async def handle(records: Any) -> None:
         sent = []
         for record in records:
@@ -123,10 +128,9 @@ class CeilingPlatform:
             asyncio.run(create_topics(self.broker.bootstrap, partitions=self.partitions))
             for name in RULES:
                 wait = FETCH_WAIT_MS.get(name, OTHER_FETCH_WAIT_MS)
-                pause = POLL_PAUSE_MS.get(name, OTHER_POLL_PAUSE_MS)
                 log = open(self.data_dir / f"ceiling-{name}.log", "ab")  # noqa: SIM115 - the child owns it
                 self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "ops.ceiling", name, self.broker.bootstrap, str(wait), str(pause)],
+                    [sys.executable, "-m", "ops.ceiling", name, self.broker.bootstrap, str(wait), str(POLL_WAIT_MS)],
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         except BaseException:
             self.stop()

@@ -29,8 +29,6 @@ OTHER_FETCH_WAIT_MS = 250
 # service, which one partition per topic serves fully; the tests keep several (the default) so
 # that messages of different keys interleave as they do in production.
 DEV_PARTITIONS = 1
-POLL_PAUSE_MS = {"payments": 5, "escrow": 5}
-OTHER_POLL_PAUSE_MS = 50
 DEFAULT_PORTS = {"onboarding": 8101, "payments": 8102, "escrow": 8103, "disputes": 8104, "notifications": 8105,
                  "psp-simulator": 8110, "bank-simulator": 8111, "registry-simulator": 8112, "messaging-simulator": 8113,
                  "insurer-simulator": 8114, "web": 8120}
@@ -184,7 +182,7 @@ class LocalPlatform:
         proc.process = subprocess.Popen(
             [sys.executable, "-m", "ops.cli", "serve", name],
             env={"DANBAO_FETCH_MAX_WAIT_MS": str(FETCH_WAIT_MS.get(name, OTHER_FETCH_WAIT_MS)),
-                 "DANBAO_POLL_PAUSE_MS": str(POLL_PAUSE_MS.get(name, OTHER_POLL_PAUSE_MS)), **self.env()},
+                 **self.env()},
             stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

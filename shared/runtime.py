@@ -20,7 +20,6 @@ from typing import Annotated, Any, Union
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from faststream import Context
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -45,6 +44,7 @@ from shared.migrations import SchemaRefused, ServiceSchema
 from shared.migrations.gate import SchemaGate
 from shared.migrations.runner import one_instance_at_a_time
 from shared.pii import FieldCipher
+from shared.polling import prompt
 from shared.relay import OutboxRelay, outbox_backlog
 from shared import tracing
 from shared.asyncapi import refine
@@ -228,13 +228,15 @@ class ServiceRuntime:
         if self.platform.mode is Mode.TEST:
             consumer.after_batch = self._crash_if_asked
 
-        async def handle(records: Any, message: Any = Context("message")) -> None:
+        # ``records`` is what ``_raw_records`` decoded: the batch's raw Kafka records. (Asking for the message by
+        # ``Context`` would cost a worker-thread hop per batch: FastStream resolves it as a plain function.)
+        async def handle(records: Any) -> None:
             try:
-                await consumer.consume(message.raw_message)
+                await consumer.consume(records)
             except Exception as exc:
                 health.batch_failed(exc)  # the batch is delivered again
                 raise
-            health.batch_handled(message.raw_message)
+            health.batch_handled(records)
 
         handle.__annotations__ = {"records": _documented([s.contract for s in subscriptions]), "message": Any, "return": None}
         self.subscriber = self.broker.subscriber(
@@ -242,9 +244,7 @@ class ServiceRuntime:
             group_id=f"danbao-{self.name}",
             batch=True,
             max_records=self.settings.batch_size,
-            # FastStream sleeps as long again after a poll that found nothing: a message arriving
-            # then waits, so a long value adds its length to a step's latency.
-            batch_timeout_ms=self.platform.poll_pause_ms,
+            batch_timeout_ms=self.platform.poll_wait_ms,  # polled promptly: see prompt() below
             # Tansu answers a fetch only when its wait runs out, so there a short wait is the latency floor.
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms or self.platform.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -253,6 +253,7 @@ class ServiceRuntime:
             title=f"danbao-{self.name}",
             description="; ".join(f"{s.contract.topic}: {s.contract.description}" for s in subscriptions),
         )
+        prompt(self.subscriber)  # no pause after an empty poll (shared.polling)
         self.subscriber(handle)
 
     def _crash_if_asked(self, processed: int) -> None:

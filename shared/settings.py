@@ -84,10 +84,10 @@ class PlatformSettings(BaseSettings):
     log_level: str = Field(default="INFO")
     http_host: str = Field(default="127.0.0.1", description="Address the health/metrics server binds.")
     http_port: int = Field(default=0, description="Health/metrics port for whichever service runs (containers use 8080).")
-    poll_pause_ms: int = Field(
-        default=10, ge=1, le=1000,
-        description="How long a service's consumer waits in a poll that finds nothing, and pauses again after it: "
-                    "the most a message that arrives during the pause waits before it is read.")
+    poll_wait_ms: int = Field(
+        default=200, ge=1, le=5000,
+        description="Longest a consumer's poll waits for records before it polls again. A poll returns as soon as "
+                    "records arrive (shared.polling), so a longer wait costs no latency, only fewer polls while idle.")
     fetch_max_wait_ms: int = Field(
         default=500, ge=1, le=5000,
         description="Longest a fetch waits for new records. Apache Kafka answers as soon as records arrive; the "

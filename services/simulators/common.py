@@ -15,7 +15,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from faststream import Context
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.response import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -29,6 +28,7 @@ from shared.contracts.catalog import TopicContract
 from shared.envelope import Actor, ActorKind, Envelope, Payload
 from shared.health import ConsumerHealth
 from shared.kafka_security import faststream_security
+from shared.polling import prompt
 from shared.settings import PlatformSettings
 
 Reply = tuple[Payload, str]  # a signed reply and its key
@@ -36,9 +36,9 @@ Reply = tuple[Payload, str]  # a signed reply and its key
 Answer = Callable[[Payload], Reply | list[Reply] | None]
 
 
-async def _bodies(message: Any) -> list[tuple[bytes | None, Any]]:
-    """The batch's raw values and headers (a coroutine: FastStream runs a plain decoder on a worker thread)."""
-    return [(record.value, record.headers) for record in message.raw_message]
+async def _records(message: Any) -> Any:
+    """The batch's raw Kafka records (a coroutine: FastStream runs a plain decoder on a worker thread)."""
+    return message.raw_message
 
 
 def simulator_app(name: str, requests: TopicContract, replies: TopicContract, answer: Answer,
@@ -49,18 +49,18 @@ def simulator_app(name: str, requests: TopicContract, replies: TopicContract, an
                          middlewares=[KafkaPrometheusMiddleware(registry=registry, app_name=f"danbao_{name.replace('-', '_')}")],
                          logger=logging.getLogger(f"faststream.{name}"), log_level=logging.DEBUG)
     health = ConsumerHealth(f"danbao-{name}", registry, platform.stall_seconds)
-    subscriber = broker.subscriber(requests.topic, group_id=f"danbao-{name}", ack_policy=AckPolicy.ACK, batch=True,
-                                   max_records=500, batch_timeout_ms=platform.poll_pause_ms,
-                                   fetch_max_wait_ms=platform.fetch_max_wait_ms,
-                                   auto_offset_reset="earliest", decoder=_bodies)
+    subscriber = prompt(broker.subscriber(  # no pause after an empty poll (shared.polling)
+        requests.topic, group_id=f"danbao-{name}", ack_policy=AckPolicy.ACK, batch=True, max_records=500,
+        batch_timeout_ms=platform.poll_wait_ms, fetch_max_wait_ms=platform.fetch_max_wait_ms,
+        auto_offset_reset="earliest", decoder=_records))
 
-    async def handle(bodies: Any, message: Any = Context("message")) -> None:
+    async def handle(records: Any) -> None:  # no Context("message"): FastStream would resolve it on a worker thread
         try:
-            await answer_batch(bodies)
+            await answer_batch([(record.value, record.headers) for record in records])
         except Exception as exc:
             health.batch_failed(exc)
             raise
-        health.batch_handled(message.raw_message)
+        health.batch_handled(records)
 
     async def answer_batch(bodies: list[tuple[bytes | None, Any]]) -> None:
         replies_due: list[tuple[Envelope, str, dict[str, Any]]] = []

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from faststream import Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
@@ -33,6 +32,7 @@ from shared.contracts.common import dead_letter_contract, rejection_payload
 from shared.db import Database, sqlite_file_url
 from shared.health import ConsumerHealth
 from shared.kafka_security import faststream_security
+from shared.polling import prompt
 from shared.migrations import SchemaRefused
 from shared.migrations.gate import SchemaGate
 from shared.migrations.runner import one_instance_at_a_time
@@ -89,20 +89,21 @@ class EdgeRuntime:
             rejection=rejection_payload(NAME), dead_letters=dead_letters, on_commit=self.relay.wake)
         consumer = self.consumer
 
-        async def handle(records: Any, message: Any = Context("message")) -> None:
+        async def handle(records: Any) -> None:  # the raw records (see ``shared.runtime``: no Context, no thread hop)
             try:
-                await consumer.consume(message.raw_message)
+                await consumer.consume(records)
             except Exception as exc:
                 health.batch_failed(exc)  # the batch is delivered again
                 raise
-            health.batch_handled(message.raw_message)
+            health.batch_handled(records)
 
         self.subscriber = self.broker.subscriber(
             *routes, group_id=f"danbao-{NAME}", batch=True, max_records=settings.batch_size,
-            batch_timeout_ms=self.platform.poll_pause_ms,
+            batch_timeout_ms=self.platform.poll_wait_ms,
             fetch_max_wait_ms=settings.fetch_max_wait_ms or self.platform.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR, auto_offset_reset="earliest", decoder=_raw_records,
             title=f"danbao-{NAME}", description="The services' events, into the web edge's read models.")
+        prompt(self.subscriber)  # no pause after an empty poll (shared.polling)
         self.subscriber(handle)
         for contract in [*writes, dead_letters]:
             # Declared for the broker's ACLs (ops.acl); the outbox relay does the publishing.
