@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column, DateTime, bindparam, select as sa_select
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +32,7 @@ from shared.assertions import (STAFF_KINDS, Claims, TrustedIssuer, Unauthenticat
 from shared.contracts.catalog import TopicContract
 from shared.envelope import ActorKind, Envelope
 from shared.settings import Mode, PlatformSettings
+from shared.statements import run_in
 from shared.unit_of_work import Rejected
 
 # Development staff, on every service's roster in dev and test mode (never in production).
@@ -66,6 +67,11 @@ class RosterEntry(SQLModel, table=True):
 
 
 AUTHORITY_TABLES: list[type[SQLModel]] = [UsedToken, RosterEntry]
+_USED = UsedToken.__table__  # type: ignore[attr-defined]
+
+
+def _used_in(jtis: list[Any]) -> Any:
+    return sa_select(_USED.c.jti).where(_USED.c.issuer == bindparam("issuer"), _USED.c.jti.in_(jtis))
 
 
 def trusted_issuers(platform: PlatformSettings) -> dict[str, TrustedIssuer]:
@@ -100,12 +106,15 @@ class Authority:
             return Rejected("unauthenticated", str(exc))
 
     async def used(self, session: AsyncSession, claims: Sequence[Claims]) -> set[tuple[str, str]]:
-        """Which of these tokens a command has used already (one query)."""
-        if not claims:
-            return set()
-        rows = await session.exec(select(UsedToken.issuer, UsedToken.jti).where(
-            col(UsedToken.jti).in_(sorted({c.jti for c in claims}))))
-        return {(issuer, jti) for issuer, jti in rows.all()}
+        """Which of these tokens a command has used already (one query per issuer, by the primary key)."""
+        by_issuer: dict[str, set[str]] = {}
+        for claim in claims:
+            by_issuer.setdefault(claim.issuer, set()).add(claim.jti)
+        used: set[tuple[str, str]] = set()
+        for issuer, jtis in sorted(by_issuer.items()):  # per issuer: the primary key (issuer, jti) finds each row
+            rows = await run_in(session, "used-tokens", _used_in, sorted(jtis), {"issuer": issuer}, fetch="all")
+            used.update((issuer, row[0]) for row in rows)
+        return used
 
     async def admit(self, session: AsyncSession, envelope: Envelope, contract: TopicContract) -> Rejected | None:
         """``forbidden`` unless the envelope's actor kind may send this type, and staff hold the role."""
