@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, DateTime, bindparam, select as sa_select
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.assertions import (STAFF_KINDS, Claims, TrustedIssuer, Unauthenticated, Verifier, development_issuers,
