@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from ops.broker import TansuBroker, create_topics
 from ops.kafka import read
 from ops.platform import EDGES, SERVICES, SIMULATORS, LocalPlatform
 from tests.conftest import BACKENDS, SHARED_ID, create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.integration
+
+
+@asynccontextmanager
+async def bare_broker(data_dir: Path, topics: list[str], partitions: int) -> AsyncIterator[TansuBroker]:
+    """A broker of its own with ``topics`` and nothing else running, stopped by its process id."""
+    running = TansuBroker(log_path=data_dir / "broker.log")
+    running.start()
+    try:
+        await create_topics(running.bootstrap, topics, partitions=partitions)
+        yield running
+    finally:
+        running.stop()
 
 
 @contextmanager

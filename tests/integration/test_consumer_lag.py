@@ -11,8 +11,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from ops.broker import TansuBroker, create_topics
+from ops.broker import TansuBroker
 from shared.health import ConsumerHealth
+from tests.integration.conftest import bare_broker
 
 pytestmark = pytest.mark.integration
 TOPIC = "danbao.lag-test.commands"
@@ -20,13 +21,8 @@ TOPIC = "danbao.lag-test.commands"
 
 @pytest.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[TansuBroker]:
-    running = TansuBroker(log_path=tmp_path / "broker.log")
-    running.start()
-    try:
-        await create_topics(running.bootstrap, [TOPIC], partitions=2)
+    async with bare_broker(tmp_path, [TOPIC], partitions=2) as running:
         yield running
-    finally:
-        running.stop()
 
 
 async def _present(bootstrap: str) -> dict[TopicPartition, int]:

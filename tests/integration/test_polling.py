@@ -12,8 +12,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
-from ops.broker import TansuBroker, create_topics
+from ops.broker import TansuBroker
 from shared.polling import prompt
+from tests.integration.conftest import bare_broker
 
 pytestmark = pytest.mark.integration
 TOPIC = "danbao.poll-test.commands"
@@ -22,13 +23,8 @@ POLL_WAIT_MS = 4000
 
 @pytest.fixture
 async def broker(tmp_path: Path) -> AsyncIterator[TansuBroker]:
-    running = TansuBroker(log_path=tmp_path / "broker.log")
-    running.start()
-    try:
-        await create_topics(running.bootstrap, [TOPIC], partitions=1)
+    async with bare_broker(tmp_path, [TOPIC], partitions=1) as running:
         yield running
-    finally:
-        running.stop()
 
 
 async def test_a_record_after_an_empty_poll_is_read_without_waiting_out_the_poll(broker: TansuBroker) -> None:
