@@ -32,18 +32,23 @@ async def _unmarked(db: Database) -> list[int]:
 
 class Broker:
     """Acknowledges each send a moment later (as acks=all does), in the order sent; ``fail`` names the numbers
-    whose first send fails."""
+    whose first send fails. With ``hold_until`` the first acknowledgements wait until that many sends are
+    unacknowledged at once (or a second has passed), so a relay that pipelines is seen doing it however slow
+    the database is, and one that waits batch by batch never gets there."""
 
-    def __init__(self, fail: set[int] | None = None) -> None:
+    def __init__(self, fail: set[int] | None = None, hold_until: int | None = None) -> None:
         self.sent: list[int] = []
         self.fail = set(fail or ())
         self.most_in_flight = 0
         self._unacked = 0
+        self._hold_until = hold_until
+        self._held: list[Any] = []
 
     async def publish(self, row: Any) -> asyncio.Future[None]:
         n = json.loads(row.payload)["n"]
         self.sent.append(n)
-        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        ack: asyncio.Future[None] = loop.create_future()
         self._unacked += 1
         self.most_in_flight = max(self.most_in_flight, self._unacked)
 
@@ -55,8 +60,23 @@ class Broker:
             else:
                 ack.set_result(None)
 
-        asyncio.get_running_loop().call_later(0.02, answer)
+        if self._hold_until is None:
+            loop.call_later(0.02, answer)
+            return ack
+        if not self._held:
+            loop.call_later(1.0, self._release)  # the relay never got that many in flight
+        self._held.append(answer)
+        if self._unacked >= self._hold_until:
+            self._release()
         return ack
+
+    def _release(self) -> None:
+        if self._hold_until is None:
+            return
+        self._hold_until = None
+        for answer in self._held:
+            asyncio.get_running_loop().call_later(0.02, answer)
+        self._held.clear()
 
 
 async def _run_until(relay: OutboxRelay, done: Any, timeout: float = 20.0) -> None:
@@ -72,7 +92,7 @@ async def _run_until(relay: OutboxRelay, done: Any, timeout: float = 20.0) -> No
 
 async def test_batches_go_out_while_earlier_ones_are_acknowledged_and_are_marked_in_order(db: Database) -> None:
     await _commit(db, range(0, 40))
-    broker = Broker()
+    broker = Broker(hold_until=11)
     relay = OutboxRelay(db, broker.publish, name="test", owner="a", batch_size=10, depth=3, poll_seconds=0.05)
     commits: list[asyncio.Task[None]] = []
 
