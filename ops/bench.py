@@ -2,9 +2,10 @@
 
 One run, on a fresh platform: a warm-up of 20 lifecycles; a latency run at a fixed rate ("fresh"); each process's
 CPU while idle; lifecycles at full speed; back to idle; the latency run again ("after full speed"); the raw aiokafka
-produce → consume baseline on the same broker; then the same lifecycles at full speed through the ceiling's stand-ins
-(``ops.ceiling``). It prints lifecycles/s and events/s, the CPU per process, p50/p95/p99 latency per step for both
-latency runs, and the platform ÷ ceiling ratios; ``--json FILE`` writes the same figures (``ops.bench_report``), and
+produce → consume baseline on the same broker; then the same lifecycles through the ceiling's stand-ins (``ops.ceiling``),
+on a fresh broker of their own and with the same history: the warm-up, the latency run at the same rate, then full
+speed. It prints lifecycles/s and events/s, the CPU per process (at full speed and during each latency run),
+p50/p95/p99 latency per step for both latency runs and the stand-ins' one, and the platform ÷ ceiling ratios; ``--json FILE`` writes the same figures (``ops.bench_report``), and
 ``--runs N`` repeats the whole run N times and adds the spread of the headline figures.
 
 The driver is ``ops.bench_driver``, the CPU and baseline measurements ``ops.bench_measure``.
@@ -21,8 +22,8 @@ from typing import Any
 
 from rich.console import Console
 
-from ops.bench_driver import Driver, Lifecycle, run_lifecycles
-from ops.bench_measure import FullSpeed, full_speed, platform_pids, raw_baseline, settle, warm_up
+from ops.bench_driver import Driver
+from ops.bench_measure import FullSpeed, RateRun, full_speed, platform_pids, rate_run, raw_baseline, settle, warm_up
 from ops.bench_report import (PlatformRun, ceiling_report, git_commit, platform_report, run_figures, spread,
                               spread_table, write_json)
 from ops.ceiling import CeilingPlatform
@@ -32,11 +33,10 @@ from ops.platform import DEV_PARTITIONS, SERVICES, LocalPlatform
 from ops.progress import Board
 
 
-async def latency_run(driver: Driver, rate: float, seconds: float, board: Board, label: str) -> list[Lifecycle]:
-    """``rate × seconds`` lifecycles started at ``rate`` per second, each step timed (``ops.bench_driver.latencies``)."""
-    count = int(rate * seconds)
-    lives, _, _ = await run_lifecycles(driver, count, rate, 120, board.step(f"{label} at {rate:.0f} lifecycles/s", count))
-    return lives
+async def latency_run(driver: Driver, rate: float, seconds: float, pids: dict[str, int], board: Board, label: str) -> RateRun:
+    """``rate × seconds`` lifecycles started at ``rate`` per second, each step timed (``ops.bench_driver.latencies``),
+    and each process's CPU meanwhile."""
+    return await rate_run(driver, rate, seconds, pids, board.step(f"{label} at {rate:.0f} lifecycles/s", int(rate * seconds)))
 
 
 async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platform: LocalPlatform,
@@ -50,12 +50,12 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     await driver.start()
     try:
         await warm_up(driver, board, what)
-        fresh = await latency_run(driver, rate, rate_seconds, board, f"{what}: latency run on the fresh platform")
+        fresh = await latency_run(driver, rate, rate_seconds, pids, board, f"{what}: latency run on the fresh platform")
         run = await full_speed(driver, count, pids, board=board, what=what, warm=False)
         settling = board.step(f"{what}: back to idle CPU")
         await settle(pids, run.idle_total, run.idle_elapsed)
         settling.done()
-        after = await latency_run(driver, rate, rate_seconds, board, f"{what}: latency run after full speed")
+        after = await latency_run(driver, rate, rate_seconds, pids, board, f"{what}: latency run after full speed")
     finally:
         await driver.stop()
     raw = board.step(f"{what}: raw aiokafka baseline ({raw_n:,} messages)")
@@ -65,13 +65,21 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     return PlatformRun(count, rate, rate_seconds, platform.partitions, store, run, fresh, after, produce, consume)
 
 
-async def ceiling(count: int, stand_ins: CeilingPlatform, board: Board | None = None, what: str = "ceiling") -> FullSpeed:
-    """The same lifecycles at full speed through the stand-ins that do no domain work (``ops.ceiling``)."""
+async def ceiling(count: int, rate: float, rate_seconds: float, stand_ins: CeilingPlatform, board: Board | None = None,
+                  what: str = "ceiling") -> tuple[FullSpeed, RateRun]:
+    """The same lifecycles through the stand-ins that do no domain work (``ops.ceiling``), with the platform's history
+    before its full-speed run: the warm-up, then the fresh latency run's lifecycles at its rate (timed too: the
+    stack's own latency). Tansu's work per fetch grows with the batches a partition holds, so a ceiling measured on an
+    empty broker would be measured on a lighter one than the platform's."""
     assert stand_ins.broker is not None
+    board = board or Board(Console(quiet=True))
     driver = Driver(stand_ins.broker.bootstrap)
     await driver.start()
+    pids = {**stand_ins.pids(), "bench driver": os.getpid()}
     try:
-        return await full_speed(driver, count, {**stand_ins.pids(), "bench driver": os.getpid()}, board=board, what=what)
+        await warm_up(driver, board, what)
+        history = await latency_run(driver, rate, rate_seconds, pids, board, f"{what}: latency run on the fresh stand-ins")
+        return await full_speed(driver, count, pids, board=board, what=what, warm=False), history
     except RuntimeError as exc:
         raise RuntimeError(f"ceiling run: {exc}\n{stand_ins.logs()}") from None
     finally:
@@ -84,8 +92,8 @@ def run_once(count: int, rate: float, rate_seconds: float, raw_n: int, partition
     console = Console()
     started, (commit, dirty) = datetime.now(UTC), git_commit()
 
-    def figures(ceiling_run: FullSpeed | None) -> dict[str, Any]:
-        return run_figures(platform_run, ceiling_run, os.cpu_count(), commit, dirty, started)
+    def figures(ceiling_run: FullSpeed | None, ceiling_history: RateRun | None = None) -> dict[str, Any]:
+        return run_figures(platform_run, ceiling_run, os.cpu_count(), commit, dirty, started, ceiling_history)
 
     with tempfile.TemporaryDirectory(prefix="danbao-bench-") as scratch:
         databases = asyncio.run(service_databases(postgres, SERVICES, "danbao_bench")) if postgres else {}
@@ -109,10 +117,10 @@ def run_once(count: int, rate: float, rate_seconds: float, raw_n: int, partition
         stand_ins.start()
         starting.done()
         try:
-            ceiling_run = asyncio.run(ceiling(count, stand_ins, board, f"{label}ceiling"))
+            ceiling_run, ceiling_history = asyncio.run(ceiling(count, rate, rate_seconds, stand_ins, board, f"{label}ceiling"))
         finally:
             stand_ins.stop()
-    result = figures(ceiling_run)
+    result = figures(ceiling_run, ceiling_history)
     for part in ceiling_report(result):
         console.print(part)
     return result

@@ -10,6 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from rich.console import Console
@@ -55,6 +56,25 @@ async def settle(pids: dict[str, int], idle_cpu: float, idle_elapsed: float, tim
         after = cpu_seconds(pids)
         if not after or sum(after.values()) - sum(before.values()) <= (idle_rate * 1.25 + 0.05) * (time.perf_counter() - started):
             return
+
+
+@dataclass
+class RateRun:
+    """Lifecycles started at a fixed rate, and each process's CPU meanwhile."""
+
+    lives: list[Lifecycle]
+    elapsed: float
+    cpu: dict[str, float]  # share of one core per process during the run
+
+
+async def rate_run(driver: Driver, rate: float, seconds: float, pids: dict[str, int], step: Any = None,
+                   timeout: float = 120) -> RateRun:
+    """``rate × seconds`` lifecycles started at ``rate`` per second, and what each process spent meanwhile."""
+    before, started = cpu_seconds(pids), time.perf_counter()
+    lives, _, _ = await run_lifecycles(driver, int(rate * seconds), rate, timeout, step)
+    after, elapsed = cpu_seconds(pids), time.perf_counter() - started
+    return RateRun(lives, elapsed, {name: (after[name] - before.get(name, 0.0)) / elapsed
+                                    for name in sorted(after, key=lambda n: before.get(n, 0.0) - after[n])})
 
 
 @dataclass

@@ -18,13 +18,13 @@ from typing import Any
 from rich.table import Table
 
 from ops.bench_driver import STEPS, Lifecycle, latencies, pct
-from ops.bench_measure import FullSpeed
+from ops.bench_measure import FullSpeed, RateRun
 
 LATENCY_RUNS = {"fresh": "on a fresh platform", "after_full_speed": "after the full-speed run"}
 MESSAGES_PER_LIFECYCLE = 14
 # The figures whose spread over several runs is printed and written: "/" separates the keys of a nested figure.
 HEADLINES = ("lifecycles_per_s", "ceiling_lifecycles_per_s", "ratio", "cpu_ms_per_lifecycle", "ceiling_cpu_ms_per_lifecycle",
-             "worst_p99_ms/fresh", "worst_p99_ms/after_full_speed",
+             "worst_p99_ms/fresh", "worst_p99_ms/after_full_speed", "ceiling_worst_p99_ms",
              *(f"p99_ms/{which}/{step}" for which in LATENCY_RUNS for step in STEPS))
 
 
@@ -38,8 +38,8 @@ class PlatformRun:
     partitions: int
     store: str  # "sqlite" or "postgres"
     full: FullSpeed
-    fresh: list[Lifecycle]  # the latency run on the fresh platform, after the warm-up
-    after: list[Lifecycle]  # the latency run after the full-speed run, once the platform is idle again
+    fresh: RateRun  # the latency run on the fresh platform, after the warm-up
+    after: RateRun  # the latency run after the full-speed run, once the platform is idle again
     produce: float  # raw aiokafka produce msg/s
     consume: float  # raw aiokafka consume msg/s
 
@@ -97,14 +97,21 @@ def git_commit(root: Path = Path(__file__).resolve().parent.parent) -> tuple[str
     return head.stdout.strip() or None, bool(status.stdout.strip()) if status.returncode == 0 else None
 
 
+def _worst(p99: dict[str, float]) -> float | None:
+    return max((x for x in p99.values() if math.isfinite(x)), default=None)
+
+
 def run_figures(platform: PlatformRun, ceiling: FullSpeed | None, cores: int | None, commit: str | None = None,
-                dirty: bool | None = None, timestamp: datetime | None = None) -> dict[str, Any]:
-    """Everything one run's tables print, as one JSON-ready object (no NaN: null instead)."""
+                dirty: bool | None = None, timestamp: datetime | None = None,
+                ceiling_history: RateRun | None = None) -> dict[str, Any]:
+    """Everything one run's tables print, as one JSON-ready object (no NaN: null instead). ``ceiling_history``: the
+    stand-ins' latency run before their full-speed run."""
     full = platform.full
     finished = full.finished
     throughput, event_rate = full.throughput, full.events / full.elapsed
-    latency = {"fresh": latency_figures(platform.fresh), "after_full_speed": latency_figures(platform.after)}
+    latency = {"fresh": latency_figures(platform.fresh.lives), "after_full_speed": latency_figures(platform.after.lives)}
     p99 = {which: {step: figures["p99_ms"] for step, figures in steps.items()} for which, steps in latency.items()}
+    ceiling_latency = latency_figures(ceiling_history.lives) if ceiling_history is not None else None
     cpu_ms = full.cpu_ms_per_lifecycle if full.spent else None
     ceiling_throughput = ceiling.throughput if ceiling is not None else None
     ceiling_cpu_ms = ceiling.cpu_ms_per_lifecycle if ceiling is not None and ceiling.spent else None
@@ -123,14 +130,18 @@ def run_figures(platform: PlatformRun, ceiling: FullSpeed | None, cores: int | N
         "mean_lifecycle_ms": (statistics.mean([(max(life.seen.values()) - life.sent["create"]) * 1000 for life in finished])
                               if finished else None),
         "rate": platform.rate, "seconds": platform.seconds,
-        "latency_lifecycles": {"fresh": _counts(platform.fresh), "after_full_speed": _counts(platform.after)},
+        "latency_lifecycles": {"fresh": _counts(platform.fresh.lives), "after_full_speed": _counts(platform.after.lives)},
         "latency": latency, "p99_ms": p99,
-        "worst_p99_ms": {which: max((x for x in steps.values() if math.isfinite(x)), default=None) for which, steps in p99.items()},
+        "worst_p99_ms": {which: _worst(steps) for which, steps in p99.items()},
+        "latency_cpu": {"fresh": platform.fresh.cpu, "after_full_speed": platform.after.cpu},
         "ceiling_lifecycles_per_s": ceiling_throughput,
         "ceiling_lifecycles_finished": len(ceiling.finished) if ceiling is not None else None,
         "ceiling_elapsed_s": ceiling.elapsed if ceiling is not None else None,
         "ceiling_cpu_ms_per_lifecycle": ceiling_cpu_ms,
         "ceiling_cpu": cpu_figures(ceiling) if ceiling is not None else None,
+        "ceiling_latency": ceiling_latency,
+        "ceiling_worst_p99_ms": _worst({s: f["p99_ms"] for s, f in ceiling_latency.items()}) if ceiling_latency else None,
+        "ceiling_latency_cpu": ceiling_history.cpu if ceiling_history is not None else None,
         "ratio": divide(throughput, ceiling_throughput), "cpu_ratio": divide(cpu_ms, ceiling_cpu_ms),
     })
 
@@ -205,13 +216,23 @@ def cpu_table(cpu: dict[str, dict[str, float]], title: str, elapsed: float, core
 
 def latency_table(run: dict[str, Any], which: str) -> Table:
     counts = run["latency_lifecycles"][which]
-    table = Table(title=f"At {run['rate']:.0f} lifecycles/s for {run['seconds']:.0f}s {LATENCY_RUNS[which]}: latency per step "
-                        f"(ms), {counts['completed']}/{counts['started']} completed")
+    return _steps_table(f"At {run['rate']:.0f} lifecycles/s for {run['seconds']:.0f}s {LATENCY_RUNS[which]}: latency per "
+                        f"step (ms), {counts['completed']}/{counts['started']} completed", run["latency"][which])
+
+
+def _steps_table(title: str, steps: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title)
     for column in ("step", "n", "p50", "p95", "p99", "max"):
         table.add_column(column, justify="right" if column != "step" else "left")
-    for step, row in run["latency"][which].items():
+    for step, row in steps.items():
         table.add_row(step, str(row["n"]), *(_num(row[key], ".1f") for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")))
     return table
+
+
+def _cpu_line(label: str, shares: dict[str, float]) -> str:
+    busy = [(name, share) for name, share in shares.items() if share >= 0.01]
+    return f"{label}, % of one core: " + ", ".join(f"{name} {share * 100:.0f}" for name, share in busy) + \
+        f"; all {sum(shares.values()) * 100:.0f}"
 
 
 def platform_report(run: dict[str, Any]) -> list[Table | str]:
@@ -219,7 +240,10 @@ def platform_report(run: dict[str, Any]) -> list[Table | str]:
     out: list[Table | str] = [full_speed_table(run)]
     if run["cpu"]:
         out.append(cpu_table(run["cpu"], "CPU during the full-speed run", run["elapsed_s"], run["cores"]))
-    out += [latency_table(run, which) for which in LATENCY_RUNS]
+    for which in LATENCY_RUNS:
+        out.append(latency_table(run, which))
+        if run["latency_cpu"][which]:
+            out.append(_cpu_line(f"CPU during the latency run {LATENCY_RUNS[which]}", run["latency_cpu"][which]))
     out.append("full-speed p99 per step (ms): " + ", ".join(f"{s} {_num(v, '.0f')}" for s, v in run["full_speed_p99_ms"].items()))
     out.append(f"mean lifecycle at full speed: {run['mean_lifecycle_ms']:.0f} ms" if run["mean_lifecycle_ms"] is not None
                else "no lifecycle finished")
@@ -231,6 +255,12 @@ def ceiling_report(run: dict[str, Any]) -> list[Table | str]:
     if run["ceiling_lifecycles_per_s"] is None:
         return []
     out: list[Table | str] = []
+    if run["ceiling_latency"]:
+        out.append(_steps_table(f"Ceiling: at {run['rate']:.0f} lifecycles/s for {run['seconds']:.0f}s on the fresh stand-ins "
+                                "(their history before full speed, as the platform's): latency per step (ms)",
+                                run["ceiling_latency"]))
+        if run["ceiling_latency_cpu"]:
+            out.append(_cpu_line("CPU during the stand-ins' latency run", run["ceiling_latency_cpu"]))
     if run["ceiling_cpu"]:
         out.append(cpu_table(run["ceiling_cpu"], "Ceiling: the same lifecycles through stand-ins that do no domain work",
                              run["ceiling_elapsed_s"], run["cores"]))

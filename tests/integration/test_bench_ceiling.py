@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.bench_driver import STEPS, Driver
-from ops.bench_measure import FullSpeed, full_speed
+from ops.bench import ceiling
+from ops.bench_driver import STEPS, latencies
 from ops.ceiling import CeilingPlatform
 from tests.conftest import BACKENDS, POSTGRES_URL
 
@@ -27,19 +27,15 @@ def test_the_stand_ins_complete_the_drivers_lifecycles_and_their_cpu_is_measured
     try:
         assert stand_ins.broker is not None
 
-        async def drive() -> FullSpeed:
-            driver = Driver(stand_ins.broker.bootstrap)
-            await driver.start()
-            try:
-                return await full_speed(driver, 50, stand_ins.pids(), idle_seconds=0.5)
-            finally:
-                await driver.stop()
-
-        run = asyncio.run(drive())
+        # As the platform's: the warm-up, lifecycles at a fixed rate (timed), then full speed.
+        run, history = asyncio.run(ceiling(50, 20, 1, stand_ins))
     finally:
         stand_ins.stop()
+    assert len(history.lives) == 20 and all(life.done.is_set() for life in history.lives)
+    assert all(len(values) == 20 for values in latencies(history.lives).values())  # every step of each was timed
+    assert history.cpu["broker (tansu)"] > 0 and "bench driver" in history.cpu
     assert len(run.finished) == 50
-    assert set(run.spent) == {"payments", "escrow", "notifications", "psp-simulator", "broker (tansu)"}
+    assert set(run.spent) == {"payments", "escrow", "notifications", "psp-simulator", "broker (tansu)", "bench driver"}
     assert run.spent["payments"] > 0 and run.spent["escrow"] > 0
     assert all(p.poll() is not None for p in stand_ins.processes.values())
 
@@ -64,6 +60,8 @@ def test_the_bench_runs_on_either_store_and_prints_its_figures(backend: str, tmp
     assert ("PostgreSQL" if store else "SQLite") in result.stdout
     printed = " ".join(result.stdout.split())  # a table's title wraps to the table's width
     assert "on a fresh platform: latency per step" in printed and "after the full-speed run: latency per step" in printed
+    cpu_line = printed[printed.index("CPU during the latency run on a fresh platform, % of one core:"):].split(";")[0]
+    assert "broker (tansu)" in cpu_line and "payments" in cpu_line
     for phase in ("warm-up lifecycles", "latency run on the fresh platform", "idle CPU", "lifecycles at full speed",
                   "back to idle CPU", "latency run after full speed", "raw aiokafka baseline"):
         assert f"platform: {phase}" in result.stderr, phase  # the progress, on standard error
@@ -75,6 +73,7 @@ def test_the_bench_runs_on_either_store_and_prints_its_figures(backend: str, tmp
         assert run["ceiling_lifecycles_per_s"] is None and run["ratio"] is None
         for which in ("fresh", "after_full_speed"):
             assert run["latency_lifecycles"][which] == {"started": 40, "completed": 40}
+            assert run["latency_cpu"][which]["broker (tansu)"] > 0 and run["latency_cpu"][which]["payments"] > 0
             assert set(run["latency"][which]) == set(STEPS)
             for step, figures_ in run["latency"][which].items():
                 assert figures_["n"] > 0 and figures_["p99_ms"] > 0, (which, step)

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ops.bench_driver import STEPS, Lifecycle
-from ops.bench_measure import FullSpeed
+from ops.bench_measure import FullSpeed, RateRun
 from ops.bench_report import (HEADLINES, PlatformRun, ceiling_report, clean, document, platform_report, run_figures, spread,
                               spread_table, write_json)
 
@@ -41,17 +41,24 @@ def full(count: int, elapsed: float, cpu: dict[str, float]) -> FullSpeed:
                      idle={name: 0.01 for name in cpu}, idle_total=0.1, idle_elapsed=5.0)
 
 
+def at_rate(lives: list[Lifecycle], cpu: dict[str, float] | None = None) -> RateRun:
+    return RateRun(lives, 2.0, cpu if cpu is not None else {"broker (tansu)": 0.5, "payments": 0.25})
+
+
 def platform_run(fresh: list[Lifecycle], after: list[Lifecycle] | None = None, lifecycles_per_s: float = 100.0) -> PlatformRun:
     return PlatformRun(count=200, rate=20, seconds=2, partitions=1, store="sqlite",
-                       full=full(200, 200 / lifecycles_per_s, {"payments": 1.0, "escrow": 1.5}), fresh=fresh,
-                       after=after if after is not None else [life(n, 30) for n in range(40)], produce=20_000.0, consume=40_000.0)
+                       full=full(200, 200 / lifecycles_per_s, {"payments": 1.0, "escrow": 1.5}), fresh=at_rate(fresh),
+                       after=at_rate(after if after is not None else [life(n, 30) for n in range(40)],
+                                     {"broker (tansu)": 0.75, "payments": 0.25}),
+                       produce=20_000.0, consume=40_000.0)
 
 
 def test_a_runs_object_holds_every_figure_and_the_ratio_to_the_ceiling() -> None:
     fresh = [life(n, 10 + n) for n in range(40)] + [life(99, 5, finished=False, upto=2)]
     ceiling = full(200, 0.5, {"payments": 0.2, "escrow": 0.3})
+    history = at_rate([life(n, 4) for n in range(40)], {"broker (tansu)": 0.25})
     run = run_figures(platform_run(fresh), ceiling, cores=2, commit="abc123", dirty=False,
-                      timestamp=datetime(2026, 11, 23, 8, 30, tzinfo=UTC))
+                      timestamp=datetime(2026, 11, 23, 8, 30, tzinfo=UTC), ceiling_history=history)
     assert {"lifecycles_per_s", "ceiling_lifecycles_per_s", "ratio", "cpu_ms_per_lifecycle", "ceiling_cpu_ms_per_lifecycle",
             "events_per_s", "raw_produce_msg_per_s", "raw_consume_msg_per_s", "cpu", "ceiling_cpu", "store", "partitions",
             "cores", "lifecycles_requested", "lifecycles_finished", "rate", "seconds", "commit", "timestamp",
@@ -74,6 +81,18 @@ def test_a_runs_object_holds_every_figure_and_the_ratio_to_the_ceiling() -> None
     assert math.isclose(run["p99_ms"]["after_full_speed"]["pay→payment.succeeded"], 60)  # paid at 0, succeeded at 2 × 30 ms
     assert math.isclose(run["worst_p99_ms"]["fresh"], 98)
     assert math.isclose(run["worst_p99_ms"]["after_full_speed"], 60)
+    # each process's share of a core during each latency run; the stand-ins' latency run before their full speed
+    assert run["latency_cpu"] == {"fresh": {"broker (tansu)": 0.5, "payments": 0.25},
+                                  "after_full_speed": {"broker (tansu)": 0.75, "payments": 0.25}}
+    assert list(run["ceiling_latency"]) == list(STEPS) and run["ceiling_latency"]["create→order.created"]["n"] == 40
+    assert math.isclose(run["ceiling_latency"]["create→order.created"]["p99_ms"], 4)
+    assert math.isclose(run["ceiling_worst_p99_ms"], 8) and run["ceiling_latency_cpu"] == {"broker (tansu)": 0.25}
+    out = io.StringIO()
+    for part in platform_report(run) + ceiling_report(run):
+        Console(file=out, width=200).print(part)
+    printed = " ".join(out.getvalue().split())
+    assert "CPU during the latency run after the full-speed run, % of one core: broker (tansu) 75, payments 25; all 100" in printed
+    assert "on the fresh stand-ins" in printed and "CPU during the stand-ins' latency run" in printed
     json.dumps(run, allow_nan=False)
 
 
@@ -83,6 +102,7 @@ def test_a_missing_figure_is_null_never_nan() -> None:
     run = run_figures(platform_run(stuck), None, cores=None)
     assert run["ceiling_lifecycles_per_s"] is None and run["ratio"] is None and run["cpu_ratio"] is None
     assert run["ceiling_cpu"] is None and run["ceiling_cpu_ms_per_lifecycle"] is None
+    assert run["ceiling_latency"] is None and run["ceiling_worst_p99_ms"] is None and run["ceiling_latency_cpu"] is None
     assert run["latency"]["fresh"]["confirm→hold.released"] == {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
     assert run["p99_ms"]["fresh"] == {step: None for step in STEPS} and run["worst_p99_ms"]["fresh"] is None
     text = json.dumps(document([run]), allow_nan=False)  # raises on a NaN left anywhere
@@ -98,7 +118,8 @@ def test_a_missing_figure_is_null_never_nan() -> None:
 
 def test_the_spread_is_the_min_median_and_max_over_the_runs(tmp_path: Path) -> None:
     ceiling = full(200, 0.5, {"payments": 0.2})
-    runs = [run_figures(platform_run([life(n, ms) for n in range(10)], lifecycles_per_s=rate), ceiling, cores=2)
+    runs = [run_figures(platform_run([life(n, ms) for n in range(10)], lifecycles_per_s=rate), ceiling, cores=2,
+                        ceiling_history=at_rate([life(n, ms / 10) for n in range(10)]))
             for rate, ms in ((100.0, 10), (300.0, 50), (200.0, 20))]
     runs.append(run_figures(platform_run([life(n, 40) for n in range(10)], lifecycles_per_s=250.0), None, cores=2))
     figures = spread(runs)
@@ -109,6 +130,7 @@ def test_the_spread_is_the_min_median_and_max_over_the_runs(tmp_path: Path) -> N
     assert figures["p99_ms/fresh/create→order.created"] == {"min": 10.0, "median": 30.0, "max": 50.0, "n": 4}
     assert figures["worst_p99_ms/fresh"]["median"] == 60.0  # each run's worst step: pay→payment.succeeded, 2 steps
     assert figures["p99_ms/after_full_speed/pay→payment.succeeded"] == {"min": 60.0, "median": 60.0, "max": 60.0, "n": 4}
+    assert figures["ceiling_worst_p99_ms"] == {"min": 2.0, "median": 4.0, "max": 10.0, "n": 3}
     for row in figures.values():
         assert row["min"] <= row["median"] <= row["max"]
     assert spread([run_figures(platform_run([]), None, cores=2)])["ratio"] == {"min": None, "median": None, "max": None, "n": 0}
