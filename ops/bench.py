@@ -87,10 +87,12 @@ async def ceiling(count: int, rate: float, rate_seconds: float, stand_ins: Ceili
 
 
 def run_once(count: int, rate: float, rate_seconds: float, raw_n: int, partitions: int, with_ceiling: bool,
-             postgres: str | None, board: Board, label: str = "") -> dict[str, Any]:
+             postgres: str | None, board: Board, label: str = "",
+             checkout: tuple[str | None, bool | None] | None = None) -> dict[str, Any]:
     """One whole run on a fresh platform (and fresh stand-ins): prints its tables, returns its figures."""
     console = Console()
-    started, (commit, dirty) = datetime.now(UTC), git_commit()
+    # The checkout as the bench found it (``main`` reads it before the first run: its ``--json`` file may be tracked).
+    started, (commit, dirty) = datetime.now(UTC), checkout or git_commit()
 
     def figures(ceiling_run: FullSpeed | None, ceiling_history: RateRun | None = None) -> dict[str, Any]:
         return run_figures(platform_run, ceiling_run, os.cpu_count(), commit, dirty, started, ceiling_history)
@@ -135,11 +137,12 @@ def main(count: int = 3000, rate: float = 100, rate_seconds: float = 20, raw_n: 
     if runs < 1:
         raise ValueError("runs must be at least 1")
     done: list[dict[str, Any]] = []
+    checkout = git_commit()  # before the first run writes ``json_path``, which may be a tracked file
     with Board(progress_console) as board:
         for n in range(1, runs + 1):
             label = f"run {n}/{runs}: " if runs > 1 else ""
             whole = board.step(f"run {n}/{runs}") if runs > 1 else None
-            done.append(run_once(count, rate, rate_seconds, raw_n, partitions, with_ceiling, postgres, board, label))
+            done.append(run_once(count, rate, rate_seconds, raw_n, partitions, with_ceiling, postgres, board, label, checkout))
             if whole is not None:
                 whole.done()
             if json_path is not None:

@@ -134,19 +134,22 @@ async def run_lifecycles(driver: Driver, count: int, rate: float | None, timeout
     events_before = driver.events
     started = time.perf_counter()
     lives = []
+
+    async def finished(life: Lifecycle) -> None:
+        await life.done.wait()
+        if step is not None:
+            step.advance()  # as each finishes, also while later ones are still being started
+
+    waiting = []
     for n in range(count):
         if rate:
             delay = started + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
         lives.append(await driver.begin(n))
-    async def finished(life: Lifecycle) -> None:
-        await life.done.wait()
-        if step is not None:
-            step.advance()
-
+        waiting.append(asyncio.ensure_future(finished(lives[-1])))
     try:
-        await asyncio.wait_for(asyncio.gather(*(finished(life) for life in lives)), timeout)
+        await asyncio.wait_for(asyncio.gather(*waiting), timeout)
     except TimeoutError:
         pass
     if step is not None:

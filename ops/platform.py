@@ -21,8 +21,9 @@ from shared import topics
 SERVICES = ("onboarding", "payments", "escrow", "disputes", "notifications")
 SIMULATORS = ("psp-simulator", "bank-simulator", "registry-simulator", "messaging-simulator", "insurer-simulator")
 EDGES = topics.EDGES  # the web edge: cashier and console (`danbao dev` runs it; tests that need it ask for it)
-# Tansu answers a fetch only when the fetch's wait runs out, and every waiting fetch costs CPU on
-# both sides: the processes on a payment's path wait briefly, the others longer.
+# Tansu does not wake a waiting fetch when records arrive: it looks again after half the wait left,
+# then half of what is left, and so on, so a record can wait up to half the wait; and every look
+# costs CPU on both sides. The processes on a payment's path wait briefly, the others longer.
 FETCH_WAIT_MS = {"payments": 20, "escrow": 20, "psp-simulator": 20}
 OTHER_FETCH_WAIT_MS = 250
 # Tansu's work per fetch grows with the partitions fetched. `danbao dev` runs one process per

@@ -245,7 +245,7 @@ class ServiceRuntime:
             batch=True,
             max_records=self.settings.batch_size,
             batch_timeout_ms=self.platform.poll_wait_ms,  # polled promptly: see prompt() below
-            # Tansu answers a fetch only when its wait runs out, so there a short wait is the latency floor.
+            # Tansu checks a waiting fetch again only after half the wait left, so there a short wait is the latency floor.
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms or self.platform.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",

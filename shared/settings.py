@@ -91,7 +91,8 @@ class PlatformSettings(BaseSettings):
     fetch_max_wait_ms: int = Field(
         default=500, ge=1, le=5000,
         description="Longest a fetch waits for new records. Apache Kafka answers as soon as records arrive; the "
-                    "embedded Tansu broker answers when the wait runs out, so `danbao dev` shortens it.")
+                    "embedded Tansu broker looks again after half the wait left, then half of what is left, and so on, "
+                    "so a record can wait up to half of it: `danbao dev` shortens it.")
     inbox_retention_days: int = Field(
         default=14, ge=1, le=3650,
         description="How long a processed message's id is kept to drop copies of it; longer than Kafka's retention.")

@@ -152,3 +152,22 @@ def test_the_readme_names_every_key_of_a_runs_object() -> None:
     documented = {key for line in table.splitlines()[2:] for key in re.findall(r"`([a-z_0-9]+)`", line.split(" | ")[0])}
     run = run_figures(platform_run([life(n, 10) for n in range(5)]), full(10, 1.0, {"payments": 0.1}), cores=2)
     assert documented == set(run)
+
+
+def test_every_run_records_the_checkout_as_the_bench_found_it(tmp_path: Path, monkeypatch) -> None:
+    """The runs' file is written after every run and may be tracked (docs/bench/): a later run must not call the
+    checkout dirty because the first one wrote it."""
+    import ops.bench as bench
+
+    states = iter([("abc123", False), ("abc123", True), ("abc123", True)])
+    monkeypatch.setattr(bench, "git_commit", lambda: next(states))
+    seen = []
+
+    def fake_run(*args, checkout=None, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(checkout)
+        return {"commit": checkout[0], "commit_dirty": checkout[1]}
+
+    monkeypatch.setattr(bench, "run_once", lambda *args: fake_run(*args[:-1], checkout=args[-1]))
+    runs = bench.main(count=10, runs=2, json_path=tmp_path / "bench.json")
+    assert seen == [("abc123", False), ("abc123", False)]
+    assert [run["commit_dirty"] for run in runs] == [False, False]
