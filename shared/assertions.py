@@ -14,6 +14,9 @@ Its claims:
 - ``cmd``: the digest of the command's ``type`` and ``data`` (``command_digest``), so a token
   cannot be lifted onto another command.
 
+Ed25519 signatures are checked by libsodium (PyNaCl) in joserfc's place (``SodiumEd25519``): it verifies in
+half OpenSSL's time, and a service checks a token for every command it takes.
+
 Services hold each trusted issuer's public keys (a JWKS: key ids, more than one during a
 rotation). In dev and test mode the development issuers below are trusted and anyone on this
 machine can sign with them; production refuses their keys.
@@ -38,6 +41,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from joserfc import errors as jose_errors
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey
+from joserfc.jws import JWSAlgModel, JWSRegistry
+from nacl.exceptions import BadSignatureError as SodiumBadSignature
+from nacl.signing import VerifyKey
 
 from shared.envelope import ActorKind
 
@@ -149,6 +155,44 @@ def load_signer(path: Path) -> Signer:
 # -- verifying ----------------------------------------------------------------------------------
 
 
+class SodiumEd25519(JWSAlgModel):
+    """JWS ``Ed25519`` (RFC 9864) as joserfc's own, its signatures verified by libsodium. Keys are joserfc's OKP keys,
+    checked by joserfc (type and curve) before ``verify``; signing stays joserfc's."""
+
+    name = "Ed25519"
+    description = "EdDSA using the Ed25519 parameter set, verified by libsodium"
+    key_type = "OKP"
+
+    def __init__(self) -> None:
+        self._joserfc = JWSRegistry.algorithms["Ed25519"]
+
+    def check_key(self, key: OKPKey) -> None:  # type: ignore[override]
+        self._joserfc.check_key(key)  # an OKP key on the Ed25519 curve, for verifying
+
+    def sign(self, msg: bytes, key: OKPKey) -> bytes:  # type: ignore[override]
+        return self._joserfc.sign(msg, key)
+
+    def verify(self, msg: bytes, sig: bytes, key: OKPKey) -> bool:  # type: ignore[override]
+        try:
+            _sodium_key(key.get_op_key("verify").public_bytes_raw()).verify(msg, sig)
+        except (SodiumBadSignature, ValueError, TypeError):  # a forged signature, or one of the wrong length
+            return False
+        return True
+
+
+@functools.lru_cache(maxsize=256)
+def _sodium_key(raw: bytes) -> VerifyKey:
+    return VerifyKey(raw)
+
+
+class _Registry(JWSRegistry):
+    algorithms = {**JWSRegistry.algorithms, "Ed25519": SodiumEd25519()}
+
+
+# Built once (joserfc builds one per token otherwise), allowing exactly ALGORITHMS.
+REGISTRY = _Registry(algorithms=ALGORITHMS)
+
+
 @dataclass(frozen=True)
 class TrustedIssuer:
     name: str
@@ -193,7 +237,7 @@ class Verifier:
         if issuer is None:
             raise Unauthenticated(f"unknown issuer {str(unverified.get('iss'))[:64]!r}")
         try:
-            claims = jwt.decode(token, issuer.keys, algorithms=ALGORITHMS).claims
+            claims = jwt.decode(token, issuer.keys, registry=REGISTRY).claims
         except jose_errors.BadSignatureError as exc:
             raise Unauthenticated(f"bad signature for issuer {issuer.name}") from exc
         except (jose_errors.JoseError, ValueError, KeyError, TypeError) as exc:

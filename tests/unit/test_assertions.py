@@ -66,3 +66,38 @@ def test_the_readme_example_makes_a_token_the_platform_accepts(tmp_path: Path) -
     signed = namespace["attach_token"](namespace["command"], "buyer-app", json.loads(key))
     claims = Verifier(development_issuers()).verify(signed["token"], signed)
     assert claims.subject == "B-2001" and claims.issuer == "buyer-app"
+
+
+def test_ed25519_is_verified_by_libsodium_and_agrees_with_openssl() -> None:
+    """The registry's Ed25519 is libsodium's (half OpenSSL's time); on good, altered, foreign and malformed
+    signatures it answers as the cryptography package (OpenSSL) does."""
+    from cryptography.exceptions import InvalidSignature
+    from joserfc.jwk import OKPKey
+
+    from shared.assertions import REGISTRY, SodiumEd25519
+
+    algorithm = REGISTRY.get_alg("Ed25519")
+    assert isinstance(algorithm, SodiumEd25519)
+    key, other = OKPKey.generate_key("Ed25519"), OKPKey.generate_key("Ed25519")
+    public = OKPKey.import_key(key.as_dict(private=False))
+    message = b"header.payload"
+    good = key.get_op_key("sign").sign(message)
+    cases = {"good": (message, good, public), "altered message": (b"header.payloaD", good, public),
+             "altered signature": (message, bytes([good[0] ^ 1]) + good[1:], public),
+             "another key": (message, good, OKPKey.import_key(other.as_dict(private=False))),
+             "too short": (message, good[:63], public), "too long": (message, good + b"\0", public), "empty": (message, b"", public)}
+    for name, (msg, sig, verifying) in cases.items():
+        try:
+            verifying.get_op_key("verify").verify(sig, msg)
+            openssl = True
+        except InvalidSignature:
+            openssl = False
+        assert algorithm.verify(msg, sig, verifying) is openssl, name
+        assert openssl is (name == "good"), name
+    # Through the whole token path: a token whose signature was altered is refused as a bad signature.
+    signed = sign_as_actor(_command())
+    head, payload, signature = signed["token"].split(".")
+    forged = ".".join((head, payload, ("A" if signature[0] != "A" else "B") + signature[1:]))
+    with pytest.raises(Unauthenticated, match="bad signature"):
+        Verifier(development_issuers()).verify(forged, signed)
+    assert REGISTRY.allowed == ["Ed25519", "ES256"]  # nothing else, "none" least of all
