@@ -23,7 +23,8 @@ from typing import Any
 from rich.console import Console
 
 from ops.bench_driver import Driver
-from ops.bench_measure import FullSpeed, RateRun, full_speed, platform_pids, rate_run, raw_baseline, settle, warm_up
+from ops.bench_measure import (FullSpeed, RateRun, full_speed, platform_pids, rate_run, raw_baseline, settle,
+                               token_verification_us, warm_up)
 from ops.bench_report import (PlatformRun, ceiling_report, git_commit, platform_report, run_figures, spread,
                               spread_table, write_json)
 from ops.ceiling import CeilingPlatform
@@ -61,8 +62,9 @@ async def bench(count: int, rate: float, rate_seconds: float, raw_n: int, platfo
     raw = board.step(f"{what}: raw aiokafka baseline ({raw_n:,} messages)")
     produce, consume = await raw_baseline(bootstrap, raw_n)
     raw.done()
+    tokens = token_verification_us()
     store = "postgres" if "DANBAO_PAYMENTS_DATABASE_URL" in platform.extra_env else "sqlite"
-    return PlatformRun(count, rate, rate_seconds, platform.partitions, store, run, fresh, after, produce, consume)
+    return PlatformRun(count, rate, rate_seconds, platform.partitions, store, run, fresh, after, produce, consume, tokens)
 
 
 async def ceiling(count: int, rate: float, rate_seconds: float, stand_ins: CeilingPlatform, board: Board | None = None,

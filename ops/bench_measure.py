@@ -155,3 +155,27 @@ async def raw_baseline(bootstrap: str, n: int) -> tuple[float, float]:
     consume_rate = n / (time.perf_counter() - started)
     await consumer.stop()
     return produce_rate, consume_rate
+
+
+def token_verification_us(n: int = 2000) -> dict[str, float]:
+    """Microseconds to check one command token's signature and claims as a service does (``sodium``: the registry
+    the services use, libsodium for Ed25519), and through joserfc's own Ed25519 (``openssl``), timed in turns, the
+    best of three rounds each."""
+    from joserfc import jwt
+
+    from shared.assertions import ALGORITHMS, REGISTRY, development_issuers, development_signer
+
+    token = development_signer("buyer-app").issue(kind="buyer", subject="B-1", type_="payments.order.pay",
+                                                  data={"order_id": "O-1", "method": "qr_code"})
+    keys = development_issuers()["buyer-app"].keys
+    ways = {"sodium": lambda: jwt.decode(token, keys, registry=REGISTRY),
+            "openssl": lambda: jwt.decode(token, keys, algorithms=ALGORITHMS)}
+    best = {name: float("inf") for name in ways}
+    for _ in range(3):
+        for name, way in ways.items():
+            way()
+            started = time.perf_counter()
+            for _ in range(n):
+                way()
+            best[name] = min(best[name], (time.perf_counter() - started) / n * 1e6)
+    return best

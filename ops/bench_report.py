@@ -42,6 +42,7 @@ class PlatformRun:
     after: RateRun  # the latency run after the full-speed run, once the platform is idle again
     produce: float  # raw aiokafka produce msg/s
     consume: float  # raw aiokafka consume msg/s
+    token_us: dict[str, float] | None = None  # one command token checked: the services' way and joserfc's own
 
 
 def clean(value: Any) -> Any:
@@ -125,6 +126,7 @@ def run_figures(platform: PlatformRun, ceiling: FullSpeed | None, cores: int | N
         "raw_produce_msg_per_s": platform.produce, "raw_consume_msg_per_s": platform.consume,
         "events_per_s_over_raw_consume": divide(event_rate, platform.consume),
         "messages_per_s_over_raw_produce": divide(throughput * MESSAGES_PER_LIFECYCLE, platform.produce),
+        "token_verify_us": platform.token_us,
         "cpu_ms_per_lifecycle": cpu_ms, "cpu": cpu_figures(full),
         "full_speed_p99_ms": {step: pct(values, 99) for step, values in latencies(finished).items()},
         "mean_lifecycle_ms": (statistics.mean([(max(life.seen.values()) - life.sent["create"]) * 1000 for life in finished])
@@ -201,6 +203,10 @@ def full_speed_table(run: dict[str, Any]) -> Table:
     table.add_row("raw aiokafka consume msg/s", _num(run["raw_consume_msg_per_s"], ",.0f"))
     table.add_row("events/s ÷ raw consume", _num(run["events_per_s_over_raw_consume"], ".3f"))
     table.add_row(f"lifecycles/s × {MESSAGES_PER_LIFECYCLE} messages ÷ raw produce", _num(run["messages_per_s_over_raw_produce"], ".3f"))
+    if run["token_verify_us"]:
+        tokens = run["token_verify_us"]
+        table.add_row("µs to check a command token (libsodium; joserfc's OpenSSL)",
+                      f"{_num(tokens.get('sodium'), '.0f')}; {_num(tokens.get('openssl'), '.0f')}")
     return table
 
 

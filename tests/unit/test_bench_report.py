@@ -50,7 +50,7 @@ def platform_run(fresh: list[Lifecycle], after: list[Lifecycle] | None = None, l
                        full=full(200, 200 / lifecycles_per_s, {"payments": 1.0, "escrow": 1.5}), fresh=at_rate(fresh),
                        after=at_rate(after if after is not None else [life(n, 30) for n in range(40)],
                                      {"broker (tansu)": 0.75, "payments": 0.25}),
-                       produce=20_000.0, consume=40_000.0)
+                       produce=20_000.0, consume=40_000.0, token_us={"sodium": 85.0, "openssl": 140.0})
 
 
 def test_a_runs_object_holds_every_figure_and_the_ratio_to_the_ceiling() -> None:
@@ -67,6 +67,7 @@ def test_a_runs_object_holds_every_figure_and_the_ratio_to_the_ceiling() -> None
     assert (run["store"], run["partitions"], run["cores"], run["lifecycles_requested"], run["lifecycles_finished"]) == ("sqlite", 1, 2, 200, 200)
     assert run["lifecycles_per_s"] == 100.0 and run["ceiling_lifecycles_per_s"] == 400.0 and run["ratio"] == 0.25
     assert run["events_per_s"] == 900.0 and run["raw_produce_msg_per_s"] == 20_000.0
+    assert run["token_verify_us"] == {"sodium": 85.0, "openssl": 140.0}
     assert math.isclose(run["cpu_ms_per_lifecycle"], 12.5) and math.isclose(run["ceiling_cpu_ms_per_lifecycle"], 2.5)
     assert math.isclose(run["cpu_ratio"], 5.0)
     assert list(run["cpu"]) == ["escrow", "payments", "all"]  # busiest first
@@ -93,6 +94,7 @@ def test_a_runs_object_holds_every_figure_and_the_ratio_to_the_ceiling() -> None
     printed = " ".join(out.getvalue().split())
     assert "CPU during the latency run after the full-speed run, % of one core: broker (tansu) 75, payments 25; all 100" in printed
     assert "on the fresh stand-ins" in printed and "CPU during the stand-ins' latency run" in printed
+    assert "µs to check a command token (libsodium; joserfc's OpenSSL) │ 85; 140" in printed
     json.dumps(run, allow_nan=False)
 
 
@@ -171,3 +173,10 @@ def test_every_run_records_the_checkout_as_the_bench_found_it(tmp_path: Path, mo
     runs = bench.main(count=10, runs=2, json_path=tmp_path / "bench.json")
     assert seen == [("abc123", False), ("abc123", False)]
     assert [run["commit_dirty"] for run in runs] == [False, False]
+
+
+def test_the_token_check_is_timed_both_ways() -> None:
+    from ops.bench_measure import token_verification_us
+
+    timed = token_verification_us(n=20)
+    assert set(timed) == {"sodium", "openssl"} and all(0 < us < 1e5 for us in timed.values())
