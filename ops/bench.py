@@ -5,8 +5,9 @@ CPU while idle; lifecycles at full speed; back to idle; the latency run again ("
 produce → consume baseline on the same broker; then the same lifecycles through the ceiling's stand-ins (``ops.ceiling``),
 on a fresh broker of their own and with the same history: the warm-up, the latency run at the same rate, then full
 speed. It prints lifecycles/s and events/s, the CPU per process (at full speed and during each latency run),
-p50/p95/p99 latency per step for both latency runs and the stand-ins' one, and the platform ÷ ceiling ratios; ``--json FILE`` writes the same figures (``ops.bench_report``), and
-``--runs N`` repeats the whole run N times and adds the spread of the headline figures.
+p50/p95/p99 latency per step for both latency runs and the stand-ins' one, the cost of checking a command token, and
+the platform ÷ ceiling ratios; ``--json FILE`` writes the same figures (``ops.bench_report``), and ``--runs N``
+repeats the whole run N times and adds the spread of the headline figures.
 
 The driver is ``ops.bench_driver``, the CPU and baseline measurements ``ops.bench_measure``.
 """

@@ -45,6 +45,11 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return used
 
 
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process spent between two ``cpu_seconds`` readings, busiest first."""
+    return dict(sorted(((name, after[name] - before.get(name, 0.0)) for name in after), key=lambda kv: -kv[1]))
+
+
 async def settle(pids: dict[str, int], idle_cpu: float, idle_elapsed: float, timeout: float = 120.0) -> None:
     """Wait until the processes are back to their idle CPU use: whatever the full-speed run left
     queued (notifications, outbox relays) is done, and the latency run measures the latency alone."""
@@ -72,9 +77,8 @@ async def rate_run(driver: Driver, rate: float, seconds: float, pids: dict[str, 
     """``rate × seconds`` lifecycles started at ``rate`` per second, and what each process spent meanwhile."""
     before, started = cpu_seconds(pids), time.perf_counter()
     lives, _, _ = await run_lifecycles(driver, int(rate * seconds), rate, timeout, step)
-    after, elapsed = cpu_seconds(pids), time.perf_counter() - started
-    return RateRun(lives, elapsed, {name: (after[name] - before.get(name, 0.0)) / elapsed
-                                    for name in sorted(after, key=lambda n: before.get(n, 0.0) - after[n])})
+    spent, elapsed = cpu_spent(before, cpu_seconds(pids)), time.perf_counter() - started
+    return RateRun(lives, elapsed, {name: seconds / elapsed for name, seconds in spent.items()})
 
 
 @dataclass
@@ -126,8 +130,8 @@ async def full_speed(driver: Driver, count: int, pids: dict[str, int], idle_seco
     cpu_after = cpu_seconds(pids)
     return FullSpeed(
         lives, elapsed, events,
-        spent={name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
-        idle={name: (idle_after.get(name, 0.0) - idle_before.get(name, 0.0)) / idle_elapsed for name in cpu_after},
+        spent=cpu_spent(cpu_before, cpu_after),
+        idle={name: seconds / idle_elapsed for name, seconds in cpu_spent(idle_before, idle_after).items()},
         idle_total=sum(idle_after.values()) - sum(idle_before.values()), idle_elapsed=idle_elapsed)
 
 
